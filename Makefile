@@ -1,0 +1,31 @@
+# hs — Project Haystack transports with first-class observability.
+CARGO ?= cargo
+
+.PHONY: demo test bench lint doc fmt
+
+## Start a server on the embedded demo store, drive real client traffic, show the observers.
+demo:
+	@if [ -d crates/cli ]; then $(CARGO) run --release -p hs-cli --bin hs -- demo; \
+	else echo "The servers arrive with the transport issues; until then: cargo run -p examples --example compose"; \
+	  $(CARGO) run -p examples --example compose; fi
+
+## The whole test suite (unit, integration, doc tests, examples build).
+test:
+	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+	$(CARGO) build --workspace --all-targets
+	$(CARGO) nextest run --workspace --all-features --no-fail-fast
+	$(CARGO) test --workspace --all-features --doc
+
+## Criterion benchmarks (figures go to docs/performance.md by hand, with the command).
+bench:
+	$(CARGO) bench --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --all-features
+
+fmt:
+	$(CARGO) fmt --all

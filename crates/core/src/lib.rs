@@ -1,0 +1,12 @@
+//! Everything the hs transports share: the observer framework, and (as the
+//! wire-layer work lands) Haystack values, wire formats, SCRAM and the ops.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hs_core::observe::{MetricsObserver, NoopObserver};
+//!
+//! let observer: Arc<dyn MetricsObserver> = Arc::new(NoopObserver);
+//! observer.on_request("read", std::time::Duration::from_millis(2));
+//! ```
+
+pub mod observe;

@@ -1,0 +1,174 @@
+//! The observer framework: one trait, [`MetricsObserver`], that sees every
+//! connection, message, request and error on every hs transport.
+//!
+//! Transports never call an observer bare: they hold a [`GuardedObserver`],
+//! which isolates panics (see [`GuardedObserver`] for the guarantees and
+//! their limits). The user guide is `docs/observability.md`.
+
+mod error_kind;
+mod guard;
+
+pub use error_kind::ErrorKind;
+pub use guard::GuardedObserver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `log` target observer panics and [`LoggingObserver`]-style output use.
+pub const LOG_TARGET: &str = "hs::observe";
+
+/// Receives the six transport events of the hs event contract.
+///
+/// Every method has a no-op default, so implement only the events you need;
+/// a new event added later is never a breaking change.
+///
+/// | event | fired |
+/// | --- | --- |
+/// | [`on_ws_connect`](Self::on_ws_connect) | once, when a WebSocket upgrade completes (before auth) |
+/// | [`on_ws_disconnect`](Self::on_ws_disconnect) | exactly once for each connect, whatever ends it |
+/// | [`on_ws_message_sent`](Self::on_ws_message_sent) / [`on_ws_message_recv`](Self::on_ws_message_recv) | once per data frame (never ping/pong) |
+/// | [`on_request`](Self::on_request) | once per request that ended with a non-error response |
+/// | [`on_error`](Self::on_error) | once per request that failed |
+///
+/// Each request ends in exactly one of `on_request` and `on_error`.
+/// Implementations must be cheap and must not block: they run on the
+/// transport's task, on the hot path.
+pub trait MetricsObserver: Send + Sync {
+    /// A WebSocket connection was established (upgrade complete, before
+    /// auth). `remote_addr` is the peer `ip:port` on a server and the URL on
+    /// a client.
+    fn on_ws_connect(&self, remote_addr: &str) {
+        let _ = remote_addr;
+    }
+
+    /// A WebSocket connection ended, for whatever reason. Fired exactly once
+    /// per [`on_ws_connect`](Self::on_ws_connect), with the same string.
+    fn on_ws_disconnect(&self, remote_addr: &str) {
+        let _ = remote_addr;
+    }
+
+    /// A WebSocket data frame was sent. `op` is the Haystack op name, or
+    /// `batch`, `push`, `auth`; `byte_count` is the frame's payload length.
+    fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
+        let _ = (op, byte_count);
+    }
+
+    /// A WebSocket data frame was received. `op` is the Haystack op name, or
+    /// `batch`, `push`, `auth`, or `invalid` for an unparseable frame;
+    /// `byte_count` is the frame's payload length.
+    fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
+        let _ = (op, byte_count);
+    }
+
+    /// A request ended with a non-error response after `duration` (monotonic;
+    /// client: send to decoded response; server: receipt to response written).
+    fn on_request(&self, op: &str, duration: Duration) {
+        let _ = (op, duration);
+    }
+
+    /// A request failed. `error_type` is one of the stable
+    /// [`ErrorKind::as_str`] names.
+    fn on_error(&self, op: &str, error_type: &str) {
+        let _ = (op, error_type);
+    }
+
+    /// The name logged when this observer panics. Defaults to the concrete
+    /// type's name; wrappers forward it to what they wrap.
+    fn observer_name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+}
+
+macro_rules! forward_observer {
+    ($($ty:ty),*) => {$(
+        impl<T: MetricsObserver + ?Sized> MetricsObserver for $ty {
+            #[inline]
+            fn on_ws_connect(&self, remote_addr: &str) {
+                (**self).on_ws_connect(remote_addr)
+            }
+            #[inline]
+            fn on_ws_disconnect(&self, remote_addr: &str) {
+                (**self).on_ws_disconnect(remote_addr)
+            }
+            #[inline]
+            fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
+                (**self).on_ws_message_sent(op, byte_count)
+            }
+            #[inline]
+            fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
+                (**self).on_ws_message_recv(op, byte_count)
+            }
+            #[inline]
+            fn on_request(&self, op: &str, duration: Duration) {
+                (**self).on_request(op, duration)
+            }
+            #[inline]
+            fn on_error(&self, op: &str, error_type: &str) {
+                (**self).on_error(op, error_type)
+            }
+            fn observer_name(&self) -> &'static str {
+                (**self).observer_name()
+            }
+        }
+    )*};
+}
+
+forward_observer!(&T, Box<T>, Arc<T>);
+
+/// An observer that ignores every event: the default of every transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoopObserver;
+
+impl MetricsObserver for NoopObserver {}
+
+/// A shared no-op observer, for builders' defaults.
+pub fn noop() -> Arc<dyn MetricsObserver> {
+    Arc::new(NoopObserver)
+}
+
+/// One of the six events, as named in logs (`on_request`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Event {
+    /// [`MetricsObserver::on_ws_connect`]
+    WsConnect,
+    /// [`MetricsObserver::on_ws_disconnect`]
+    WsDisconnect,
+    /// [`MetricsObserver::on_ws_message_sent`]
+    WsMessageSent,
+    /// [`MetricsObserver::on_ws_message_recv`]
+    WsMessageRecv,
+    /// [`MetricsObserver::on_request`]
+    Request,
+    /// [`MetricsObserver::on_error`]
+    Error,
+}
+
+impl Event {
+    /// The trait method's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Event::WsConnect => "on_ws_connect",
+            Event::WsDisconnect => "on_ws_disconnect",
+            Event::WsMessageSent => "on_ws_message_sent",
+            Event::WsMessageRecv => "on_ws_message_recv",
+            Event::Request => "on_request",
+            Event::Error => "on_error",
+        }
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compile-time check that observers can be shared across threads.
+#[allow(dead_code)]
+const fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+const _: () = {
+    assert_send_sync::<dyn MetricsObserver>();
+    assert_send_sync::<NoopObserver>();
+    assert_send_sync::<GuardedObserver>();
+};
