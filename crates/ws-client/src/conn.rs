@@ -1,0 +1,708 @@
+//! One WebSocket connection: the upgrade, the connection task (reader,
+//! writer, heartbeat) and the table of pending requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hs_core::observe::{GuardedObserver, MetricsObserver};
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::config::WsConfig;
+use crate::watch::WatchPush;
+use crate::wire::{self, Incoming};
+use crate::{Grid, WsClientError};
+
+/// `log` target of connection lifecycle, frames and heartbeat.
+pub(crate) const CONN_TARGET: &str = "hs::ws::conn";
+/// `log` target of requests, reconnection and pool events.
+pub(crate) const CLIENT_TARGET: &str = "hs::ws::client";
+
+/// The subprotocol haystack-py's standalone server insists on.
+pub(crate) const SUBPROTOCOL: &str = "haystack";
+
+/// haystack-py drops batch items beyond this many.
+const MAX_BATCH: usize = 1000;
+
+/// Queue between callers and the writer.
+const COMMAND_QUEUE: usize = 1024;
+
+pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where pushes of this connection go.
+pub(crate) type PushSink = Arc<dyn Fn(WatchPush) + Send + Sync>;
+
+type Reply = oneshot::Sender<Result<Grid, WsClientError>>;
+
+struct Pending {
+    op: String,
+    started: Instant,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct PendingTable {
+    /// Set once the connection has ended: nothing may register after that.
+    closed: Option<String>,
+    map: HashMap<u32, Pending>,
+}
+
+/// State shared by the connection task and the client handles.
+pub(crate) struct Shared {
+    pub(crate) url: String,
+    pub(crate) observer: GuardedObserver,
+    pending: Mutex<PendingTable>,
+    next_id: AtomicU32,
+    on_push: PushSink,
+    closed: watch::Sender<Option<String>>,
+}
+
+impl Shared {
+    fn register(&self, id: u32, op: &str, reply: Reply) -> Result<(), WsClientError> {
+        let mut table = self.pending.lock();
+        if let Some(reason) = &table.closed {
+            return Err(WsClientError::closed(reason.clone()));
+        }
+        table.map.insert(
+            id,
+            Pending {
+                op: op.to_string(),
+                started: Instant::now(),
+                reply,
+            },
+        );
+        Ok(())
+    }
+
+    fn take(&self, id: u32) -> Option<Pending> {
+        self.pending.lock().map.remove(&id)
+    }
+
+    /// Number of requests waiting for their response.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.lock().map.len()
+    }
+
+    /// The reason the connection ended, if it has.
+    pub(crate) fn closed_reason(&self) -> Option<String> {
+        self.closed.borrow().clone()
+    }
+
+    /// Resolves once the connection has ended; yields the reason.
+    pub(crate) async fn wait_closed(&self) -> String {
+        let mut rx = self.closed.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => "connection dropped".to_string(),
+        }
+    }
+
+    /// Completes a request with the server's grid: fires exactly one of
+    /// `on_request` / `on_error` and hands the result to the caller.
+    fn complete(&self, pending: Pending, grid: Grid) {
+        let result = match wire::error_dis(&grid) {
+            Some(dis) => {
+                self.observer.on_error(&pending.op, "error_grid");
+                Err(WsClientError::ErrorGrid {
+                    op: pending.op,
+                    dis,
+                    grid: Box::new(grid),
+                })
+            }
+            None => {
+                self.observer
+                    .on_request(&pending.op, pending.started.elapsed());
+                Ok(grid)
+            }
+        };
+        // The caller may have gone away (future dropped): nothing to do.
+        let _ = pending.reply.send(result);
+    }
+
+    fn fail(&self, pending: Pending, error: WsClientError) {
+        self.observer.on_error(&pending.op, error.kind().as_str());
+        let _ = pending.reply.send(Err(error));
+    }
+
+    fn fail_all(&self, reason: &str) {
+        let drained: Vec<Pending> = {
+            let mut table = self.pending.lock();
+            table.closed = Some(reason.to_string());
+            table.map.drain().map(|(_, p)| p).collect()
+        };
+        if !drained.is_empty() {
+            log::debug!(
+                target: CLIENT_TARGET,
+                "{} pending requests failed: connection to {} closed ({reason})",
+                drained.len(),
+                self.url
+            );
+        }
+        for pending in drained {
+            self.fail(pending, WsClientError::closed(reason));
+        }
+    }
+
+    /// Dispatches one text frame from the server.
+    pub(crate) fn on_text(&self, text: &str) {
+        let len = text.len();
+        match wire::decode(text) {
+            Ok(Incoming::Response { id, grid }) => match self.take_by_json_id(id.as_ref()) {
+                Some(pending) => {
+                    self.observer.on_ws_message_recv(&pending.op, len);
+                    self.complete(pending, grid);
+                }
+                None => {
+                    // A late answer to a request that timed out or was
+                    // abandoned, or an id this client never sent.
+                    self.observer.on_ws_message_recv("invalid", len);
+                    log::debug!(target: CLIENT_TARGET, "unmatched response id {id:?} from {}", self.url);
+                }
+            },
+            Ok(Incoming::Batch(items)) => {
+                self.observer.on_ws_message_recv("batch", len);
+                for (id, grid) in items {
+                    match self.take_by_json_id(id.as_ref()) {
+                        Some(pending) => self.complete(pending, grid),
+                        None => log::debug!(
+                            target: CLIENT_TARGET,
+                            "unmatched batch item id {id:?} from {}",
+                            self.url
+                        ),
+                    }
+                }
+            }
+            Ok(Incoming::Watch { watch_id, grid }) => {
+                self.observer.on_ws_message_recv("push", len);
+                log::debug!(target: CLIENT_TARGET, "push for watch {watch_id} ({} rows)", grid.rows.len());
+                (self.on_push)(WatchPush { watch_id, grid });
+            }
+            Ok(Incoming::Auth(_)) => {
+                self.observer.on_ws_message_recv("auth", len);
+                log::warn!(target: CLIENT_TARGET, "unexpected auth message after authentication from {}", self.url);
+            }
+            Ok(Incoming::Other) => {
+                self.observer.on_ws_message_recv("invalid", len);
+                log::debug!(target: CLIENT_TARGET, "ignored message from {}", self.url);
+            }
+            Err(error) => {
+                self.observer.on_ws_message_recv("invalid", len);
+                log::warn!(
+                    target: CLIENT_TARGET,
+                    "undecodable frame from {} ({len} bytes): {}",
+                    self.url,
+                    error.message
+                );
+                if let Some(pending) = self.take_by_json_id(error.request_id.as_ref()) {
+                    self.fail(
+                        pending,
+                        WsClientError::Protocol(format!("undecodable response: {}", error.message)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn take_by_json_id(&self, id: Option<&serde_json::Value>) -> Option<Pending> {
+        // The client sends decimal strings; accept a number too.
+        let id = match id? {
+            serde_json::Value::String(s) => s.parse::<u32>().ok()?,
+            serde_json::Value::Number(n) => u32::try_from(n.as_u64()?).ok()?,
+            _ => return None,
+        };
+        self.take(id)
+    }
+}
+
+/// Fires `on_ws_disconnect`, fails every pending request and publishes the
+/// end of the connection when dropped: whatever ends the connection task
+/// (close, error, heartbeat, abort, runtime shutdown), it runs exactly once.
+pub(crate) struct DisconnectGuard {
+    shared: Arc<Shared>,
+    reason: Option<String>,
+}
+
+impl DisconnectGuard {
+    fn set_reason(&mut self, reason: String) {
+        self.reason = Some(reason);
+    }
+}
+
+impl Drop for DisconnectGuard {
+    fn drop(&mut self) {
+        let reason = self
+            .reason
+            .take()
+            .unwrap_or_else(|| "connection task ended".to_string());
+        log::info!(target: CONN_TARGET, "connection to {} closed: {reason}", self.shared.url);
+        self.shared.fail_all(&reason);
+        self.shared.observer.on_ws_disconnect(&self.shared.url);
+        self.shared.closed.send_replace(Some(reason));
+    }
+}
+
+enum Command {
+    /// A data frame; `label` names it for `on_ws_message_sent`.
+    Frame { text: String, label: String },
+    /// Close with 1000 and wait for the server's close.
+    Close,
+}
+
+/// One open connection. Cheap to share behind an `Arc`.
+pub(crate) struct Connection {
+    pub(crate) shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+    close_timeout: Duration,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The last handle is gone: nobody can send or close any more, so end
+        // the task (its guard reports the disconnect).
+        self.task.abort();
+    }
+}
+
+fn connect_error(url: &str, reason: impl std::fmt::Display) -> WsClientError {
+    WsClientError::Connect {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
+    let url = &config.url;
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        return Err(WsClientError::InvalidUrl {
+            url: url.clone(),
+            reason: "scheme must be ws:// or wss://".into(),
+        });
+    }
+    let mut request =
+        url.as_str()
+            .into_client_request()
+            .map_err(|e| WsClientError::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+    request.headers_mut().insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let connector = config.tls.clone().map(Connector::Rustls);
+    let handshake =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
+    let (stream, response) = tokio::time::timeout(config.connect_timeout, handshake)
+        .await
+        .map_err(|_| connect_error(url, format!("timed out after {:?}", config.connect_timeout)))?
+        .map_err(|e| connect_error(url, e))?;
+    let offered = response
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok());
+    if offered != Some(SUBPROTOCOL) {
+        return Err(connect_error(
+            url,
+            format!("server did not accept subprotocol {SUBPROTOCOL:?} (answered {offered:?})"),
+        ));
+    }
+    Ok(stream)
+}
+
+impl Connection {
+    /// Upgrades, authenticates and starts the connection task.
+    pub(crate) async fn open(config: &WsConfig, on_push: PushSink) -> Result<Self, WsClientError> {
+        let mut stream = upgrade(config).await?;
+        log::info!(target: CONN_TARGET, "connected to {}", config.url);
+        let (closed, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            url: config.url.clone(),
+            observer: config.observer.clone(),
+            pending: Mutex::new(PendingTable::default()),
+            next_id: AtomicU32::new(0),
+            on_push,
+            closed,
+        });
+        shared.observer.on_ws_connect(&shared.url);
+        // From here on the guard reports the disconnect, also when auth fails.
+        let mut guard = DisconnectGuard {
+            shared: shared.clone(),
+            reason: None,
+        };
+        let auth = tokio::time::timeout(
+            config.auth_timeout,
+            crate::auth::authenticate(&mut stream, &config.auth, &shared),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(WsClientError::Auth(format!(
+                "no answer within {:?}",
+                config.auth_timeout
+            )))
+        });
+        if let Err(error) = auth {
+            guard.set_reason(format!("authentication failed: {error}"));
+            let _ = stream.close(None).await;
+            return Err(error);
+        }
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let task = tokio::spawn(run(
+            stream,
+            rx,
+            guard,
+            Heartbeat::from(config),
+            config.close_timeout,
+        ));
+        Ok(Connection {
+            shared,
+            commands,
+            close_timeout: config.close_timeout,
+            task: task.abort_handle(),
+        })
+    }
+
+    /// Sends one request and waits for its response (at most `timeout`).
+    /// Fires exactly one of `on_request` / `on_error` unless the future is
+    /// dropped first.
+    pub(crate) async fn request(
+        &self,
+        op: &str,
+        grid: &Grid,
+        ch: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Grid, WsClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let text = match wire::encode_request(&id.to_string(), op, grid, ch) {
+            Ok(text) => text,
+            Err(error) => return Err(self.local_failure(op, error)),
+        };
+        let (reply, rx) = oneshot::channel();
+        if let Err(error) = self.shared.register(id, op, reply) {
+            return Err(self.local_failure(op, error));
+        }
+        let _abandon = AbandonGuard {
+            shared: &self.shared,
+            ids: vec![id],
+        };
+        log::debug!(target: CLIENT_TARGET, "request {id} {op} ({} bytes)", text.len());
+        self.send(
+            Command::Frame {
+                text,
+                label: op.to_string(),
+            },
+            deadline,
+            &[id],
+        )
+        .await;
+        self.wait(id, op, rx, deadline, timeout).await
+    }
+
+    /// Sends several requests in batch frames of at most 1 000 items and
+    /// waits for each result (all within `timeout`).
+    pub(crate) async fn batch(
+        &self,
+        items: Vec<(String, Grid)>,
+        ch: Option<&str>,
+        timeout: Duration,
+    ) -> Vec<Result<Grid, WsClientError>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut slots: Vec<Slot> = Vec::with_capacity(items.len());
+        let mut abandon = AbandonGuard {
+            shared: &self.shared,
+            ids: Vec::with_capacity(items.len()),
+        };
+        let mut envelopes = Vec::with_capacity(items.len().min(MAX_BATCH));
+        let mut frame_ids = Vec::with_capacity(items.len().min(MAX_BATCH));
+        let mut frames = Vec::new();
+        for (op, grid) in items {
+            let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+            let encoded = wire::encode_request(&id.to_string(), &op, &grid, ch);
+            let envelope = match encoded {
+                Ok(text) => text,
+                Err(error) => {
+                    slots.push(Slot::Done(Err(self.local_failure(&op, error))));
+                    continue;
+                }
+            };
+            let (reply, rx) = oneshot::channel();
+            if let Err(error) = self.shared.register(id, &op, reply) {
+                slots.push(Slot::Done(Err(self.local_failure(&op, error))));
+                continue;
+            }
+            abandon.ids.push(id);
+            envelopes.push(envelope);
+            frame_ids.push(id);
+            slots.push(Slot::Waiting { id, op, rx });
+            if envelopes.len() == MAX_BATCH {
+                frames.push((
+                    wire::encode_batch(&envelopes),
+                    std::mem::take(&mut frame_ids),
+                ));
+                envelopes.clear();
+            }
+        }
+        if !envelopes.is_empty() {
+            frames.push((wire::encode_batch(&envelopes), frame_ids));
+        }
+        for (text, ids) in frames {
+            log::debug!(target: CLIENT_TARGET, "batch of {} requests ({} bytes)", ids.len(), text.len());
+            self.send(
+                Command::Frame {
+                    text,
+                    label: "batch".to_string(),
+                },
+                deadline,
+                &ids,
+            )
+            .await;
+        }
+        let mut results = Vec::with_capacity(slots.len());
+        for slot in slots {
+            results.push(match slot {
+                Slot::Done(result) => result,
+                Slot::Waiting { id, op, rx } => self.wait(id, &op, rx, deadline, timeout).await,
+            });
+        }
+        results
+    }
+
+    /// Queues a frame for the writer. On failure the requests in `ids` are
+    /// failed here (their waits then return the recorded result).
+    async fn send(&self, command: Command, deadline: tokio::time::Instant, ids: &[u32]) {
+        let outcome = tokio::time::timeout_at(deadline, self.commands.send(command)).await;
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(_)) => WsClientError::closed(
+                self.shared
+                    .closed_reason()
+                    .unwrap_or_else(|| "connection task ended".to_string()),
+            ),
+            // The wait below reports the timeout.
+            Err(_) => return,
+        };
+        for id in ids {
+            if let Some(pending) = self.shared.take(*id) {
+                self.shared.fail(pending, error.duplicate());
+            }
+        }
+    }
+
+    async fn wait(
+        &self,
+        id: u32,
+        op: &str,
+        mut rx: oneshot::Receiver<Result<Grid, WsClientError>>,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Grid, WsClientError> {
+        match tokio::time::timeout_at(deadline, &mut rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(WsClientError::closed("connection task ended")),
+            Err(_) => match self.shared.take(id) {
+                Some(pending) => {
+                    let error = WsClientError::Timeout {
+                        op: op.to_string(),
+                        after: timeout,
+                    };
+                    log::debug!(target: CLIENT_TARGET, "request {id} {op} timed out after {timeout:?}");
+                    self.shared.fail(pending, error.duplicate());
+                    Err(error)
+                }
+                // The answer won the race: it is already in the channel.
+                None => rx
+                    .await
+                    .unwrap_or_else(|_| Err(WsClientError::closed("connection task ended"))),
+            },
+        }
+    }
+
+    /// A request that failed before reaching the wire still ends in exactly
+    /// one `on_error`.
+    fn local_failure(&self, op: &str, error: WsClientError) -> WsClientError {
+        self.shared.observer.on_error(op, error.kind().as_str());
+        error
+    }
+
+    /// Closes with code 1000 and waits (bounded) for the server's close.
+    pub(crate) async fn close(&self) {
+        if self.shared.closed_reason().is_some() {
+            return;
+        }
+        let _ = self.commands.try_send(Command::Close);
+        // The writer gives the server `close_timeout`; a little slack, then
+        // end the task regardless.
+        let bound = self.close_timeout + Duration::from_millis(500);
+        if tokio::time::timeout(bound, self.shared.wait_closed())
+            .await
+            .is_err()
+        {
+            self.task.abort();
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.shared.wait_closed()).await;
+        }
+    }
+}
+
+enum Slot {
+    Done(Result<Grid, WsClientError>),
+    Waiting {
+        id: u32,
+        op: String,
+        rx: oneshot::Receiver<Result<Grid, WsClientError>>,
+    },
+}
+
+/// Drops the pending entries of a request whose caller went away, so an
+/// abandoned request does not linger until the connection ends.
+struct AbandonGuard<'a> {
+    shared: &'a Shared,
+    ids: Vec<u32>,
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        let mut table = self.shared.pending.lock();
+        for id in &self.ids {
+            table.map.remove(id);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Heartbeat {
+    interval: Option<Duration>,
+    max_missed: u32,
+}
+
+impl From<&WsConfig> for Heartbeat {
+    fn from(config: &WsConfig) -> Self {
+        Heartbeat {
+            interval: config.ping_interval,
+            max_missed: config.max_missed_pongs,
+        }
+    }
+}
+
+/// The connection task: reads and writes until either side ends, then the
+/// guard reports the disconnect.
+async fn run(
+    stream: WsStream,
+    commands: mpsc::Receiver<Command>,
+    mut guard: DisconnectGuard,
+    heartbeat: Heartbeat,
+    close_timeout: Duration,
+) {
+    let shared = guard.shared.clone();
+    let (sink, stream) = stream.split();
+    // Pings sent since the server last showed a sign of life.
+    let unanswered = AtomicU32::new(0);
+    let reason = tokio::select! {
+        reason = read_loop(stream, &shared, &unanswered) => reason,
+        reason = write_loop(sink, commands, &shared, &unanswered, heartbeat, close_timeout) => reason,
+    };
+    guard.set_reason(reason);
+}
+
+async fn read_loop(
+    mut stream: futures_util::stream::SplitStream<WsStream>,
+    shared: &Shared,
+    unanswered: &AtomicU32,
+) -> String {
+    let mut close_frame: Option<CloseFrame> = None;
+    while let Some(message) = stream.next().await {
+        match message {
+            Ok(Message::Text(text)) => {
+                unanswered.store(0, Ordering::Relaxed);
+                shared.on_text(text.as_str());
+            }
+            Ok(Message::Binary(bytes)) => {
+                unanswered.store(0, Ordering::Relaxed);
+                shared.observer.on_ws_message_recv("invalid", bytes.len());
+                log::warn!(target: CONN_TARGET, "ignored binary frame of {} bytes from {}", bytes.len(), shared.url);
+            }
+            Ok(Message::Pong(_)) => {
+                unanswered.store(0, Ordering::Relaxed);
+                log::trace!(target: CONN_TARGET, "pong from {}", shared.url);
+            }
+            // tungstenite answers pings itself.
+            Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => {}
+            Ok(Message::Close(frame)) => {
+                log::debug!(target: CONN_TARGET, "close frame from {}: {frame:?}", shared.url);
+                close_frame = frame;
+            }
+            Err(error) => {
+                return match close_frame {
+                    Some(frame) => format!("closed by server ({})", frame.code),
+                    None => format!("transport error: {error}"),
+                };
+            }
+        }
+    }
+    match close_frame {
+        Some(frame) if frame.reason.is_empty() => format!("closed by server ({})", frame.code),
+        Some(frame) => format!("closed by server ({} {})", frame.code, frame.reason),
+        None => "closed by server".to_string(),
+    }
+}
+
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WsStream, Message>,
+    mut commands: mpsc::Receiver<Command>,
+    shared: &Shared,
+    unanswered: &AtomicU32,
+    heartbeat: Heartbeat,
+    close_timeout: Duration,
+) -> String {
+    let period = heartbeat.interval.unwrap_or(Duration::from_secs(3600));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Frame { text, label }) => {
+                    let len = text.len();
+                    if let Err(error) = sink.send(Message::text(text)).await {
+                        return format!("send failed: {error}");
+                    }
+                    shared.observer.on_ws_message_sent(&label, len);
+                }
+                Some(Command::Close) | None => {
+                    log::debug!(target: CONN_TARGET, "closing connection to {}", shared.url);
+                    let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                    if let Err(error) = sink.send(Message::Close(Some(frame))).await {
+                        return format!("close failed: {error}");
+                    }
+                    // The reader ends the task when the server's close arrives.
+                    tokio::time::sleep(close_timeout).await;
+                    return format!("no close frame from server within {close_timeout:?}");
+                }
+            },
+            _ = ping.tick(), if heartbeat.interval.is_some() => {
+                let missed = unanswered.fetch_add(1, Ordering::Relaxed);
+                if missed >= heartbeat.max_missed {
+                    log::warn!(target: CONN_TARGET, "no pong from {} after {missed} pings: closing", shared.url);
+                    let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                    // The peer is likely gone: do not wait long on the send.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                    return format!("heartbeat timeout ({missed} pings unanswered)");
+                }
+                log::trace!(target: CONN_TARGET, "ping to {}", shared.url);
+                if let Err(error) = sink.send(Message::Ping(Bytes::new())).await {
+                    return format!("ping failed: {error}");
+                }
+            }
+        }
+    }
+}
