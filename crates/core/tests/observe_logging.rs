@@ -3,6 +3,8 @@
 //! `cargo test` (one process per test under nextest), so the capture keeps
 //! each record with its thread and every test reads only its own.
 
+#![allow(clippy::unwrap_used)] // test helpers: a poisoned lock is a failed test
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
 use std::time::Duration;
