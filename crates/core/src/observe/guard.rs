@@ -23,6 +23,44 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 /// default) still runs before the guard sees the panic.
 ///
 /// The no-panic path costs one virtual call plus one relaxed atomic load.
+///
+/// # For transport authors
+///
+/// Take the user's observer as `Arc<dyn MetricsObserver>` (default
+/// [`noop()`](super::noop)), wrap it in a `GuardedObserver` once, when the
+/// transport is built, and call only the guard from then on. Clones share
+/// the guard's state (first-panic flag, quarantine), so hand clones to
+/// per-connection tasks rather than guarding again.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+///
+/// struct ClientBuilder { observer: Arc<dyn MetricsObserver> }
+/// struct Client { observer: GuardedObserver }
+///
+/// impl ClientBuilder {
+///     fn new() -> Self { ClientBuilder { observer: noop() } }
+///     fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
+///         self.observer = observer;
+///         self
+///     }
+///     fn build(self) -> Client {
+///         Client { observer: GuardedObserver::new(self.observer) }
+///     }
+/// }
+///
+/// impl Client {
+///     fn read(&self) {
+///         let started = Instant::now();
+///         // ... send, await and decode the response ...
+///         self.observer.on_request("read", started.elapsed());
+///     }
+/// }
+///
+/// ClientBuilder::new().build().read();
+/// ```
 #[derive(Clone)]
 pub struct GuardedObserver {
     inner: Arc<dyn MetricsObserver>,
