@@ -212,7 +212,8 @@ impl OpCounters {
 /// of the true value (a value below 32 ns is exact); `count`, `mean` and
 /// `max` are exact. A [`snapshot`](Self::snapshot) taken while events are
 /// being recorded reads each counter atomically, but not all of them at one
-/// instant.
+/// instant. The histograms take about 166 KiB per `StatsObserver` (18 ops ×
+/// 1,152 buckets × 8 bytes), allocated once in [`new`](Self::new).
 ///
 /// ```
 /// use std::time::Duration;
