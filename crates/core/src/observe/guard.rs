@@ -13,14 +13,54 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 /// the first panic of the observer is logged at WARN on target
 /// `hs::observe` (naming the observer's type and the event), later ones at
 /// DEBUG. With [`with_quarantine`](Self::with_quarantine), an observer that
-/// panics on `n` consecutive events is skipped from then on (logged once, at
-/// WARN).
+/// panics on `n` consecutive calls of the same event is skipped from then on
+/// (logged once, at WARN). Counting per event means an observer that panics
+/// on every `on_request` is quarantined even though the events it does not
+/// override (and so never panic on) come in between.
 ///
 /// Limits: nothing is caught in a build with `panic = "abort"`, and the
 /// process-wide panic hook (which prints the panic message to stderr by
 /// default) still runs before the guard sees the panic.
 ///
 /// The no-panic path costs one virtual call plus one relaxed atomic load.
+///
+/// # For transport authors
+///
+/// Take the user's observer as `Arc<dyn MetricsObserver>` (default
+/// [`noop()`](super::noop)), wrap it in a `GuardedObserver` once, when the
+/// transport is built, and call only the guard from then on. Clones share
+/// the guard's state (first-panic flag, quarantine), so hand clones to
+/// per-connection tasks rather than guarding again.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+///
+/// struct ClientBuilder { observer: Arc<dyn MetricsObserver> }
+/// struct Client { observer: GuardedObserver }
+///
+/// impl ClientBuilder {
+///     fn new() -> Self { ClientBuilder { observer: noop() } }
+///     fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
+///         self.observer = observer;
+///         self
+///     }
+///     fn build(self) -> Client {
+///         Client { observer: GuardedObserver::new(self.observer) }
+///     }
+/// }
+///
+/// impl Client {
+///     fn read(&self) {
+///         let started = Instant::now();
+///         // ... send, await and decode the response ...
+///         self.observer.on_request("read", started.elapsed());
+///     }
+/// }
+///
+/// ClientBuilder::new().build().read();
+/// ```
 #[derive(Clone)]
 pub struct GuardedObserver {
     inner: Arc<dyn MetricsObserver>,
@@ -28,8 +68,9 @@ pub struct GuardedObserver {
 }
 
 struct GuardState {
-    /// Consecutive panics; reset by an event that completes.
-    consecutive_panics: AtomicU32,
+    /// Consecutive panics per event (indexed by `Event::index`); reset when
+    /// that event completes.
+    consecutive_panics: [AtomicU32; 6],
     /// Set once the first panic has been logged at WARN.
     panicked_before: AtomicBool,
     /// Skip the observer entirely (quarantine engaged).
@@ -44,8 +85,9 @@ impl GuardedObserver {
         Self::build(observer, 0)
     }
 
-    /// Guards `observer`, skipping it after `consecutive_panics` consecutive
-    /// panicking events (`0` disables quarantine).
+    /// Guards `observer`, skipping it once it has panicked on
+    /// `consecutive_panics` consecutive calls of one event (`0` disables
+    /// quarantine).
     pub fn with_quarantine(observer: Arc<dyn MetricsObserver>, consecutive_panics: u32) -> Self {
         Self::build(observer, consecutive_panics)
     }
@@ -54,7 +96,7 @@ impl GuardedObserver {
         GuardedObserver {
             inner,
             state: Arc::new(GuardState {
-                consecutive_panics: AtomicU32::new(0),
+                consecutive_panics: std::array::from_fn(|_| AtomicU32::new(0)),
                 panicked_before: AtomicBool::new(false),
                 quarantined: AtomicBool::new(false),
                 quarantine_after,
@@ -81,8 +123,9 @@ impl GuardedObserver {
             Ok(()) => {
                 // Only write when there is something to reset: keeps the
                 // cache line shared on the hot path.
-                if self.state.consecutive_panics.load(Ordering::Relaxed) != 0 {
-                    self.state.consecutive_panics.store(0, Ordering::Relaxed);
+                let consecutive = &self.state.consecutive_panics[event.index()];
+                if consecutive.load(Ordering::Relaxed) != 0 {
+                    consecutive.store(0, Ordering::Relaxed);
                 }
             }
             Err(payload) => self.record_panic(event, payload.as_ref()),
@@ -101,7 +144,8 @@ impl GuardedObserver {
                 "observer {name} panicked in {event}: {message} (caught; later panics are logged at DEBUG)"
             );
         }
-        let consecutive = self.state.consecutive_panics.fetch_add(1, Ordering::Relaxed) + 1;
+        let consecutive =
+            self.state.consecutive_panics[event.index()].fetch_add(1, Ordering::Relaxed) + 1;
         let limit = self.state.quarantine_after;
         if limit != 0
             && consecutive >= limit
@@ -109,7 +153,7 @@ impl GuardedObserver {
         {
             log::warn!(
                 target: LOG_TARGET,
-                "observer {name} quarantined after {consecutive} consecutive panics; it receives no further events"
+                "observer {name} quarantined after {consecutive} consecutive panics in {event}; it receives no further events"
             );
         }
     }
@@ -157,11 +201,15 @@ impl MetricsObserver for GuardedObserver {
     }
     #[inline]
     fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
-        self.dispatch(Event::WsMessageSent, |o| o.on_ws_message_sent(op, byte_count))
+        self.dispatch(Event::WsMessageSent, |o| {
+            o.on_ws_message_sent(op, byte_count)
+        })
     }
     #[inline]
     fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
-        self.dispatch(Event::WsMessageRecv, |o| o.on_ws_message_recv(op, byte_count))
+        self.dispatch(Event::WsMessageRecv, |o| {
+            o.on_ws_message_recv(op, byte_count)
+        })
     }
     #[inline]
     fn on_request(&self, op: &str, duration: Duration) {

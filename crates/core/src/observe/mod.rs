@@ -4,12 +4,49 @@
 //! Transports never call an observer bare: they hold a [`GuardedObserver`],
 //! which isolates panics (see [`GuardedObserver`] for the guarantees and
 //! their limits). The user guide is `docs/observability.md`.
+//!
+//! | type | job |
+//! | --- | --- |
+//! | [`MetricsObserver`] | the trait: six events, all with no-op defaults |
+//! | [`NoopObserver`] / [`noop()`] | ignores everything; every transport's default |
+//! | [`GuardedObserver`] | the one guarded dispatch path every transport calls |
+//! | [`FnObserver`] | an observer built from closures |
+//! | [`CompositeObserver`] | fans events out to many observers, each isolated |
+//! | [`LoggingObserver`] | every event as a `log` line on target `hs::observe` |
+//! | [`StatsObserver`] | lock-free counters and latency histograms, with a printable snapshot |
+//! | `RecordingObserver` | records every event in order, for tests (feature `test-util`) |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use hs_core::observe::{CompositeObserver, LoggingObserver, MetricsObserver, StatsObserver};
+//!
+//! let stats = Arc::new(StatsObserver::new());
+//! let observer = CompositeObserver::builder()
+//!     .with(LoggingObserver::new())
+//!     .with_arc(stats.clone())
+//!     .build();
+//! observer.on_request("read", Duration::from_millis(3));
+//! assert_eq!(stats.snapshot().op("read").unwrap().requests, 1);
+//! ```
 
+mod composite;
 mod error_kind;
+mod fn_observer;
 mod guard;
+mod logging;
+#[cfg(any(test, feature = "test-util"))]
+mod recording;
+mod stats;
 
+pub use composite::{CompositeObserver, CompositeObserverBuilder};
 pub use error_kind::ErrorKind;
+pub use fn_observer::FnObserver;
 pub use guard::GuardedObserver;
+pub use logging::LoggingObserver;
+#[cfg(any(test, feature = "test-util"))]
+pub use recording::{RecordedEvent, RecordingObserver};
+pub use stats::{LatencySummary, OpStats, STATS_OPS, StatsObserver, StatsSnapshot};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,6 +182,28 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event, in trait order.
+    pub const ALL: [Event; 6] = [
+        Event::WsConnect,
+        Event::WsDisconnect,
+        Event::WsMessageSent,
+        Event::WsMessageRecv,
+        Event::Request,
+        Event::Error,
+    ];
+
+    /// Position in [`Event::ALL`], for per-event tables.
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Event::WsConnect => 0,
+            Event::WsDisconnect => 1,
+            Event::WsMessageSent => 2,
+            Event::WsMessageRecv => 3,
+            Event::Request => 4,
+            Event::Error => 5,
+        }
+    }
+
     /// The trait method's name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -171,4 +230,12 @@ const _: () = {
     assert_send_sync::<dyn MetricsObserver>();
     assert_send_sync::<NoopObserver>();
     assert_send_sync::<GuardedObserver>();
+    assert_send_sync::<FnObserver>();
+    assert_send_sync::<CompositeObserver>();
+    assert_send_sync::<LoggingObserver>();
+    assert_send_sync::<StatsObserver>();
+    assert_send_sync::<StatsSnapshot>();
 };
+
+#[cfg(any(test, feature = "test-util"))]
+const _: () = assert_send_sync::<RecordingObserver>();
