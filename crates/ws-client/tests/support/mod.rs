@@ -42,6 +42,8 @@ pub struct TestServer {
     pub connections: Arc<AtomicUsize>,
     /// Every text frame received, in order.
     pub received: Arc<Mutex<Vec<String>>>,
+    /// Frames received per connection (by accept order).
+    pub per_connection: Arc<Mutex<Vec<usize>>>,
     kill: broadcast::Sender<()>,
     push: broadcast::Sender<String>,
     task: tokio::task::JoinHandle<()>,
@@ -90,7 +92,9 @@ impl TestServer {
         let (push, _) = broadcast::channel(64);
         let connections = Arc::new(AtomicUsize::new(0));
         let received = Arc::new(Mutex::new(Vec::new()));
+        let per_connection = Arc::new(Mutex::new(Vec::new()));
         let task = {
+            let per_connection = per_connection.clone();
             let kill = kill.clone();
             let push = push.clone();
             let connections = connections.clone();
@@ -105,6 +109,7 @@ impl TestServer {
                     let mut push_rx = push.subscribe();
                     let connections = connections.clone();
                     let received = received.clone();
+                    let per_connection = per_connection.clone();
                     tokio::spawn(async move {
                         let callback = |req: &Request, mut resp: Response| {
                             if req.headers().get("sec-websocket-protocol").is_some() {
@@ -127,7 +132,12 @@ impl TestServer {
                         else {
                             return;
                         };
-                        connections.fetch_add(1, Ordering::SeqCst);
+                        let index = {
+                            let mut counts = per_connection.lock();
+                            counts.push(0);
+                            connections.fetch_add(1, Ordering::SeqCst);
+                            counts.len() - 1
+                        };
                         if !reply_pongs {
                             // A silent peer: never read, so tungstenite never
                             // answers a ping either.
@@ -151,6 +161,7 @@ impl TestServer {
                                         _ => return,
                                     };
                                     received.lock().push(text.clone());
+                                    if let Some(n) = per_connection.lock().get_mut(index) { *n += 1; }
                                     for action in handler(&text) {
                                         match action {
                                             Action::Text(t) => { if ws.send(Message::text(t)).await.is_err() { return; } }
@@ -172,6 +183,7 @@ impl TestServer {
             addr,
             connections,
             received,
+            per_connection,
             kill,
             push,
             task,
@@ -247,114 +259,7 @@ pub fn init_logs() {
     let _ = env_logger::builder().is_test(true).try_init();
 }
 
-// TEMPORARY mirror of hs_core::observe::RecordingObserver (same names and
-// fields) until the observe branch lands; replaced by a re-export then.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordedEvent {
-    WsConnect { remote_addr: String },
-    WsDisconnect { remote_addr: String },
-    WsMessageSent { op: String, byte_count: usize },
-    WsMessageRecv { op: String, byte_count: usize },
-    Request { op: String, duration: Duration },
-    Error { op: String, error_type: String },
-}
-
-#[derive(Debug, Default)]
-pub struct RecordingObserver {
-    events: Mutex<Vec<RecordedEvent>>,
-}
-
-impl RecordingObserver {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn events(&self) -> Vec<RecordedEvent> {
-        self.events.lock().clone()
-    }
-    pub fn count(&self, predicate: impl Fn(&RecordedEvent) -> bool) -> usize {
-        self.events.lock().iter().filter(|e| predicate(e)).count()
-    }
-    pub fn requests(&self) -> Vec<(String, Duration)> {
-        self.events
-            .lock()
-            .iter()
-            .filter_map(|e| match e {
-                RecordedEvent::Request { op, duration } => Some((op.clone(), *duration)),
-                _ => None,
-            })
-            .collect()
-    }
-    pub fn errors(&self) -> Vec<(String, String)> {
-        self.events
-            .lock()
-            .iter()
-            .filter_map(|e| match e {
-                RecordedEvent::Error { op, error_type } => Some((op.clone(), error_type.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-    pub fn messages_sent(&self) -> Vec<(String, usize)> {
-        self.events
-            .lock()
-            .iter()
-            .filter_map(|e| match e {
-                RecordedEvent::WsMessageSent { op, byte_count } => Some((op.clone(), *byte_count)),
-                _ => None,
-            })
-            .collect()
-    }
-    pub fn messages_recv(&self) -> Vec<(String, usize)> {
-        self.events
-            .lock()
-            .iter()
-            .filter_map(|e| match e {
-                RecordedEvent::WsMessageRecv { op, byte_count } => Some((op.clone(), *byte_count)),
-                _ => None,
-            })
-            .collect()
-    }
-    fn record(&self, e: RecordedEvent) {
-        self.events.lock().push(e);
-    }
-}
-
-impl hs_core::observe::MetricsObserver for RecordingObserver {
-    fn on_ws_connect(&self, remote_addr: &str) {
-        self.record(RecordedEvent::WsConnect {
-            remote_addr: remote_addr.into(),
-        })
-    }
-    fn on_ws_disconnect(&self, remote_addr: &str) {
-        self.record(RecordedEvent::WsDisconnect {
-            remote_addr: remote_addr.into(),
-        })
-    }
-    fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
-        self.record(RecordedEvent::WsMessageSent {
-            op: op.into(),
-            byte_count,
-        })
-    }
-    fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
-        self.record(RecordedEvent::WsMessageRecv {
-            op: op.into(),
-            byte_count,
-        })
-    }
-    fn on_request(&self, op: &str, duration: Duration) {
-        self.record(RecordedEvent::Request {
-            op: op.into(),
-            duration,
-        })
-    }
-    fn on_error(&self, op: &str, error_type: &str) {
-        self.record(RecordedEvent::Error {
-            op: op.into(),
-            error_type: error_type.into(),
-        })
-    }
-}
+pub use hs_core::observe::{RecordedEvent, RecordingObserver};
 
 /// Polls `check` every 10 ms for up to 5 s.
 pub async fn eventually(what: &str, check: impl Fn() -> bool) {
