@@ -1,6 +1,8 @@
 //! SCRAM handshakes through the state machines and the HTTP helpers: round
 //! trips, every refusal, lifetimes, limits and unknown users.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
+
 use std::sync::Arc;
 use std::time::Duration;
 

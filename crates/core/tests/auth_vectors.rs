@@ -2,6 +2,8 @@
 //! worked example of PROTOCOL.md 3.4, and the captured haystack-py
 //! exchanges in `fixtures/`.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hs_core::auth::scram::{self, ClientFinal, ClientFirst, ServerFinal, ServerFirst};

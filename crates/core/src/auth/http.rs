@@ -414,6 +414,7 @@ pub fn authenticate(server: &ScramServer, authorization: Option<&str>) -> HttpAu
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -210,6 +210,7 @@ impl fmt::Debug for TokenStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::auth::{ManualClock, Role};

@@ -293,6 +293,7 @@ impl fmt::Debug for UserStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
