@@ -149,6 +149,10 @@ struct Inner {
 /// server secret and the username (stable, 16 bytes) and the store's
 /// iteration count, and the final step fails like a wrong password.
 ///
+/// As in haystack-py, the user is the one named in HELLO; the `n=` of the
+/// client-first message is not used (it still enters the AuthMessage, so
+/// the proof covers it).
+///
 /// Cheap to clone (an `Arc` inside); clones share the handshake table.
 #[derive(Clone)]
 pub struct ScramServer {
@@ -395,10 +399,9 @@ impl ScramServer {
         let client_first = ClientFirst::parse(&message).inspect_err(|err| {
             log::debug!(target: LOG_TARGET, "SCRAM first step for {username:?}: {err}");
         })?;
-        let credential = match self.inner.users.credential(&username) {
-            Some(credential) => credential,
-            None => self.fake_credential(&username),
-        };
+        // The fake is derived for known users too, so both paths cost the same.
+        let fake = self.fake_credential(&username);
+        let credential = self.inner.users.credential(&username).unwrap_or(fake);
         let suffix = self
             .inner
             .fixed_nonce
