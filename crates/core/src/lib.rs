@@ -9,4 +9,5 @@
 //! observer.on_request("read", std::time::Duration::from_millis(2));
 //! ```
 
+pub mod auth;
 pub mod observe;

@@ -42,7 +42,7 @@ async fn scram(
     username: &str,
     password: &str,
 ) -> Result<(), WsClientError> {
-    let mut client = pending_core::ScramClient::new(username, password);
+    let mut client = hs_core::auth::ScramClient::new(username, password);
     log::debug!(target: AUTH_TARGET, "SCRAM hello for {username} to {}", shared.url);
     send(stream, shared, wire::encode_hello(&client.hello_username())).await?;
     let handshake_token = match recv(stream, shared).await? {
@@ -115,9 +115,7 @@ async fn recv(stream: &mut WsStream, shared: &Shared) -> Result<AuthReply, WsCli
                 }
                 _ => shared.on_text(text.as_str()),
             },
-            Ok(Message::Binary(bytes)) => {
-                shared.observer.on_ws_message_recv("invalid", bytes.len())
-            }
+            Ok(Message::Binary(bytes)) => shared.observer.on_ws_message_recv("invalid", bytes.len()),
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => {}
         }
@@ -125,26 +123,4 @@ async fn recv(stream: &mut WsStream, shared: &Shared) -> Result<AuthReply, WsCli
     Err(WsClientError::Auth(
         "server closed the connection during authentication".into(),
     ))
-}
-
-// TEMPORARY until hs_core::auth lands in main: removed at the merge.
-mod pending_core {
-    pub(super) struct ScramClient;
-    impl ScramClient {
-        pub(super) fn new(_: &str, _: &str) -> Self {
-            ScramClient
-        }
-        pub(super) fn hello_username(&self) -> String {
-            String::new()
-        }
-        pub(super) fn client_first(&mut self) -> String {
-            String::new()
-        }
-        pub(super) fn client_final(&mut self, _: &str) -> Result<String, &'static str> {
-            Err("SCRAM not available yet")
-        }
-        pub(super) fn verify_server_final(&mut self, _: &str) -> Result<(), &'static str> {
-            Err("SCRAM not available yet")
-        }
-    }
 }
