@@ -115,7 +115,9 @@ async fn recv(stream: &mut WsStream, shared: &Shared) -> Result<AuthReply, WsCli
                 }
                 _ => shared.on_text(text.as_str()),
             },
-            Ok(Message::Binary(bytes)) => shared.observer.on_ws_message_recv("invalid", bytes.len()),
+            Ok(Message::Binary(bytes)) => {
+                shared.observer.on_ws_message_recv("invalid", bytes.len())
+            }
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => {}
         }

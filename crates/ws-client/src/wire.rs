@@ -73,7 +73,13 @@ pub(crate) fn error_dis(grid: &Grid) -> Option<String> {
 }
 
 fn grid_json(grid: &Grid) -> Result<String, WsClientError> {
-    serde_json::to_string(grid).map_err(|e| WsClientError::BadRequest(e.to_string()))
+    let mut json =
+        serde_json::to_value(grid).map_err(|e| WsClientError::BadRequest(e.to_string()))?;
+    // haystack-py never sends `ver` in meta.
+    if let Some(meta) = json.get_mut("meta").and_then(Json::as_object_mut) {
+        meta.remove("ver");
+    }
+    Ok(json.to_string())
 }
 
 /// One request envelope, keys in haystack-py's order.

@@ -433,3 +433,113 @@ async fn a_server_refusing_the_subprotocol_is_a_connect_error() {
     assert_eq!(err.kind().as_str(), "connect", "{err}");
     task.abort();
 }
+
+/// A scripted server doing SCRAM over messages with hs_core's ScramServer;
+/// `tamper` corrupts the server signature in `authOk`.
+fn scram_handler(tamper: bool) -> support::Handler {
+    use hs_core::auth::{Role, ScramServer, ScramStep, TokenStore, UserStore};
+    let users = UserStore::new().with_iterations(4096);
+    users.add_user("demo", "demo-pass", Role::Operator);
+    let server = ScramServer::new(users, TokenStore::new());
+    let echo = echo_handler();
+    Arc::new(move |text: &str| {
+        let msg: Json = serde_json::from_str(text).unwrap();
+        let reply = match msg["type"].as_str() {
+            Some("hello") => match server.hello(msg["username"].as_str().unwrap()) {
+                Ok(c) => {
+                    serde_json::json!({"type":"hello","handshakeToken":c.handshake_token,"hash":"SHA-256"})
+                }
+                Err(_) => serde_json::json!({"type":"authErr"}),
+            },
+            Some("scram") => {
+                let token = msg["handshakeToken"].as_str().unwrap();
+                match server.step(token, msg["data"].as_str().unwrap()) {
+                    Ok(ScramStep::Continue(first)) => {
+                        serde_json::json!({"type":"scram","handshakeToken":first.handshake_token,"hash":"SHA-256","data":first.data})
+                    }
+                    Ok(ScramStep::Authenticated(done)) => {
+                        let data = if tamper {
+                            "dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQT0"
+                                .to_string()
+                        } else {
+                            done.data
+                        };
+                        serde_json::json!({"type":"authOk","authToken":done.auth_token,"data":data})
+                    }
+                    Ok(_) | Err(_) => serde_json::json!({"type":"authErr"}),
+                }
+            }
+            _ => return echo(text),
+        };
+        vec![Action::Text(reply.to_string())]
+    })
+}
+
+#[tokio::test]
+async fn scram_over_messages_authenticates_and_counts_auth_frames() {
+    let server = TestServer::start(scram_handler(false)).await;
+    let rec = Arc::new(RecordingObserver::new());
+    let client = WsClient::builder(&server.url)
+        .scram("demo", "demo-pass")
+        .observer(rec.clone())
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(op_of(&client.about().await.unwrap()), "about");
+    let received = server.received.lock().clone();
+    let sent = rec.messages_sent();
+    assert_eq!(sent.len(), 4);
+    for (i, frame) in received.iter().take(3).enumerate() {
+        assert_eq!(sent[i], ("auth".to_string(), frame.len()));
+    }
+    assert_eq!(received[0], r#"{"type":"hello","username":"ZGVtbw"}"#);
+    let recv_auth = rec
+        .messages_recv()
+        .iter()
+        .filter(|(op, _)| op == "auth")
+        .count();
+    assert_eq!(recv_auth, 3);
+    // No secret reaches the observer: the events carry op names only.
+    assert!(
+        rec.events()
+            .iter()
+            .all(|e| !format!("{e:?}").contains("demo-pass"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_forged_server_signature_are_auth_errors() {
+    let server = TestServer::start(scram_handler(false)).await;
+    let rec = Arc::new(RecordingObserver::new());
+    let err = WsClient::builder(&server.url)
+        .scram("demo", "wrong")
+        .observer(rec.clone())
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().as_str(), "auth", "{err}");
+    // The connection was made, so it is also reported closed.
+    assert_eq!(
+        rec.count(|e| matches!(e, RecordedEvent::WsConnect { .. })),
+        1
+    );
+    assert_eq!(
+        rec.count(|e| matches!(e, RecordedEvent::WsDisconnect { .. })),
+        1
+    );
+
+    let err = WsClient::builder(&server.url)
+        .scram("nobody", "x")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().as_str(), "auth", "{err}");
+
+    let forged = TestServer::start(scram_handler(true)).await;
+    let err = WsClient::builder(&forged.url)
+        .scram("demo", "demo-pass")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("server signature"), "{err}");
+}

@@ -259,6 +259,7 @@ pub fn init_logs() {
     let _ = env_logger::builder().is_test(true).try_init();
 }
 
+#[allow(unused_imports)]
 pub use hs_core::observe::{RecordedEvent, RecordingObserver};
 
 /// Polls `check` every 10 ms for up to 5 s.
