@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
@@ -269,9 +269,21 @@ pub(crate) struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // The last handle is gone: nobody can send or close any more, so end
-        // the task (its guard reports the disconnect).
-        self.task.abort();
+        // The last handle is gone. Dropping the command sender makes the
+        // writer close with 1000 after the queued frames; a watchdog ends the
+        // task if that takes longer than the close timeout (the guard reports
+        // the disconnect either way).
+        let task = self.task.clone();
+        let bound = self.close_timeout + Duration::from_millis(500);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(bound).await;
+                    task.abort();
+                });
+            }
+            Err(_) => task.abort(),
+        }
     }
 }
 
@@ -595,8 +607,12 @@ impl From<&WsConfig> for Heartbeat {
     }
 }
 
-/// The connection task: reads and writes until either side ends, then the
-/// guard reports the disconnect.
+/// The connection task: reads, writes and watches the heartbeat until one
+/// of them ends, then the guard reports the disconnect.
+///
+/// The heartbeat monitor runs beside the writer, not inside it, so a peer
+/// that stops reading (the writer blocked on a full socket) is still
+/// detected.
 async fn run(
     stream: WsStream,
     commands: mpsc::Receiver<Command>,
@@ -606,13 +622,41 @@ async fn run(
 ) {
     let shared = guard.shared.clone();
     let (sink, stream) = stream.split();
-    // Pings sent since the server last showed a sign of life.
+    // Heartbeat periods since the server last showed a sign of life.
     let unanswered = AtomicU32::new(0);
+    let ping_due = Notify::new();
     let reason = tokio::select! {
         reason = read_loop(stream, &shared, &unanswered) => reason,
-        reason = write_loop(sink, commands, &shared, &unanswered, heartbeat, close_timeout) => reason,
+        reason = write_loop(sink, commands, &shared, &ping_due, close_timeout) => reason,
+        reason = heartbeat_loop(&shared, &unanswered, &ping_due, heartbeat) => reason,
     };
     guard.set_reason(reason);
+}
+
+async fn heartbeat_loop(
+    shared: &Shared,
+    unanswered: &AtomicU32,
+    ping_due: &Notify,
+    heartbeat: Heartbeat,
+) -> String {
+    let Some(period) = heartbeat.interval else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let missed = unanswered.fetch_add(1, Ordering::Relaxed);
+        if missed >= heartbeat.max_missed {
+            log::warn!(
+                target: CONN_TARGET,
+                "no answer from {} to {missed} pings: closing",
+                shared.url
+            );
+            return format!("heartbeat timeout ({missed} pings unanswered)");
+        }
+        ping_due.notify_one();
+    }
 }
 
 async fn read_loop(
@@ -661,13 +705,9 @@ async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WsStream, Message>,
     mut commands: mpsc::Receiver<Command>,
     shared: &Shared,
-    unanswered: &AtomicU32,
-    heartbeat: Heartbeat,
+    ping_due: &Notify,
     close_timeout: Duration,
 ) -> String {
-    let period = heartbeat.interval.unwrap_or(Duration::from_secs(3600));
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -681,23 +721,18 @@ async fn write_loop(
                 Some(Command::Close) | None => {
                     log::debug!(target: CONN_TARGET, "closing connection to {}", shared.url);
                     let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                    if let Err(error) = sink.send(Message::Close(Some(frame))).await {
-                        return format!("close failed: {error}");
+                    let sent = tokio::time::timeout(close_timeout, sink.send(Message::Close(Some(frame)))).await;
+                    match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => return format!("close failed: {error}"),
+                        Err(_) => return format!("close frame not sent within {close_timeout:?}"),
                     }
                     // The reader ends the task when the server's close arrives.
                     tokio::time::sleep(close_timeout).await;
                     return format!("no close frame from server within {close_timeout:?}");
                 }
             },
-            _ = ping.tick(), if heartbeat.interval.is_some() => {
-                let missed = unanswered.fetch_add(1, Ordering::Relaxed);
-                if missed >= heartbeat.max_missed {
-                    log::warn!(target: CONN_TARGET, "no pong from {} after {missed} pings: closing", shared.url);
-                    let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                    // The peer is likely gone: do not wait long on the send.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
-                    return format!("heartbeat timeout ({missed} pings unanswered)");
-                }
+            _ = ping_due.notified() => {
                 log::trace!(target: CONN_TARGET, "ping to {}", shared.url);
                 if let Err(error) = sink.send(Message::Ping(Bytes::new())).await {
                     return format!("ping failed: {error}");
