@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
 //! `wss://`: the client over rustls (ring) against a TLS WebSocket server
 //! with a self-signed certificate.
 
