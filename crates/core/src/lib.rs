@@ -9,4 +9,7 @@
 //! observer.on_request("read", std::time::Duration::from_millis(2));
 //! ```
 
+pub mod demo;
 pub mod observe;
+pub mod ops;
+pub mod store;
