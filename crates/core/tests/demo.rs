@@ -1,4 +1,5 @@
 //! The demo building: shape, units, history and determinism.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Typed request parsing: the wire shapes of PROTOCOL.md 2.2, and a clear
+#![allow(clippy::unwrap_used)]
 //! BadRequest for every malformed grid.
 
 mod common;

@@ -1,4 +1,5 @@
 //! MemoryStore behaviour, driven through `dispatch` with wire-shaped grids.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The reference dataset (`demo-entities.json`) answers the requests captured
+#![allow(clippy::unwrap_used)]
 //! from haystack-py the way the captures did, except where PROTOCOL.md section 8
 //! lists a defect we fix.
 

@@ -182,6 +182,7 @@ pub(crate) fn kind_name(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

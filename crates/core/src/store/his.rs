@@ -89,6 +89,7 @@ pub(super) fn millis(ts: &DateTime) -> i64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -117,6 +117,7 @@ fn level_dis(level: u8) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
