@@ -10,4 +10,7 @@
 //! ```
 
 pub mod auth;
+pub mod demo;
 pub mod observe;
+pub mod ops;
+pub mod store;

@@ -1,0 +1,93 @@
+//! [`OpError`]: why an op failed, as a stable kind plus a message for the error grid.
+
+use libhaystack::val::{Dict, Grid, Value};
+
+use crate::observe::ErrorKind;
+
+/// An op failed. The server answers it with an error grid ([`OpError::to_grid`])
+/// and reports [`OpError::kind`] to its observer.
+///
+/// ```
+/// use hs_core::observe::ErrorKind;
+/// use hs_core::ops::OpError;
+///
+/// let err = OpError::bad_request("read: filter must be a Str");
+/// assert_eq!(err.kind(), ErrorKind::BadRequest);
+/// assert_eq!(err.as_str(), "bad_request");
+/// assert!(err.to_grid().meta.unwrap().contains_key("err"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct OpError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl OpError {
+    /// An error of any kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A malformed request grid, filter or argument.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+
+    /// An unknown entity, watch or action.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// An op name that is not one of the ops the server knows.
+    pub fn unknown_op(op: &str) -> Self {
+        Self::new(ErrorKind::UnknownOp, format!("Unknown operation: {op}"))
+    }
+
+    /// A known op or feature this implementation does not support.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+
+    /// The implementation failed while handling a valid request.
+    pub fn server_error(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ServerError, message)
+    }
+
+    /// The stable error kind reported to observers.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The stable snake_case name of [`kind`](Self::kind).
+    pub fn as_str(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    /// The human-readable message (the error grid's `dis`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error grid sent on the wire: meta `{err: marker, dis: message}`, no columns.
+    pub fn to_grid(&self) -> Grid {
+        error_grid(&self.message)
+    }
+}
+
+/// An error grid: meta `err` marker and `dis`, no columns, no rows.
+pub(crate) fn error_grid(dis: &str) -> Grid {
+    let mut meta = Dict::new();
+    meta.insert("err".to_owned(), Value::make_marker());
+    meta.insert("dis".to_owned(), Value::make_str(dis));
+    Grid {
+        meta: Some(meta),
+        columns: Vec::new(),
+        rows: Vec::new(),
+        ..Grid::default()
+    }
+}

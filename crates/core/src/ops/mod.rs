@@ -1,0 +1,365 @@
+//! The 13 standard Haystack ops: names, typed requests, the [`HaystackOps`]
+//! trait servers call, and [`dispatch`] from an op name and request grid.
+//!
+//! Both servers (HTTP and WebSocket) decode a request grid, call [`dispatch`],
+//! and encode the returned grid, or [`OpError::to_grid`] on failure:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use hs_core::ops::dispatch;
+//! use hs_core::store::MemoryStore;
+//! use libhaystack::val::Grid;
+//!
+//! let store = MemoryStore::new();
+//! let about = dispatch(&store, "about", Grid::default()).await.unwrap();
+//! assert_eq!(about.rows.len(), 1);
+//! let err = dispatch(&store, "bogus", Grid::default()).await.unwrap_err();
+//! assert_eq!(err.message(), "Unknown operation: bogus");
+//! # });
+//! ```
+
+mod error;
+mod range;
+mod request;
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use libhaystack::val::{DateTime, Dict, Grid, Value};
+use tokio::sync::broadcast;
+
+pub use error::OpError;
+pub use range::HisRange;
+pub(crate) use range::kind_name;
+pub use request::{
+    HisItem, HisReadRequest, HisWriteRequest, HisWriteSeries, InvokeActionRequest,
+    MAX_FILTER_DEPTH, MAX_FILTER_LEN, NavRequest, PRIORITY_LEVELS, ParsedFilter, PointWriteRequest,
+    ReadRequest, WatchPollRequest, WatchSubRequest, WatchUnsubRequest,
+};
+
+/// The wire names of the 13 standard ops, in [`Op::ALL`] order.
+pub const STANDARD_OPS: [&str; 13] = [
+    "about",
+    "ops",
+    "formats",
+    "close",
+    "read",
+    "nav",
+    "hisRead",
+    "hisWrite",
+    "pointWrite",
+    "watchSub",
+    "watchUnsub",
+    "watchPoll",
+    "invokeAction",
+];
+
+/// One of the standard ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// `about`: server information.
+    About,
+    /// `ops`: the ops the server supports.
+    Ops,
+    /// `formats`: the MIME types the server reads and writes.
+    Formats,
+    /// `close`: end the session.
+    Close,
+    /// `read`: entities by filter or ids.
+    Read,
+    /// `nav`: walk the site / equip / point tree.
+    Nav,
+    /// `hisRead`: history of a point over a range.
+    HisRead,
+    /// `hisWrite`: append history samples.
+    HisWrite,
+    /// `pointWrite`: read or write a point's priority array.
+    PointWrite,
+    /// `watchSub`: create or extend a watch.
+    WatchSub,
+    /// `watchUnsub`: shrink or close a watch.
+    WatchUnsub,
+    /// `watchPoll`: changes since the last poll.
+    WatchPoll,
+    /// `invokeAction`: run an action on an entity.
+    InvokeAction,
+}
+
+impl Op {
+    /// Every op, in [`STANDARD_OPS`] order.
+    pub const ALL: [Op; 13] = [
+        Op::About,
+        Op::Ops,
+        Op::Formats,
+        Op::Close,
+        Op::Read,
+        Op::Nav,
+        Op::HisRead,
+        Op::HisWrite,
+        Op::PointWrite,
+        Op::WatchSub,
+        Op::WatchUnsub,
+        Op::WatchPoll,
+        Op::InvokeAction,
+    ];
+
+    /// The op's name on the wire (`hisRead`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Op::About => "about",
+            Op::Ops => "ops",
+            Op::Formats => "formats",
+            Op::Close => "close",
+            Op::Read => "read",
+            Op::Nav => "nav",
+            Op::HisRead => "hisRead",
+            Op::HisWrite => "hisWrite",
+            Op::PointWrite => "pointWrite",
+            Op::WatchSub => "watchSub",
+            Op::WatchUnsub => "watchUnsub",
+            Op::WatchPoll => "watchPoll",
+            Op::InvokeAction => "invokeAction",
+        }
+    }
+
+    /// A one-line description, used as the `summary` of the `ops` response.
+    pub const fn summary(self) -> &'static str {
+        match self {
+            Op::About => "Summary information for server",
+            Op::Ops => "Operations supported by this server",
+            Op::Formats => "Grid data formats supported by this server",
+            Op::Close => "Close the current session",
+            Op::Read => "Read entity records by filter or id",
+            Op::Nav => "Navigate the site, equip and point tree",
+            Op::HisRead => "Read time series history",
+            Op::HisWrite => "Write time series history",
+            Op::PointWrite => "Read or write a point's priority array",
+            Op::WatchSub => "Subscribe to entity changes",
+            Op::WatchUnsub => "Unsubscribe from entity changes",
+            Op::WatchPoll => "Poll a watch for changes",
+            Op::InvokeAction => "Invoke an action on an entity",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Op {
+    type Err = OpError;
+
+    /// Parse a wire name (case-sensitive); anything else is an
+    /// [`UnknownOp`](crate::observe::ErrorKind::UnknownOp) error.
+    fn from_str(name: &str) -> Result<Self, OpError> {
+        Op::ALL
+            .into_iter()
+            .find(|op| op.as_str() == name)
+            .ok_or_else(|| OpError::unknown_op(name))
+    }
+}
+
+/// Changed entities of one watch, published by a store's change feed; the
+/// WebSocket server pushes it to the connections that subscribed that watch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEvent {
+    /// The watch the entities belong to.
+    pub watch_id: String,
+    /// The changed entities, current state, meta `watchId`.
+    pub grid: Grid,
+}
+
+/// The ops a Haystack server answers. Servers call it through [`dispatch`];
+/// [`MemoryStore`](crate::store::MemoryStore) is the built-in implementation.
+///
+/// `about`, `ops`, `formats` and `close` have defaults; override
+/// [`supported_ops`](Self::supported_ops) when some op only answers
+/// [`OpError::unsupported`], so that `ops` lists what really works.
+#[async_trait]
+pub trait HaystackOps: Send + Sync {
+    /// `about`: one row with `haystackVersion`, `productName`, `productVersion`,
+    /// `serverName`, `vendorName`, `serverTime` and, when known, `serverBootTime`.
+    async fn about(&self) -> Result<Grid, OpError> {
+        Ok(about_grid(&self.server_name(), self.boot_time()))
+    }
+
+    /// `ops`: one row `{name, summary}` per [`supported_ops`](Self::supported_ops).
+    async fn ops(&self) -> Result<Grid, OpError> {
+        Ok(ops_grid(&self.supported_ops()))
+    }
+
+    /// `formats`: JSON and Zinc, both read and written.
+    async fn formats(&self) -> Result<Grid, OpError> {
+        Ok(formats_grid())
+    }
+
+    /// `close`: nothing to do at this level (token revocation is the server's
+    /// job); answers the empty grid.
+    async fn close(&self) -> Result<Grid, OpError> {
+        Ok(empty_grid())
+    }
+
+    /// `read` by filter or by ids.
+    async fn read(&self, request: ReadRequest) -> Result<Grid, OpError>;
+
+    /// `nav`.
+    async fn nav(&self, request: NavRequest) -> Result<Grid, OpError>;
+
+    /// `hisRead`.
+    async fn his_read(&self, request: HisReadRequest) -> Result<Grid, OpError>;
+
+    /// `hisWrite`.
+    async fn his_write(&self, request: HisWriteRequest) -> Result<Grid, OpError>;
+
+    /// `pointWrite` (read the array or write a level).
+    async fn point_write(&self, request: PointWriteRequest) -> Result<Grid, OpError>;
+
+    /// `watchSub`.
+    async fn watch_sub(&self, request: WatchSubRequest) -> Result<Grid, OpError>;
+
+    /// `watchUnsub`.
+    async fn watch_unsub(&self, request: WatchUnsubRequest) -> Result<Grid, OpError>;
+
+    /// `watchPoll`.
+    async fn watch_poll(&self, request: WatchPollRequest) -> Result<Grid, OpError>;
+
+    /// `invokeAction`.
+    async fn invoke_action(&self, request: InvokeActionRequest) -> Result<Grid, OpError>;
+
+    /// The change feed: a receiver of [`WatchEvent`]s, or `None` when this
+    /// implementation pushes nothing.
+    fn watch_events(&self) -> Option<broadcast::Receiver<WatchEvent>> {
+        None
+    }
+
+    /// The ops listed by `ops`; all 13 by default.
+    fn supported_ops(&self) -> Vec<Op> {
+        Op::ALL.to_vec()
+    }
+
+    /// `serverName` in `about`.
+    fn server_name(&self) -> String {
+        "hs".to_owned()
+    }
+
+    /// `serverBootTime` in `about`; omitted when `None`.
+    fn boot_time(&self) -> Option<DateTime> {
+        None
+    }
+}
+
+/// Run `op` with its request `grid` on `ops`: parse the typed request, call the
+/// matching method. Unknown op names are [`UnknownOp`](crate::observe::ErrorKind::UnknownOp)
+/// errors with the message `Unknown operation: <op>`; malformed grids are
+/// [`BadRequest`](crate::observe::ErrorKind::BadRequest) errors.
+pub async fn dispatch(ops: &dyn HaystackOps, op: &str, grid: Grid) -> Result<Grid, OpError> {
+    match op.parse::<Op>()? {
+        Op::About => ops.about().await,
+        Op::Ops => ops.ops().await,
+        Op::Formats => ops.formats().await,
+        Op::Close => ops.close().await,
+        Op::Read => ops.read(ReadRequest::from_grid(&grid)?).await,
+        Op::Nav => ops.nav(NavRequest::from_grid(&grid)?).await,
+        Op::HisRead => ops.his_read(HisReadRequest::from_grid(&grid)?).await,
+        Op::HisWrite => ops.his_write(HisWriteRequest::from_grid(&grid)?).await,
+        Op::PointWrite => ops.point_write(PointWriteRequest::from_grid(&grid)?).await,
+        Op::WatchSub => ops.watch_sub(WatchSubRequest::from_grid(&grid)?).await,
+        Op::WatchUnsub => ops.watch_unsub(WatchUnsubRequest::from_grid(&grid)?).await,
+        Op::WatchPoll => ops.watch_poll(WatchPollRequest::from_grid(&grid)?).await,
+        Op::InvokeAction => {
+            ops.invoke_action(InvokeActionRequest::from_grid(&grid)?)
+                .await
+        }
+    }
+}
+
+/// The empty grid: no meta, no columns, no rows.
+pub fn empty_grid() -> Grid {
+    Grid::default()
+}
+
+/// A grid of `rows` with `meta`: columns in first-seen order, `id` first when
+/// present. A row that is an empty dict is a row of nulls.
+pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
+    let mut names: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    if rows.iter().any(|row| row.contains_key("id")) || rows.iter().any(Dict::is_empty) {
+        seen.insert("id");
+        names.push("id");
+    }
+    for row in &rows {
+        for name in row.keys() {
+            if seen.insert(name.as_str()) {
+                names.push(name.as_str());
+            }
+        }
+    }
+    let columns = names
+        .into_iter()
+        .map(|name| libhaystack::val::Column {
+            name: name.to_owned(),
+            meta: None,
+        })
+        .collect();
+    Grid {
+        meta: (!meta.is_empty()).then_some(meta),
+        columns,
+        rows,
+        ..Grid::default()
+    }
+}
+
+/// The `about` grid for a server called `server_name`.
+pub fn about_grid(server_name: &str, boot_time: Option<DateTime>) -> Grid {
+    let mut row = Dict::new();
+    row.insert("haystackVersion".into(), Value::make_str("4.0"));
+    row.insert("productName".into(), Value::make_str("hs"));
+    row.insert(
+        "productVersion".into(),
+        Value::make_str(env!("CARGO_PKG_VERSION")),
+    );
+    row.insert(
+        "productUri".into(),
+        Value::make_uri(env!("CARGO_PKG_REPOSITORY")),
+    );
+    row.insert("serverName".into(), Value::make_str(server_name));
+    row.insert("vendorName".into(), Value::make_str("hs developers"));
+    row.insert("serverTime".into(), Value::from(DateTime::utc_now()));
+    if let Some(boot_time) = boot_time {
+        row.insert("serverBootTime".into(), Value::from(boot_time));
+    }
+    make_grid(Dict::new(), vec![row])
+}
+
+/// The `ops` grid listing `ops`.
+pub fn ops_grid(ops: &[Op]) -> Grid {
+    let rows = ops
+        .iter()
+        .map(|op| {
+            let mut row = Dict::new();
+            row.insert("name".into(), Value::make_str(op.as_str()));
+            row.insert("summary".into(), Value::make_str(op.summary()));
+            row
+        })
+        .collect();
+    make_grid(Dict::new(), rows)
+}
+
+/// The `formats` grid: `application/json` and `text/zinc`, read and written.
+pub fn formats_grid() -> Grid {
+    let rows = ["application/json", "text/zinc"]
+        .into_iter()
+        .map(|mime| {
+            let mut row = Dict::new();
+            row.insert("mime".into(), Value::make_str(mime));
+            row.insert("receive".into(), Value::make_marker());
+            row.insert("send".into(), Value::make_marker());
+            row
+        })
+        .collect();
+    make_grid(Dict::new(), rows)
+}

@@ -1,0 +1,932 @@
+//! [`MemoryStore`]: the embedded, in-memory [`HaystackOps`] implementation.
+//!
+//! Entities are Haystack dicts with an `id` Ref. Filter reads use a tag index
+//! (tag name → entities having it) to pick candidates, and follow `->` paths
+//! through Refs. History is kept per point, sorted by time; writable points
+//! have a 17-level priority array; watches track changes and publish them on a
+//! broadcast channel ([`HaystackOps::watch_events`]).
+//!
+//! Concurrency: one `parking_lot::RwLock` guards the data; no lock is held
+//! across an `.await` (every op body is synchronous) or while an action
+//! handler runs.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use hs_core::ops::{HaystackOps, ReadRequest};
+//! use hs_core::store::MemoryStore;
+//! use libhaystack::val::{Dict, Ref, Value};
+//!
+//! let store = MemoryStore::new();
+//! let mut point = Dict::new();
+//! point.insert("id".into(), Value::from(Ref::from("p1")));
+//! point.insert("point".into(), Value::make_marker());
+//! point.insert("temp".into(), Value::make_marker());
+//! store.update_entity(point).unwrap();
+//!
+//! let grid = store.read(ReadRequest::filter("point and temp", None).unwrap()).await.unwrap();
+//! assert_eq!(grid.rows.len(), 1);
+//! # });
+//! ```
+
+mod clock;
+mod his;
+mod index;
+mod load;
+mod priority;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use chrono_tz::Tz;
+use libhaystack::defs::namespace::DEFAULT_NS;
+use libhaystack::filter::eval::EvalContext;
+use libhaystack::filter::{Eval, Filter};
+use libhaystack::units::get_unit_or_default;
+use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
+use parking_lot::RwLock;
+use tokio::sync::broadcast;
+
+use crate::ops::{
+    HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest, OpError,
+    PointWriteRequest, ReadRequest, WatchEvent, WatchPollRequest, WatchSubRequest,
+    WatchUnsubRequest, empty_grid, kind_name, make_grid,
+};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use load::LoadError;
+
+pub(crate) use his::Sample;
+use his::Series;
+use index::{Plan, RefResolver, TagIndex};
+use priority::{LevelWrite, PriorityArray};
+
+/// The lease of a watch that asked for none.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+/// The shortest lease granted.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
+/// The longest lease granted.
+pub const MAX_LEASE: Duration = Duration::from_secs(3_600);
+/// Capacity of the change feed; slower receivers see `Lagged`.
+pub const WATCH_EVENT_CAPACITY: usize = 1_024;
+
+/// An action handler: receives the target entity and the arguments, answers a grid.
+pub type ActionHandler = Arc<dyn Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync>;
+
+/// The in-memory Haystack database. See the [module docs](self).
+pub struct MemoryStore {
+    state: RwLock<State>,
+    actions: RwLock<HashMap<String, ActionHandler>>,
+    events: broadcast::Sender<WatchEvent>,
+    clock: Arc<dyn Clock>,
+    boot_time: DateTime,
+    server_name: String,
+    watch_seq: AtomicU64,
+    watch_id_keys: RandomState,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.read();
+        f.debug_struct("MemoryStore")
+            .field("entities", &state.entities.len())
+            .field("watches", &state.watches.len())
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entities: Vec<Dict>,
+    by_id: HashMap<String, usize>,
+    index: TagIndex,
+    history: HashMap<usize, Series>,
+    writes: HashMap<usize, PriorityArray>,
+    next_write_expiry: Option<chrono::DateTime<Utc>>,
+    watches: HashMap<String, Watch>,
+    watched_by: HashMap<usize, BTreeSet<String>>,
+}
+
+#[derive(Debug)]
+struct Watch {
+    lease: Duration,
+    expires: chrono::DateTime<Utc>,
+    members: BTreeSet<usize>,
+    dirty: HashSet<usize>,
+}
+
+impl MemoryStore {
+    /// An empty store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty store reading the time from `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        let (events, _) = broadcast::channel(WATCH_EVENT_CAPACITY);
+        Self {
+            state: RwLock::new(State::default()),
+            actions: RwLock::new(HashMap::new()),
+            events,
+            boot_time: DateTime::from(clock.now()),
+            clock,
+            server_name: "hs".to_owned(),
+            watch_seq: AtomicU64::new(0),
+            watch_id_keys: RandomState::new(),
+        }
+    }
+
+    /// Set the `serverName` reported by `about`.
+    pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = name.into();
+        self
+    }
+
+    /// Number of entities.
+    pub fn len(&self) -> usize {
+        self.state.read().entities.len()
+    }
+
+    /// True when the store holds no entity.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the entity with this id.
+    pub fn entity(&self, id: &str) -> Option<Dict> {
+        self.state.read().entity(id).cloned()
+    }
+
+    /// Insert an entity, or replace the one with the same `id`. Watches that
+    /// contain it see it as changed (and the change feed publishes it).
+    pub fn update_entity(&self, entity: Dict) -> Result<(), OpError> {
+        self.update_entities(vec![entity]).map(|_| ())
+    }
+
+    /// Insert or replace several entities under one lock; returns how many.
+    pub fn update_entities(&self, entities: Vec<Dict>) -> Result<usize, OpError> {
+        let mut state = self.state.write();
+        for (index, entity) in entities.iter().enumerate() {
+            entity_id(entity)
+                .ok_or_else(|| OpError::bad_request(format!("entity {index} has no id Ref")))?;
+        }
+        let count = entities.len();
+        let mut changed = Vec::with_capacity(count);
+        for entity in entities {
+            state.upsert(entity, &mut changed);
+        }
+        let events = state.take_events(&changed);
+        drop(state);
+        self.publish(events);
+        Ok(count)
+    }
+
+    /// Set one tag of an entity (`Value::Null` removes it).
+    pub fn set_tag(&self, id: &str, name: &str, value: Value) -> Result<(), OpError> {
+        if name == "id" {
+            return Err(OpError::bad_request("the id tag cannot be changed"));
+        }
+        let mut state = self.state.write();
+        let slot = state
+            .slot(id)
+            .ok_or_else(|| OpError::not_found(format!("Unknown entity: @{id}")))?;
+        let mut entity = state.entities[slot].clone();
+        if value.is_null() {
+            entity.remove(name);
+        } else {
+            entity.insert(name.to_owned(), value);
+        }
+        let mut changed = Vec::new();
+        state.replace(slot, entity, &mut changed);
+        let events = state.take_events(&changed);
+        drop(state);
+        self.publish(events);
+        Ok(())
+    }
+
+    /// Register (or replace) the handler of action `name` for `invokeAction`.
+    pub fn register_action<F>(&self, name: impl Into<String>, handler: F)
+    where
+        F: Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync + 'static,
+    {
+        self.actions.write().insert(name.into(), Arc::new(handler));
+    }
+
+    /// A new receiver of the change feed.
+    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
+        self.events.subscribe()
+    }
+
+    /// Number of live (unexpired) watches.
+    pub fn watch_count(&self) -> usize {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        state.sweep_watches(now);
+        state.watches.len()
+    }
+
+    /// Number of history samples stored for a point.
+    pub fn history_len(&self, id: &str) -> usize {
+        let state = self.state.read();
+        state
+            .slot(id)
+            .and_then(|slot| state.history.get(&slot))
+            .map_or(0, Series::len)
+    }
+
+    /// Replace a point's whole history with `samples` (any order). Used by
+    /// loaders and the demo; does not touch `curVal` nor notify watches.
+    pub fn set_history(&self, id: &str, samples: Vec<(DateTime, Value)>) -> Result<(), OpError> {
+        let samples = samples
+            .into_iter()
+            .map(|(ts, val)| Sample {
+                ts: his::millis(&ts),
+                val,
+            })
+            .collect();
+        self.set_history_millis(id, samples)
+    }
+
+    pub(crate) fn set_history_millis(&self, id: &str, samples: Vec<Sample>) -> Result<(), OpError> {
+        let mut state = self.state.write();
+        let slot = state
+            .slot(id)
+            .ok_or_else(|| OpError::not_found(format!("Unknown point: @{id}")))?;
+        state.history.insert(slot, Series::from_unsorted(samples));
+        Ok(())
+    }
+
+    fn publish(&self, events: Vec<WatchEvent>) {
+        for event in events {
+            // An error only means nobody listens right now.
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn new_watch_id(&self, state: &State) -> String {
+        // Up to 16 tries; a 32-bit collision among live watches is rare.
+        let mut id = String::new();
+        for _ in 0..16 {
+            let seq = self.watch_seq.fetch_add(1, Ordering::Relaxed);
+            let bits = self.watch_id_keys.hash_one(seq) as u32;
+            id = format!("w-{bits:08x}");
+            if !state.watches.contains_key(&id) {
+                break;
+            }
+        }
+        id
+    }
+
+    /// Release priority-array levels whose duration lapsed (lazily, on access).
+    fn expire_writes(&self) {
+        let now = self.clock.now();
+        if self
+            .state
+            .read()
+            .next_write_expiry
+            .is_none_or(|at| at > now)
+        {
+            return;
+        }
+        let mut state = self.state.write();
+        let due: Vec<usize> = state
+            .writes
+            .iter_mut()
+            .filter_map(|(slot, array)| array.expire(now).then_some(*slot))
+            .collect();
+        let mut changed = Vec::new();
+        for slot in due {
+            state.apply_priority(slot, &mut changed);
+        }
+        state.next_write_expiry = state
+            .writes
+            .values()
+            .filter_map(PriorityArray::next_expiry)
+            .min();
+        let events = state.take_events(&changed);
+        drop(state);
+        self.publish(events);
+    }
+}
+
+impl State {
+    fn slot(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    fn entity(&self, id: &str) -> Option<&Dict> {
+        self.slot(id).map(|slot| &self.entities[slot])
+    }
+
+    fn upsert(&mut self, entity: Dict, changed: &mut Vec<usize>) {
+        let Some(id) = entity_id(&entity).map(|id| id.value().to_owned()) else {
+            return;
+        };
+        match self.slot(&id) {
+            Some(slot) => self.replace(slot, entity, changed),
+            None => {
+                let slot = self.entities.len();
+                self.index.add(slot_u32(slot), &entity);
+                self.entities.push(entity);
+                self.by_id.insert(id, slot);
+            }
+        }
+    }
+
+    fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
+        let old = std::mem::replace(&mut self.entities[slot], entity);
+        if old != self.entities[slot] {
+            self.index.remove(slot_u32(slot), &old);
+            self.index.add(slot_u32(slot), &self.entities[slot]);
+            changed.push(slot);
+        }
+    }
+
+    /// Re-derive `curVal` / `writeVal` / `writeLevel` from the priority array.
+    fn apply_priority(&mut self, slot: usize, changed: &mut Vec<usize>) {
+        let Some(array) = self.writes.get(&slot) else {
+            return;
+        };
+        let mut entity = self.entities[slot].clone();
+        array.apply(&mut entity);
+        self.replace(slot, entity, changed);
+    }
+
+    /// The point's timezone: its `tz`, else its site's, else UTC.
+    fn tz(&self, entity: &Dict) -> Tz {
+        let own = entity.get("tz");
+        let site = || {
+            let Some(Value::Ref(site)) = entity.get("siteRef") else {
+                return None;
+            };
+            self.entity(site.value()).and_then(|site| site.get("tz"))
+        };
+        match own.or_else(site) {
+            Some(Value::Str(name)) => {
+                libhaystack::timezone::find_timezone(name.as_str()).unwrap_or(chrono_tz::UTC)
+            }
+            _ => chrono_tz::UTC,
+        }
+    }
+
+    fn query(&self, filter: &Filter, limit: Option<usize>) -> Vec<usize> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let resolver = RefResolver {
+            lookup: |id: &str| self.entity(id),
+        };
+        let matches = |slot: usize| {
+            filter.eval(&EvalContext::make(
+                &self.entities[slot],
+                &DEFAULT_NS,
+                &resolver,
+            ))
+        };
+        match self.index.plan(filter) {
+            Plan::Candidates { slots, exact: true } => slots
+                .into_iter()
+                .take(limit)
+                .map(|slot| slot as usize)
+                .collect(),
+            Plan::Candidates {
+                slots,
+                exact: false,
+            } => slots
+                .into_iter()
+                .map(|slot| slot as usize)
+                .filter(|slot| matches(*slot))
+                .take(limit)
+                .collect(),
+            Plan::Scan => (0..self.entities.len())
+                .filter(|slot| matches(*slot))
+                .take(limit)
+                .collect(),
+        }
+    }
+
+    fn sweep_watches(&mut self, now: chrono::DateTime<Utc>) {
+        let expired: Vec<String> = self
+            .watches
+            .iter()
+            .filter(|(_, watch)| watch.expires <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            log::debug!(target: "hs::store", "watch {id} expired");
+            self.remove_watch(&id);
+        }
+    }
+
+    fn remove_watch(&mut self, id: &str) {
+        if let Some(watch) = self.watches.remove(id) {
+            for slot in watch.members {
+                self.unlink(slot, id);
+            }
+        }
+    }
+
+    fn unlink(&mut self, slot: usize, watch_id: &str) {
+        if let Some(watches) = self.watched_by.get_mut(&slot) {
+            watches.remove(watch_id);
+            if watches.is_empty() {
+                self.watched_by.remove(&slot);
+            }
+        }
+    }
+
+    fn live_watch(&mut self, id: &str, now: chrono::DateTime<Utc>) -> Result<&mut Watch, OpError> {
+        self.sweep_watches(now);
+        self.watches
+            .get_mut(id)
+            .ok_or_else(|| OpError::not_found(format!("Unknown watch: {id}")))
+    }
+
+    /// Mark `changed` entities dirty in their watches; the events to publish.
+    fn take_events(&mut self, changed: &[usize]) -> Vec<WatchEvent> {
+        let mut per_watch: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        for slot in changed {
+            let Some(watch_ids) = self.watched_by.get(slot) else {
+                continue;
+            };
+            for watch_id in watch_ids {
+                if let Some(watch) = self.watches.get_mut(watch_id) {
+                    watch.dirty.insert(*slot);
+                    per_watch.entry(watch_id.clone()).or_default().insert(*slot);
+                }
+            }
+        }
+        per_watch
+            .into_iter()
+            .map(|(watch_id, slots)| {
+                let rows = slots
+                    .iter()
+                    .map(|slot| self.entities[*slot].clone())
+                    .collect();
+                WatchEvent {
+                    grid: make_grid(watch_meta(&watch_id, None), rows),
+                    watch_id,
+                }
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl HaystackOps for MemoryStore {
+    async fn read(&self, request: ReadRequest) -> Result<Grid, OpError> {
+        self.expire_writes();
+        let state = self.state.read();
+        let rows = match request {
+            ReadRequest::Filter { filter, limit } => state
+                .query(filter.filter(), limit)
+                .into_iter()
+                .map(|slot| state.entities[slot].clone())
+                .collect(),
+            ReadRequest::Ids(ids) => ids
+                .iter()
+                .map(|id| state.entity(id.value()).cloned().unwrap_or_default())
+                .collect(),
+        };
+        Ok(make_grid(Dict::new(), rows))
+    }
+
+    async fn nav(&self, request: NavRequest) -> Result<Grid, OpError> {
+        let state = self.state.read();
+        let children = |marker: &str, parent_tag: &str, parent: Option<&str>| -> Vec<Dict> {
+            state
+                .index
+                .postings(marker)
+                .iter()
+                .map(|slot| &state.entities[*slot as usize])
+                .filter(|entity| match parent {
+                    None => true,
+                    Some(parent) => matches!(
+                        entity.get(parent_tag),
+                        Some(Value::Ref(id)) if id.value() == parent
+                    ),
+                })
+                .map(|entity| {
+                    let mut row = entity.clone();
+                    if marker != "point" {
+                        if let Some(id) = entity_id(entity) {
+                            row.insert("navId".into(), Value::make_str(id.value()));
+                        }
+                    }
+                    row
+                })
+                .collect()
+        };
+        let rows = match request.nav_id.as_deref() {
+            None => children("site", "", None),
+            Some(id) => {
+                let entity = state
+                    .entity(id)
+                    .ok_or_else(|| OpError::not_found(format!("Unknown navId: {id}")))?;
+                if entity.get("site").is_some_and(Value::is_marker) {
+                    children("equip", "siteRef", Some(id))
+                } else if entity.get("equip").is_some_and(Value::is_marker) {
+                    children("point", "equipRef", Some(id))
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        Ok(make_grid(Dict::new(), rows))
+    }
+
+    async fn his_read(&self, request: HisReadRequest) -> Result<Grid, OpError> {
+        let now = self.clock.now();
+        let state = self.state.read();
+        let mut points = Vec::with_capacity(request.ids.len());
+        for id in &request.ids {
+            let slot = state
+                .slot(id.value())
+                .ok_or_else(|| OpError::not_found(format!("Unknown point: @{}", id.value())))?;
+            let entity = &state.entities[slot];
+            if !entity.get("his").is_some_and(Value::is_marker) {
+                return Err(OpError::bad_request(format!(
+                    "hisRead: @{} is not a history point (no his marker)",
+                    id.value()
+                )));
+            }
+            points.push((slot, entity));
+        }
+        let Some((first_slot, first)) = points.first().copied() else {
+            return Err(OpError::bad_request("hisRead: no id"));
+        };
+        let tz = state.tz(first);
+        let (start, end) = request.range.resolve(tz, now);
+        let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
+        let mut meta = Dict::new();
+        meta.insert("hisStart".into(), Value::from(DateTime::from(start)));
+        meta.insert("hisEnd".into(), Value::from(DateTime::from(end)));
+        let empty = Series::default();
+        let series = |slot: usize| state.history.get(&slot).unwrap_or(&empty);
+
+        if points.len() == 1 {
+            meta.insert("id".into(), first.get("id").cloned().unwrap_or_default());
+            let rows = series(first_slot)
+                .range(start_ms, end_ms)
+                .iter()
+                .map(|sample| his_row(sample, tz, "val"))
+                .collect();
+            let mut grid = make_grid(meta, rows);
+            grid.columns = vec![column("ts", None), column("val", None)];
+            return Ok(grid);
+        }
+
+        // Batch read: one `ts` column and one value column per point.
+        let mut table: BTreeMap<i64, Vec<Option<Value>>> = BTreeMap::new();
+        for (position, (slot, _)) in points.iter().enumerate() {
+            for sample in series(*slot).range(start_ms, end_ms) {
+                table
+                    .entry(sample.ts)
+                    .or_insert_with(|| vec![None; points.len()])[position] =
+                    Some(sample.val.clone());
+            }
+        }
+        let names: Vec<String> = (0..points.len()).map(|n| format!("v{n}")).collect();
+        let mut columns = vec![column("ts", None)];
+        for (name, (_, entity)) in names.iter().zip(&points) {
+            let mut column_meta = Dict::new();
+            column_meta.insert("id".into(), entity.get("id").cloned().unwrap_or_default());
+            columns.push(column(name, Some(column_meta)));
+        }
+        let rows = table
+            .into_iter()
+            .map(|(ts, values)| {
+                let mut row = Dict::new();
+                row.insert("ts".into(), Value::from(his::datetime(ts, tz)));
+                for (name, value) in names.iter().zip(values) {
+                    if let Some(value) = value {
+                        row.insert(name.clone(), value);
+                    }
+                }
+                row
+            })
+            .collect();
+        Ok(Grid {
+            meta: Some(meta),
+            columns,
+            rows,
+            ..Grid::default()
+        })
+    }
+
+    async fn his_write(&self, request: HisWriteRequest) -> Result<Grid, OpError> {
+        let mut state = self.state.write();
+        let mut slots = Vec::with_capacity(request.series.len());
+        for series in &request.series {
+            let id = series.id.value();
+            let slot = state
+                .slot(id)
+                .ok_or_else(|| OpError::not_found(format!("Unknown point: @{id}")))?;
+            if !state.entities[slot]
+                .get("his")
+                .is_some_and(Value::is_marker)
+            {
+                return Err(OpError::bad_request(format!(
+                    "hisWrite: @{id} is not a history point (no his marker)"
+                )));
+            }
+            slots.push(slot);
+        }
+        let mut changed = Vec::new();
+        for (series, slot) in request.series.into_iter().zip(slots) {
+            let samples: Vec<Sample> = series
+                .items
+                .into_iter()
+                .map(|item| Sample {
+                    ts: his::millis(&item.ts),
+                    val: item.val,
+                })
+                .collect();
+            let stored = state.history.entry(slot).or_default();
+            stored.merge(samples);
+            let Some(last) = stored.last().cloned() else {
+                continue;
+            };
+            // curVal follows the newest sample unless a priority-array write rules it.
+            let entity = &state.entities[slot];
+            if entity.contains_key("writeLevel") {
+                continue;
+            }
+            let newer = match entity.get("curTs") {
+                Some(Value::DateTime(current)) => last.ts > his::millis(current),
+                _ => true,
+            };
+            if newer {
+                let tz = state.tz(entity);
+                let mut entity = entity.clone();
+                entity.insert("curVal".into(), last.val);
+                entity.insert("curTs".into(), Value::from(his::datetime(last.ts, tz)));
+                state.replace(slot, entity, &mut changed);
+            }
+        }
+        let events = state.take_events(&changed);
+        drop(state);
+        self.publish(events);
+        Ok(empty_grid())
+    }
+
+    async fn point_write(&self, request: PointWriteRequest) -> Result<Grid, OpError> {
+        self.expire_writes();
+        let now = self.clock.now();
+        let id = match &request {
+            PointWriteRequest::ReadArray { id } | PointWriteRequest::Write { id, .. } => {
+                id.value().to_owned()
+            }
+        };
+        let mut state = self.state.write();
+        let slot = state
+            .slot(&id)
+            .ok_or_else(|| OpError::not_found(format!("Unknown point: @{id}")))?;
+        let entity = &state.entities[slot];
+        if !entity.get("writable").is_some_and(Value::is_marker) {
+            return Err(OpError::bad_request(format!(
+                "pointWrite: @{id} is not writable"
+            )));
+        }
+        match request {
+            PointWriteRequest::ReadArray { .. } => {
+                let rows = state.writes.get(&slot).cloned().unwrap_or_default().rows();
+                let mut grid = make_grid(Dict::new(), rows);
+                grid.columns = ["level", "levelDis", "val", "who"]
+                    .into_iter()
+                    .map(|name| column(name, None))
+                    .chain(grid.columns.iter().filter(|c| c.name == "expires").cloned())
+                    .collect();
+                Ok(grid)
+            }
+            PointWriteRequest::Write {
+                level,
+                val,
+                who,
+                duration,
+                ..
+            } => {
+                if let (Some(val), Some(Value::Str(kind))) = (&val, entity.get("kind")) {
+                    let expected = kind.as_str();
+                    let actual = kind_name(val);
+                    if expected != actual {
+                        return Err(OpError::bad_request(format!(
+                            "pointWrite: @{id} is a {expected} point, val is a {actual}"
+                        )));
+                    }
+                }
+                let expires = duration
+                    .filter(|duration| !duration.is_zero())
+                    .map(|duration| {
+                        now + chrono::TimeDelta::from_std(duration)
+                            .unwrap_or(chrono::TimeDelta::MAX)
+                    });
+                let write = val.map(|val| LevelWrite { val, who, expires });
+                let array = state.writes.entry(slot).or_default();
+                array.set(level, write);
+                let next = array.next_expiry();
+                state.next_write_expiry = match (state.next_write_expiry, next) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let mut changed = Vec::new();
+                state.apply_priority(slot, &mut changed);
+                let events = state.take_events(&changed);
+                drop(state);
+                self.publish(events);
+                Ok(empty_grid())
+            }
+        }
+    }
+
+    async fn watch_sub(&self, request: WatchSubRequest) -> Result<Grid, OpError> {
+        self.expire_writes();
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        let watch_id = match request.watch_id {
+            Some(id) => {
+                let watch = state.live_watch(&id, now)?;
+                if let Some(lease) = request.lease {
+                    watch.lease = clamp_lease(lease);
+                }
+                id
+            }
+            None => {
+                state.sweep_watches(now);
+                let id = self.new_watch_id(&state);
+                let lease = clamp_lease(request.lease.unwrap_or(DEFAULT_LEASE));
+                log::debug!(
+                    target: "hs::store",
+                    "watch {id} opened ({}), lease {}s",
+                    request.watch_dis.as_deref().unwrap_or(""),
+                    lease.as_secs()
+                );
+                state.watches.insert(
+                    id.clone(),
+                    Watch {
+                        lease,
+                        expires: now,
+                        members: BTreeSet::new(),
+                        dirty: HashSet::new(),
+                    },
+                );
+                id
+            }
+        };
+        let slots: Vec<Option<usize>> = request
+            .ids
+            .iter()
+            .map(|id| state.slot(id.value()))
+            .collect();
+        for slot in slots.iter().flatten() {
+            state
+                .watched_by
+                .entry(*slot)
+                .or_default()
+                .insert(watch_id.clone());
+        }
+        let Some(watch) = state.watches.get_mut(&watch_id) else {
+            return Err(OpError::server_error("watch vanished while subscribing"));
+        };
+        watch.members.extend(slots.iter().flatten());
+        watch.expires = lease_end(now, watch.lease);
+        let lease = watch.lease;
+        let rows = slots
+            .iter()
+            .map(|slot| {
+                slot.map(|slot| state.entities[slot].clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(make_grid(watch_meta(&watch_id, Some(lease)), rows))
+    }
+
+    async fn watch_unsub(&self, request: WatchUnsubRequest) -> Result<Grid, OpError> {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        state.live_watch(&request.watch_id, now)?;
+        if request.close {
+            state.remove_watch(&request.watch_id);
+            return Ok(empty_grid());
+        }
+        let slots: Vec<usize> = request
+            .ids
+            .iter()
+            .filter_map(|id| state.slot(id.value()))
+            .collect();
+        for slot in slots {
+            state.unlink(slot, &request.watch_id);
+            if let Some(watch) = state.watches.get_mut(&request.watch_id) {
+                watch.members.remove(&slot);
+                watch.dirty.remove(&slot);
+            }
+        }
+        Ok(empty_grid())
+    }
+
+    async fn watch_poll(&self, request: WatchPollRequest) -> Result<Grid, OpError> {
+        self.expire_writes();
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        let watch = state.live_watch(&request.watch_id, now)?;
+        watch.expires = lease_end(now, watch.lease);
+        let dirty = std::mem::take(&mut watch.dirty);
+        let slots: Vec<usize> = if request.refresh {
+            watch.members.iter().copied().collect()
+        } else {
+            let mut slots: Vec<usize> = dirty.into_iter().collect();
+            slots.sort_unstable();
+            slots
+        };
+        let lease = watch.lease;
+        let rows = slots
+            .into_iter()
+            .map(|slot| state.entities[slot].clone())
+            .collect();
+        Ok(make_grid(watch_meta(&request.watch_id, Some(lease)), rows))
+    }
+
+    async fn invoke_action(&self, request: InvokeActionRequest) -> Result<Grid, OpError> {
+        let handler = self
+            .actions
+            .read()
+            .get(&request.action)
+            .cloned()
+            .ok_or_else(|| OpError::not_found(format!("Unknown action: {}", request.action)))?;
+        let target = self.entity(request.id.value()).ok_or_else(|| {
+            OpError::not_found(format!("Unknown entity: @{}", request.id.value()))
+        })?;
+        // No lock is held while the handler runs: it may call back into the store.
+        handler(&target, &request.args)
+    }
+
+    fn watch_events(&self) -> Option<broadcast::Receiver<WatchEvent>> {
+        Some(self.events.subscribe())
+    }
+
+    fn server_name(&self) -> String {
+        self.server_name.clone()
+    }
+
+    fn boot_time(&self) -> Option<DateTime> {
+        Some(self.boot_time)
+    }
+}
+
+fn entity_id(entity: &Dict) -> Option<&Ref> {
+    match entity.get("id") {
+        Some(Value::Ref(id)) => Some(id),
+        _ => None,
+    }
+}
+
+fn slot_u32(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+fn clamp_lease(lease: Duration) -> Duration {
+    lease.clamp(MIN_LEASE, MAX_LEASE)
+}
+
+fn lease_end(now: chrono::DateTime<Utc>, lease: Duration) -> chrono::DateTime<Utc> {
+    now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+fn watch_meta(watch_id: &str, lease: Option<Duration>) -> Dict {
+    let mut meta = Dict::new();
+    meta.insert("watchId".into(), Value::make_str(watch_id));
+    if let Some(lease) = lease {
+        meta.insert(
+            "lease".into(),
+            Value::from(Number::make_with_unit(
+                lease.as_secs_f64(),
+                get_unit_or_default("s"),
+            )),
+        );
+    }
+    meta
+}
+
+fn column(name: &str, meta: Option<Dict>) -> Column {
+    Column {
+        name: name.to_owned(),
+        meta,
+    }
+}
+
+fn his_row(sample: &Sample, tz: Tz, name: &str) -> Dict {
+    let mut row = Dict::new();
+    row.insert("ts".into(), Value::from(his::datetime(sample.ts, tz)));
+    row.insert(name.to_owned(), sample.val.clone());
+    row
+}
