@@ -113,7 +113,7 @@ impl WsClient {
     pub(crate) async fn call_on(
         &self,
         op: &str,
-        grid: &Grid,
+        grid: Grid,
         ch: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<Grid, WsClientError> {
@@ -143,7 +143,7 @@ impl HaystackClient for WsClient {
         grid: Grid,
         timeout: Option<Duration>,
     ) -> Result<Grid, WsClientError> {
-        self.call_on(op, &grid, None, timeout).await
+        self.call_on(op, grid, None, timeout).await
     }
 
     async fn batch_with_timeout(

@@ -391,13 +391,13 @@ impl Connection {
     pub(crate) async fn request(
         &self,
         op: &str,
-        grid: &Grid,
+        grid: Grid,
         ch: Option<&str>,
         timeout: Duration,
     ) -> Result<Grid, WsClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let text = match wire::encode_request(&id.to_string(), op, grid, ch) {
+        let text = match wire::encode_request(id, op, grid, ch) {
             Ok(text) => text,
             Err(error) => return Err(self.local_failure(op, error)),
         };
@@ -441,7 +441,7 @@ impl Connection {
         let mut frames = Vec::new();
         for (op, grid) in items {
             let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-            let encoded = wire::encode_request(&id.to_string(), &op, &grid, ch);
+            let encoded = wire::encode_request(id, &op, grid, ch);
             let envelope = match encoded {
                 Ok(text) => text,
                 Err(error) => {

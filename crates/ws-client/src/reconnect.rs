@@ -256,9 +256,10 @@ impl ReconnectingWsClient {
             }
         };
         let user_watch = translate_request(state, op, &mut grid);
+        let kept = records_watches(op).then(|| grid.clone());
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let result = conn.request(op, &grid, ch, remaining).await;
-        record_response(state, op, &grid, user_watch, result)
+        let result = conn.request(op, grid, ch, remaining).await;
+        record_response(state, op, kept.as_ref(), user_watch, result)
     }
 
     pub(crate) async fn batch_on(
@@ -290,15 +291,18 @@ impl ReconnectingWsClient {
         for (op, grid) in &mut items {
             user_watches.push(translate_request(state, op, grid));
         }
-        let sent: Vec<(String, Grid)> = items.clone();
+        let kept: Vec<(String, Option<Grid>)> = items
+            .iter()
+            .map(|(op, grid)| (op.clone(), records_watches(op).then(|| grid.clone())))
+            .collect();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let results = conn.batch(items, ch, remaining).await;
         results
             .into_iter()
-            .zip(sent)
+            .zip(kept)
             .zip(user_watches)
             .map(|((result, (op, grid)), user_watch)| {
-                record_response(state, &op, &grid, user_watch, result)
+                record_response(state, &op, grid.as_ref(), user_watch, result)
             })
             .collect()
     }
@@ -333,16 +337,25 @@ fn translate_request(state: &State, op: &str, grid: &mut Grid) -> Option<String>
     Some(user_id)
 }
 
+/// Whether a successful `op` changes the watch book.
+fn records_watches(op: &str) -> bool {
+    matches!(op, "watchSub" | "watchUnsub")
+}
+
 /// Keeps the watch book in step with successful watch ops and shows the
-/// user their own watch id in a `watchSub` answer.
+/// user their own watch id in a `watchSub` answer. `request` is the grid
+/// sent, kept for the watch ops only.
 fn record_response(
     state: &State,
     op: &str,
-    request: &Grid,
+    request: Option<&Grid>,
     user_watch: Option<String>,
     result: Result<Grid, WsClientError>,
 ) -> Result<Grid, WsClientError> {
     let mut response = result?;
+    let Some(request) = request else {
+        return Ok(response);
+    };
     let request_ids = || -> Vec<Ref> {
         request
             .rows
@@ -432,7 +445,7 @@ async fn resubscribe(state: &State, conn: &Connection) {
             meta.insert("lease".into(), lease);
         }
         match conn
-            .request("watchSub", &grid, None, state.config.request_timeout)
+            .request("watchSub", grid, None, state.config.request_timeout)
             .await
         {
             Ok(response) => match requests::watch_id(&response) {

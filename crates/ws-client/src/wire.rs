@@ -84,18 +84,18 @@ fn grid_json(grid: &Grid) -> Result<String, WsClientError> {
 
 /// One request envelope, keys in haystack-py's order.
 pub(crate) fn encode_request(
-    id: &str,
+    id: u32,
     op: &str,
-    grid: &Grid,
+    grid: Grid,
     ch: Option<&str>,
 ) -> Result<String, WsClientError> {
     let mut out = String::with_capacity(64);
-    out.push_str("{\"id\":");
-    out.push_str(&Json::from(id).to_string());
-    out.push_str(",\"op\":");
+    out.push_str("{\"id\":\"");
+    out.push_str(&id.to_string());
+    out.push_str("\",\"op\":");
     out.push_str(&Json::from(op).to_string());
     out.push_str(",\"grid\":");
-    out.push_str(&grid_json(grid)?);
+    out.push_str(&grid_json(&grid)?);
     if let Some(ch) = ch {
         out.push_str(",\"ch\":");
         out.push_str(&Json::from(ch).to_string());
