@@ -9,4 +9,7 @@
 //! observer.on_request("read", std::time::Duration::from_millis(2));
 //! ```
 
+pub mod codec;
 pub mod observe;
+pub mod value;
+pub mod ws;
