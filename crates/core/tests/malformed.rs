@@ -1,5 +1,7 @@
 //! Malformed input never panics and always gives a typed error.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use hs_core::codec::{CodecError, Format, MAX_COLS, MAX_DEPTH, MAX_ROWS, decode_grid};
 use hs_core::observe::ErrorKind;
 use hs_core::ws::{ClientFrame, FrameError, MAX_BATCH, decode_client_frame, decode_server_frame};

@@ -1,6 +1,8 @@
 //! Round trips against the captured haystack-py 0.1.10 frames in
 //! `tests/fixtures/` (copied from the shared protocol transcripts).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use hs_core::codec::{Format, decode_grid, encode_grid};

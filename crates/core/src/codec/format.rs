@@ -151,6 +151,7 @@ impl std::fmt::Display for Format {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -99,6 +99,7 @@ pub(super) fn check_zinc_depth(bytes: &[u8]) -> Result<(), CodecError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

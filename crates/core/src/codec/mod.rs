@@ -20,8 +20,36 @@
 //!
 //! Values are libhaystack's ([`crate::value`]); this module owns the grid
 //! layout so that output matches the reference where libhaystack's own
-//! encoders differ. What is and is not byte-identical is listed in
-//! `docs/protocol-notes.md` ("Codec").
+//! encoders differ.
+//!
+//! # Compatibility with haystack-py
+//!
+//! Checked against every captured frame and body (`tests/transcripts.rs`):
+//! 71 of 80 server WebSocket frames and every error grid re-encode byte for
+//! byte. Decided differences, all semantically equal:
+//!
+//! - **Tag order.** libhaystack's `Dict` is sorted, so insertion order is
+//!   lost. Row tags are written in column order (which is how the reference
+//!   builds its grids), grid meta in a fixed order of well-known tags
+//!   (`err, dis, id, watchId, watchDis, lease, hisStart, hisEnd, action,
+//!   close, refresh, range`, then the rest sorted). Rows the reference built
+//!   from unordered sets come out with a different tag order.
+//! - **`ver`.** Never written in JSON. A `ver` received in meta becomes
+//!   [`Grid::ver`](crate::value::Grid) (as libhaystack does), not a meta tag.
+//! - **Numbers.** libhaystack numbers are `f64`: unitless numbers are written
+//!   as JSON floats (`8.0`, as the reference writes its floats); an integer
+//!   received (`18`) is sent back as `18.0`. Floats print via ryu (`1e-7`
+//!   where Python prints `1e-07`). Non-finite values are written as
+//!   `{"_kind":"number","val":"NaN"}` (libhaystack would write `null`), but
+//!   **libhaystack 4.1 cannot decode that form**: a grid holding one is refused
+//!   as `invalid_grid`.
+//! - **Units** are libhaystack's database units, written by their symbol: `s`
+//!   comes back as `sec`. A unit not in the database makes the grid
+//!   `invalid_grid`.
+//! - **Zinc numbers** are written with full precision (the reference rounds
+//!   to six significant digits), without exponent.
+//! - **UTC date-times** are written as libhaystack does (`...Z`, no `tz`);
+//!   the reference adds `"tz":"UTC"`. Both decode to the same value.
 
 mod error;
 mod format;
