@@ -107,10 +107,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for kind in ErrorKind::ALL {
             let name = kind.as_str();
-            assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{name}"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
             assert!(seen.insert(name), "duplicate {name}");
         }
     }

@@ -101,11 +101,7 @@ impl GuardedObserver {
                 "observer {name} panicked in {event}: {message} (caught; later panics are logged at DEBUG)"
             );
         }
-        let consecutive = self
-            .state
-            .consecutive_panics
-            .fetch_add(1, Ordering::Relaxed)
-            + 1;
+        let consecutive = self.state.consecutive_panics.fetch_add(1, Ordering::Relaxed) + 1;
         let limit = self.state.quarantine_after;
         if limit != 0
             && consecutive >= limit
@@ -161,15 +157,11 @@ impl MetricsObserver for GuardedObserver {
     }
     #[inline]
     fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
-        self.dispatch(Event::WsMessageSent, |o| {
-            o.on_ws_message_sent(op, byte_count)
-        })
+        self.dispatch(Event::WsMessageSent, |o| o.on_ws_message_sent(op, byte_count))
     }
     #[inline]
     fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
-        self.dispatch(Event::WsMessageRecv, |o| {
-            o.on_ws_message_recv(op, byte_count)
-        })
+        self.dispatch(Event::WsMessageRecv, |o| o.on_ws_message_recv(op, byte_count))
     }
     #[inline]
     fn on_request(&self, op: &str, duration: Duration) {
