@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use libhaystack::val::{DateTime, Dict, Number, Ref, Value};
+use hs_core::value::{DateTime, Dict, Number, Ref, Value};
 
 use crate::{Grid, WsClientError, requests};
 

@@ -170,6 +170,12 @@ impl Shared {
                     log::debug!(target: CLIENT_TARGET, "unmatched response id {id:?} from {}", self.url);
                 }
             },
+            Ok(Incoming::Batch(items)) if items.is_empty() => {
+                // No server answers a batch with nothing (an array of
+                // non-objects decodes to this).
+                self.observer.on_ws_message_recv("invalid", len);
+                log::warn!(target: CLIENT_TARGET, "empty batch frame from {}", self.url);
+            }
             Ok(Incoming::Batch(items)) => {
                 self.observer.on_ws_message_recv("batch", len);
                 for (id, grid) in items {
@@ -397,10 +403,7 @@ impl Connection {
     ) -> Result<Grid, WsClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let text = match wire::encode_request(id, op, grid, ch) {
-            Ok(text) => text,
-            Err(error) => return Err(self.local_failure(op, error)),
-        };
+        let text = wire::encode_request(id, op, grid, ch);
         let (reply, rx) = oneshot::channel();
         if let Err(error) = self.shared.register(id, op, reply) {
             return Err(self.local_failure(op, error));
@@ -441,14 +444,7 @@ impl Connection {
         let mut frames = Vec::new();
         for (op, grid) in items {
             let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-            let encoded = wire::encode_request(id, &op, grid, ch);
-            let envelope = match encoded {
-                Ok(text) => text,
-                Err(error) => {
-                    slots.push(Slot::Done(Err(self.local_failure(&op, error))));
-                    continue;
-                }
-            };
+            let envelope = wire::encode_request(id, &op, grid, ch);
             let (reply, rx) = oneshot::channel();
             if let Err(error) = self.shared.register(id, &op, reply) {
                 slots.push(Slot::Done(Err(self.local_failure(&op, error))));

@@ -61,18 +61,13 @@ pub enum WsClientError {
     /// unexpected message).
     #[error("protocol error: {0}")]
     Protocol(String),
-    /// The request could not be built or encoded.
-    #[error("bad request: {0}")]
-    BadRequest(String),
 }
 
 impl WsClientError {
     /// The stable error type passed to `on_error` and used as a metric label.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            WsClientError::InvalidUrl { .. } | WsClientError::BadRequest(_) => {
-                ErrorKind::BadRequest
-            }
+            WsClientError::InvalidUrl { .. } => ErrorKind::BadRequest,
             WsClientError::Connect { .. } => ErrorKind::Connect,
             WsClientError::Auth(_) => ErrorKind::Auth,
             WsClientError::Timeout { .. } => ErrorKind::Timeout,
@@ -147,7 +142,6 @@ impl WsClientError {
                 grid: grid.clone(),
             },
             WsClientError::Protocol(m) => WsClientError::Protocol(m.clone()),
-            WsClientError::BadRequest(m) => WsClientError::BadRequest(m.clone()),
         }
     }
 }

@@ -67,5 +67,6 @@ pub use pool::{WsChannel, WsPool};
 pub use reconnect::ReconnectingWsClient;
 pub use watch::{WatchEvents, WatchPush};
 
-/// The grid type of requests and responses.
-pub use libhaystack::val::Grid;
+/// The grid type of requests and responses (the other Haystack value types
+/// are in [`hs_core::value`]).
+pub use hs_core::value::Grid;

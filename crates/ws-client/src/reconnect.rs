@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
-use libhaystack::val::{Ref, Value};
+use hs_core::value::{Ref, Value};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
 

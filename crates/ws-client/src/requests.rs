@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use libhaystack::units::get_unit;
-use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
+use hs_core::value::get_unit;
+use hs_core::value::{Column, DateTime, Dict, Grid, Number, Ref, Value};
 
 use crate::wire;
 

@@ -1,9 +1,10 @@
-//! The client's view of the haystack-py envelopes (PROTOCOL.md section 4):
-//! what it writes and what it can receive.
+//! The client's view of the haystack-py envelopes (PROTOCOL.md section 4),
+//! on top of [`hs_core::ws`]: what it writes and what it can receive.
 
+use hs_core::ws::{self, AuthMessage, ServerFrame, WsRequest};
 use serde_json::Value as Json;
 
-use crate::{Grid, WsClientError};
+use crate::Grid;
 
 /// A decoded server frame.
 #[derive(Debug)]
@@ -16,7 +17,8 @@ pub(crate) enum Incoming {
     Watch { watch_id: String, grid: Grid },
     /// `{"type":"hello"|"scram"|"authOk"|"authErr",..}`
     Auth(AuthReply),
-    /// A well-formed message the client has no use for (capabilities).
+    /// A well-formed message the client has no use for (capabilities, a
+    /// client-side auth message).
     Other,
 }
 
@@ -48,60 +50,19 @@ pub(crate) struct DecodeError {
 
 /// The empty request grid sent for ops without arguments.
 pub(crate) fn empty_grid() -> Grid {
-    Grid {
-        meta: None,
-        columns: Vec::new(),
-        rows: Vec::new(),
-        ver: libhaystack::val::GRID_FORMAT_VERSION.to_string(),
-    }
+    hs_core::codec::empty_grid()
 }
 
 /// The `dis` of an error grid, `None` for any other grid.
 pub(crate) fn error_dis(grid: &Grid) -> Option<String> {
-    if !grid.is_err() {
-        return None;
-    }
-    let dis = grid
-        .meta
-        .as_ref()
-        .and_then(|m| m.get("dis"))
-        .and_then(|v| match v {
-            libhaystack::val::Value::Str(s) => Some(s.value().to_string()),
-            _ => None,
-        });
-    Some(dis.unwrap_or_else(|| "error grid without dis".to_string()))
+    hs_core::codec::error_message(grid)
 }
 
-fn grid_json(grid: &Grid) -> Result<String, WsClientError> {
-    let mut json =
-        serde_json::to_value(grid).map_err(|e| WsClientError::BadRequest(e.to_string()))?;
-    // haystack-py never sends `ver` in meta.
-    if let Some(meta) = json.get_mut("meta").and_then(Json::as_object_mut) {
-        meta.remove("ver");
-    }
-    Ok(json.to_string())
-}
-
-/// One request envelope, keys in haystack-py's order.
-pub(crate) fn encode_request(
-    id: u32,
-    op: &str,
-    grid: Grid,
-    ch: Option<&str>,
-) -> Result<String, WsClientError> {
-    let mut out = String::with_capacity(64);
-    out.push_str("{\"id\":\"");
-    out.push_str(&id.to_string());
-    out.push_str("\",\"op\":");
-    out.push_str(&Json::from(op).to_string());
-    out.push_str(",\"grid\":");
-    out.push_str(&grid_json(&grid)?);
-    if let Some(ch) = ch {
-        out.push_str(",\"ch\":");
-        out.push_str(&Json::from(ch).to_string());
-    }
-    out.push('}');
-    Ok(out)
+/// One request envelope with the client's decimal string id.
+pub(crate) fn encode_request(id: u32, op: &str, grid: Grid, ch: Option<&str>) -> String {
+    let mut request = WsRequest::new(id.to_string(), op, grid);
+    request.ch = ch.map(str::to_string);
+    ws::encode_request(&request)
 }
 
 /// A batch: a JSON array of request envelopes (already encoded).
@@ -120,81 +81,58 @@ pub(crate) fn encode_batch(envelopes: &[String]) -> String {
 
 /// Static token authentication: `{"authToken":"<token>"}`.
 pub(crate) fn encode_token(token: &str) -> String {
-    serde_json::json!({ "authToken": token }).to_string()
+    ws::encode_auth(&AuthMessage::AuthToken {
+        token: token.to_string(),
+    })
 }
 
 /// SCRAM step 1: `{"type":"hello","username":"<b64url>"}`.
 pub(crate) fn encode_hello(username_b64url: &str) -> String {
-    serde_json::json!({ "type": "hello", "username": username_b64url }).to_string()
+    ws::encode_auth(&AuthMessage::Hello {
+        username: username_b64url.to_string(),
+    })
 }
 
 /// SCRAM steps 3 and 5.
 pub(crate) fn encode_scram(handshake_token: &str, data: &str) -> String {
-    serde_json::json!({ "type": "scram", "handshakeToken": handshake_token, "data": data })
-        .to_string()
-}
-
-fn decode_grid(value: Option<&Json>) -> Result<Grid, String> {
-    match value {
-        None | Some(Json::Null) => Ok(empty_grid()),
-        Some(v) => serde_json::from_value::<Grid>(v.clone()).map_err(|e| e.to_string()),
-    }
-}
-
-fn str_field(obj: &serde_json::Map<String, Json>, key: &str) -> String {
-    obj.get(key)
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_string()
+    ws::encode_auth(&AuthMessage::Scram {
+        handshake_token: handshake_token.to_string(),
+        data: data.to_string(),
+        hash: None,
+    })
 }
 
 /// Decodes one text frame from the server.
 pub(crate) fn decode(text: &str) -> Result<Incoming, DecodeError> {
-    let fail = |request_id, message: String| DecodeError {
-        request_id,
-        message,
-    };
-    let json: Json = serde_json::from_str(text).map_err(|e| fail(None, e.to_string()))?;
-    match json {
-        Json::Array(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let Json::Object(obj) = item else {
-                    return Err(fail(None, "batch item is not an object".into()));
-                };
-                let id = obj.get("id").cloned();
-                let grid = decode_grid(obj.get("grid")).map_err(|m| fail(id.clone(), m))?;
-                out.push((id, grid));
-            }
-            Ok(Incoming::Batch(out))
-        }
-        Json::Object(obj) => match obj.get("type").and_then(Json::as_str) {
-            Some("watch") => Ok(Incoming::Watch {
-                watch_id: str_field(&obj, "watchId"),
-                grid: decode_grid(obj.get("grid")).map_err(|m| fail(None, m))?,
-            }),
-            Some("hello") => Ok(Incoming::Auth(AuthReply::Challenge {
-                handshake_token: str_field(&obj, "handshakeToken"),
-            })),
-            Some("scram") => Ok(Incoming::Auth(AuthReply::Scram {
-                handshake_token: str_field(&obj, "handshakeToken"),
-                data: str_field(&obj, "data"),
-            })),
-            Some("authOk") => Ok(Incoming::Auth(AuthReply::Ok {
-                data: str_field(&obj, "data"),
-            })),
-            Some("authErr") => Ok(Incoming::Auth(AuthReply::Err)),
-            Some("capabilities") => Ok(Incoming::Other),
-            Some(other) => Err(fail(None, format!("unknown message type {other:?}"))),
-            None => {
-                let id = obj.get("id").cloned();
-                if !obj.contains_key("grid") {
-                    return Err(fail(id, "response without grid".into()));
-                }
-                let grid = decode_grid(obj.get("grid")).map_err(|m| fail(id.clone(), m))?;
-                Ok(Incoming::Response { id, grid })
-            }
+    let frame = ws::decode_server_frame(text).map_err(|error| DecodeError {
+        request_id: error.request_id().cloned(),
+        message: error.to_string(),
+    })?;
+    Ok(match frame {
+        ServerFrame::Response(response) => Incoming::Response {
+            id: response.id,
+            grid: response.grid,
         },
-        other => Err(fail(None, format!("unexpected JSON value {other}"))),
-    }
+        ServerFrame::Batch(items) => {
+            Incoming::Batch(items.into_iter().map(|r| (r.id, r.grid)).collect())
+        }
+        ServerFrame::Watch { watch_id, grid } => Incoming::Watch { watch_id, grid },
+        ServerFrame::Auth(message) => match message {
+            AuthMessage::HelloChallenge {
+                handshake_token, ..
+            } => Incoming::Auth(AuthReply::Challenge { handshake_token }),
+            AuthMessage::Scram {
+                handshake_token,
+                data,
+                ..
+            } => Incoming::Auth(AuthReply::Scram {
+                handshake_token,
+                data,
+            }),
+            AuthMessage::AuthOk { data, .. } => Incoming::Auth(AuthReply::Ok { data }),
+            AuthMessage::AuthErr => Incoming::Auth(AuthReply::Err),
+            _ => Incoming::Other,
+        },
+        _ => Incoming::Other,
+    })
 }

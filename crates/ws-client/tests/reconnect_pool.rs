@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::value::Ref;
 use hs_ws_client::{Backoff, HaystackClient, WsClient, requests};
-use libhaystack::val::Ref;
 use parking_lot::Mutex;
 use serde_json::Value as Json;
 use support::{Action, RecordedEvent, RecordingObserver, TestServer};

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::value::get_unit;
+use hs_core::value::{DateTime, Dict, Number, Ref, Value};
 use hs_ws_client::{Grid, HaystackClient, WsClient, WsClientError};
-use libhaystack::units::get_unit;
-use libhaystack::val::{DateTime, Dict, Number, Ref, Value};
 use parking_lot::Mutex;
 use serde_json::Value as Json;
 use support::{Action, RecordingObserver, TestServer};
@@ -68,13 +68,16 @@ fn load(name: &str, conn: u64) -> Vec<Step> {
 /// Numbers compared as floats (haystack-py writes `8.0` where a JSON
 /// writer may write `8`); object key order is not significant; a unit is
 /// compared as the libhaystack unit it names (haystack-py writes `s`,
-/// libhaystack's symbol for the same unit is `sec`).
+/// libhaystack's symbol for the same unit is `sec`); a `null` cell is the
+/// same as an absent one (PROTOCOL.md 1.1: haystack-py writes `{"navId":null}`
+/// and `{"val":null}`, hs_core's codec leaves the cell out).
 fn normalize(value: &Json) -> Json {
     match value {
         Json::Number(n) => serde_json::json!(n.as_f64().unwrap()),
         Json::Array(items) => Json::Array(items.iter().map(normalize).collect()),
         Json::Object(map) => Json::Object(
             map.iter()
+                .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| match (k.as_str(), v.as_str()) {
                     ("unit", Some(unit))
                         if map.get("_kind").and_then(Json::as_str) == Some("number") =>

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::value::Value;
 use hs_ws_client::{HaystackClient, WsClient, WsClientError, requests};
-use libhaystack::val::Value;
 use parking_lot::Mutex;
 use serde_json::Value as Json;
 use support::{Action, RecordedEvent, RecordingObserver, TestServer, echo_handler, eventually};
@@ -243,7 +243,7 @@ async fn garbage_frames_are_reported_as_invalid_and_do_not_break_the_client() {
         .iter()
         .filter(|(op, _)| op == "invalid")
         .count();
-    assert_eq!(invalid, 7);
+    assert_eq!(invalid, 7, "{:?}", rec.messages_recv());
     assert_eq!(
         rec.errors(),
         vec![("garbage".to_string(), "protocol".to_string())]
