@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
@@ -68,6 +69,8 @@ struct State {
     current: watch::Sender<Option<Arc<Connection>>>,
     pushes: broadcast::Sender<WatchPush>,
     watches: Mutex<WatchBook>,
+    /// Set by `close`: no more reconnecting, requests fail at once.
+    closed: AtomicBool,
 }
 
 struct Handle {
@@ -135,6 +138,7 @@ impl ReconnectingWsClient {
             current,
             pushes,
             watches: Mutex::new(WatchBook::default()),
+            closed: AtomicBool::new(false),
         });
         let first = Connection::open(&state.config, push_sink(&state)).await?;
         state.current.send_replace(Some(Arc::new(first)));
@@ -201,7 +205,9 @@ impl ReconnectingWsClient {
 
     /// Stops reconnecting and closes the current connection (code 1000).
     pub async fn close(&self) {
+        self.inner.state.closed.store(true, Ordering::SeqCst);
         self.inner.supervisor.abort();
+        // Also wakes requests waiting for a connection.
         let current = self.inner.state.current.send_replace(None);
         if let Some(conn) = current {
             conn.close().await;
@@ -214,18 +220,23 @@ impl ReconnectingWsClient {
         deadline: tokio::time::Instant,
     ) -> Result<Arc<Connection>, WsClientError> {
         let state = &self.inner.state;
+        let client_closed = || WsClientError::closed("client closed");
         let mut rx = state.current.subscribe();
         let wait = rx.wait_for(|c| {
-            c.as_ref()
-                .is_some_and(|c| c.shared.closed_reason().is_none())
+            state.closed.load(Ordering::SeqCst)
+                || c.as_ref()
+                    .is_some_and(|c| c.shared.closed_reason().is_none())
         });
         match tokio::time::timeout_at(deadline, wait).await {
-            Ok(Ok(conn)) => conn
-                .as_ref()
-                .cloned()
-                .ok_or_else(|| WsClientError::closed("client closed")),
-            Ok(Err(_)) => Err(WsClientError::closed("client closed")),
-            Err(_) => Err(WsClientError::closed("not connected")),
+            Ok(Ok(conn)) if !state.closed.load(Ordering::SeqCst) => {
+                conn.as_ref().cloned().ok_or_else(client_closed)
+            }
+            Ok(_) => Err(client_closed()),
+            // Renamed after the request by the caller.
+            Err(_) => Err(WsClientError::Timeout {
+                op: String::new(),
+                after: Duration::ZERO,
+            }),
         }
     }
 
@@ -242,15 +253,8 @@ impl ReconnectingWsClient {
         let conn = match self.connection(deadline).await {
             Ok(conn) => conn,
             Err(error) => {
+                let error = name_timeout(error, op, timeout);
                 // Still ends in exactly one event.
-                let error = if self.inner.supervisor.is_finished() {
-                    error
-                } else {
-                    WsClientError::Timeout {
-                        op: op.to_string(),
-                        after: timeout,
-                    }
-                };
                 state.config.observer.on_error(op, error.kind().as_str());
                 return Err(error);
             }
@@ -273,15 +277,13 @@ impl ReconnectingWsClient {
         let deadline = tokio::time::Instant::now() + timeout;
         let conn = match self.connection(deadline).await {
             Ok(conn) => conn,
-            Err(_) => {
+            Err(error) => {
                 return items
                     .iter()
                     .map(|(op, _)| {
-                        state.config.observer.on_error(op, "timeout");
-                        Err(WsClientError::Timeout {
-                            op: op.clone(),
-                            after: timeout,
-                        })
+                        let error = name_timeout(error.duplicate(), op, timeout);
+                        state.config.observer.on_error(op, error.kind().as_str());
+                        Err(error)
                     })
                     .collect();
             }
@@ -305,6 +307,17 @@ impl ReconnectingWsClient {
                 record_response(state, &op, grid.as_ref(), user_watch, result)
             })
             .collect()
+    }
+}
+
+/// A timeout waiting for a connection, named after the request.
+fn name_timeout(error: WsClientError, op: &str, timeout: Duration) -> WsClientError {
+    match error {
+        WsClientError::Timeout { .. } => WsClientError::Timeout {
+            op: op.to_string(),
+            after: timeout,
+        },
+        other => other,
     }
 }
 
