@@ -621,12 +621,15 @@ async fn run(
     // Heartbeat periods since the server last showed a sign of life.
     let unanswered = AtomicU32::new(0);
     let ping_due = Notify::new();
+    // Set by the reader when the server's close frame arrives: the truest
+    // reason, even if the writer fails first on the closing socket.
+    let server_close: Mutex<Option<String>> = Mutex::new(None);
     let reason = tokio::select! {
-        reason = read_loop(stream, &shared, &unanswered) => reason,
+        reason = read_loop(stream, &shared, &unanswered, &server_close) => reason,
         reason = write_loop(sink, commands, &shared, &ping_due, close_timeout) => reason,
         reason = heartbeat_loop(&shared, &unanswered, &ping_due, heartbeat) => reason,
     };
-    guard.set_reason(reason);
+    guard.set_reason(server_close.lock().take().unwrap_or(reason));
 }
 
 async fn heartbeat_loop(
@@ -659,6 +662,7 @@ async fn read_loop(
     mut stream: futures_util::stream::SplitStream<WsStream>,
     shared: &Shared,
     unanswered: &AtomicU32,
+    server_close: &Mutex<Option<String>>,
 ) -> String {
     let mut close_frame: Option<CloseFrame> = None;
     while let Some(message) = stream.next().await {
@@ -680,6 +684,13 @@ async fn read_loop(
             Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => {}
             Ok(Message::Close(frame)) => {
                 log::debug!(target: CONN_TARGET, "close frame from {}: {frame:?}", shared.url);
+                *server_close.lock() = Some(match &frame {
+                    Some(f) if !f.reason.is_empty() => {
+                        format!("closed by server ({} {})", f.code, f.reason)
+                    }
+                    Some(f) => format!("closed by server ({})", f.code),
+                    None => "closed by server".to_string(),
+                });
                 close_frame = frame;
             }
             Err(error) => {

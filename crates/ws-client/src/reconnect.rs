@@ -443,7 +443,9 @@ fn record_response(
 }
 
 /// Re-subscribes every recorded watch on a fresh connection, before it is
-/// handed to callers.
+/// handed to callers: `watchSub` with the watch's last id (haystack-py then
+/// re-creates it under that id or a new one), and if the server refuses the
+/// unknown id, a plain `watchSub` for a new watch.
 async fn resubscribe(state: &State, conn: &Connection) {
     let records: Vec<(String, WatchRecord)> = state
         .watches
@@ -453,14 +455,27 @@ async fn resubscribe(state: &State, conn: &Connection) {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (user_id, record) in records {
-        let mut grid = requests::watch_sub(Some(&record.server_id), &record.dis, &record.ids, None);
-        if let (Some(lease), Some(meta)) = (record.lease.clone(), grid.meta.as_mut()) {
-            meta.insert("lease".into(), lease);
+        // haystack-py re-creates a watch whose id it does not know; a server
+        // that refuses the unknown id instead gets a fresh watchSub.
+        let mut answer = conn
+            .request(
+                "watchSub",
+                resubscription(&record, true),
+                None,
+                state.config.request_timeout,
+            )
+            .await;
+        if matches!(answer, Err(WsClientError::ErrorGrid { .. })) {
+            answer = conn
+                .request(
+                    "watchSub",
+                    resubscription(&record, false),
+                    None,
+                    state.config.request_timeout,
+                )
+                .await;
         }
-        match conn
-            .request("watchSub", grid, None, state.config.request_timeout)
-            .await
-        {
+        match answer {
             Ok(response) => match requests::watch_id(&response) {
                 Some(server_id) => {
                     log::info!(
@@ -481,6 +496,16 @@ async fn resubscribe(state: &State, conn: &Connection) {
             ),
         }
     }
+}
+
+/// The watchSub that restores `record`, naming its last server id or not.
+fn resubscription(record: &WatchRecord, same_id: bool) -> Grid {
+    let watch_id = same_id.then_some(record.server_id.as_str());
+    let mut grid = requests::watch_sub(watch_id, &record.dis, &record.ids, None);
+    if let (Some(lease), Some(meta)) = (record.lease.clone(), grid.meta.as_mut()) {
+        meta.insert("lease".into(), lease);
+    }
+    grid
 }
 
 /// Waits for the connection to end, then reconnects with backoff, forever
