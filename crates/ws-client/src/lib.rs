@@ -1,16 +1,22 @@
 //! A Haystack WebSocket client speaking haystack-py's protocol, built to be
 //! held open for weeks and observed through [`MetricsObserver`].
 //!
-//! ```no_run
+//! ```
 //! use hs_ws_client::{HaystackClient, WsClient};
 //!
-//! # async fn demo() -> Result<(), hs_ws_client::WsClientError> {
-//! let client = WsClient::builder("ws://127.0.0.1:8080/api/ws")
-//!     .scram("demo", "demo-pass")
-//!     .connect()
-//!     .await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let store = std::sync::Arc::new(hs_core::demo::building());
+//! # let server = hs_ws_server::WsServer::bind(
+//! #     "127.0.0.1:0",
+//! #     hs_ws_server::WsServerState::builder(store).build(),
+//! # ).await?;
+//! # let url = format!("ws://{}/api/ws", server.local_addr());
+//! # tokio::spawn(server.serve());
+//! // `.scram(user, password)` or `.token(..)` on the builder to authenticate.
+//! let client = WsClient::builder(&url).connect().await?;
 //! let sites = client.read_filter("site", None).await?;
-//! println!("{} sites", sites.rows.len());
+//! assert_eq!(sites.rows.len(), 1);
 //! client.close().await;
 //! # Ok(())
 //! # }
