@@ -10,7 +10,10 @@
 //! ```
 
 pub mod auth;
+pub mod codec;
 pub mod demo;
 pub mod observe;
 pub mod ops;
 pub mod store;
+pub mod value;
+pub mod ws;

@@ -1,0 +1,457 @@
+//! Haystack JSON v4 (Hayson) grids, written the way haystack-py writes them.
+//!
+//! Scalars are encoded and decoded by libhaystack; this module owns only the
+//! grid layout, where libhaystack's own encoder differs from the reference:
+//! it adds `ver` to the grid meta, writes tags in sorted order, writes
+//! unitless integral numbers as JSON integers and NaN/INF as `null`.
+
+use std::cell::Cell;
+
+use libhaystack::val::{Column, Dict, Grid, Number, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use super::CodecError;
+use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
+
+/// Grid meta tags written first, in this order, so that the grids the
+/// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;
+/// watchSub `watchId, lease`; ...) come out byte for byte as it writes them.
+/// libhaystack's `Dict` keeps no insertion order; other tags follow in its
+/// (sorted) order.
+const META_ORDER: [&str; 12] = [
+    "err", "dis", "id", "watchId", "watchDis", "lease", "hisStart", "hisEnd", "action", "close",
+    "refresh", "range",
+];
+
+/// The grid meta tag libhaystack uses for the format version; never written.
+const VER: &str = "ver";
+
+// ---------------------------------------------------------------- encoding
+
+/// Serializes a grid as haystack-py's JSON v4: keys `_kind, meta, cols,
+/// rows`; no `ver`; column `meta` only when present; row tags in column
+/// order, null cells left out.
+pub(crate) struct JsonGrid<'a>(pub(crate) &'a Grid);
+
+impl Serialize for JsonGrid<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let grid = self.0;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("_kind", "grid")?;
+        map.serialize_entry("meta", &JsonMeta(grid.meta.as_ref()))?;
+        map.serialize_entry("cols", &JsonColumns(&grid.columns))?;
+        map.serialize_entry("rows", &JsonRows(grid))?;
+        map.end()
+    }
+}
+
+struct JsonMeta<'a>(Option<&'a Dict>);
+
+impl Serialize for JsonMeta<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(meta) = self.0 {
+            for name in META_ORDER {
+                if let Some(value) = meta.get(name).filter(|v| !v.is_null()) {
+                    map.serialize_entry(name, &JsonValue(value))?;
+                }
+            }
+            for (name, value) in meta.iter() {
+                if !value.is_null() && !META_ORDER.contains(&name.as_str()) {
+                    map.serialize_entry(name, &JsonValue(value))?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+struct JsonColumns<'a>(&'a [Column]);
+
+impl Serialize for JsonColumns<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for column in self.0 {
+            seq.serialize_element(&JsonColumn(column))?;
+        }
+        seq.end()
+    }
+}
+
+struct JsonColumn<'a>(&'a Column);
+
+impl Serialize for JsonColumn<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let meta = self.0.meta.as_ref().filter(|meta| !meta.is_empty());
+        let mut map = serializer.serialize_map(Some(1 + usize::from(meta.is_some())))?;
+        map.serialize_entry("name", &self.0.name)?;
+        if let Some(meta) = meta {
+            map.serialize_entry("meta", &JsonDict(meta))?;
+        }
+        map.end()
+    }
+}
+
+struct JsonRows<'a>(&'a Grid);
+
+impl Serialize for JsonRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.rows.len()))?;
+        for row in &self.0.rows {
+            seq.serialize_element(&JsonRow {
+                row,
+                columns: &self.0.columns,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// A row with its tags in column order (as the reference writes them: its
+/// columns are built from its rows' keys), then any tag without a column.
+struct JsonRow<'a> {
+    row: &'a Dict,
+    columns: &'a [Column],
+}
+
+impl Serialize for JsonRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let mut found = 0;
+        for column in self.columns {
+            if let Some(value) = self.row.get(&column.name) {
+                found += 1;
+                if !value.is_null() {
+                    map.serialize_entry(&column.name, &JsonValue(value))?;
+                }
+            }
+        }
+        if found < self.row.len() {
+            for (name, value) in self.row.iter() {
+                let has_column = self.columns.iter().any(|c| &c.name == name);
+                if !has_column && !value.is_null() {
+                    map.serialize_entry(name, &JsonValue(value))?;
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// A dict (column meta, nested dict): tags in dict order, nulls left out.
+struct JsonDict<'a>(&'a Dict);
+
+impl Serialize for JsonDict<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in self.0.iter() {
+            if !value.is_null() {
+                map.serialize_entry(name, &JsonValue(value))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A value: numbers, collections and nested grids here, every other scalar
+/// by libhaystack.
+struct JsonValue<'a>(&'a Value);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Number(number) => JsonNumber(number).serialize(serializer),
+            Value::List(list) => {
+                let mut seq = serializer.serialize_seq(Some(list.len()))?;
+                for item in list {
+                    seq.serialize_element(&JsonValue(item))?;
+                }
+                seq.end()
+            }
+            Value::Dict(dict) => JsonDict(dict).serialize(serializer),
+            Value::Grid(grid) => JsonGrid(grid).serialize(serializer),
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// A number as the reference writes it: a bare JSON float (`8.0`) without a
+/// unit, `{"_kind":"number","val":68.0,"unit":"°F"}` with one, and the
+/// strings `NaN`, `INF`, `-INF` for the non-finite values.
+struct JsonNumber<'a>(&'a Number);
+
+impl Serialize for JsonNumber<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Number { value, unit } = *self.0;
+        if value.is_finite() && unit.is_none() {
+            return serializer.serialize_f64(value);
+        }
+        let mut map = serializer.serialize_map(Some(2 + usize::from(unit.is_some())))?;
+        map.serialize_entry("_kind", "number")?;
+        if value.is_finite() {
+            map.serialize_entry("val", &value)?;
+        } else if value.is_nan() {
+            map.serialize_entry("val", "NaN")?;
+        } else if value.is_sign_negative() {
+            map.serialize_entry("val", "-INF")?;
+        } else {
+            map.serialize_entry("val", "INF")?;
+        }
+        if let Some(unit) = unit {
+            map.serialize_entry("unit", unit.symbol())?;
+        }
+        map.end()
+    }
+}
+
+/// Encodes a grid as compact JSON v4 text.
+pub(super) fn encode(grid: &Grid) -> Result<String, CodecError> {
+    serde_json::to_string(&JsonGrid(grid)).map_err(|err| CodecError::Encode {
+        message: err.to_string(),
+    })
+}
+
+// ---------------------------------------------------------------- decoding
+
+/// Records why decoding stopped when serde can only carry a message.
+type Failure = Cell<Option<CodecError>>;
+
+/// Decodes JSON v4 text into a grid, enforcing the limits.
+pub(super) fn decode(bytes: &[u8]) -> Result<Grid, CodecError> {
+    limits::check_json_depth(bytes)?;
+    let failure = Failure::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    GridSeed { failure: &failure }
+        .deserialize(&mut deserializer)
+        .and_then(|grid| deserializer.end().map(|()| grid))
+        .map_err(|err| decode_error(err, &failure))
+}
+
+/// Decodes an already parsed JSON value into a grid, enforcing the limits.
+pub(super) fn decode_value(value: &serde_json::Value) -> Result<Grid, CodecError> {
+    check_value_depth(value, 1)?;
+    let failure = Failure::default();
+    GridSeed { failure: &failure }
+        .deserialize(value)
+        .map_err(|err| decode_error(err, &failure))
+}
+
+fn check_value_depth(value: &serde_json::Value, depth: usize) -> Result<(), CodecError> {
+    let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+        serde_json::Value::Array(items) => Box::new(items.iter()),
+        serde_json::Value::Object(map) => Box::new(map.values()),
+        _ => return Ok(()),
+    };
+    if depth > MAX_DEPTH {
+        return Err(CodecError::TooDeep { max: MAX_DEPTH });
+    }
+    for child in children {
+        check_value_depth(child, depth + 1)?;
+    }
+    Ok(())
+}
+
+fn decode_error(err: serde_json::Error, failure: &Failure) -> CodecError {
+    if let Some(failure) = failure.take() {
+        return failure;
+    }
+    let message = err.to_string();
+    match err.classify() {
+        serde_json::error::Category::Data => CodecError::InvalidGrid { message },
+        _ => CodecError::InvalidJson { message },
+    }
+}
+
+fn fail<E: de::Error>(failure: &Failure, error: CodecError) -> E {
+    let message = error.to_string();
+    failure.set(Some(error));
+    E::custom(message)
+}
+
+/// Drops null tags (the reference's clients send `{"navId":null}`; a null
+/// cell means "absent").
+fn without_nulls(mut dict: Dict) -> Dict {
+    dict.retain(|_, value| !value.is_null());
+    dict
+}
+
+struct GridSeed<'f> {
+    failure: &'f Failure,
+}
+
+impl<'de> DeserializeSeed<'de> for GridSeed<'_> {
+    type Value = Grid;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Grid, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GridSeed<'_> {
+    type Value = Grid;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON v4 grid object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Grid, A::Error> {
+        let mut is_grid = false;
+        let mut meta: Option<Dict> = None;
+        let mut columns = None;
+        let mut rows = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "_kind" => {
+                    let kind = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                    if kind != "grid" {
+                        return Err(de::Error::custom(format_args!(
+                            "expected _kind \"grid\", found {kind:?}"
+                        )));
+                    }
+                    is_grid = true;
+                }
+                "meta" => meta = map.next_value::<Option<Dict>>()?,
+                "cols" => {
+                    columns = Some(map.next_value_seed(ColumnsSeed {
+                        failure: self.failure,
+                    })?)
+                }
+                "rows" => {
+                    rows = Some(map.next_value_seed(RowsSeed {
+                        failure: self.failure,
+                    })?)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !is_grid {
+            return Err(de::Error::custom("missing \"_kind\":\"grid\""));
+        }
+        let columns = columns.ok_or_else(|| de::Error::missing_field("cols"))?;
+        let rows = rows.ok_or_else(|| de::Error::missing_field("rows"))?;
+        let mut grid = Grid {
+            meta: None,
+            columns,
+            rows,
+            ..Grid::default()
+        };
+        if let Some(meta) = meta {
+            let mut meta = without_nulls(meta);
+            // As libhaystack does: the format version is the grid's `ver`,
+            // not a meta tag (and so is never written back).
+            if let Some(Value::Str(ver)) = meta.remove(VER) {
+                grid.ver = ver.value().to_owned();
+            }
+            grid.meta = Some(meta).filter(|meta| !meta.is_empty());
+        }
+        Ok(grid)
+    }
+}
+
+struct ColumnsSeed<'f> {
+    failure: &'f Failure,
+}
+
+impl<'de> DeserializeSeed<'de> for ColumnsSeed<'_> {
+    type Value = Vec<Column>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<Column>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ColumnsSeed<'_> {
+    type Value = Vec<Column>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of column objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Column>, A::Error> {
+        let mut columns = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(column) = seq.next_element_seed(ColumnSeed)? {
+            if columns.len() == MAX_COLS {
+                return Err(fail(
+                    self.failure,
+                    CodecError::TooManyCols { max: MAX_COLS },
+                ));
+            }
+            columns.push(column);
+        }
+        Ok(columns)
+    }
+}
+
+struct ColumnSeed;
+
+impl<'de> DeserializeSeed<'de> for ColumnSeed {
+    type Value = Column;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Column, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ColumnSeed {
+    type Value = Column;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a column object with a \"name\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Column, A::Error> {
+        let mut name: Option<String> = None;
+        let mut meta: Option<Dict> = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => name = Some(map.next_value()?),
+                "meta" => meta = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let name = name
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| de::Error::missing_field("name"))?;
+        let meta = meta.map(without_nulls).filter(|meta| !meta.is_empty());
+        Ok(Column { name, meta })
+    }
+}
+
+struct RowsSeed<'f> {
+    failure: &'f Failure,
+}
+
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
+    type Value = Vec<Dict>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<Dict>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed<'_> {
+    type Value = Vec<Dict>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of row objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Dict>, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(row) = seq.next_element::<Dict>()? {
+            if rows.len() == MAX_ROWS {
+                return Err(fail(
+                    self.failure,
+                    CodecError::TooManyRows { max: MAX_ROWS },
+                ));
+            }
+            rows.push(without_nulls(row));
+        }
+        Ok(rows)
+    }
+}
