@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hs_core::auth::http::{Authorization, AuthenticationInfo, WwwAuthenticate};
+use hs_core::auth::http::{AuthenticationInfo, Authorization, WwwAuthenticate};
 use hs_core::auth::{AuthError, ScramClient};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, WWW_AUTHENTICATE};
@@ -65,10 +65,16 @@ fn unexpected(status: StatusCode, url: &str) -> HttpClientError {
 
 /// Runs HELLO, SCRAM client-first and client-final, verifies the server
 /// signature, and answers the grant.
-pub(crate) async fn login(inner: &Inner, credentials: &Credentials) -> Result<Grant, HttpClientError> {
+pub(crate) async fn login(
+    inner: &Inner,
+    credentials: &Credentials,
+) -> Result<Grant, HttpClientError> {
     let url = inner.op_url("about");
     let username = credentials.username.as_str();
     let mut scram = ScramClient::new(username, credentials.password.as_str());
+    if let Some(nonce) = &inner.scram_nonce {
+        scram = scram.with_fixed_nonce(nonce.clone());
+    }
 
     log::debug!(target: AUTH_TARGET, "HELLO for user {username:?} at {url}");
     let (status, headers) = step(inner, &url, &Authorization::hello(username)).await?;
@@ -102,7 +108,9 @@ pub(crate) async fn login(inner: &Inner, credentials: &Credentials) -> Result<Gr
     let (Some(handshake_token), Some(server_first_data)) =
         (server_first.handshake_token, server_first.data)
     else {
-        return Err(AuthError::Malformed("server-first challenge without handshakeToken or data").into());
+        return Err(
+            AuthError::Malformed("server-first challenge without handshakeToken or data").into(),
+        );
     };
 
     // PBKDF2 with the server's iteration count (600 000 by default) takes
@@ -138,10 +146,9 @@ pub(crate) async fn login(inner: &Inner, credentials: &Credentials) -> Result<Gr
     let info = AuthenticationInfo::parse(info)?;
     // Over HTTP the server signature is required: it proves the server knows
     // the credential, not only the token format.
-    let server_final = info
-        .data
-        .as_deref()
-        .ok_or(AuthError::Malformed("Authentication-Info without server-final data"))?;
+    let server_final = info.data.as_deref().ok_or(AuthError::Malformed(
+        "Authentication-Info without server-final data",
+    ))?;
     scram.verify_server_final(server_final)?;
     log::debug!(target: AUTH_TARGET, "server signature verified for user {username:?}");
     log::info!(target: CLIENT_TARGET, "session opened for user {username:?} at {}", inner.base);

@@ -54,6 +54,7 @@ pub struct HttpClientBuilder {
     retry: RetryPolicy,
     observer: Arc<dyn MetricsObserver>,
     root_certificates: Vec<CertificateDer<'static>>,
+    scram_nonce: Option<String>,
 }
 
 impl std::fmt::Debug for HttpClientBuilder {
@@ -80,6 +81,7 @@ impl HttpClientBuilder {
             retry: RetryPolicy::default(),
             observer: noop(),
             root_certificates: Vec::new(),
+            scram_nonce: None,
         }
     }
 
@@ -135,11 +137,21 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Test hook: the SCRAM client nonce to use instead of a random one, so
+    /// captured exchanges can be replayed. Never use it against a real
+    /// server: a fixed nonce makes the handshake replayable.
+    #[doc(hidden)]
+    pub fn scram_nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.scram_nonce = Some(nonce.into());
+        self
+    }
+
     /// Builds the client. Fails on a base URL that is not `http` or `https`,
     /// or when no TLS trust roots can be loaded for an `https` URL.
     pub fn build(self) -> Result<HttpClient, HttpClientError> {
-        let url = reqwest::Url::parse(&self.base_url)
-            .map_err(|error| HttpClientError::Config(format!("base URL {:?}: {error}", self.base_url)))?;
+        let url = reqwest::Url::parse(&self.base_url).map_err(|error| {
+            HttpClientError::Config(format!("base URL {:?}: {error}", self.base_url))
+        })?;
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
@@ -167,6 +179,7 @@ impl HttpClientBuilder {
             retry: self.retry,
             observer: GuardedObserver::new(self.observer),
             session: Session::default(),
+            scram_nonce: self.scram_nonce,
         }))
     }
 }

@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) observer: GuardedObserver,
     pub(crate) session: Session,
+    /// Test hook: a fixed SCRAM client nonce (see the builder).
+    pub(crate) scram_nonce: Option<String>,
 }
 
 impl Inner {
@@ -221,8 +223,12 @@ impl HttpClient {
     /// `watchPoll`: the entities changed since the last poll, or all watched
     /// entities with `refresh`. Not retried (see [`RetryPolicy`]).
     pub async fn watch_poll(&self, watch_id: &str, refresh: bool) -> Result<Grid, HttpClientError> {
-        self.post(Op::WatchPoll, &request::watch_poll(watch_id, refresh), false)
-            .await
+        self.post(
+            Op::WatchPoll,
+            &request::watch_poll(watch_id, refresh),
+            false,
+        )
+        .await
     }
 
     /// `invokeAction`: runs `action` on `id` with `args`. Not retried unless
@@ -472,10 +478,13 @@ impl HttpClient {
         };
         let grid = codec::decode_grid(&body, format).map_err(HttpClientError::Decode)?;
         if let Some(dis) = codec::error_message(&grid) {
-            let trace = grid.meta.as_ref().and_then(|meta| match meta.get("errTrace") {
-                Some(Value::Str(trace)) => Some(trace.value().to_owned()),
-                _ => None,
-            });
+            let trace = grid
+                .meta
+                .as_ref()
+                .and_then(|meta| match meta.get("errTrace") {
+                    Some(Value::Str(trace)) => Some(trace.value().to_owned()),
+                    _ => None,
+                });
             return Err(HttpClientError::ErrorGrid { dis, trace });
         }
         Ok(grid)

@@ -52,10 +52,7 @@ async fn every_op(format: Format) {
     assert_eq!(sites.rows.len(), 1);
     let two = client.read_filter("point", Some(2)).await.unwrap();
     assert_eq!(two.rows.len(), 2);
-    let by_id = client
-        .read_ids(&[dat.clone(), sp.clone()])
-        .await
-        .unwrap();
+    let by_id = client.read_ids(&[dat.clone(), sp.clone()]).await.unwrap();
     assert_eq!(by_id.rows.len(), 2);
 
     let roots = client.nav(None).await.unwrap();
@@ -98,7 +95,10 @@ async fn every_op(format: Format) {
     client.watch_extend(&watch_id, &[sp.clone()]).await.unwrap();
     let refreshed = client.watch_poll(&watch_id, true).await.unwrap();
     assert_eq!(refreshed.rows.len(), 2);
-    client.watch_unsub(&watch_id, &[sp.clone()], false).await.unwrap();
+    client
+        .watch_unsub(&watch_id, &[sp.clone()], false)
+        .await
+        .unwrap();
     client.watch_unsub(&watch_id, &[], true).await.unwrap();
 
     let action = client
@@ -107,7 +107,10 @@ async fn every_op(format: Format) {
         .unwrap_err();
     assert!(matches!(action, HttpClientError::ErrorGrid { .. }));
 
-    let unknown = client.call("fooBar", &Default::default()).await.unwrap_err();
+    let unknown = client
+        .call("fooBar", &Default::default())
+        .await
+        .unwrap_err();
     assert_eq!(unknown.kind().as_str(), "error_grid");
     let raw = client.call("about", &Default::default()).await.unwrap();
     assert_eq!(raw.rows.len(), 1);
@@ -173,7 +176,10 @@ async fn wrong_password_is_auth_rejected() {
         .build()
         .unwrap();
     let error = client.about().await.unwrap_err();
-    assert!(matches!(error, HttpClientError::AuthRejected { .. }), "{error:?}");
+    assert!(
+        matches!(error, HttpClientError::AuthRejected { .. }),
+        "{error:?}"
+    );
     assert_eq!(error.status(), Some(403));
     assert!(error.is_auth());
     assert_eq!(recorder.errors(), [("about".to_owned(), "auth".to_owned())]);
@@ -189,7 +195,10 @@ async fn unknown_user_is_auth_rejected() {
         .build()
         .unwrap();
     let error = client.read_filter("site", None).await.unwrap_err();
-    assert!(matches!(error, HttpClientError::AuthRejected { .. }), "{error:?}");
+    assert!(
+        matches!(error, HttpClientError::AuthRejected { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -201,7 +210,10 @@ async fn no_credentials_is_unauthorized() {
         .build()
         .unwrap();
     let error = client.about().await.unwrap_err();
-    assert!(matches!(error, HttpClientError::Unauthorized { .. }), "{error:?}");
+    assert!(
+        matches!(error, HttpClientError::Unauthorized { .. }),
+        "{error:?}"
+    );
     assert_eq!(error.status(), Some(401));
     assert_eq!(recorder.errors(), [("about".to_owned(), "auth".to_owned())]);
 }
