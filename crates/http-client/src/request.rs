@@ -85,7 +85,7 @@ pub(crate) fn his_write(id: &Ref, items: &[HisItem]) -> Grid {
         .iter()
         .map(|item| {
             let mut row = Dict::new();
-            row.insert("ts".to_owned(), Value::DateTime(item.ts.clone()));
+            row.insert("ts".to_owned(), Value::DateTime(item.ts));
             row.insert("val".to_owned(), item.val.clone());
             row
         })

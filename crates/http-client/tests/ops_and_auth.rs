@@ -88,15 +88,22 @@ async fn every_op(format: Format) {
     assert!(level18.error_dis().is_some());
 
     let watch = client
-        .watch_sub("test watch", &[dat.clone()], Some(Duration::from_secs(60)))
+        .watch_sub(
+            "test watch",
+            std::slice::from_ref(&dat),
+            Some(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     let watch_id = text(watch.meta.as_ref().unwrap().get("watchId"));
-    client.watch_extend(&watch_id, &[sp.clone()]).await.unwrap();
+    client
+        .watch_extend(&watch_id, std::slice::from_ref(&sp))
+        .await
+        .unwrap();
     let refreshed = client.watch_poll(&watch_id, true).await.unwrap();
     assert_eq!(refreshed.rows.len(), 2);
     client
-        .watch_unsub(&watch_id, &[sp.clone()], false)
+        .watch_unsub(&watch_id, std::slice::from_ref(&sp), false)
         .await
         .unwrap();
     client.watch_unsub(&watch_id, &[], true).await.unwrap();

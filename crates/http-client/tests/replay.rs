@@ -230,7 +230,7 @@ async fn all_ops_json() {
         2
     );
     client
-        .watch_unsub(&watch_id, &[dat1.clone()], false)
+        .watch_unsub(&watch_id, std::slice::from_ref(&dat1), false)
         .await
         .unwrap();
     client.watch_unsub(&watch_id, &[], true).await.unwrap();

@@ -96,11 +96,11 @@ async fn writes_are_not_retried_by_default() {
         .await
         .unwrap_err();
     client
-        .watch_sub("w", &[sp.clone()], None)
+        .watch_sub("w", std::slice::from_ref(&sp), None)
         .await
         .unwrap_err();
     client
-        .watch_unsub("w-1", &[sp.clone()], false)
+        .watch_unsub("w-1", std::slice::from_ref(&sp), false)
         .await
         .unwrap_err();
     client.watch_poll("w-1", false).await.unwrap_err();
