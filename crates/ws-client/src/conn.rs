@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -624,12 +624,20 @@ async fn run(
     // Set by the reader when the server's close frame arrives: the truest
     // reason, even if the writer fails first on the closing socket.
     let server_close: Mutex<Option<String>> = Mutex::new(None);
+    // Set by the writer when it starts the closing handshake.
+    let client_close = AtomicBool::new(false);
     let reason = tokio::select! {
         reason = read_loop(stream, &shared, &unanswered, &server_close) => reason,
-        reason = write_loop(sink, commands, &shared, &ping_due, close_timeout) => reason,
+        reason = write_loop(sink, commands, &shared, &ping_due, &client_close, close_timeout) => reason,
         reason = heartbeat_loop(&shared, &unanswered, &ping_due, heartbeat) => reason,
     };
-    guard.set_reason(server_close.lock().take().unwrap_or(reason));
+    let server_close = server_close.lock().take();
+    let reason = match (client_close.load(Ordering::Relaxed), server_close) {
+        (true, Some(_)) => "closed by client".to_string(),
+        (_, Some(server)) => server,
+        (_, None) => reason,
+    };
+    guard.set_reason(reason);
 }
 
 async fn heartbeat_loop(
@@ -713,6 +721,7 @@ async fn write_loop(
     mut commands: mpsc::Receiver<Command>,
     shared: &Shared,
     ping_due: &Notify,
+    client_close: &AtomicBool,
     close_timeout: Duration,
 ) -> String {
     loop {
@@ -727,6 +736,7 @@ async fn write_loop(
                 }
                 Some(Command::Close) | None => {
                     log::debug!(target: CONN_TARGET, "closing connection to {}", shared.url);
+                    client_close.store(true, Ordering::Relaxed);
                     let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
                     let sent = tokio::time::timeout(close_timeout, sink.send(Message::Close(Some(frame)))).await;
                     match sent {

@@ -92,7 +92,14 @@ async fn reconnects_resubscribes_and_keeps_the_users_watch_id() {
         let client = client.clone();
         tokio::spawn(async move { client.call("never", requests::empty()).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    support::eventually("the request on the wire", || {
+        server
+            .received
+            .lock()
+            .iter()
+            .any(|t| t.contains(r#""op":"never""#))
+    })
+    .await;
     let addr = server.kill();
     let err = tokio::time::timeout(Duration::from_secs(2), pending)
         .await

@@ -154,7 +154,10 @@ impl TestServer {
                                     let text = match msg {
                                         Some(Ok(Message::Text(t))) => t.to_string(),
                                         Some(Ok(Message::Close(_))) => {
-                                            let _ = ws.close(None).await;
+                                            // Send tungstenite's queued close reply, then
+                                            // wait for the client to drop the TCP connection.
+                                            let _ = ws.flush().await;
+                                            while let Some(Ok(_)) = ws.next().await {}
                                             return;
                                         }
                                         Some(Ok(_)) => continue,
