@@ -232,26 +232,41 @@ async fn a_thousand_requests_in_flight_on_one_connection() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_zero_timeout_times_out_once() {
+// Two workers: the slow action blocks one of them, the client's timer runs
+// on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_op_times_out_once_and_its_late_answer_is_ignored() {
     let server = start().await;
+    server.store.register_action("slow", |_, _| {
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(hs_core::codec::empty_grid())
+    });
     let rec = Arc::new(RecordingObserver::new());
     let c = WsClient::builder(&server.url)
         .observer(rec.clone())
         .connect()
         .await
         .unwrap();
+    let grid = requests::invoke_action(&r("demo-ahu1"), "slow", Dict::new());
     let err = c
-        .call_with_timeout("about", requests::empty(), Some(Duration::ZERO))
+        .call_with_timeout("invokeAction", grid, Some(Duration::from_millis(100)))
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert_eq!(
         rec.errors(),
-        vec![("about".to_string(), "timeout".to_string())]
+        vec![("invokeAction".to_string(), "timeout".to_string())]
     );
-    // The connection is fine afterwards.
+    // The late answer matches nothing: counted as invalid, no second event.
+    for _ in 0..500 {
+        if rec.messages_recv().iter().any(|(op, _)| op == "invalid") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(rec.messages_recv().iter().any(|(op, _)| op == "invalid"));
     c.about().await.unwrap();
+    one_event_per_request(&rec, 2);
     c.close().await;
     server.stop().await;
 }
