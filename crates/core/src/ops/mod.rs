@@ -363,3 +363,19 @@ pub fn formats_grid() -> Grid {
         .collect();
     make_grid(Dict::new(), rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::STATS_OPS;
+
+    /// `StatsObserver` keeps its own op table (the observer layer does not
+    /// depend on ops); it must start with the standard ops, in order.
+    #[test]
+    fn stats_table_starts_with_the_standard_ops() {
+        assert_eq!(STATS_OPS[..STANDARD_OPS.len()], STANDARD_OPS);
+        for (op, name) in Op::ALL.iter().zip(STANDARD_OPS) {
+            assert_eq!(op.as_str(), name);
+        }
+    }
+}

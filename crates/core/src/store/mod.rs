@@ -28,7 +28,6 @@
 //! # });
 //! ```
 
-mod clock;
 mod his;
 mod index;
 mod load;
@@ -58,7 +57,7 @@ use crate::ops::{
     WatchUnsubRequest, empty_grid, kind_name, make_grid,
 };
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use load::LoadError;
 
 pub(crate) use his::Sample;
@@ -140,7 +139,7 @@ impl MemoryStore {
             state: RwLock::new(State::default()),
             actions: RwLock::new(HashMap::new()),
             events,
-            boot_time: DateTime::from(clock.now()),
+            boot_time: DateTime::from(clock.now_utc()),
             clock,
             server_name: "hs".to_owned(),
             watch_seq: AtomicU64::new(0),
@@ -231,7 +230,7 @@ impl MemoryStore {
 
     /// Number of live (unexpired) watches.
     pub fn watch_count(&self) -> usize {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         state.sweep_watches(now);
         state.watches.len()
@@ -291,7 +290,7 @@ impl MemoryStore {
 
     /// Release priority-array levels whose duration lapsed (lazily, on access).
     fn expire_writes(&self) {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         if self
             .state
             .read()
@@ -546,7 +545,7 @@ impl HaystackOps for MemoryStore {
     }
 
     async fn his_read(&self, request: HisReadRequest) -> Result<Grid, OpError> {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let state = self.state.read();
         let mut points = Vec::with_capacity(request.ids.len());
         for id in &request.ids {
@@ -682,7 +681,7 @@ impl HaystackOps for MemoryStore {
 
     async fn point_write(&self, request: PointWriteRequest) -> Result<Grid, OpError> {
         self.expire_writes();
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let id = match &request {
             PointWriteRequest::ReadArray { id } | PointWriteRequest::Write { id, .. } => {
                 id.value().to_owned()
@@ -751,7 +750,7 @@ impl HaystackOps for MemoryStore {
 
     async fn watch_sub(&self, request: WatchSubRequest) -> Result<Grid, OpError> {
         self.expire_writes();
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         let watch_id = match request.watch_id {
             Some(id) => {
@@ -812,7 +811,7 @@ impl HaystackOps for MemoryStore {
     }
 
     async fn watch_unsub(&self, request: WatchUnsubRequest) -> Result<Grid, OpError> {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         state.live_watch(&request.watch_id, now)?;
         if request.close {
@@ -836,7 +835,7 @@ impl HaystackOps for MemoryStore {
 
     async fn watch_poll(&self, request: WatchPollRequest) -> Result<Grid, OpError> {
         self.expire_writes();
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         let watch = state.live_watch(&request.watch_id, now)?;
         watch.expires = lease_end(now, watch.lease);
