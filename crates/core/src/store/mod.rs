@@ -28,6 +28,7 @@
 //! # });
 //! ```
 
+mod eval;
 mod his;
 mod index;
 mod load;
@@ -44,8 +45,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use chrono_tz::Tz;
 use libhaystack::defs::namespace::DEFAULT_NS;
+use libhaystack::filter::Filter;
 use libhaystack::filter::eval::EvalContext;
-use libhaystack::filter::{Eval, Filter};
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
 use parking_lot::RwLock;
@@ -386,11 +387,10 @@ impl State {
             lookup: |id: &str| self.entity(id),
         };
         let matches = |slot: usize| {
-            filter.eval(&EvalContext::make(
-                &self.entities[slot],
-                &DEFAULT_NS,
-                &resolver,
-            ))
+            eval::matches(
+                filter,
+                &EvalContext::make(&self.entities[slot], &DEFAULT_NS, &resolver),
+            )
         };
         match self.index.plan(filter) {
             Plan::Candidates { slots, exact: true } => slots
