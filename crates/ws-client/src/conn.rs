@@ -372,7 +372,7 @@ impl Connection {
         });
         if let Err(error) = auth {
             guard.set_reason(format!("authentication failed: {error}"));
-            let _ = stream.close(None).await;
+            let _ = tokio::time::timeout(config.close_timeout, stream.close(None)).await;
             return Err(error);
         }
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);

@@ -366,6 +366,14 @@ fn record_response(
     result: Result<Grid, WsClientError>,
 ) -> Result<Grid, WsClientError> {
     let mut response = result?;
+    if op != "watchSub"
+        && let Some(user_id) = &user_watch
+        && requests::watch_id(&response).is_some()
+        && let Some(meta) = response.meta.as_mut()
+    {
+        // The user sees their own watch id, whatever the server calls it.
+        meta.insert("watchId".into(), Value::make_str(user_id));
+    }
     let Some(request) = request else {
         return Ok(response);
     };
