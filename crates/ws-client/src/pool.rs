@@ -92,6 +92,11 @@ impl WsPool {
     }
 
     /// Pushes from every connection of the pool.
+    ///
+    /// hs-ws-server sends a push only to the connection that subscribed the
+    /// watch, so each push arrives once. haystack-py's standalone server
+    /// sends every push to every open connection: against it, a pool of `N`
+    /// connections yields each push `N` times.
     pub fn watch_events(&self) -> WatchEvents {
         WatchEvents::new(self.inner.pushes.subscribe())
     }

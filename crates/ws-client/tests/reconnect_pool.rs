@@ -266,3 +266,39 @@ async fn pool_spreads_requests_and_channels_tag_them() {
         2
     );
 }
+
+#[tokio::test]
+async fn pool_sends_watch_ops_to_the_connection_that_made_the_watch() {
+    let server = TestServer::start(watch_server("a")).await;
+    let pool = WsClient::builder(&server.url)
+        .connect_pool(2)
+        .await
+        .unwrap();
+    let mut pushes = pool.watch_events();
+    let sub = pool
+        .watch_sub(None, "w", &[Ref::make("p1", None)], None)
+        .await
+        .unwrap();
+    let id = requests::watch_id(&sub).unwrap();
+    let owner = {
+        let counts = server.per_connection.lock().clone();
+        counts.iter().position(|&n| n == 1).unwrap()
+    };
+    for _ in 0..6 {
+        pool.watch_poll(&id, false).await.unwrap();
+    }
+    let counts = server.per_connection.lock().clone();
+    assert_eq!(counts[owner], 7, "{counts:?}");
+    assert_eq!(counts[1 - owner], 0, "{counts:?}");
+    // A push on the owner's connection reaches the pool's stream.
+    server.push(format!(
+        r#"{{"type":"watch","watchId":"{id}","grid":{}}}"#,
+        support::op_grid("p")
+    ));
+    let push = tokio::time::timeout(Duration::from_secs(5), pushes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(push.watch_id, id);
+    pool.close().await;
+}
