@@ -4,14 +4,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
+use hs_core::observe::labels::{ERROR_SLOTS, OP_SLOTS, error_label, error_slot, op_label, op_slot};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
-use crate::labels::{
-    ERROR_SLOTS, ErrorLabels, OP_SLOTS, RequestLabels, Side, SideLabels, Transport, WsOpLabels,
-    error_index, error_label, op_index, op_label,
-};
+use crate::labels::{ErrorLabels, RequestLabels, Side, SideLabels, Transport, WsOpLabels};
 use crate::metrics::Families;
 
 /// A [`MetricsObserver`] that records into the `haystack_*` Prometheus
@@ -212,7 +210,7 @@ impl MetricsObserver for PrometheusObserver {
 
     #[inline]
     fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
-        let op = op_index(op);
+        let op = op_slot(op);
         self.handles.messages_sent(op).inc();
         self.handles
             .sent_bytes(op)
@@ -221,7 +219,7 @@ impl MetricsObserver for PrometheusObserver {
 
     #[inline]
     fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
-        let op = op_index(op);
+        let op = op_slot(op);
         self.handles.messages_received(op).inc();
         self.handles
             .received_bytes(op)
@@ -231,14 +229,14 @@ impl MetricsObserver for PrometheusObserver {
     #[inline]
     fn on_request(&self, op: &str, duration: Duration) {
         self.handles
-            .duration(op_index(op))
+            .duration(op_slot(op))
             .observe(duration.as_secs_f64());
     }
 
     #[inline]
     fn on_error(&self, op: &str, error_type: &str) {
         self.handles
-            .error(op_index(op), error_index(error_type))
+            .error(op_slot(op), error_slot(error_type))
             .inc();
     }
 }

@@ -34,6 +34,7 @@ mod composite;
 mod error_kind;
 mod fn_observer;
 mod guard;
+pub mod labels;
 mod logging;
 #[cfg(any(test, feature = "test-util"))]
 mod recording;
@@ -43,10 +44,11 @@ pub use composite::{CompositeObserver, CompositeObserverBuilder};
 pub use error_kind::ErrorKind;
 pub use fn_observer::FnObserver;
 pub use guard::GuardedObserver;
+pub use labels::OBSERVED_OPS;
 pub use logging::LoggingObserver;
 #[cfg(any(test, feature = "test-util"))]
 pub use recording::{RecordedEvent, RecordingObserver};
-pub use stats::{LatencySummary, OpStats, STATS_OPS, StatsObserver, StatsSnapshot};
+pub use stats::{LatencySummary, OpStats, StatsObserver, StatsSnapshot};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,88 +2,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use super::{ErrorKind, MetricsObserver};
-
-/// The ops [`StatsObserver`] counts separately, in table order: the 13
-/// standard Haystack ops, the WebSocket message kinds, and `_other` for any
-/// other name.
-pub const STATS_OPS: [&str; 18] = [
-    "about",
-    "ops",
-    "formats",
-    "close",
-    "read",
-    "nav",
-    "hisRead",
-    "hisWrite",
-    "pointWrite",
-    "watchSub",
-    "watchUnsub",
-    "watchPoll",
-    "invokeAction",
-    "batch",
-    "push",
-    "auth",
-    "invalid",
-    OTHER,
-];
-
-const OTHER: &str = "_other";
-
-/// Maps an op name to its slot in [`STATS_OPS`] without allocating.
-fn op_index(op: &str) -> usize {
-    match op {
-        "about" => 0,
-        "ops" => 1,
-        "formats" => 2,
-        "close" => 3,
-        "read" => 4,
-        "nav" => 5,
-        "hisRead" => 6,
-        "hisWrite" => 7,
-        "pointWrite" => 8,
-        "watchSub" => 9,
-        "watchUnsub" => 10,
-        "watchPoll" => 11,
-        "invokeAction" => 12,
-        "batch" => 13,
-        "push" => 14,
-        "auth" => 15,
-        "invalid" => 16,
-        _ => 17,
-    }
-}
-
-/// Error-type slots: every [`ErrorKind`] in declaration order, then `_other`.
-const ERROR_SLOTS: usize = ErrorKind::ALL.len() + 1;
-
-fn error_index(error_type: &str) -> usize {
-    // A match on the literal names compiles to a length switch plus a
-    // compare; `error_slots_follow_error_kind_all` keeps it in step with the enum.
-    match error_type {
-        "timeout" => 0,
-        "connection_closed" => 1,
-        "connect" => 2,
-        "auth" => 3,
-        "forbidden" => 4,
-        "bad_request" => 5,
-        "not_found" => 6,
-        "unknown_op" => 7,
-        "unsupported" => 8,
-        "too_large" => 9,
-        "overloaded" => 10,
-        "protocol" => 11,
-        "error_grid" => 12,
-        "server_error" => 13,
-        _ => ERROR_SLOTS - 1,
-    }
-}
-
-fn error_name(index: usize) -> &'static str {
-    ErrorKind::ALL
-        .get(index)
-        .map_or(OTHER, |kind| kind.as_str())
-}
+use super::MetricsObserver;
+use super::labels::{ERROR_SLOTS, OP_SLOTS, error_label, error_slot, op_label, op_slot};
 
 /// A log-linear latency histogram of nanoseconds on atomic buckets.
 ///
@@ -202,9 +122,9 @@ impl OpCounters {
 /// Lock-free in-process statistics: counters per event, per op and per
 /// error type, and a latency histogram per op.
 ///
-/// Ops are counted in the fixed slots of [`STATS_OPS`] (any other name goes
+/// Ops are counted in the fixed slots of [`OBSERVED_OPS`](super::OBSERVED_OPS) plus `_other` (any other name goes
 /// to `_other`, so a peer cannot grow memory); error types in one slot per
-/// [`ErrorKind`] plus `_other`. Every update is a handful of relaxed atomic
+/// [`ErrorKind`](super::ErrorKind) plus `_other`. Every update is a handful of relaxed atomic
 /// adds; nothing allocates or locks, so it is safe on any thread, on the hot
 /// path.
 ///
@@ -240,25 +160,26 @@ impl StatsObserver {
         StatsObserver {
             ws_connects: AtomicU64::new(0),
             ws_disconnects: AtomicU64::new(0),
-            ops: STATS_OPS.iter().map(|_| OpCounters::new()).collect(),
+            ops: (0..OP_SLOTS).map(|_| OpCounters::new()).collect(),
             errors_by_type: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
     #[inline]
     fn op(&self, op: &str) -> &OpCounters {
-        &self.ops[op_index(op)]
+        &self.ops[op_slot(op)]
     }
 
     /// Reads every counter into a plain value.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let ops: Vec<OpStats> = STATS_OPS
+        let ops: Vec<OpStats> = self
+            .ops
             .iter()
-            .zip(self.ops.iter())
-            .map(|(&name, c)| {
+            .enumerate()
+            .map(|(slot, c)| {
                 let latency = c.latency.summary();
                 OpStats {
-                    op: name,
+                    op: op_label(slot),
                     requests: latency.count,
                     errors: c.errors.load(Relaxed),
                     messages_sent: c.messages_sent.load(Relaxed),
@@ -283,7 +204,7 @@ impl StatsObserver {
                 .errors_by_type
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (error_name(i), n.load(Relaxed)))
+                .map(|(i, n)| (error_label(i), n.load(Relaxed)))
                 .collect(),
             ops,
         }
@@ -337,7 +258,7 @@ impl MetricsObserver for StatsObserver {
     #[inline]
     fn on_error(&self, op: &str, error_type: &str) {
         self.op(op).errors.fetch_add(1, Relaxed);
-        self.errors_by_type[error_index(error_type)].fetch_add(1, Relaxed);
+        self.errors_by_type[error_slot(error_type)].fetch_add(1, Relaxed);
     }
 }
 
@@ -364,7 +285,7 @@ pub struct LatencySummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OpStats {
-    /// The op name, one of [`STATS_OPS`].
+    /// The op name, one of [`OBSERVED_OPS`](super::OBSERVED_OPS) plus `_other`.
     pub op: &'static str,
     /// `on_request` events.
     pub requests: u64,
@@ -409,24 +330,24 @@ pub struct StatsSnapshot {
     pub requests: u64,
     /// `on_error` events, all ops.
     pub errors: u64,
-    /// One entry per slot of [`STATS_OPS`], in that order.
+    /// One entry per slot of [`OBSERVED_OPS`](super::OBSERVED_OPS) plus `_other`, in that order.
     pub ops: Vec<OpStats>,
-    /// `(error_type, count)` for every [`ErrorKind`] in declaration order,
+    /// `(error_type, count)` for every [`ErrorKind`](super::ErrorKind) in declaration order,
     /// then `_other`.
     pub errors_by_type: Vec<(&'static str, u64)>,
 }
 
 impl StatsSnapshot {
     /// The counters of `op`'s slot (`_other` for a name not in
-    /// [`STATS_OPS`]).
+    /// [`OBSERVED_OPS`](super::OBSERVED_OPS) plus `_other`).
     pub fn op(&self, op: &str) -> Option<&OpStats> {
-        self.ops.get(op_index(op))
+        self.ops.get(op_slot(op))
     }
 
     /// Errors counted under `error_type` (`_other` collects unknown names).
     pub fn errors_of_type(&self, error_type: &str) -> u64 {
         self.errors_by_type
-            .get(error_index(error_type))
+            .get(error_slot(error_type))
             .map_or(0, |&(_, n)| n)
     }
 
@@ -552,24 +473,6 @@ impl fmt::Display for StatsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn op_slots_follow_the_table() {
-        for (i, name) in STATS_OPS.iter().enumerate() {
-            assert_eq!(op_index(name), i, "{name}");
-        }
-        assert_eq!(STATS_OPS[op_index("somethingElse")], "_other");
-        assert_eq!(STATS_OPS[op_index("")], "_other");
-    }
-
-    #[test]
-    fn error_slots_follow_error_kind_all() {
-        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
-            assert_eq!(error_index(kind.as_str()), i, "{kind}");
-            assert_eq!(error_name(i), kind.as_str());
-        }
-        assert_eq!(error_name(error_index("mystery")), "_other");
-    }
 
     #[test]
     fn buckets_are_contiguous_and_within_the_documented_error() {

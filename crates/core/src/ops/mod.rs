@@ -379,7 +379,7 @@ pub fn formats_grid() -> Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::STATS_OPS;
+    use crate::observe::OBSERVED_OPS;
 
     fn row(tags: &[&str]) -> Dict {
         let mut row = Dict::new();
@@ -408,11 +408,11 @@ mod tests {
         assert_eq!(names, ["id", "x"]);
     }
 
-    /// `StatsObserver` keeps its own op table (the observer layer does not
-    /// depend on ops); it must start with the standard ops, in order.
+    /// The observer layer keeps its own op table (it does not depend on
+    /// ops); it must start with the standard ops, in order.
     #[test]
-    fn stats_table_starts_with_the_standard_ops() {
-        assert_eq!(STATS_OPS[..STANDARD_OPS.len()], STANDARD_OPS);
+    fn observed_ops_start_with_the_standard_ops() {
+        assert_eq!(OBSERVED_OPS[..STANDARD_OPS.len()], STANDARD_OPS);
         for (op, name) in Op::ALL.iter().zip(STANDARD_OPS) {
             assert_eq!(op.as_str(), name);
         }

@@ -1,0 +1,131 @@
+//! The bounded op and error-type names metric observers count by.
+//!
+//! Every name comes from a fixed list, so the number of counters (or
+//! Prometheus series) is bounded whatever a peer sends: an op or error type
+//! outside the lists is counted under [`OTHER`]. Each name has a slot, an
+//! index found without allocating, so an observer can keep its counters in a
+//! plain array.
+
+use super::ErrorKind;
+
+/// The name counted for an op or error type outside the fixed lists.
+pub const OTHER: &str = "_other";
+
+/// The op names observers count separately, in slot order: the 13 standard
+/// Haystack ops as they appear on the wire, then the WebSocket message kinds
+/// `batch`, `push`, `auth` and `invalid` (an unparseable frame). Any other
+/// name has the slot `OBSERVED_OPS.len()`, labelled [`OTHER`].
+pub const OBSERVED_OPS: [&str; 17] = [
+    "about",
+    "ops",
+    "formats",
+    "close",
+    "read",
+    "nav",
+    "hisRead",
+    "hisWrite",
+    "pointWrite",
+    "watchSub",
+    "watchUnsub",
+    "watchPoll",
+    "invokeAction",
+    "batch",
+    "push",
+    "auth",
+    "invalid",
+];
+
+/// Number of op slots: [`OBSERVED_OPS`] plus the [`OTHER`] slot.
+pub const OP_SLOTS: usize = OBSERVED_OPS.len() + 1;
+
+/// Number of error-type slots: [`ErrorKind::ALL`] plus the [`OTHER`] slot.
+pub const ERROR_SLOTS: usize = ErrorKind::ALL.len() + 1;
+
+/// The slot of `op` in [`OBSERVED_OPS`], or `OBSERVED_OPS.len()` for any
+/// other name.
+#[inline]
+pub fn op_slot(op: &str) -> usize {
+    // A match on string literals compiles to a length switch plus one
+    // comparison: cheaper than hashing, and no allocation. The
+    // `op_slots_round_trip` test keeps it in step with OBSERVED_OPS.
+    match op {
+        "about" => 0,
+        "ops" => 1,
+        "formats" => 2,
+        "close" => 3,
+        "read" => 4,
+        "nav" => 5,
+        "hisRead" => 6,
+        "hisWrite" => 7,
+        "pointWrite" => 8,
+        "watchSub" => 9,
+        "watchUnsub" => 10,
+        "watchPoll" => 11,
+        "invokeAction" => 12,
+        "batch" => 13,
+        "push" => 14,
+        "auth" => 15,
+        "invalid" => 16,
+        _ => OBSERVED_OPS.len(),
+    }
+}
+
+/// The name of an op slot: an entry of [`OBSERVED_OPS`], or [`OTHER`].
+pub fn op_label(slot: usize) -> &'static str {
+    OBSERVED_OPS.get(slot).copied().unwrap_or(OTHER)
+}
+
+/// The slot of `error_type` in [`ErrorKind::ALL`], or `ErrorKind::ALL.len()`
+/// for a name that is not an [`ErrorKind::as_str`] name.
+#[inline]
+pub fn error_slot(error_type: &str) -> usize {
+    // As in `op_slot`; `error_slots_round_trip` keeps it in step with the enum.
+    match error_type {
+        "timeout" => 0,
+        "connection_closed" => 1,
+        "connect" => 2,
+        "auth" => 3,
+        "forbidden" => 4,
+        "bad_request" => 5,
+        "not_found" => 6,
+        "unknown_op" => 7,
+        "unsupported" => 8,
+        "too_large" => 9,
+        "overloaded" => 10,
+        "protocol" => 11,
+        "error_grid" => 12,
+        "server_error" => 13,
+        _ => ErrorKind::ALL.len(),
+    }
+}
+
+/// The name of an error-type slot: an [`ErrorKind::as_str`] name, or [`OTHER`].
+pub fn error_label(slot: usize) -> &'static str {
+    ErrorKind::ALL.get(slot).map_or(OTHER, |kind| kind.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_slots_round_trip() {
+        for (slot, op) in OBSERVED_OPS.iter().enumerate() {
+            assert_eq!(op_slot(op), slot, "{op}");
+            assert_eq!(op_label(slot), *op);
+        }
+        for other in ["nonsense", "", "READ"] {
+            assert_eq!(op_label(op_slot(other)), OTHER);
+        }
+    }
+
+    #[test]
+    fn error_slots_round_trip() {
+        for (slot, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(error_slot(kind.as_str()), slot);
+            assert_eq!(error_label(slot), kind.as_str());
+        }
+        assert_eq!(error_label(error_slot("Timeout")), OTHER);
+        assert_eq!(error_slot("boom"), ERROR_SLOTS - 1);
+    }
+}
