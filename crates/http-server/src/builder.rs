@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::http::header::{X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use axum::middleware::from_fn_with_state;
@@ -12,15 +13,16 @@ use axum::routing::any;
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
 use hs_core::codec::Format;
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
-use hs_core::ops::HaystackOps;
+use hs_core::ops::{HaystackOps, Op};
 use tokio::net::{TcpListener, ToSocketAddrs};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{AuthState, authenticate};
 use crate::error::HttpServerError;
-use crate::handler::{ApiState, handle_op};
-use crate::limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT, deadline};
+use crate::handler::{ApiState, handle_op, unknown_op};
+use crate::limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
 use crate::observe::{ObserveState, Outcome, observe};
 use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 use crate::{LOG_TARGET, responses};
@@ -174,35 +176,46 @@ impl HttpServerBuilder {
             body_limit: self.body_limit,
             default_format: self.default_format,
         });
-        let mut api = Router::new()
-            .route(&format!("{base}/{{op}}"), any(handle_op))
-            .route(&format!("{base}/{{op}}/{{*rest}}"), any(nested_path))
-            .with_state(api_state);
-        if let Some(scram) = self.auth {
-            let auth_state = Arc::new(AuthState { scram });
-            api = api.layer(from_fn_with_state(auth_state, authenticate));
+        let mut api = Router::new();
+        for op in Op::ALL {
+            let state = api_state.clone();
+            api = api.route(
+                &format!("{base}/{}", op.as_str()),
+                any(move |request: Request| handle_op(state, op, request)),
+            );
         }
+        let api = api
+            .route(&format!("{base}/{{op}}"), any(unknown_op))
+            .route(&format!("{base}/{{op}}/{{*rest}}"), any(nested_path));
         let observe_state = ObserveState {
             observer: GuardedObserver::new(self.observer),
             base_path: Arc::from(base.as_str()),
+            request_timeout: self.request_timeout,
         };
-        let mut app = api
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(from_fn_with_state(self.request_timeout, deadline))
-            .layer(from_fn_with_state(observe_state, observe));
+        let auth = self
+            .auth
+            .map(|scram| from_fn_with_state(Arc::new(AuthState { scram }), authenticate));
+        // One `layer` call per router: each call boxes every route once more.
+        let mut app = api.layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(observe_state, observe))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .option_layer(auth),
+        );
         for router in self.extra {
             app = app.merge(router);
         }
-        let app = app
-            .fallback(|| async { responses::not_found() })
-            .layer(SetResponseHeaderLayer::overriding(
-                X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                X_FRAME_OPTIONS,
-                HeaderValue::from_static("DENY"),
-            ));
+        let app = app.fallback(|| async { responses::not_found() }).layer(
+            ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                )),
+        );
         Ok((app, base, self.shutdown_grace))
     }
 

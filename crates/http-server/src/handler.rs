@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -51,17 +51,15 @@ pub(crate) fn allows_get(op: Op) -> bool {
     )
 }
 
-/// `{base}/{op}` for any method.
-pub(crate) async fn handle_op(
-    State(state): State<Arc<ApiState>>,
-    Path(op_name): Path<String>,
-    request: Request,
-) -> Response {
-    let Ok(op) = op_name.parse::<Op>() else {
-        log::debug!(target: LOG_TARGET, "unknown op {op_name:?}: 404");
-        return Outcome::error(op_name_label(&op_name), ErrorKind::UnknownOp)
-            .attach(responses::not_found());
-    };
+/// `{base}/{name}` where `name` is no standard op: `404`.
+pub(crate) async fn unknown_op(Path(op_name): Path<String>) -> Response {
+    log::debug!(target: LOG_TARGET, "unknown op {op_name:?}: 404");
+    Outcome::error(op_name_label(&op_name), ErrorKind::UnknownOp).attach(responses::not_found())
+}
+
+/// `{base}/{op}` for any method (one route per op, so the op is known
+/// without parsing the path).
+pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) -> Response {
     let name = op.as_str();
     let method = request.method();
     let is_get = method == Method::GET;

@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hs_core::observe::ErrorKind;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -20,15 +18,14 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Default request deadline.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Middleware: answers `503 Service Unavailable` (`text/plain`, `Retry-After:
-/// 1`), observed as `timeout`, when the inner service takes longer than the
-/// deadline. The inner future is dropped at its next await point.
-pub(crate) async fn deadline(
-    State(timeout): State<Duration>,
-    request: Request,
-    next: Next,
+/// Runs `response` (the rest of the API stack) within `timeout`, or answers
+/// `503 Service Unavailable` (`text/plain`, `Retry-After: 1`), observed as
+/// `timeout`. The inner future is dropped at its next await point.
+pub(crate) async fn within_deadline(
+    timeout: Duration,
+    response: impl Future<Output = Response>,
 ) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
+    match tokio::time::timeout(timeout, response).await {
         Ok(response) => response,
         Err(_elapsed) => {
             log::warn!(target: LOG_TARGET, "no response within {timeout:?}: answered 503");

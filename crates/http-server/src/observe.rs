@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -19,6 +19,7 @@ use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::Op;
 
 use crate::LOG_TARGET;
+use crate::limits::within_deadline;
 
 /// The op name reported for auth handshake steps (HELLO and SCRAM), which
 /// are not requests of an op.
@@ -74,6 +75,8 @@ impl Outcome {
 pub(crate) struct ObserveState {
     pub(crate) observer: GuardedObserver,
     pub(crate) base_path: Arc<str>,
+    /// The request deadline, applied here so that a timeout is observed.
+    pub(crate) request_timeout: Duration,
 }
 
 /// The op label for a request path: the op name when the path names a
@@ -119,7 +122,8 @@ pub(crate) fn kind_from_status(status: StatusCode) -> Option<ErrorKind> {
     }
 }
 
-/// Middleware: times the request from receipt and reports its outcome.
+/// Middleware: times the request from receipt, bounds it by the deadline
+/// ([`within_deadline`]), and reports its outcome.
 ///
 /// The duration ends when the response is handed to hyper. Every API
 /// response body is fully buffered by then, so what is left is the socket
@@ -132,7 +136,7 @@ pub(crate) async fn observe(
     let started = Instant::now();
     let method = request.method().clone();
     let path_label = op_label(&state.base_path, request.uri().path());
-    let mut response = next.run(request).await;
+    let mut response = within_deadline(state.request_timeout, next.run(request)).await;
     let elapsed = started.elapsed();
     let status = response.status();
     let (op, error) = match response.extensions_mut().remove::<Outcome>() {
