@@ -14,8 +14,10 @@ use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
 use hs_core::codec::Format;
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
 use hs_core::ops::{HaystackOps, Op};
+use std::convert::Infallible;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tower::ServiceBuilder;
+
+use tower::{ServiceBuilder, service_fn};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -195,27 +197,31 @@ impl HttpServerBuilder {
         let auth = self
             .auth
             .map(|scram| from_fn_with_state(Arc::new(AuthState { scram }), authenticate));
-        // One `layer` call per router: each call boxes every route once more.
+        // One `layer` call per router (each call boxes every route once
+        // more), and none on the merged whole: the security headers go into
+        // each part's stack instead.
+        let headers = ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ));
         let mut app = api.layer(
             ServiceBuilder::new()
+                .layer(headers.clone())
                 .layer(from_fn_with_state(observe_state, observe))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .option_layer(auth),
         );
         for router in self.extra {
-            app = app.merge(router);
+            app = app.merge(router.layer(headers.clone()));
         }
-        let app = app.fallback(|| async { responses::not_found() }).layer(
-            ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::overriding(
-                    X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    X_FRAME_OPTIONS,
-                    HeaderValue::from_static("DENY"),
-                )),
-        );
+        let not_found =
+            service_fn(|_request: Request| async { Ok::<_, Infallible>(responses::not_found()) });
+        let app = app.fallback_service(headers.service(not_found));
         Ok((app, base, self.shutdown_grace))
     }
 
