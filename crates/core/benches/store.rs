@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hs_core::ops::{HaystackOps, HisRange, HisReadRequest, ReadRequest};
+use hs_core::ops::{HaystackOps, HisRange, HisReadRequest, ReadRequest, make_grid};
 use hs_core::store::MemoryStore;
 use libhaystack::val::{DateTime, Dict, Ref, Value};
 
@@ -75,6 +75,29 @@ fn read(c: &mut Criterion) {
             })
         });
     }
+    // The hot path of the transport benchmarks: one entity by id.
+    let by_id = ReadRequest::Ids(vec![Ref::from("e50-p50")]);
+    group.bench_function("one id", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(store.read(black_box(by_id.clone())))
+                .unwrap()
+        })
+    });
+    // Where a filter read's time goes: copying the matched rows, and
+    // deriving the grid's columns from them.
+    let rows = runtime
+        .block_on(store.read(ReadRequest::filter("point and temp", None).unwrap()))
+        .unwrap()
+        .rows;
+    group.bench_function("clone 3300 rows", |b| b.iter(|| black_box(&rows).clone()));
+    group.bench_function("make_grid 3300 rows", |b| {
+        b.iter_batched(
+            || rows.clone(),
+            |rows| make_grid(Dict::new(), rows),
+            criterion::BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 

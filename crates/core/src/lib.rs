@@ -10,6 +10,7 @@
 //! ```
 
 pub mod auth;
+pub mod clock;
 pub mod codec;
 pub mod demo;
 pub mod observe;

@@ -16,7 +16,7 @@ use serde_json::{Value as Json, json};
 const T0: &str = "2024-03-15T16:00:00Z";
 
 fn clock() -> ManualClock {
-    ManualClock::new(T0.parse().unwrap())
+    ManualClock::at(T0.parse().unwrap())
 }
 
 fn with_tag(mut dict: Dict, name: &str, value: Value) -> Dict {

@@ -44,7 +44,6 @@
 
 mod authorize;
 mod client;
-mod clock;
 mod error;
 mod server;
 mod tokens;
@@ -54,9 +53,9 @@ mod encoding;
 pub mod http;
 pub mod scram;
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use authorize::{Access, AllowAll, Authorizer, RoleAuthorizer};
 pub use client::{DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, MIN_SALT_LEN, ScramClient};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::AuthError;
 pub use server::{
     Authenticated, Challenge, DEFAULT_HANDSHAKE_TTL, DEFAULT_MAX_HANDSHAKES, ScramServer,

@@ -7,12 +7,12 @@ use parking_lot::Mutex;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use super::clock::{Clock, SystemClock};
 use super::encoding::{b64url_decode_utf8, b64url_encode, random_bytes, random_token_32};
 use super::scram::{self, CHANNEL_BINDING, ClientFinal, ClientFirst, Key};
 use super::tokens::TokenStore;
 use super::users::{Principal, SALT_LEN, ScramCredential, UserStore};
 use super::{AuthError, HASH_NAME, LOG_TARGET, http};
+use crate::clock::{Clock, SystemClock};
 
 /// How long a handshake lives from its HELLO: 60 s.
 pub const DEFAULT_HANDSHAKE_TTL: Duration = Duration::from_secs(60);

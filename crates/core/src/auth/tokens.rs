@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::clock::{Clock, SystemClock};
 use super::encoding::random_token_43;
 use super::scram::{Key, sha256};
 use super::users::Principal;
+use crate::clock::{Clock, SystemClock};
 
 /// How long an auth token lives from issue: 3 600 s (haystack-py's value).
 /// Use does not renew it.

@@ -8,11 +8,12 @@
 use std::cell::Cell;
 
 use libhaystack::val::{Column, Dict, Grid, Number, Value};
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::CodecError;
 use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
+use super::{CodecError, number};
 
 /// Grid meta tags written first, in this order, so that the grids the
 /// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;
@@ -199,7 +200,7 @@ impl Serialize for JsonNumber<'_> {
             map.serialize_entry("val", "INF")?;
         }
         if let Some(unit) = unit {
-            map.serialize_entry("unit", unit.symbol())?;
+            map.serialize_entry("unit", number::unit_symbol(unit))?;
         }
         map.end()
     }
@@ -218,23 +219,48 @@ pub(super) fn encode(grid: &Grid) -> Result<String, CodecError> {
 type Failure = Cell<Option<CodecError>>;
 
 /// Decodes JSON v4 text into a grid, enforcing the limits.
+///
+/// libhaystack decodes the values. When it refuses one (a non-finite number
+/// or a unit outside its database; see [`number`]), the body is decoded a
+/// second time in the [lenient](Mode::Lenient) mode, which decodes numbers
+/// here and leaves every other value to libhaystack.
 pub(super) fn decode(bytes: &[u8]) -> Result<Grid, CodecError> {
     limits::check_json_depth(bytes)?;
+    match decode_bytes(bytes, Mode::Strict) {
+        Err(CodecError::InvalidGrid { .. }) => decode_bytes(bytes, Mode::Lenient),
+        result => result,
+    }
+}
+
+fn decode_bytes(bytes: &[u8], mode: Mode) -> Result<Grid, CodecError> {
     let failure = Failure::default();
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    GridSeed { failure: &failure }
-        .deserialize(&mut deserializer)
-        .and_then(|grid| deserializer.end().map(|()| grid))
-        .map_err(|err| decode_error(err, &failure))
+    GridSeed {
+        failure: &failure,
+        mode,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|grid| deserializer.end().map(|()| grid))
+    .map_err(|err| decode_error(err, &failure))
 }
 
 /// Decodes an already parsed JSON value into a grid, enforcing the limits.
 pub(super) fn decode_value(value: &serde_json::Value) -> Result<Grid, CodecError> {
     check_value_depth(value, 1)?;
+    match decode_parsed(value, Mode::Strict) {
+        Err(CodecError::InvalidGrid { .. }) => decode_parsed(value, Mode::Lenient),
+        result => result,
+    }
+}
+
+fn decode_parsed(value: &serde_json::Value, mode: Mode) -> Result<Grid, CodecError> {
     let failure = Failure::default();
-    GridSeed { failure: &failure }
-        .deserialize(value)
-        .map_err(|err| decode_error(err, &failure))
+    GridSeed {
+        failure: &failure,
+        mode,
+    }
+    .deserialize(value)
+    .map_err(|err| decode_error(err, &failure))
 }
 
 fn check_value_depth(value: &serde_json::Value, depth: usize) -> Result<(), CodecError> {
@@ -276,8 +302,19 @@ fn without_nulls(mut dict: Dict) -> Dict {
     dict
 }
 
+/// How dicts (rows, meta) are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// By libhaystack, streaming: the fast path.
+    Strict,
+    /// Through a `serde_json::Value`, numbers decoded here
+    /// ([`number::number_from_json`]), other values by libhaystack.
+    Lenient,
+}
+
 struct GridSeed<'f> {
     failure: &'f Failure,
+    mode: Mode,
 }
 
 impl<'de> DeserializeSeed<'de> for GridSeed<'_> {
@@ -311,15 +348,17 @@ impl<'de> Visitor<'de> for GridSeed<'_> {
                     }
                     is_grid = true;
                 }
-                "meta" => meta = map.next_value::<Option<Dict>>()?,
+                "meta" => meta = map.next_value_seed(DictSeed(self.mode))?,
                 "cols" => {
                     columns = Some(map.next_value_seed(ColumnsSeed {
                         failure: self.failure,
+                        mode: self.mode,
                     })?)
                 }
                 "rows" => {
                     rows = Some(map.next_value_seed(RowsSeed {
                         failure: self.failure,
+                        mode: self.mode,
                     })?)
                 }
                 _ => {
@@ -353,6 +392,7 @@ impl<'de> Visitor<'de> for GridSeed<'_> {
 
 struct ColumnsSeed<'f> {
     failure: &'f Failure,
+    mode: Mode,
 }
 
 impl<'de> DeserializeSeed<'de> for ColumnsSeed<'_> {
@@ -372,7 +412,7 @@ impl<'de> Visitor<'de> for ColumnsSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Column>, A::Error> {
         let mut columns = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(column) = seq.next_element_seed(ColumnSeed)? {
+        while let Some(column) = seq.next_element_seed(ColumnSeed(self.mode))? {
             if columns.len() == MAX_COLS {
                 return Err(fail(
                     self.failure,
@@ -385,7 +425,7 @@ impl<'de> Visitor<'de> for ColumnsSeed<'_> {
     }
 }
 
-struct ColumnSeed;
+struct ColumnSeed(Mode);
 
 impl<'de> DeserializeSeed<'de> for ColumnSeed {
     type Value = Column;
@@ -408,7 +448,7 @@ impl<'de> Visitor<'de> for ColumnSeed {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
                 "name" => name = Some(map.next_value()?),
-                "meta" => meta = map.next_value()?,
+                "meta" => meta = map.next_value_seed(DictSeed(self.0))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -424,6 +464,7 @@ impl<'de> Visitor<'de> for ColumnSeed {
 
 struct RowsSeed<'f> {
     failure: &'f Failure,
+    mode: Mode,
 }
 
 impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
@@ -443,7 +484,8 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Dict>, A::Error> {
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(row) = seq.next_element::<Dict>()? {
+        while let Some(row) = seq.next_element_seed(DictSeed(self.mode))? {
+            let row = row.ok_or_else(|| de::Error::custom("a row must be an object, not null"))?;
             if rows.len() == MAX_ROWS {
                 return Err(fail(
                     self.failure,
@@ -453,5 +495,76 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
             rows.push(without_nulls(row));
         }
         Ok(rows)
+    }
+}
+
+/// A dict, or `None` for JSON `null`, decoded as its [`Mode`] says.
+struct DictSeed(Mode);
+
+impl<'de> DeserializeSeed<'de> for DictSeed {
+    type Value = Option<Dict>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Dict>, D::Error> {
+        match self.0 {
+            Mode::Strict => Option::<Dict>::deserialize(deserializer),
+            Mode::Lenient => match serde_json::Value::deserialize(deserializer)? {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::Object(object) => {
+                    lenient::dict(&object).map(Some).map_err(de::Error::custom)
+                }
+                _ => Err(de::Error::custom("expected a dict object")),
+            },
+        }
+    }
+}
+
+/// Hayson values from parsed JSON, numbers decoded by [`number`].
+mod lenient {
+    use libhaystack::val::{Dict, Value};
+    use serde::Deserialize;
+    use serde::de::DeserializeSeed;
+    use serde_json::{Map, Value as Json};
+
+    use super::{Failure, GridSeed, Mode, decode_error, number};
+
+    /// A dict object (its `_kind`, if any, is `dict`).
+    pub(super) fn dict(object: &Map<String, Json>) -> Result<Dict, String> {
+        let mut dict = Dict::new();
+        for (name, json) in object {
+            if name != "_kind" {
+                dict.insert(name.clone(), value(json)?);
+            }
+        }
+        Ok(dict)
+    }
+
+    fn value(json: &Json) -> Result<Value, String> {
+        match json {
+            Json::Array(items) => items
+                .iter()
+                .map(value)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::from),
+            Json::Object(object) => match object.get("_kind") {
+                None => dict(object).map(Value::from),
+                Some(Json::String(kind)) => match kind.as_str() {
+                    "dict" => dict(object).map(Value::from),
+                    "number" => number::number_from_json(object).map(Value::from),
+                    "grid" => {
+                        let failure = Failure::default();
+                        GridSeed {
+                            failure: &failure,
+                            mode: Mode::Lenient,
+                        }
+                        .deserialize(json)
+                        .map(Value::from)
+                        .map_err(|err| decode_error(err, &failure).to_string())
+                    }
+                    _ => Value::deserialize(json).map_err(|err| err.to_string()),
+                },
+                Some(_) => Err("invalid Hayson kind type".to_owned()),
+            },
+            scalar => Value::deserialize(scalar).map_err(|err| err.to_string()),
+        }
     }
 }

@@ -40,12 +40,23 @@
 //!   as JSON floats (`8.0`, as the reference writes its floats); an integer
 //!   received (`18`) is sent back as `18.0`. Floats print via ryu (`1e-7`
 //!   where Python prints `1e-07`). Non-finite values are written as
-//!   `{"_kind":"number","val":"NaN"}` (libhaystack would write `null`), but
-//!   **libhaystack 4.1 cannot decode that form**: a grid holding one is refused
-//!   as `invalid_grid`.
-//! - **Units** are libhaystack's database units, written by their symbol: `s`
-//!   comes back as `sec`. A unit not in the database makes the grid
-//!   `invalid_grid`.
+//!   `{"_kind":"number","val":"NaN"}` (`"INF"`, `"-INF"`; libhaystack would
+//!   write `null`) and read back: libhaystack 4.1's JSON decoder refuses that
+//!   form, so a body it refuses is decoded a second time with numbers decoded
+//!   here and every other value by libhaystack (the fast path is unchanged).
+//!   Zinc's `NaN`, `INF` and `-INF` are libhaystack's own.
+//! - **Units** are libhaystack's database units, written by their symbol,
+//!   except seconds: written `s` (the SI symbol, and haystack-py's), read as
+//!   `s` or `sec`. A JSON unit **not in the database** does not fail the
+//!   grid: it is kept as an ad-hoc unit (symbol only, no dimension, so it
+//!   converts to nothing) and written back as received. libhaystack's
+//!   `Number` holds a `&'static Unit`, so each distinct ad-hoc symbol is
+//!   allocated once for the life of the process; at most 256 symbols of at
+//!   most 32 bytes are kept. A unit beyond that, or one Zinc cannot write (a
+//!   space, a digit: Zinc units are letters, `%_/$` and non-ASCII), is
+//!   dropped and the number kept without it, with a DEBUG log on target
+//!   `hs::codec`. In **Zinc**, an unknown unit still makes the grid
+//!   `invalid_zinc`: libhaystack's Zinc parser looks units up itself.
 //! - **Zinc numbers** are written with full precision (the reference rounds
 //!   to six significant digits), without exponent.
 //! - **UTC date-times** are written as libhaystack does (`...Z`, no `tz`);
@@ -55,6 +66,7 @@ mod error;
 mod format;
 mod json;
 mod limits;
+mod number;
 mod zinc;
 
 pub use error::CodecError;

@@ -6,15 +6,15 @@
 //! without rows. Refs and XStrs are written here too because libhaystack
 //! does not escape their strings.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use libhaystack::encoding::zinc::decode::parse_grid;
 use libhaystack::encoding::zinc::decode::parser::Parser;
 use libhaystack::encoding::zinc::encode::ToZinc;
-use libhaystack::val::{Column, Dict, Grid, Str, Value};
+use libhaystack::val::{Column, Dict, Grid, Number, Str, Value};
 
-use super::CodecError;
 use super::limits::{self, MAX_COLS, MAX_ROWS};
+use super::{CodecError, number};
 
 /// The column line of a grid without columns.
 const EMPTY: &str = "empty";
@@ -144,6 +144,13 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CodecError> {
             out.push(b'(');
             Str::from(xstr.value()).to_zinc(out).map_err(encode_error)?;
             out.push(b')');
+        }
+        // libhaystack writes `NaN`/`INF`/`-INF` without a unit, as Zinc does.
+        Value::Number(Number {
+            value,
+            unit: Some(unit),
+        }) if value.is_finite() => {
+            write!(out, "{value}{}", number::unit_symbol(unit)).map_err(encode_error)?;
         }
         other => other.to_zinc(out).map_err(encode_error)?,
     }

@@ -1,6 +1,6 @@
 //! [`OpError`]: why an op failed, as a stable kind plus a message for the error grid.
 
-use libhaystack::val::{Dict, Grid, Value};
+use libhaystack::val::Grid;
 
 use crate::observe::ErrorKind;
 
@@ -75,19 +75,6 @@ impl OpError {
 
     /// The error grid sent on the wire: meta `{err: marker, dis: message}`, no columns.
     pub fn to_grid(&self) -> Grid {
-        error_grid(&self.message)
-    }
-}
-
-/// An error grid: meta `err` marker and `dis`, no columns, no rows.
-pub(crate) fn error_grid(dis: &str) -> Grid {
-    let mut meta = Dict::new();
-    meta.insert("err".to_owned(), Value::make_marker());
-    meta.insert("dis".to_owned(), Value::make_str(dis));
-    Grid {
-        meta: Some(meta),
-        columns: Vec::new(),
-        rows: Vec::new(),
-        ..Grid::default()
+        crate::codec::error_grid(&self.message)
     }
 }

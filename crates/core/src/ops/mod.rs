@@ -287,16 +287,28 @@ pub fn empty_grid() -> Grid {
 pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
     let mut names: Vec<&str> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    if rows.iter().any(|row| row.contains_key("id")) || rows.iter().any(Dict::is_empty) {
+    if rows
+        .iter()
+        .any(|row| row.is_empty() || row.contains_key("id"))
+    {
         seen.insert("id");
         names.push("id");
     }
+    let mut previous: Option<&Dict> = None;
     for row in &rows {
+        // Rows of one query mostly carry the same tags: when a row's tags are
+        // the previous row's, every one is already a column.
+        if previous
+            .is_some_and(|previous| previous.len() == row.len() && previous.keys().eq(row.keys()))
+        {
+            continue;
+        }
         for name in row.keys() {
             if seen.insert(name.as_str()) {
                 names.push(name.as_str());
             }
         }
+        previous = Some(row);
     }
     let columns = names
         .into_iter()
@@ -362,4 +374,47 @@ pub fn formats_grid() -> Grid {
         })
         .collect();
     make_grid(Dict::new(), rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::STATS_OPS;
+
+    fn row(tags: &[&str]) -> Dict {
+        let mut row = Dict::new();
+        for tag in tags {
+            row.insert((*tag).into(), Value::make_marker());
+        }
+        row
+    }
+
+    #[test]
+    fn make_grid_columns_in_first_seen_order_id_first() {
+        let rows = vec![
+            row(&["b", "a"]),
+            row(&["a", "b"]),
+            row(&["a", "b"]),
+            row(&["c", "id"]),
+            row(&["a", "b"]),
+            row(&["d"]),
+        ];
+        let grid = make_grid(Dict::new(), rows);
+        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "a", "b", "c", "d"]);
+        assert_eq!(grid.rows.len(), 6);
+        let grid = make_grid(Dict::new(), vec![row(&["x"]), Dict::new()]);
+        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "x"]);
+    }
+
+    /// `StatsObserver` keeps its own op table (the observer layer does not
+    /// depend on ops); it must start with the standard ops, in order.
+    #[test]
+    fn stats_table_starts_with_the_standard_ops() {
+        assert_eq!(STATS_OPS[..STANDARD_OPS.len()], STANDARD_OPS);
+        for (op, name) in Op::ALL.iter().zip(STANDARD_OPS) {
+            assert_eq!(op.as_str(), name);
+        }
+    }
 }

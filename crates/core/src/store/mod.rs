@@ -28,7 +28,7 @@
 //! # });
 //! ```
 
-mod clock;
+mod eval;
 mod his;
 mod index;
 mod load;
@@ -45,8 +45,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use chrono_tz::Tz;
 use libhaystack::defs::namespace::DEFAULT_NS;
+use libhaystack::filter::Filter;
 use libhaystack::filter::eval::EvalContext;
-use libhaystack::filter::{Eval, Filter};
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
 use parking_lot::RwLock;
@@ -58,7 +58,7 @@ use crate::ops::{
     WatchUnsubRequest, empty_grid, kind_name, make_grid,
 };
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use load::LoadError;
 
 pub(crate) use his::Sample;
@@ -140,7 +140,7 @@ impl MemoryStore {
             state: RwLock::new(State::default()),
             actions: RwLock::new(HashMap::new()),
             events,
-            boot_time: DateTime::from(clock.now()),
+            boot_time: DateTime::from(clock.now_utc()),
             clock,
             server_name: "hs".to_owned(),
             watch_seq: AtomicU64::new(0),
@@ -231,7 +231,7 @@ impl MemoryStore {
 
     /// Number of live (unexpired) watches.
     pub fn watch_count(&self) -> usize {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         state.sweep_watches(now);
         state.watches.len()
@@ -291,7 +291,7 @@ impl MemoryStore {
 
     /// Release priority-array levels whose duration lapsed (lazily, on access).
     fn expire_writes(&self) {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         if self
             .state
             .read()
@@ -387,11 +387,10 @@ impl State {
             lookup: |id: &str| self.entity(id),
         };
         let matches = |slot: usize| {
-            filter.eval(&EvalContext::make(
-                &self.entities[slot],
-                &DEFAULT_NS,
-                &resolver,
-            ))
+            eval::matches(
+                filter,
+                &EvalContext::make(&self.entities[slot], &DEFAULT_NS, &resolver),
+            )
         };
         match self.index.plan(filter) {
             Plan::Candidates { slots, exact: true } => slots
@@ -546,7 +545,7 @@ impl HaystackOps for MemoryStore {
     }
 
     async fn his_read(&self, request: HisReadRequest) -> Result<Grid, OpError> {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let state = self.state.read();
         let mut points = Vec::with_capacity(request.ids.len());
         for id in &request.ids {
@@ -682,7 +681,7 @@ impl HaystackOps for MemoryStore {
 
     async fn point_write(&self, request: PointWriteRequest) -> Result<Grid, OpError> {
         self.expire_writes();
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let id = match &request {
             PointWriteRequest::ReadArray { id } | PointWriteRequest::Write { id, .. } => {
                 id.value().to_owned()
@@ -751,7 +750,7 @@ impl HaystackOps for MemoryStore {
 
     async fn watch_sub(&self, request: WatchSubRequest) -> Result<Grid, OpError> {
         self.expire_writes();
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         let watch_id = match request.watch_id {
             Some(id) => {
@@ -812,7 +811,7 @@ impl HaystackOps for MemoryStore {
     }
 
     async fn watch_unsub(&self, request: WatchUnsubRequest) -> Result<Grid, OpError> {
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         state.live_watch(&request.watch_id, now)?;
         if request.close {
@@ -836,7 +835,7 @@ impl HaystackOps for MemoryStore {
 
     async fn watch_poll(&self, request: WatchPollRequest) -> Result<Grid, OpError> {
         self.expire_writes();
-        let now = self.clock.now();
+        let now = self.clock.now_utc();
         let mut state = self.state.write();
         let watch = state.live_watch(&request.watch_id, now)?;
         watch.expires = lease_end(now, watch.lease);

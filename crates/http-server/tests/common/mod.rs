@@ -118,12 +118,20 @@ pub async fn start(options: Options) -> TestServer {
         server,
         observer,
         tokens,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("reqwest client"),
+        client: http_client(),
         base,
     }
+}
+
+/// A plain-HTTP reqwest client. The workspace builds reqwest with
+/// `rustls-no-provider` (for hs-http-client), so a rustls provider must be
+/// installed before any client is built, even one that never uses TLS.
+pub fn http_client() -> reqwest::Client {
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
 }
 
 /// The three handshake responses of a login, for tests that inspect them.

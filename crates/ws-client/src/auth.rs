@@ -1,0 +1,128 @@
+//! Authentication right after the upgrade (PROTOCOL.md 4.3): a static token,
+//! or SCRAM-SHA-256 carried in JSON messages.
+
+use futures_util::{SinkExt, StreamExt};
+use hs_core::observe::MetricsObserver;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::WsClientError;
+use crate::config::Auth;
+use crate::conn::{Shared, WsStream};
+use crate::wire::{self, AuthReply, Incoming};
+
+/// `log` target of the handshake steps (never the secrets).
+pub(crate) const AUTH_TARGET: &str = "hs::auth";
+
+/// Runs the configured authentication on a fresh connection.
+pub(crate) async fn authenticate(
+    stream: &mut WsStream,
+    auth: &Auth,
+    shared: &Shared,
+) -> Result<(), WsClientError> {
+    match auth {
+        Auth::None => Ok(()),
+        Auth::Token(token) => {
+            // Success is silent; a refusal closes the connection, which the
+            // first request then reports.
+            send(stream, shared, wire::encode_token(token)).await?;
+            log::debug!(target: AUTH_TARGET, "token sent to {}", shared.url);
+            Ok(())
+        }
+        Auth::Scram { username, password } => {
+            scram(stream, shared, username, password).await?;
+            log::info!(target: AUTH_TARGET, "authenticated to {} as {username} (SCRAM-SHA-256)", shared.url);
+            Ok(())
+        }
+    }
+}
+
+async fn scram(
+    stream: &mut WsStream,
+    shared: &Shared,
+    username: &str,
+    password: &str,
+) -> Result<(), WsClientError> {
+    let mut client = hs_core::auth::ScramClient::new(username, password);
+    log::debug!(target: AUTH_TARGET, "SCRAM hello for {username} to {}", shared.url);
+    send(stream, shared, wire::encode_hello(&client.hello_username())).await?;
+    let handshake_token = match recv(stream, shared).await? {
+        AuthReply::Challenge { handshake_token } if !handshake_token.is_empty() => handshake_token,
+        AuthReply::Err => return Err(refused("hello refused (unknown user?)")),
+        other => return Err(unexpected("hello", &other)),
+    };
+    let first = client.client_first();
+    log::debug!(target: AUTH_TARGET, "SCRAM client-first sent");
+    send(stream, shared, wire::encode_scram(&handshake_token, &first)).await?;
+    let (handshake_token, server_first) = match recv(stream, shared).await? {
+        AuthReply::Scram {
+            handshake_token,
+            data,
+        } if !handshake_token.is_empty() && !data.is_empty() => (handshake_token, data),
+        AuthReply::Scram { .. } => return Err(refused("handshake token rejected")),
+        AuthReply::Err => return Err(refused("client-first refused")),
+        other => return Err(unexpected("server-first", &other)),
+    };
+    let last = client
+        .client_final(&server_first)
+        .map_err(|e| WsClientError::Auth(format!("bad server-first message: {e}")))?;
+    log::debug!(target: AUTH_TARGET, "SCRAM client-final sent");
+    send(stream, shared, wire::encode_scram(&handshake_token, &last)).await?;
+    match recv(stream, shared).await? {
+        AuthReply::Ok { data } => {
+            // Always verify: a server that cannot prove it knows the
+            // password is not the server we meant.
+            client
+                .verify_server_final(&data)
+                .map_err(|e| WsClientError::Auth(format!("server signature not verified: {e}")))?;
+            Ok(())
+        }
+        AuthReply::Err => Err(refused("wrong password")),
+        other => Err(unexpected("authOk", &other)),
+    }
+}
+
+fn refused(what: &str) -> WsClientError {
+    log::warn!(target: AUTH_TARGET, "SCRAM authentication refused: {what}");
+    WsClientError::Auth(what.to_string())
+}
+
+fn unexpected(expected: &str, got: &AuthReply) -> WsClientError {
+    log::warn!(target: AUTH_TARGET, "SCRAM: expected {expected}, got {got:?}");
+    WsClientError::Auth(format!("expected {expected}, got {got:?}"))
+}
+
+async fn send(stream: &mut WsStream, shared: &Shared, text: String) -> Result<(), WsClientError> {
+    let len = text.len();
+    stream
+        .send(Message::text(text))
+        .await
+        .map_err(|e| WsClientError::Auth(format!("send failed during authentication: {e}")))?;
+    shared.observer.on_ws_message_sent("auth", len);
+    Ok(())
+}
+
+/// The next auth message; pushes and other frames that arrive meanwhile
+/// (haystack-py pushes to connections still authenticating) are dispatched
+/// as usual.
+async fn recv(stream: &mut WsStream, shared: &Shared) -> Result<AuthReply, WsClientError> {
+    // Every iteration consumes a frame; the caller bounds the time.
+    while let Some(message) = stream.next().await {
+        match message {
+            Ok(Message::Text(text)) => match wire::decode(text.as_str()) {
+                Ok(Incoming::Auth(reply)) => {
+                    shared.observer.on_ws_message_recv("auth", text.len());
+                    return Ok(reply);
+                }
+                _ => shared.on_text(text.as_str()),
+            },
+            Ok(Message::Binary(bytes)) => {
+                shared.observer.on_ws_message_recv("invalid", bytes.len())
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    Err(WsClientError::Auth(
+        "server closed the connection during authentication".into(),
+    ))
+}

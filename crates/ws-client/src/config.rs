@@ -1,0 +1,200 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use hs_core::observe::{GuardedObserver, MetricsObserver};
+
+use crate::backoff::Backoff;
+use crate::pool::WsPool;
+use crate::reconnect::ReconnectingWsClient;
+use crate::{WsClient, WsClientError};
+
+/// How the client authenticates after the upgrade (PROTOCOL.md 4.3).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Auth {
+    /// No authentication.
+    #[default]
+    None,
+    /// Static token: the first message is `{"authToken":"<token>"}`; the
+    /// server answers nothing on success and closes the connection on failure.
+    Token(String),
+    /// SCRAM-SHA-256 carried in WebSocket messages; the server signature is
+    /// verified.
+    Scram {
+        /// The user name.
+        username: String,
+        /// The password (kept for re-authentication after a reconnect).
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Token(_) => f.write_str("Token(..)"),
+            Auth::Scram { username, .. } => f
+                .debug_struct("Scram")
+                .field("username", username)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Everything a connection needs; built by [`WsClientBuilder`].
+#[derive(Clone)]
+pub(crate) struct WsConfig {
+    pub(crate) url: String,
+    pub(crate) auth: Auth,
+    pub(crate) request_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) auth_timeout: Duration,
+    pub(crate) ping_interval: Option<Duration>,
+    pub(crate) max_missed_pongs: u32,
+    pub(crate) close_timeout: Duration,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) observer: GuardedObserver,
+}
+
+/// Builds a [`WsClient`], a [`ReconnectingWsClient`] or a [`WsPool`].
+///
+/// Defaults: no auth, request timeout 30 s, connect timeout 10 s (TCP, TLS
+/// and upgrade), auth timeout 30 s, a ping every 30 s with the connection
+/// closed after 2 missed pongs, close timeout 5 s, the webpki root
+/// certificates for `wss://`, no observer.
+pub struct WsClientBuilder {
+    config: WsConfig,
+}
+
+impl std::fmt::Debug for WsClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsClientBuilder")
+            .field("url", &self.config.url)
+            .field("auth", &self.config.auth)
+            .field("request_timeout", &self.config.request_timeout)
+            .field("ping_interval", &self.config.ping_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsClientBuilder {
+    /// A builder for `url` (`ws://` or `wss://`).
+    pub fn new(url: impl Into<String>) -> Self {
+        WsClientBuilder {
+            config: WsConfig {
+                url: url.into(),
+                auth: Auth::None,
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(10),
+                auth_timeout: Duration::from_secs(30),
+                ping_interval: Some(Duration::from_secs(30)),
+                max_missed_pongs: 2,
+                close_timeout: Duration::from_secs(5),
+                tls: None,
+                observer: GuardedObserver::default(),
+            },
+        }
+    }
+
+    /// Sets the authentication.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.config.auth = auth;
+        self
+    }
+
+    /// Static token authentication (`{"authToken":..}`).
+    pub fn token(self, token: impl Into<String>) -> Self {
+        self.auth(Auth::Token(token.into()))
+    }
+
+    /// SCRAM-SHA-256 authentication.
+    pub fn scram(self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth(Auth::Scram {
+            username: username.into(),
+            password: password.into(),
+        })
+    }
+
+    /// Default timeout of each request (overridable per call).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Timeout of the TCP connect, TLS and WebSocket upgrade together.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Timeout of the whole authentication exchange.
+    pub fn auth_timeout(mut self, timeout: Duration) -> Self {
+        self.config.auth_timeout = timeout;
+        self
+    }
+
+    /// Sends a ping every `interval` and closes the connection when
+    /// `max_missed` pings in a row went unanswered (any frame from the server
+    /// counts as an answer).
+    pub fn heartbeat(mut self, interval: Duration, max_missed: u32) -> Self {
+        self.config.ping_interval = Some(interval);
+        self.config.max_missed_pongs = max_missed.max(1);
+        self
+    }
+
+    /// Turns the client's pings off.
+    pub fn no_heartbeat(mut self) -> Self {
+        self.config.ping_interval = None;
+        self
+    }
+
+    /// How long [`WsClient::close`] waits for the server's close frame.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// The rustls configuration for `wss://` (custom roots, client
+    /// certificates). Default: the webpki roots.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.config.tls = Some(config);
+        self
+    }
+
+    /// The observer that sees every connection, message, request and error
+    /// (wrapped once in a [`GuardedObserver`]).
+    pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
+        self.config.observer = GuardedObserver::new(observer);
+        self
+    }
+
+    /// Connects and authenticates one connection.
+    pub async fn connect(self) -> Result<WsClient, WsClientError> {
+        WsClient::connect_with(self.config).await
+    }
+
+    /// Connects a client that reconnects with `backoff` whenever its
+    /// connection ends. The first connection must succeed.
+    pub async fn connect_reconnecting(
+        self,
+        backoff: Backoff,
+    ) -> Result<ReconnectingWsClient, WsClientError> {
+        ReconnectingWsClient::connect_with(self.config, backoff).await
+    }
+
+    /// Connects a pool of `size` connections (at least one), each
+    /// reconnecting with the default [`Backoff`].
+    pub async fn connect_pool(self, size: usize) -> Result<WsPool, WsClientError> {
+        WsPool::connect_with(self.config, size, Backoff::default()).await
+    }
+
+    /// Connects a pool of `size` connections, each reconnecting with `backoff`.
+    pub async fn connect_pool_with_backoff(
+        self,
+        size: usize,
+        backoff: Backoff,
+    ) -> Result<WsPool, WsClientError> {
+        WsPool::connect_with(self.config, size, backoff).await
+    }
+}
