@@ -1,7 +1,7 @@
 # hs — Project Haystack transports with first-class observability.
 CARGO ?= cargo
 
-.PHONY: demo test bench lint doc fmt
+.PHONY: demo test bench bench-http lint doc fmt
 
 ## Start a server on the embedded demo store, drive real client traffic, show the observers.
 demo:
@@ -19,6 +19,10 @@ test:
 ## Criterion benchmarks (figures go to docs/performance.md by hand, with the command).
 bench:
 	$(CARGO) bench --workspace
+
+## HTTP read throughput: hs-http-server vs rusty-haystack-server vs bare axum (its own workspace).
+bench-http:
+	$(CARGO) bench --manifest-path bench/http-compare/Cargo.toml
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,168 @@
+//! The SCRAM-SHA-256 middleware (Project Haystack Auth, PROTOCOL.md 3).
+//!
+//! Every API path accepts the handshake (HELLO, SCRAM, SCRAM) and, once it
+//! is done, `BEARER authToken=<token>`. The handshake itself is
+//! [`hs_core::auth::http::authenticate`]; this layer turns its answer into
+//! HTTP and observer events:
+//!
+//! | request | answer | observed as |
+//! | --- | --- | --- |
+//! | no `Authorization` | `401`, `WWW-Authenticate: SCRAM hash=SHA-256` | `on_error(<op>, "auth")` |
+//! | other scheme (`Basic`), unknown, expired or revoked bearer | the same `401` | `on_error(<op>, "auth")` |
+//! | HELLO (known or unknown user: the same shape) | `401` with a handshake token | `on_request("auth", d)` |
+//! | SCRAM first step | `401` with the server-first message | `on_request("auth", d)` |
+//! | SCRAM final step | `200`, empty body, `Authentication-Info`; the op is not run | `on_request("auth", d)` |
+//! | SCRAM final step rejected (wrong password, ...) | `403 Authentication failed` | `on_error("auth", "auth")` |
+//! | bad or reused handshake token, malformed step | `401` bare challenge | `on_error("auth", "auth")` |
+//! | valid bearer | the op runs as that principal | the op's own event |
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use hs_core::auth::http::{self as auth_http, Authorization, HttpAuth};
+use hs_core::auth::{Principal, ScramServer, TokenStore};
+use hs_core::observe::ErrorKind;
+
+use crate::AUTH_LOG_TARGET;
+use crate::observe::{AUTH_OP, Outcome};
+use crate::responses;
+
+/// The challenge sent with every refusal.
+pub(crate) const BARE_CHALLENGE: &str = "SCRAM hash=SHA-256";
+
+/// State of the auth middleware.
+pub(crate) struct AuthState {
+    pub(crate) scram: ScramServer,
+}
+
+impl std::fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthState").finish_non_exhaustive()
+    }
+}
+
+/// The authenticated caller of a request, put in the request's extensions.
+#[derive(Clone)]
+pub(crate) struct Session {
+    pub(crate) principal: Principal,
+    token: String,
+    tokens: TokenStore,
+}
+
+impl Session {
+    /// Revokes this session's bearer token (the `close` op).
+    pub(crate) fn revoke(&self) {
+        if self.tokens.revoke(&self.token) {
+            log::info!(target: AUTH_LOG_TARGET, "token of {:?} revoked by close", self.principal.username);
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Middleware: authenticates the request or answers the handshake step.
+pub(crate) async fn authenticate(
+    State(auth): State<Arc<AuthState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(value) = request.headers().get(AUTHORIZATION) else {
+        log::debug!(target: AUTH_LOG_TARGET, "{}: no Authorization header", request.uri().path());
+        return Outcome::error_on_path(ErrorKind::Auth)
+            .attach(responses::unauthorized(BARE_CHALLENGE));
+    };
+    let Ok(value) = value.to_str() else {
+        log::debug!(target: AUTH_LOG_TARGET, "Authorization header is not visible ASCII");
+        return Outcome::error_on_path(ErrorKind::Auth)
+            .attach(responses::unauthorized(BARE_CHALLENGE));
+    };
+
+    // The hot path: a bearer token, checked without the handshake machinery.
+    if let Ok(Authorization::Bearer { auth_token }) = Authorization::parse(value) {
+        return match auth.scram.authenticate_bearer(&auth_token) {
+            Ok(principal) => {
+                request.extensions_mut().insert(Session {
+                    principal,
+                    token: auth_token,
+                    tokens: auth.scram.tokens().clone(),
+                });
+                next.run(request).await
+            }
+            Err(_) => Outcome::error_on_path(ErrorKind::Auth)
+                .attach(responses::unauthorized(BARE_CHALLENGE)),
+        };
+    }
+
+    let handshake = is_handshake_scheme(value);
+    match auth_http::authenticate(&auth.scram, Some(value)) {
+        HttpAuth::Authorized(principal) => {
+            // Not reached (bearer handled above); serve it all the same.
+            request.extensions_mut().insert(Session {
+                principal,
+                token: String::new(),
+                tokens: auth.scram.tokens().clone(),
+            });
+            next.run(request).await
+        }
+        HttpAuth::Unauthorized {
+            www_authenticate,
+            error: None,
+        } => Outcome::ok(AUTH_OP).attach(responses::unauthorized(&www_authenticate)),
+        HttpAuth::Unauthorized {
+            www_authenticate,
+            error: Some(error),
+        } => {
+            log::debug!(target: AUTH_LOG_TARGET, "refused: {error}");
+            let outcome = if handshake {
+                Outcome::error(AUTH_OP, ErrorKind::Auth)
+            } else {
+                Outcome::error_on_path(ErrorKind::Auth)
+            };
+            outcome.attach(responses::unauthorized(&www_authenticate))
+        }
+        HttpAuth::Authenticated {
+            authentication_info,
+            principal,
+        } => {
+            log::info!(target: AUTH_LOG_TARGET, "{:?} authenticated ({:?})", principal.username, principal.role);
+            let mut response = Response::new(Body::empty());
+            match HeaderValue::from_str(&authentication_info) {
+                Ok(info) => {
+                    response.headers_mut().insert("authentication-info", info);
+                    Outcome::ok(AUTH_OP).attach(response)
+                }
+                Err(_) => {
+                    log::error!(target: AUTH_LOG_TARGET, "Authentication-Info is not a valid header value");
+                    *response.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    Outcome::error(AUTH_OP, ErrorKind::ServerError).attach(response)
+                }
+            }
+        }
+        HttpAuth::Forbidden { error } => {
+            log::warn!(target: AUTH_LOG_TARGET, "SCRAM final step rejected: {error}");
+            Outcome::error(AUTH_OP, ErrorKind::Auth).attach(responses::authentication_failed())
+        }
+        other => {
+            // `HttpAuth` is non-exhaustive: refuse what this version does not know.
+            log::warn!(target: AUTH_LOG_TARGET, "unhandled auth answer {other:?}; refused");
+            Outcome::error_on_path(ErrorKind::Auth).attach(responses::unauthorized(BARE_CHALLENGE))
+        }
+    }
+}
+
+/// Whether the header's scheme is a handshake step (HELLO or SCRAM).
+fn is_handshake_scheme(value: &str) -> bool {
+    let scheme = value.split_whitespace().next().unwrap_or("");
+    scheme.eq_ignore_ascii_case("hello") || scheme.eq_ignore_ascii_case("scram")
+}

@@ -1,0 +1,307 @@
+//! [`HttpServerBuilder`]: configuration, the router, binding.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::http::header::{X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
+use hs_core::codec::Format;
+use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+use hs_core::ops::{HaystackOps, Op};
+use std::convert::Infallible;
+use tokio::net::{TcpListener, ToSocketAddrs};
+
+use tower::{ServiceBuilder, service_fn};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::auth::{AuthState, authenticate};
+use crate::error::HttpServerError;
+use crate::handler::{ApiState, handle_op, unknown_op};
+use crate::limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
+use crate::observe::{ObserveState, Outcome, observe};
+use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
+use crate::{LOG_TARGET, responses};
+
+/// The default API base path.
+pub const DEFAULT_BASE_PATH: &str = "/api";
+
+/// Builds the Haystack HTTP API: an axum [`Router`] ([`into_router`](Self::into_router))
+/// or a running [`HttpServer`] ([`bind`](Self::bind)).
+///
+/// Defaults: base path `/api`, no authentication, JSON when the client
+/// expresses no preference, 16 MiB body limit, 30 s request deadline,
+/// [`NoopObserver`](hs_core::observe::NoopObserver), [`RoleAuthorizer`].
+pub struct HttpServerBuilder {
+    ops: Option<Arc<dyn HaystackOps>>,
+    observer: Arc<dyn MetricsObserver>,
+    auth: Option<ScramServer>,
+    authorizer: Arc<dyn Authorizer>,
+    base_path: String,
+    body_limit: usize,
+    request_timeout: Duration,
+    default_format: Format,
+    shutdown_grace: Duration,
+    extra: Vec<Router>,
+}
+
+impl std::fmt::Debug for HttpServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServerBuilder")
+            .field("observer", &self.observer.observer_name())
+            .field("auth", &self.auth.is_some())
+            .field("base_path", &self.base_path)
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("default_format", &self.default_format)
+            .field("extra_routers", &self.extra.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpServerBuilder {
+    fn default() -> Self {
+        HttpServerBuilder {
+            ops: None,
+            observer: noop(),
+            auth: None,
+            authorizer: Arc::new(RoleAuthorizer::new()),
+            base_path: DEFAULT_BASE_PATH.to_owned(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            default_format: Format::Json,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl HttpServerBuilder {
+    /// The ops the API serves (required), e.g. a
+    /// [`MemoryStore`](hs_core::store::MemoryStore). Share the same `Arc`
+    /// with the WebSocket server to serve one store on both.
+    pub fn ops(mut self, ops: Arc<dyn HaystackOps>) -> Self {
+        self.ops = Some(ops);
+        self
+    }
+
+    /// The observer of every API request; wrapped once in a
+    /// [`GuardedObserver`].
+    pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Requires SCRAM-SHA-256 authentication (HELLO, SCRAM, BEARER) on
+    /// every API path. Bearer tokens are checked against `scram`'s
+    /// [`TokenStore`](hs_core::auth::TokenStore); give the WebSocket server a
+    /// clone of that store so one login serves both.
+    pub fn auth(mut self, scram: ScramServer) -> Self {
+        self.auth = Some(scram);
+        self
+    }
+
+    /// Decides which authenticated principal may run which op (default
+    /// [`RoleAuthorizer`]: readers may not write). Used only with
+    /// [`auth`](Self::auth).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    /// The API base path (default `/api`; `""` serves ops at the root).
+    pub fn base_path(mut self, base_path: impl Into<String>) -> Self {
+        self.base_path = base_path.into();
+        self
+    }
+
+    /// The largest accepted request body in bytes (default 16 MiB); larger
+    /// bodies get `413` with an error grid.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The request deadline (default 30 s); a request still running then
+    /// gets `503`, observed as `timeout`.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The response format when `Accept` is absent or a wildcard (default
+    /// JSON, as haystack-py; the Haystack spec's default is Zinc).
+    pub fn default_format(mut self, format: Format) -> Self {
+        self.default_format = format;
+        self
+    }
+
+    /// How long [`HttpServer::shutdown`] waits for in-flight requests
+    /// (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Serves `router` beside the API (a WebSocket endpoint, `/metrics`,
+    /// health checks). Its routes get the security headers but neither the
+    /// API's authentication nor its observer: they bring their own.
+    pub fn merge(mut self, router: Router) -> Self {
+        self.extra.push(router);
+        self
+    }
+
+    /// Serves `router` under `path` beside the API, like [`merge`](Self::merge).
+    pub fn nest(mut self, path: &str, router: Router) -> Self {
+        self.extra.push(Router::new().nest(path, router));
+        self
+    }
+
+    /// The complete router: the API under the base path, the merged
+    /// routers, a `404` fallback, and the security headers on everything.
+    pub fn into_router(self) -> Result<Router, HttpServerError> {
+        Ok(self.build()?.0)
+    }
+
+    fn build(self) -> Result<(Router, String, Duration), HttpServerError> {
+        let ops = self.ops.ok_or(HttpServerError::MissingOps)?;
+        let base = normalise_base_path(&self.base_path)?;
+        let api_state = Arc::new(ApiState {
+            ops,
+            authorizer: self.authorizer,
+            body_limit: self.body_limit,
+            default_format: self.default_format,
+        });
+        let mut api = Router::new();
+        for op in Op::ALL {
+            let state = api_state.clone();
+            api = api.route(
+                &format!("{base}/{}", op.as_str()),
+                any(move |request: Request| handle_op(state, op, request)),
+            );
+        }
+        let api = api
+            .route(&format!("{base}/{{op}}"), any(unknown_op))
+            .route(&format!("{base}/{{op}}/{{*rest}}"), any(nested_path));
+        let observe_state = ObserveState {
+            observer: GuardedObserver::new(self.observer),
+            base_path: Arc::from(base.as_str()),
+            request_timeout: self.request_timeout,
+        };
+        let auth = self
+            .auth
+            .map(|scram| from_fn_with_state(Arc::new(AuthState { scram }), authenticate));
+        // One `layer` call per router (each call boxes every route once
+        // more), and none on the merged whole: the security headers go into
+        // each part's stack instead.
+        let headers = ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ));
+        let mut app = api.layer(
+            ServiceBuilder::new()
+                .layer(headers.clone())
+                .layer(from_fn_with_state(observe_state, observe))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .option_layer(auth),
+        );
+        for router in self.extra {
+            app = app.merge(router.layer(headers.clone()));
+        }
+        let not_found =
+            service_fn(|_request: Request| async { Ok::<_, Infallible>(responses::not_found()) });
+        let app = app.fallback_service(headers.service(not_found));
+        Ok((app, base, self.shutdown_grace))
+    }
+
+    /// Binds `addr` (use `127.0.0.1:0` in tests) and starts serving.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<HttpServer, HttpServerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(HttpServerError::Bind)?;
+        self.serve(listener)
+    }
+
+    /// Starts serving on an already bound listener.
+    pub fn serve(self, listener: TcpListener) -> Result<HttpServer, HttpServerError> {
+        let (router, base, grace) = self.build()?;
+        HttpServer::start(listener, router, base, grace)
+    }
+}
+
+/// `{base}/{op}/anything`: not an API path.
+async fn nested_path() -> Response {
+    Outcome::error(
+        crate::observe::INVALID_OP,
+        hs_core::observe::ErrorKind::NotFound,
+    )
+    .attach(responses::not_found())
+}
+
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    log::error!(target: LOG_TARGET, "request handler panicked: {message}");
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        "Internal server error",
+    )
+        .into_response()
+}
+
+/// `""`, or `/seg[/seg...]` without a trailing slash.
+fn normalise_base_path(raw: &str) -> Result<String, HttpServerError> {
+    let trimmed = raw.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let with_slash = if trimmed.starts_with('/') {
+        trimmed.to_owned()
+    } else {
+        format!("/{trimmed}")
+    };
+    let valid = with_slash[1..].split('/').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    });
+    if valid {
+        Ok(with_slash)
+    } else {
+        Err(HttpServerError::InvalidBasePath(raw.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise_base_path;
+
+    #[test]
+    fn base_paths() {
+        assert_eq!(normalise_base_path("/api").unwrap(), "/api");
+        assert_eq!(normalise_base_path("api/").unwrap(), "/api");
+        assert_eq!(normalise_base_path("/").unwrap(), "");
+        assert_eq!(normalise_base_path("/haystack/v1").unwrap(), "/haystack/v1");
+        assert!(normalise_base_path("/a//b").is_err());
+        assert!(normalise_base_path("/{op}").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! The observer layer: exactly one of `on_request` / `on_error` per API
+//! request, with the real duration and a stable error type.
+//!
+//! The layer that decides how a request ended (the op handler, the auth
+//! middleware, the timeout) attaches an [`Outcome`] to the response; this
+//! layer, the outermost of the API stack, removes it and reports it. A
+//! response without an `Outcome` (a panic turned into a 500, say) is
+//! classified by its status code, so nothing goes unreported.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use hs_core::ops::Op;
+
+use crate::LOG_TARGET;
+use crate::limits::within_deadline;
+
+/// The op name reported for auth handshake steps (HELLO and SCRAM), which
+/// are not requests of an op.
+pub(crate) const AUTH_OP: &str = "auth";
+
+/// The op name reported when the path names no plausible op.
+pub(crate) const INVALID_OP: &str = "invalid";
+
+/// How a request ended, attached to the response as an extension by the
+/// layer that decided it.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    /// The op name to report; `None` means "derive it from the path".
+    pub(crate) op: Option<Cow<'static, str>>,
+    /// `None` for a non-error response.
+    pub(crate) error: Option<ErrorKind>,
+}
+
+impl Outcome {
+    /// A successful request of `op`.
+    pub(crate) fn ok(op: impl Into<Cow<'static, str>>) -> Self {
+        Outcome {
+            op: Some(op.into()),
+            error: None,
+        }
+    }
+
+    /// A failed request of `op`.
+    pub(crate) fn error(op: impl Into<Cow<'static, str>>, kind: ErrorKind) -> Self {
+        Outcome {
+            op: Some(op.into()),
+            error: Some(kind),
+        }
+    }
+
+    /// A failed request whose op is taken from the path.
+    pub(crate) fn error_on_path(kind: ErrorKind) -> Self {
+        Outcome {
+            op: None,
+            error: Some(kind),
+        }
+    }
+
+    /// Attaches this outcome to `response`.
+    pub(crate) fn attach(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// State of the observer layer.
+#[derive(Debug, Clone)]
+pub(crate) struct ObserveState {
+    pub(crate) observer: GuardedObserver,
+    pub(crate) base_path: Arc<str>,
+    /// The request deadline, applied here so that a timeout is observed.
+    pub(crate) request_timeout: Duration,
+}
+
+/// The op label for a request path: the op name when the path names a
+/// standard op, the raw segment when it is a short identifier (so an unknown
+/// op is still visible in logs; Prometheus maps it to `_other`), `invalid`
+/// otherwise.
+pub(crate) fn op_label(base_path: &str, path: &str) -> Cow<'static, str> {
+    let segment = path
+        .strip_prefix(base_path)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or("");
+    op_name_label(segment)
+}
+
+/// The op label for an op name taken from the wire.
+pub(crate) fn op_name_label(name: &str) -> Cow<'static, str> {
+    if let Ok(op) = name.parse::<Op>() {
+        return Cow::Borrowed(op.as_str());
+    }
+    let plausible = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plausible {
+        Cow::Owned(name.to_owned())
+    } else {
+        Cow::Borrowed(INVALID_OP)
+    }
+}
+
+/// The error type of a response that carries no [`Outcome`].
+pub(crate) fn kind_from_status(status: StatusCode) -> Option<ErrorKind> {
+    match status.as_u16() {
+        100..=399 => None,
+        401 => Some(ErrorKind::Auth),
+        403 => Some(ErrorKind::Forbidden),
+        404 => Some(ErrorKind::NotFound),
+        406 | 415 => Some(ErrorKind::Unsupported),
+        408 | 504 => Some(ErrorKind::Timeout),
+        413 => Some(ErrorKind::TooLarge),
+        429 | 503 => Some(ErrorKind::Overloaded),
+        400..=499 => Some(ErrorKind::BadRequest),
+        _ => Some(ErrorKind::ServerError),
+    }
+}
+
+/// Middleware: times the request from receipt, bounds it by the deadline
+/// ([`within_deadline`]), and reports its outcome.
+///
+/// The duration ends when the response is handed to hyper. Every API
+/// response body is fully buffered by then, so what is left is the socket
+/// write.
+pub(crate) async fn observe(
+    State(state): State<ObserveState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path_label = op_label(&state.base_path, request.uri().path());
+    let mut response = within_deadline(state.request_timeout, next.run(request)).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let (op, error) = match response.extensions_mut().remove::<Outcome>() {
+        Some(outcome) => (outcome.op.unwrap_or(path_label), outcome.error),
+        None => (path_label, kind_from_status(status)),
+    };
+    match error {
+        None => state.observer.on_request(&op, elapsed),
+        Some(kind) => state.observer.on_error(&op, kind.as_str()),
+    }
+    log::debug!(
+        target: LOG_TARGET,
+        "{method} {op} -> {} in {:.3} ms{}",
+        status.as_u16(),
+        elapsed.as_secs_f64() * 1e3,
+        error.map(|k| format!(" ({k})")).unwrap_or_default()
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_standard_unknown_and_hostile_ops() {
+        assert_eq!(op_label("/api", "/api/hisRead"), "hisRead");
+        assert_eq!(op_label("/api", "/api/fooBar"), "fooBar");
+        assert_eq!(op_label("/api", "/api/a/b"), INVALID_OP);
+        assert_eq!(op_label("/api", "/other"), INVALID_OP);
+        assert_eq!(op_label("", "/read"), "read");
+        let long = format!("/api/{}", "x".repeat(65));
+        assert_eq!(op_label("/api", &long), INVALID_OP);
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        assert_eq!(kind_from_status(StatusCode::OK), None);
+        assert_eq!(
+            kind_from_status(StatusCode::UNAUTHORIZED),
+            Some(ErrorKind::Auth)
+        );
+        assert_eq!(
+            kind_from_status(StatusCode::PAYLOAD_TOO_LARGE),
+            Some(ErrorKind::TooLarge)
+        );
+        assert_eq!(
+            kind_from_status(StatusCode::INTERNAL_SERVER_ERROR),
+            Some(ErrorKind::ServerError)
+        );
+        assert_eq!(
+            kind_from_status(StatusCode::METHOD_NOT_ALLOWED),
+            Some(ErrorKind::BadRequest)
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The non-grid responses, shaped as the reference server shapes them so
+//! that haystack-py clients read them unchanged.
+
+use axum::body::Body;
+use axum::http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hs_core::codec::{Format, encode_grid};
+use hs_core::observe::ErrorKind;
+use hs_core::value::Grid;
+
+use crate::LOG_TARGET;
+use crate::observe::Outcome;
+
+const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// `404` with FastAPI's JSON body `{"detail":"Not Found"}`.
+pub(crate) fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(CONTENT_TYPE, JSON)],
+        r#"{"detail":"Not Found"}"#,
+    )
+        .into_response()
+}
+
+/// `405` with FastAPI's JSON body and an `allow` header.
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(ALLOW, allow), (CONTENT_TYPE, JSON)],
+        r#"{"detail":"Method Not Allowed"}"#,
+    )
+        .into_response()
+}
+
+/// `406` for an `Accept` header naming no supported format.
+pub(crate) fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        [(CONTENT_TYPE, TEXT)],
+        "Not Acceptable: no supported media type in Accept header",
+    )
+        .into_response()
+}
+
+/// `415` for a body in an unsupported format.
+pub(crate) fn unsupported_media_type(mime: &str) -> Response {
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        [(CONTENT_TYPE, TEXT)],
+        format!("Unsupported Media Type: {mime}"),
+    )
+        .into_response()
+}
+
+/// `400` for a body the connection failed to deliver.
+pub(crate) fn bad_body() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(CONTENT_TYPE, TEXT)],
+        "Request body could not be read",
+    )
+        .into_response()
+}
+
+/// `401` with an empty body and the given `WWW-Authenticate` value.
+pub(crate) fn unauthorized(www_authenticate: &str) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    match HeaderValue::from_str(www_authenticate) {
+        Ok(value) => {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        Err(_) => {
+            log::error!(target: LOG_TARGET, "WWW-Authenticate value is not a valid header; sent the bare challenge");
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(crate::auth::BARE_CHALLENGE),
+            );
+        }
+    }
+    response
+}
+
+/// `403 Authentication failed`, without a Content-Type (as the reference).
+pub(crate) fn authentication_failed() -> Response {
+    let mut response = Response::new(Body::from("Authentication failed"));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
+/// A grid in `format` with `status`, observed as `op` ending in `error`
+/// (`None`: success); `500`, observed as `server_error`, if the grid cannot
+/// be encoded.
+pub(crate) fn grid(
+    op: &'static str,
+    status: StatusCode,
+    grid: &Grid,
+    format: Format,
+    error: Option<ErrorKind>,
+) -> Response {
+    match encode_grid(grid, format) {
+        Ok(body) => {
+            let response = (status, [(CONTENT_TYPE, format.content_type())], body).into_response();
+            Outcome {
+                op: Some(op.into()),
+                error,
+            }
+            .attach(response)
+        }
+        Err(encode_error) => {
+            log::error!(target: LOG_TARGET, "{op}: response grid could not be encoded as {format:?}: {encode_error}");
+            let response = (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(CONTENT_TYPE, TEXT)],
+                "Internal server error",
+            )
+                .into_response();
+            Outcome::error(op, ErrorKind::ServerError).attach(response)
+        }
+    }
+}
