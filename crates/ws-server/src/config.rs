@@ -1,0 +1,123 @@
+//! Limits and timers of a WebSocket server, each with a default.
+
+use std::time::Duration;
+
+/// Limits and timers of the WebSocket server.
+///
+/// Every field has a sensible default ([`WsConfig::default`]); override the
+/// ones you need with the `with_*` methods:
+///
+/// ```
+/// use std::time::Duration;
+/// use hs_ws_server::WsConfig;
+///
+/// let config = WsConfig::default()
+///     .with_max_connections(100)
+///     .with_heartbeat(Some(Duration::from_secs(10)), 3);
+/// assert_eq!(config.max_connections, 100);
+/// ```
+///
+/// | limit | default | when exceeded |
+/// | --- | --- | --- |
+/// | `max_connections` | 1 000 | upgrade refused with HTTP 503, WARN, `on_error("connect", "overloaded")` |
+/// | `max_message_size` | 10 MiB | close 1009 |
+/// | `heartbeat_interval` / `missed_pongs` | 30 s / 2 | close 1008 `heartbeat timeout` after that many pings without a pong |
+/// | `auth_timeout` | 30 s | `authErr`, close 1008 `authentication timeout` |
+/// | `send_queue` | 1 024 frames | WARN, close 1008 `send queue full` (slow reader) |
+/// | `max_in_flight` | 64 requests | the connection stops reading until one finishes |
+/// | `max_batch` | 1 000 items | the batch is answered with one error grid (`too_large`) |
+/// | `close_timeout` | 1 s | how long a closing handshake may take before TCP is dropped |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WsConfig {
+    /// Open connections the server accepts; the next upgrade gets HTTP 503.
+    pub max_connections: usize,
+    /// Largest message (and frame) accepted, in bytes; larger ones close the
+    /// connection with 1009.
+    pub max_message_size: usize,
+    /// Interval between server pings; `None` disables the heartbeat.
+    pub heartbeat_interval: Option<Duration>,
+    /// Consecutive pings left without a pong after which the connection is
+    /// closed.
+    pub missed_pongs: u32,
+    /// Time a client has to complete authentication, from the upgrade.
+    pub auth_timeout: Duration,
+    /// Frames queued for sending on one connection; a reader too slow to
+    /// drain it is disconnected.
+    pub send_queue: usize,
+    /// Requests (or batches) handled concurrently on one connection.
+    pub max_in_flight: usize,
+    /// Items in one batch.
+    pub max_batch: usize,
+    /// Time allowed for a closing handshake (our close frame written, the
+    /// peer's close read) before the TCP connection is dropped.
+    pub close_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            max_connections: 1_000,
+            max_message_size: 10 * 1024 * 1024,
+            heartbeat_interval: Some(Duration::from_secs(30)),
+            missed_pongs: 2,
+            auth_timeout: Duration::from_secs(30),
+            send_queue: 1_024,
+            max_in_flight: 64,
+            max_batch: 1_000,
+            close_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WsConfig {
+    /// Sets [`max_connections`](Self::max_connections).
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Sets [`max_message_size`](Self::max_message_size).
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets the heartbeat: ping every `interval` (`None`: never) and close
+    /// after `missed_pongs` pings without a pong (at least 1).
+    pub fn with_heartbeat(mut self, interval: Option<Duration>, missed_pongs: u32) -> Self {
+        self.heartbeat_interval = interval;
+        self.missed_pongs = missed_pongs.max(1);
+        self
+    }
+
+    /// Sets [`auth_timeout`](Self::auth_timeout).
+    pub fn with_auth_timeout(mut self, timeout: Duration) -> Self {
+        self.auth_timeout = timeout;
+        self
+    }
+
+    /// Sets [`send_queue`](Self::send_queue) (at least 1).
+    pub fn with_send_queue(mut self, frames: usize) -> Self {
+        self.send_queue = frames.max(1);
+        self
+    }
+
+    /// Sets [`max_in_flight`](Self::max_in_flight) (at least 1).
+    pub fn with_max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
+    /// Sets [`max_batch`](Self::max_batch).
+    pub fn with_max_batch(mut self, items: usize) -> Self {
+        self.max_batch = items;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,260 @@
+//! One connection's life: connect event, auth phase, message loop with
+//! heartbeat and pushes, closing handshake, disconnect event.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+
+use crate::outgoing::{INVALID, Outgoing};
+use crate::shared::ConnShared;
+use crate::state::WsServerState;
+use crate::{LOG_CONN, LOG_SERVER, auth, close, protocol, writer};
+
+pub(crate) type Stream = SplitStream<WebSocket>;
+
+/// Fires `on_ws_connect` when created and `on_ws_disconnect` when dropped,
+/// so the pair holds whatever ends the connection (error, panic, shutdown).
+/// Holds the connection-limit permit for as long.
+struct ConnectionGuard {
+    observer: GuardedObserver,
+    peer: Arc<str>,
+    opened: Instant,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ConnectionGuard {
+    fn new(observer: GuardedObserver, peer: Arc<str>, permit: OwnedSemaphorePermit) -> Self {
+        log::info!(target: LOG_CONN, "{peer}: connection opened");
+        observer.on_ws_connect(&peer);
+        ConnectionGuard {
+            observer,
+            peer,
+            opened: Instant::now(),
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        log::info!(
+            target: LOG_CONN,
+            "{}: connection closed after {:.3} s",
+            self.peer,
+            self.opened.elapsed().as_secs_f64()
+        );
+        self.observer.on_ws_disconnect(&self.peer);
+    }
+}
+
+/// Runs one upgraded connection to its end.
+pub(crate) async fn run(
+    state: WsServerState,
+    socket: WebSocket,
+    peer: Arc<str>,
+    permit: OwnedSemaphorePermit,
+) {
+    let inner = &state.inner;
+    let _guard = ConnectionGuard::new(inner.observer.clone(), peer.clone(), permit);
+    let (sink, mut stream) = socket.split();
+    let (queue_tx, queue_rx) = mpsc::channel(inner.config.send_queue);
+    let (close_tx, close_rx) = oneshot::channel();
+    let shared = Arc::new(ConnShared::new(
+        peer.clone(),
+        inner.observer.clone(),
+        queue_tx,
+        close_tx,
+        inner.shutdown.child_token(),
+    ));
+    let writer = tokio::spawn(writer::run_writer(
+        sink,
+        queue_rx,
+        close_rx,
+        inner.observer.clone(),
+        peer.clone(),
+        inner.config.close_timeout,
+    ));
+
+    // Subscribe before auth so no change made meanwhile is missed.
+    let pushes = inner.ops.watch_events();
+    let principal = if inner.auth.required() {
+        match auth::authenticate(&state, &shared, &mut stream).await {
+            Some(principal) => principal,
+            None => {
+                end(&state, &shared, writer, stream).await;
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let session = protocol::Session::new(state.clone(), shared.clone(), principal);
+    message_loop(&state, &shared, &session, &mut stream, pushes).await;
+    end(&state, &shared, writer, stream).await;
+}
+
+/// Reads frames until the connection closes, one way or another.
+async fn message_loop(
+    state: &WsServerState,
+    shared: &Arc<ConnShared>,
+    session: &protocol::Session,
+    stream: &mut Stream,
+    mut pushes: Option<broadcast::Receiver<hs_core::ops::WatchEvent>>,
+) {
+    let config = &state.inner.config;
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+    let mut heartbeat = config.heartbeat_interval.map(|period| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    let mut unanswered_pings: u32 = 0;
+    loop {
+        tokio::select! {
+            biased;
+            () = shared.cancel.cancelled() => {
+                // Our own close already chose its code; otherwise this is shutdown.
+                shared.close(close::GOING_AWAY, close::REASON_SHUTDOWN);
+                return;
+            }
+            _ = tick(&mut heartbeat) => {
+                if unanswered_pings >= config.missed_pongs {
+                    log::warn!(target: LOG_CONN, "{}: {unanswered_pings} pings without a pong, closing", shared.peer);
+                    shared.close(close::POLICY, close::REASON_HEARTBEAT);
+                    return;
+                }
+                unanswered_pings += 1;
+                log::trace!(target: LOG_CONN, "{}: ping", shared.peer);
+                // A full queue is handled where data frames are queued.
+                let _ = shared.enqueue_control(Outgoing::ping());
+            }
+            event = recv_push(&mut pushes) => match event {
+                Ok(event) => session.push(event),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    log::warn!(target: LOG_SERVER, "{}: push receiver lagged, {missed} watch events lost", shared.peer);
+                }
+                Err(broadcast::error::RecvError::Closed) => pushes = None,
+            },
+            frame = stream.next() => {
+                let received = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let Some(permit) = acquire(&in_flight, shared).await else { return };
+                        session.handle_text(text, received, permit);
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let Some(permit) = acquire(&in_flight, shared).await else { return };
+                        session.handle_binary(bytes, received, permit);
+                    }
+                    Some(Ok(Message::Pong(_))) => {
+                        log::trace!(target: LOG_CONN, "{}: pong", shared.peer);
+                        unanswered_pings = 0;
+                    }
+                    Some(Ok(Message::Ping(_))) => log::trace!(target: LOG_CONN, "{}: ping received", shared.peer),
+                    Some(Ok(Message::Close(frame))) => {
+                        match frame {
+                            Some(frame) => log::debug!(target: LOG_CONN, "{}: peer closed ({} {})", shared.peer, frame.code, frame.reason.as_str()),
+                            None => log::debug!(target: LOG_CONN, "{}: peer closed", shared.peer),
+                        }
+                        shared.peer_closed();
+                        return;
+                    }
+                    Some(Err(err)) => {
+                        read_failed(shared, err);
+                        return;
+                    }
+                    None => {
+                        log::debug!(target: LOG_CONN, "{}: connection dropped by the peer", shared.peer);
+                        shared.peer_closed();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits for an in-flight slot, giving up when the connection closes.
+async fn acquire(in_flight: &Arc<Semaphore>, shared: &ConnShared) -> Option<OwnedSemaphorePermit> {
+    tokio::select! {
+        biased;
+        permit = in_flight.clone().acquire_owned() => permit.ok(),
+        () = shared.cancel.cancelled() => None,
+    }
+}
+
+async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
+    match heartbeat {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_push(
+    pushes: &mut Option<broadcast::Receiver<hs_core::ops::WatchEvent>>,
+) -> Result<hs_core::ops::WatchEvent, broadcast::error::RecvError> {
+    match pushes {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A read error: an oversized message gets close 1009; anything else is a
+/// broken transport.
+pub(crate) fn read_failed(shared: &ConnShared, err: axum::Error) {
+    let too_big = err
+        .into_inner()
+        .downcast::<tokio_tungstenite::tungstenite::Error>()
+        .map(|err| {
+            matches!(
+                *err,
+                tokio_tungstenite::tungstenite::Error::Capacity(
+                    tokio_tungstenite::tungstenite::error::CapacityError::MessageTooLong { .. }
+                )
+            )
+        });
+    match too_big {
+        Ok(true) => {
+            log::warn!(target: LOG_SERVER, "{}: message over the size limit, closing with 1009", shared.peer);
+            shared
+                .observer
+                .on_error(INVALID, ErrorKind::TooLarge.as_str());
+            shared.close(close::TOO_BIG, close::REASON_TOO_BIG);
+        }
+        Ok(false) | Err(_) => {
+            log::debug!(target: LOG_CONN, "{}: read failed, dropping the connection", shared.peer);
+            shared.peer_closed();
+        }
+    }
+}
+
+/// The closing handshake: the writer sends our close (or flushes the reply to
+/// the peer's) and exits; then, when we closed first, the peer's close is
+/// read, bounded by `close_timeout`, so the TCP connection ends cleanly.
+async fn end(
+    state: &WsServerState,
+    shared: &ConnShared,
+    writer: tokio::task::JoinHandle<()>,
+    mut stream: Stream,
+) {
+    let close_timeout = state.inner.config.close_timeout;
+    // The writer's own sends are bounded by close_timeout.
+    if let Err(err) = writer.await {
+        log::error!(target: LOG_CONN, "{}: writer task failed: {err}", shared.peer);
+    }
+    let drain = async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(close_timeout, drain).await;
+}

@@ -1,0 +1,66 @@
+//! A Haystack WebSocket server, wire-compatible with haystack-py's WebSocket
+//! protocol, that reports every connection, message, request and error to a
+//! [`MetricsObserver`](hs_core::observe::MetricsObserver).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use hs_ws_server::{WsConfig, WsServer, WsServerState};
+//!
+//! # async fn demo(ops: Arc<dyn hs_core::ops::HaystackOps>) -> Result<(), hs_ws_server::WsServerError> {
+//! let state = WsServerState::builder(ops)
+//!     .observer(Arc::new(hs_core::observe::NoopObserver))
+//!     .config(WsConfig::default().with_max_connections(100))
+//!     .build();
+//! // Standalone:
+//! let server = WsServer::bind("127.0.0.1:8080", state.clone()).await?;
+//! // ... or mounted at /api/ws beside an HTTP API:
+//! let app: axum::Router = axum::Router::new().merge(hs_ws_server::router(state));
+//! # Ok(()) }
+//! ```
+//!
+//! What the server does, in short (the full guide is `docs/ws-server.md`):
+//!
+//! - JSON envelopes `{"id","op","grid"[,"ch"]}` for the 13 ops, many in
+//!   flight per connection, each answered as it completes; batches (arrays)
+//!   answered in one array in request order; errors as error grids, never by
+//!   closing the connection.
+//! - Subprotocol `haystack` echoed when offered; clients offering none are
+//!   served without one.
+//! - Watch pushes `{"type":"watch",..}` for the changes
+//!   [`HaystackOps::watch_events`](hs_core::ops::HaystackOps::watch_events)
+//!   reports, sent only to the connections that subscribed the watch.
+//! - Authentication: none, a static token, live tokens of a shared
+//!   [`TokenStore`](hs_core::auth::TokenStore), or SCRAM-SHA-256 messages;
+//!   an [`Authorizer`](hs_core::auth::Authorizer) per request.
+//! - Limits in [`WsConfig`]; close codes in [`close`].
+//!
+//! Log targets: `hs::ws::server` (dispatch, push, limits, listening),
+//! `hs::ws::conn` (frames, heartbeat, lifecycle), `hs::auth`.
+
+mod auth;
+pub mod close;
+mod config;
+mod conn;
+mod endpoint;
+mod error;
+#[cfg(feature = "loadgen")]
+pub mod loadgen;
+mod outgoing;
+mod protocol;
+mod server;
+mod shared;
+mod state;
+mod writer;
+
+pub use config::WsConfig;
+pub use endpoint::{CONNECT_OP, WS_PATH, method_router, router};
+pub use error::WsServerError;
+pub use server::{ShutdownHandle, WsServer};
+pub use state::{WsServerState, WsServerStateBuilder};
+
+/// Log target: dispatch, pushes, limits, listening.
+pub const LOG_SERVER: &str = "hs::ws::server";
+/// Log target: frames (DEBUG/TRACE), heartbeat, connection lifecycle.
+pub const LOG_CONN: &str = "hs::ws::conn";
+/// Log target: authentication steps (never secrets).
+pub const LOG_AUTH: &str = "hs::auth";

@@ -1,0 +1,128 @@
+//! What travels through a connection's send queue, and how a written (or
+//! lost) frame is reported to the observer.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use axum::extract::ws::Message;
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+
+/// The `op` an observer sees for a frame or a request: a Haystack op name
+/// from the wire, or one of the fixed labels below.
+pub(crate) type Label = Cow<'static, str>;
+
+/// Label of a batch frame.
+pub(crate) const BATCH: &str = "batch";
+/// Label of a watch push frame.
+pub(crate) const PUSH: &str = "push";
+/// Label of an authentication message.
+pub(crate) const AUTH: &str = "auth";
+/// Label of a capabilities message.
+pub(crate) const CAPABILITIES: &str = "capabilities";
+/// Label of a frame that could not be parsed, and of its error answer.
+pub(crate) const INVALID: &str = "invalid";
+
+/// A label for a wire op name: borrowed when it is a standard op (no
+/// allocation on the hot path), owned otherwise.
+pub(crate) fn op_label(op: &str) -> Label {
+    match hs_core::ops::STANDARD_OPS
+        .iter()
+        .find(|known| **known == op)
+    {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(op.to_owned()),
+    }
+}
+
+/// How one request ended, reported once its response frame is written.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The request's op (or `invalid`).
+    pub(crate) op: Label,
+    /// When the request's frame was received.
+    pub(crate) received: Instant,
+    /// `None` for a normal response, else the error kind of the error grid.
+    pub(crate) error: Option<ErrorKind>,
+}
+
+/// The requests a frame answers: none (push, auth, ping), one, or a batch's.
+#[derive(Debug, Default)]
+pub(crate) enum Outcomes {
+    /// Not a response.
+    #[default]
+    None,
+    /// A single response.
+    One(Outcome),
+    /// A batch response, one outcome per item.
+    Many(Vec<Outcome>),
+}
+
+impl Outcomes {
+    /// Reports each request: `on_request` / `on_error` with its own kind when
+    /// the frame was written, `on_error(op, lost)` when it never was.
+    pub(crate) fn report(self, observer: &GuardedObserver, lost: Option<ErrorKind>) {
+        match self {
+            Outcomes::None => {}
+            Outcomes::One(outcome) => report_one(observer, outcome, lost),
+            Outcomes::Many(outcomes) => {
+                for outcome in outcomes {
+                    report_one(observer, outcome, lost);
+                }
+            }
+        }
+    }
+}
+
+fn report_one(observer: &GuardedObserver, outcome: Outcome, lost: Option<ErrorKind>) {
+    match lost.or(outcome.error) {
+        Some(kind) => observer.on_error(&outcome.op, kind.as_str()),
+        None => observer.on_request(&outcome.op, outcome.received.elapsed()),
+    }
+}
+
+/// One frame waiting in the send queue.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// The frame.
+    pub(crate) message: Message,
+    /// Its `on_ws_message_sent` label; `None` for control frames (pings),
+    /// which are never counted.
+    pub(crate) label: Option<Label>,
+    /// The requests it answers.
+    pub(crate) outcomes: Outcomes,
+}
+
+impl Outgoing {
+    /// A text data frame.
+    pub(crate) fn text(text: String, label: Label, outcomes: Outcomes) -> Self {
+        Outgoing {
+            message: Message::Text(text.into()),
+            label: Some(label),
+            outcomes,
+        }
+    }
+
+    /// A ping (never reported).
+    pub(crate) fn ping() -> Self {
+        Outgoing {
+            message: Message::Ping(Default::default()),
+            label: None,
+            outcomes: Outcomes::None,
+        }
+    }
+
+    /// The payload length of the frame in bytes.
+    pub(crate) fn payload_len(&self) -> usize {
+        payload_len(&self.message)
+    }
+}
+
+/// The payload length of a frame in bytes (text: UTF-8 bytes, not chars).
+pub(crate) fn payload_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.as_str().len(),
+        Message::Binary(bytes) => bytes.len(),
+        Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+        Message::Close(_) => 0,
+    }
+}

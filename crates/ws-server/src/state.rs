@@ -1,0 +1,196 @@
+//! The server state shared by every connection, and its builder.
+
+use std::sync::Arc;
+
+use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer, TokenStore};
+use hs_core::observe::{GuardedObserver, MetricsObserver};
+use hs_core::ops::HaystackOps;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::WsConfig;
+
+/// How clients authenticate (PROTOCOL.md 4.3).
+#[derive(Clone, Default)]
+pub(crate) struct AuthSettings {
+    /// A fixed token accepted in `{"authToken":..}`.
+    pub(crate) static_token: Option<String>,
+    /// Live tokens (issued by SCRAM here or over HTTP) accepted in
+    /// `{"authToken":..}`.
+    pub(crate) tokens: Option<TokenStore>,
+    /// SCRAM-SHA-256 over WebSocket messages.
+    pub(crate) scram: Option<ScramServer>,
+}
+
+impl AuthSettings {
+    /// Whether a client must authenticate before its first request.
+    pub(crate) fn required(&self) -> bool {
+        self.static_token.is_some() || self.tokens.is_some() || self.scram.is_some()
+    }
+}
+
+/// Everything a connection needs: the ops, the guarded observer, the limits,
+/// authentication, and the shutdown switch. Cheap to clone.
+///
+/// Build one with [`WsServerState::builder`], then mount it with
+/// [`router`](crate::router) / [`method_router`](crate::method_router) or
+/// serve it with [`WsServer`](crate::WsServer).
+#[derive(Clone)]
+pub struct WsServerState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) ops: Arc<dyn HaystackOps>,
+    pub(crate) observer: GuardedObserver,
+    pub(crate) config: WsConfig,
+    pub(crate) auth: AuthSettings,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) connections: Arc<Semaphore>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for WsServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsServerState")
+            .field("observer", &self.inner.observer)
+            .field("config", &self.inner.config)
+            .field("auth_required", &self.inner.auth.required())
+            .field("scram", &self.inner.auth.scram.is_some())
+            .field("connections", &self.connection_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsServerState {
+    /// A builder serving `ops`.
+    pub fn builder(ops: Arc<dyn HaystackOps>) -> WsServerStateBuilder {
+        WsServerStateBuilder {
+            ops,
+            observer: hs_core::observe::noop(),
+            config: WsConfig::default(),
+            auth: AuthSettings::default(),
+            authorizer: None,
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &WsConfig {
+        &self.inner.config
+    }
+
+    /// Open WebSocket connections.
+    pub fn connection_count(&self) -> usize {
+        self.inner.config.max_connections - self.inner.connections.available_permits()
+    }
+
+    /// Starts a graceful shutdown: every connection is closed with 1001 and
+    /// new upgrades are refused (503). Await [`closed`](Self::closed) for the
+    /// connections to finish.
+    pub fn shutdown(&self) {
+        if !self.inner.shutdown.is_cancelled() {
+            log::info!(target: crate::LOG_SERVER, "shutting down: closing {} connections", self.connection_count());
+        }
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// Resolves once shutdown was requested and every connection (and every
+    /// request still running on one) has finished.
+    pub async fn closed(&self) {
+        self.inner.shutdown.cancelled().await;
+        self.inner.tracker.wait().await;
+    }
+}
+
+/// Builds a [`WsServerState`].
+pub struct WsServerStateBuilder {
+    ops: Arc<dyn HaystackOps>,
+    observer: Arc<dyn MetricsObserver>,
+    config: WsConfig,
+    auth: AuthSettings,
+    authorizer: Option<Arc<dyn Authorizer>>,
+}
+
+impl std::fmt::Debug for WsServerStateBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsServerStateBuilder")
+            .field("observer", &self.observer.observer_name())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsServerStateBuilder {
+    /// The observer of every connection, message, request and error (default:
+    /// no-op). It is wrapped once in a [`GuardedObserver`].
+    pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Limits and timers (default: [`WsConfig::default`]).
+    pub fn config(mut self, config: WsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Requires the first message to be `{"authToken":"<token>"}` with this
+    /// token (compared in constant time). Success is silent.
+    pub fn static_token(mut self, token: impl Into<String>) -> Self {
+        self.auth.static_token = Some(token.into());
+        self
+    }
+
+    /// Requires authentication and accepts, in `{"authToken":..}`, any live
+    /// token of `tokens`: share the store with the HTTP server and a token
+    /// obtained over HTTP works here, and one issued here by SCRAM works there.
+    pub fn token_store(mut self, tokens: TokenStore) -> Self {
+        self.auth.tokens = Some(tokens);
+        self
+    }
+
+    /// Enables SCRAM-SHA-256 over WebSocket messages (PROTOCOL.md 4.3). The
+    /// `authOk` token comes from the [`TokenStore`] `scram` issues into
+    /// (share it, and the `ScramServer`, with the HTTP server), and is
+    /// accepted in `{"authToken":..}` here and as a bearer token there.
+    pub fn scram(mut self, scram: ScramServer) -> Self {
+        self.auth.tokens = Some(scram.tokens().clone());
+        self.auth.scram = Some(scram);
+        self
+    }
+
+    /// Decides which ops an authenticated principal may run (default:
+    /// [`RoleAuthorizer::new`]: readers may read and watch, not write). Not consulted when the
+    /// client is anonymous (no auth, or the static token).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// Builds the state.
+    pub fn build(self) -> WsServerState {
+        let max_connections = self.config.max_connections;
+        WsServerState {
+            inner: Arc::new(Inner {
+                ops: self.ops,
+                observer: GuardedObserver::new(self.observer),
+                config: self.config,
+                auth: self.auth,
+                authorizer: self
+                    .authorizer
+                    .unwrap_or_else(|| Arc::new(RoleAuthorizer::new())),
+                connections: Arc::new(Semaphore::new(max_connections)),
+                shutdown: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
+        }
+    }
+}

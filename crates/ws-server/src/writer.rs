@@ -1,0 +1,171 @@
+//! The writer task: the only owner of a connection's sending half.
+//!
+//! It drains the bounded send queue, writes everything that is queued before
+//! flushing once (fewer syscalls under load), and only then reports the
+//! frames (`on_ws_message_sent`) and the requests they answer (`on_request`
+//! / `on_error`): a request's duration runs from its receipt to its response
+//! written to the socket.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::LOG_CONN;
+use crate::outgoing::{Label, Outcomes, Outgoing};
+
+/// Frames taken from the queue per flush.
+const WRITE_BATCH: usize = 64;
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Runs until the connection is closed; then drains the queue, reporting the
+/// requests that never got their answer out as `connection_closed`.
+///
+/// `close` decides the end: a frame is our close, sent after the frames
+/// already queued (all bounded by `close_timeout`); the sender dropped means
+/// the peer closed (tungstenite has already queued its reply, which is
+/// flushed).
+pub(crate) async fn run_writer(
+    mut sink: Sink,
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut close: oneshot::Receiver<CloseFrame>,
+    observer: GuardedObserver,
+    peer: std::sync::Arc<str>,
+    close_timeout: Duration,
+) {
+    let mut taken: Vec<Outgoing> = Vec::with_capacity(WRITE_BATCH);
+    let mut written: Vec<Written> = Vec::with_capacity(WRITE_BATCH);
+    let mut broken = false;
+    let close_frame = loop {
+        tokio::select! {
+            biased;
+            frame = &mut close => break frame.ok(),
+            count = queue.recv_many(&mut taken, WRITE_BATCH) => {
+                if count == 0 {
+                    // Every sender is gone: the connection is over.
+                    break None;
+                }
+                let interrupted = {
+                    let write = write_all(&mut sink, &mut taken, &mut written);
+                    tokio::pin!(write);
+                    let interrupted = tokio::select! {
+                        biased;
+                        result = &mut write => {
+                            broken = result.is_err();
+                            None
+                        }
+                        frame = &mut close => Some(frame.ok()),
+                    };
+                    if interrupted.is_some() {
+                        // Closing: this write gets close_timeout to finish (a
+                        // slow reader's will not).
+                        broken = !matches!(tokio::time::timeout(close_timeout, write).await, Ok(Ok(())));
+                    }
+                    interrupted
+                };
+                if let Some(frame) = interrupted {
+                    report(&observer, &mut written, &mut taken, broken);
+                    break frame;
+                }
+                report(&observer, &mut written, &mut taken, broken);
+                if broken {
+                    break None;
+                }
+            }
+        }
+    };
+    if !broken {
+        let deadline = tokio::time::Instant::now() + close_timeout;
+        match close_frame {
+            Some(frame) => {
+                // Frames queued before the close go out first (an `authErr`
+                // before its close), within the same deadline.
+                while let Ok(out) = queue.try_recv() {
+                    taken.push(out);
+                }
+                if !taken.is_empty() {
+                    let result = tokio::time::timeout_at(
+                        deadline,
+                        write_all(&mut sink, &mut taken, &mut written),
+                    )
+                    .await;
+                    broken = !matches!(result, Ok(Ok(())));
+                    report(&observer, &mut written, &mut taken, broken);
+                }
+                if !broken {
+                    log::debug!(target: LOG_CONN, "{peer}: sending close {} {}", frame.code, frame.reason.as_str());
+                    let sent =
+                        tokio::time::timeout_at(deadline, sink.send(Message::Close(Some(frame))))
+                            .await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        log::debug!(target: LOG_CONN, "{peer}: close frame not sent");
+                    }
+                }
+            }
+            None => {
+                let _ = tokio::time::timeout_at(deadline, sink.close()).await;
+            }
+        }
+    }
+    queue.close();
+    while let Ok(out) = queue.try_recv() {
+        out.outcomes
+            .report(&observer, Some(ErrorKind::ConnectionClosed));
+    }
+}
+
+/// A frame handed to the socket: its label, payload length and requests.
+type Written = (Option<Label>, usize, Outcomes);
+
+/// Reports what was written (`broken`: lost after all) and what never was.
+fn report(
+    observer: &GuardedObserver,
+    written: &mut Vec<Written>,
+    taken: &mut Vec<Outgoing>,
+    broken: bool,
+) {
+    for (label, len, outcomes) in written.drain(..) {
+        if broken {
+            outcomes.report(observer, Some(ErrorKind::ConnectionClosed));
+        } else {
+            if let Some(label) = label {
+                observer.on_ws_message_sent(&label, len);
+            }
+            outcomes.report(observer, None);
+        }
+    }
+    for out in taken.drain(..) {
+        out.outcomes
+            .report(observer, Some(ErrorKind::ConnectionClosed));
+    }
+}
+
+/// Feeds every taken frame, then flushes once. `written` gets each frame's
+/// label, length and outcomes as it is handed to the socket.
+async fn write_all(
+    sink: &mut Sink,
+    taken: &mut Vec<Outgoing>,
+    written: &mut Vec<Written>,
+) -> Result<(), ()> {
+    for out in taken.drain(..) {
+        let len = out.payload_len();
+        if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
+            if let Message::Text(text) = &out.message {
+                log::trace!(target: LOG_CONN, "send {len} bytes: {}", text.as_str());
+            }
+        }
+        let result = sink.feed(out.message).await;
+        written.push((out.label, len, out.outcomes));
+        if let Err(err) = result {
+            log::debug!(target: LOG_CONN, "write failed: {err}");
+            return Err(());
+        }
+    }
+    sink.flush()
+        .await
+        .map_err(|err| log::debug!(target: LOG_CONN, "flush failed: {err}"))
+}

@@ -1,0 +1,235 @@
+//! Every limit, and every way a connection ends, with its close code and its
+//! connect/disconnect pair.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::SinkExt;
+use hs_core::observe::{Event, RecordedEvent};
+use hs_ws_server::WsConfig;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503() {
+    let server = start(|b| b.config(WsConfig::default().with_max_connections(2))).await;
+    let first = server.client().await;
+    let mut second = server.client().await;
+    match Client::try_connect(server.addr, Some("haystack")).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        Err(other) => panic!("expected HTTP 503, got {other}"),
+        Ok(_) => panic!("third connection accepted"),
+    }
+    assert_eq!(errors_of(&server.recorder, "connect"), ["overloaded"]);
+    assert_eq!(server.state.connection_count(), 2);
+    // Existing connections are unaffected; a slot freed is usable again.
+    assert_eq!(second.request("1", "about", empty_grid()).await["id"], "1");
+    first.close().await;
+    assert!(server.wait_disconnects(1).await);
+    let mut third = server.client().await;
+    assert_eq!(third.request("2", "about", empty_grid()).await["id"], "2");
+    second.close().await;
+    third.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_message_closes_with_1009() {
+    let server = start(|b| b.config(WsConfig::default().with_max_message_size(1024))).await;
+    let mut client = server.client().await;
+    let mut other = server.client().await;
+    // Just under the limit is served.
+    let padding = "x".repeat(900);
+    let response = client.request(&padding, "about", empty_grid()).await;
+    assert_eq!(response["id"], padding.as_str());
+    client.send_text(&"y".repeat(2000)).await;
+    let frame = client.expect_close().await.expect("close frame");
+    assert_eq!(u16::from(frame.code), 1009);
+    assert!(server.wait_disconnects(1).await);
+    assert_eq!(errors_of(&server.recorder, "invalid"), ["too_large"]);
+    assert_eq!(other.request("o", "about", empty_grid()).await["id"], "o");
+    other.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn silent_peer_is_closed_after_missed_pongs() {
+    let config = WsConfig::default().with_heartbeat(Some(Duration::from_millis(100)), 2);
+    let server = start(move |b| b.config(config)).await;
+    // This client does not read, so it does not answer pings: the server
+    // closes after ~300 ms and waits up to close_timeout (1 s) for the
+    // peer's close. Reading within that window gets the close frame (later,
+    // the TCP reset would discard it).
+    let mut silent = server.client().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let frame = silent.expect_close().await.expect("close frame");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(frame.reason.as_str(), "heartbeat timeout");
+    assert!(server.wait_disconnects(1).await, "heartbeat timeout");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reading_peer_survives_many_heartbeats() {
+    let config = WsConfig::default().with_heartbeat(Some(Duration::from_millis(50)), 2);
+    let server = start(move |b| b.config(config)).await;
+    let mut client = server.client().await;
+    // Reading answers the pings (tungstenite pongs automatically); stay for
+    // ~10 intervals.
+    let mut pings = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(frame) =
+        tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut client.ws)).await
+    {
+        match frame {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(pings >= 4, "{pings} pings");
+    assert_eq!(
+        client.request("alive", "about", empty_grid()).await["id"],
+        "alive"
+    );
+    assert_eq!(server.recorder.count_event(Event::WsDisconnect), 0);
+    // Pings and pongs are never counted as messages.
+    assert_eq!(server.recorder.messages_recv().len(), 1);
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn slow_reader_is_closed_and_others_are_unaffected() {
+    let config = WsConfig::default().with_send_queue(4).with_max_in_flight(4);
+    let server = start(move |b| b.config(config)).await;
+    let mut slow = server.client().await;
+    let mut healthy = server.client().await;
+    // Large answers (every entity), never read: the socket buffers fill, then
+    // the queue, then the server gives up on this reader.
+    let request = json!({"id": "s", "op": "read", "grid": read_filter("id")}).to_string();
+    let mut sent = 0;
+    for _ in 0..20_000 {
+        if server.recorder.count_event(Event::WsDisconnect) > 0 {
+            break;
+        }
+        if slow.ws.send(Message::text(request.clone())).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(
+        server.wait_disconnects(1).await,
+        "slow reader closed after {sent} requests"
+    );
+    assert!(
+        errors_of(&server.recorder, "read")
+            .iter()
+            .any(|kind| kind == "overloaded")
+    );
+    assert_eq!(healthy.request("h", "about", empty_grid()).await["id"], "h");
+    healthy.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_connection_with_1001() {
+    let server = start(|b| b).await;
+    let mut first = server.client().await;
+    let mut second = server.client().await;
+    assert_eq!(first.request("1", "about", empty_grid()).await["id"], "1");
+    let recorder = server.recorder.clone();
+    let addr = server.addr;
+    let stopping = tokio::spawn(server.stop());
+    for client in [&mut first, &mut second] {
+        let frame = client.expect_close().await.expect("close frame");
+        assert_eq!(u16::from(frame.code), 1001);
+    }
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("stopped")
+        .expect("stop task");
+    assert_eq!(recorder.count_event(Event::WsConnect), 2);
+    assert_eq!(recorder.count_event(Event::WsDisconnect), 2);
+    assert!(
+        Client::try_connect(addr, Some("haystack")).await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test]
+async fn every_disconnect_cause_fires_exactly_one_disconnect() {
+    let config = WsConfig::default()
+        .with_max_message_size(4096)
+        .with_heartbeat(Some(Duration::from_millis(100)), 2);
+    let server = start(move |b| b.config(config)).await;
+    // 1. Normal close by the client.
+    let normal = server.client().await;
+    normal.close().await;
+    // 2. TCP dropped without a close frame.
+    let dropped = server.client().await;
+    drop(dropped);
+    // 3. Oversized message.
+    let mut big = server.client().await;
+    big.send_text(&"z".repeat(5000)).await;
+    let _ = big.expect_close().await;
+    // 4. Heartbeat timeout (never reads).
+    let _silent = server.client().await;
+    assert!(server.wait_disconnects(4).await);
+    // 5. Shutdown.
+    let mut last = server.client().await;
+    assert_eq!(last.request("l", "about", empty_grid()).await["id"], "l");
+    let recorder = server.recorder.clone();
+    let stopping = tokio::spawn(server.stop());
+    let _ = last.expect_close().await;
+    stopping.await.unwrap();
+    let events = recorder.events();
+    let connects: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            RecordedEvent::WsConnect { remote_addr } => Some(remote_addr),
+            _ => None,
+        })
+        .collect();
+    let mut disconnects: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            RecordedEvent::WsDisconnect { remote_addr } => Some(remote_addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connects.len(), 5);
+    let mut sorted = connects.clone();
+    sorted.sort();
+    disconnects.sort();
+    assert_eq!(
+        sorted, disconnects,
+        "each connect has exactly one disconnect with the same peer"
+    );
+    assert!(
+        connects
+            .iter()
+            .all(|peer| peer.parse::<std::net::SocketAddr>().is_ok()),
+        "ip:port"
+    );
+}
+
+#[tokio::test]
+async fn in_flight_requests_are_bounded_and_all_answered() {
+    let config = WsConfig::default().with_max_in_flight(2);
+    let server = start(move |b| b.config(config)).await;
+    let mut client = server.client().await;
+    for n in 0..20 {
+        client
+            .send_json(&json!({"id": n.to_string(), "op": "about"}))
+            .await;
+    }
+    for _ in 0..20 {
+        assert!(error_dis(&client.recv_json().await).is_none());
+    }
+    client.close().await;
+    server.stop().await;
+}
