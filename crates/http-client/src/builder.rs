@@ -1,0 +1,185 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use hs_core::codec::Format;
+use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+use rustls::pki_types::CertificateDer;
+use zeroize::Zeroizing;
+
+use crate::client::{HttpClient, Inner};
+use crate::error::HttpClientError;
+use crate::retry::RetryPolicy;
+use crate::session::{Credentials, Session};
+use crate::tls;
+
+/// The default timeout of one HTTP exchange (the reference client's is 30 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Configures an [`HttpClient`].
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`credentials`](Self::credentials) | none: no `Authorization` is sent |
+/// | [`format`](Self::format) | [`Format::Json`] |
+/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (30 s), per HTTP exchange |
+/// | [`connect_timeout`](Self::connect_timeout) | the timeout |
+/// | [`retry`](Self::retry) | [`RetryPolicy::default`] (3 attempts for reads) |
+/// | [`observer`](Self::observer) | a no-op observer |
+/// | [`add_root_certificate`](Self::add_root_certificate) | the platform's roots only |
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use hs_core::codec::Format;
+/// use hs_core::observe::StatsObserver;
+/// use hs_http_client::{HttpClient, RetryPolicy};
+///
+/// let stats = Arc::new(StatsObserver::new());
+/// let client = HttpClient::builder("http://127.0.0.1:8080/api")
+///     .credentials("demo", "demo-pass")
+///     .format(Format::Zinc)
+///     .timeout(Duration::from_secs(5))
+///     .retry(RetryPolicy { max_attempts: 5, ..RetryPolicy::default() })
+///     .observer(stats.clone())
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.base_url(), "http://127.0.0.1:8080/api");
+/// ```
+pub struct HttpClientBuilder {
+    base_url: String,
+    credentials: Option<Credentials>,
+    format: Format,
+    timeout: Duration,
+    connect_timeout: Option<Duration>,
+    retry: RetryPolicy,
+    observer: Arc<dyn MetricsObserver>,
+    root_certificates: Vec<CertificateDer<'static>>,
+    scram_nonce: Option<String>,
+}
+
+impl std::fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("credentials", &self.credentials)
+            .field("format", &self.format)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClientBuilder {
+    pub(crate) fn new(base_url: impl Into<String>) -> Self {
+        HttpClientBuilder {
+            base_url: base_url.into(),
+            credentials: None,
+            format: Format::Json,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: None,
+            retry: RetryPolicy::default(),
+            observer: noop(),
+            root_certificates: Vec::new(),
+            scram_nonce: None,
+        }
+    }
+
+    /// Logs in as `username` with SCRAM-SHA-256. The password is kept (in
+    /// memory that is wiped on drop) so the client can log in again when its
+    /// token expires.
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials {
+            username: username.into(),
+            password: Zeroizing::new(password.into()),
+        });
+        self
+    }
+
+    /// The wire format of request and response bodies (`Content-Type` and
+    /// `Accept`).
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The deadline of one HTTP exchange, from sending to the end of the
+    /// response body. A call that logs in or retries makes several.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline for establishing a connection (default: the timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// When to retry failed calls.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The observer that sees one `on_request` or `on_error` per call. It is
+    /// called through a [`GuardedObserver`], so a panicking observer never
+    /// breaks the client.
+    pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Trusts `der` (a DER-encoded CA certificate) for `https` servers, in
+    /// addition to the platform's roots.
+    pub fn add_root_certificate(mut self, der: Vec<u8>) -> Self {
+        self.root_certificates.push(CertificateDer::from(der));
+        self
+    }
+
+    /// Test hook: the SCRAM client nonce to use instead of a random one, so
+    /// captured exchanges can be replayed. Never use it against a real
+    /// server: a fixed nonce makes the handshake replayable.
+    #[doc(hidden)]
+    pub fn scram_nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.scram_nonce = Some(nonce.into());
+        self
+    }
+
+    /// Builds the client. Fails on a base URL that is not `http` or `https`,
+    /// or when no TLS trust roots can be loaded for an `https` URL.
+    pub fn build(self) -> Result<HttpClient, HttpClientError> {
+        let url = reqwest::Url::parse(&self.base_url).map_err(|error| {
+            HttpClientError::Config(format!("base URL {:?}: {error}", self.base_url))
+        })?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(HttpClientError::Config(format!(
+                    "base URL scheme {other:?} is not http or https"
+                )));
+            }
+        };
+        let tls = tls::client_config(https, self.root_certificates)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout.unwrap_or(self.timeout))
+            // Haystack servers do not redirect; following one would carry
+            // the bearer token to another URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| HttpClientError::Config(error.to_string()))?;
+        Ok(HttpClient::from_inner(Inner {
+            http,
+            base: self.base_url.trim_end_matches('/').to_owned(),
+            format: self.format,
+            credentials: self.credentials,
+            retry: self.retry,
+            observer: GuardedObserver::new(self.observer),
+            session: Session::default(),
+            scram_nonce: self.scram_nonce,
+        }))
+    }
+}

@@ -1,0 +1,497 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hs_core::auth::http::Authorization;
+use hs_core::codec::{self, Format};
+use hs_core::observe::{GuardedObserver, MetricsObserver};
+use hs_core::ops::{HisItem, Op};
+use hs_core::value::{Dict, Grid, Ref, Value};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+use crate::builder::HttpClientBuilder;
+use crate::error::HttpClientError;
+use crate::retry::{RetryPolicy, is_idempotent_op};
+use crate::session::{Credentials, Grant, Session};
+use crate::{auth, request};
+
+/// Log target of requests, responses, retries and the session lifecycle.
+pub(crate) const CLIENT_TARGET: &str = "hs::http::client";
+
+/// How much of an unexpected response body an error keeps.
+const ERROR_BODY_LIMIT: usize = 512;
+
+/// A Haystack HTTP client: SCRAM login, JSON or Zinc, retries, and one
+/// observer event per call.
+///
+/// Cheap to clone (clones share the connection pool and the login). Build
+/// one with [`HttpClient::builder`]. The first call logs in (HELLO / SCRAM /
+/// BEARER against `GET {base}/about`, checking the server signature); a
+/// `401` later (expired or revoked token) logs in again once and repeats
+/// the call, transparently.
+///
+/// Every call ends in exactly one observer event: `on_request(op, duration)`
+/// when it succeeded, with the time from the call's start to the decoded
+/// response (any login and retries included), or `on_error(op, kind)`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), hs_http_client::HttpClientError> {
+/// use hs_http_client::HttpClient;
+///
+/// let client = HttpClient::builder("http://127.0.0.1:8080/api")
+///     .credentials("demo", "demo-pass")
+///     .build()?;
+/// let points = client.read_filter("point and temp", Some(10)).await?;
+/// println!("{} points", points.rows.len());
+/// client.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    /// Base URL without a trailing slash (`http://host/api`).
+    pub(crate) base: String,
+    pub(crate) format: Format,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) observer: GuardedObserver,
+    pub(crate) session: Session,
+    /// Test hook: a fixed SCRAM client nonce (see the builder).
+    pub(crate) scram_nonce: Option<String>,
+}
+
+impl Inner {
+    pub(crate) fn op_url(&self, op: &str) -> String {
+        format!("{}/{op}", self.base)
+    }
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("base", &self.inner.base)
+            .field("format", &self.inner.format)
+            .field("credentials", &self.inner.credentials)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The method and body of one call.
+struct Call<'a> {
+    op: &'a str,
+    method: Method,
+    /// Encoded request grid (POST only).
+    body: Option<String>,
+    idempotent: bool,
+}
+
+impl HttpClient {
+    /// A builder for a client of the server at `base_url` (e.g.
+    /// `http://127.0.0.1:8080/api`; ops are requested at `{base_url}/{op}`).
+    pub fn builder(base_url: impl Into<String>) -> HttpClientBuilder {
+        HttpClientBuilder::new(base_url)
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        HttpClient {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The wire format of requests and responses.
+    pub fn format(&self) -> Format {
+        self.inner.format
+    }
+
+    /// Whether a login has completed and not been closed or invalidated.
+    pub fn is_logged_in(&self) -> bool {
+        self.inner.session.current().is_some()
+    }
+
+    /// `about`: server information.
+    pub async fn about(&self) -> Result<Grid, HttpClientError> {
+        self.get(Op::About).await
+    }
+
+    /// `ops`: the ops the server supports.
+    pub async fn ops(&self) -> Result<Grid, HttpClientError> {
+        self.get(Op::Ops).await
+    }
+
+    /// `formats`: the media types the server reads and writes.
+    pub async fn formats(&self) -> Result<Grid, HttpClientError> {
+        self.get(Op::Formats).await
+    }
+
+    /// `read` by filter, at most `limit` entities (`None`: all).
+    pub async fn read_filter(
+        &self,
+        filter: &str,
+        limit: Option<usize>,
+    ) -> Result<Grid, HttpClientError> {
+        self.post(Op::Read, &request::read_filter(filter, limit), true)
+            .await
+    }
+
+    /// `read` by ids. Unknown ids are dropped by haystack-py servers and
+    /// answered as rows without tags by others.
+    pub async fn read_ids(&self, ids: &[Ref]) -> Result<Grid, HttpClientError> {
+        self.post(Op::Read, &request::read_ids(ids), true).await
+    }
+
+    /// `nav`: the children of `nav_id`, or the roots for `None`.
+    pub async fn nav(&self, nav_id: Option<&str>) -> Result<Grid, HttpClientError> {
+        self.post(Op::Nav, &request::nav(nav_id), true).await
+    }
+
+    /// `hisRead` of one point over `range` (`today`, `yesterday`,
+    /// `2024-01-01`, `2024-01-01,2024-01-31`, ...).
+    pub async fn his_read(&self, id: &Ref, range: &str) -> Result<Grid, HttpClientError> {
+        self.post(Op::HisRead, &request::his_read(id, range), true)
+            .await
+    }
+
+    /// `hisWrite`: appends `items` to the history of `id`. Not retried
+    /// unless the policy asks for it.
+    pub async fn his_write(&self, id: &Ref, items: &[HisItem]) -> Result<Grid, HttpClientError> {
+        self.post(Op::HisWrite, &request::his_write(id, items), false)
+            .await
+    }
+
+    /// `pointWrite` at `level` (1–17): sets `val`, or releases the level
+    /// when `val` is `None`; `duration` limits how long the write holds.
+    /// Not retried unless the policy asks for it.
+    pub async fn point_write(
+        &self,
+        id: &Ref,
+        level: u8,
+        val: Option<&Value>,
+        who: &str,
+        duration: Option<Duration>,
+    ) -> Result<Grid, HttpClientError> {
+        let grid = request::point_write(id, level, val, who, duration);
+        self.post(Op::PointWrite, &grid, false).await
+    }
+
+    /// `pointWrite` without a level: the point's 17-level priority array.
+    /// Only reads, so it is retried like the other reads.
+    pub async fn point_write_array(&self, id: &Ref) -> Result<Grid, HttpClientError> {
+        self.post(Op::PointWrite, &request::point_write_array(id), true)
+            .await
+    }
+
+    /// `watchSub`: opens a watch named `watch_dis` on `ids`, asking for
+    /// `lease`. The watch id is the response meta's `watchId`.
+    pub async fn watch_sub(
+        &self,
+        watch_dis: &str,
+        ids: &[Ref],
+        lease: Option<Duration>,
+    ) -> Result<Grid, HttpClientError> {
+        let grid = request::watch_sub(Some(watch_dis), None, ids, lease);
+        self.post(Op::WatchSub, &grid, false).await
+    }
+
+    /// `watchSub` adding `ids` to the open watch `watch_id`.
+    pub async fn watch_extend(&self, watch_id: &str, ids: &[Ref]) -> Result<Grid, HttpClientError> {
+        let grid = request::watch_sub(None, Some(watch_id), ids, None);
+        self.post(Op::WatchSub, &grid, false).await
+    }
+
+    /// `watchUnsub`: removes `ids` from the watch, or closes the whole watch
+    /// when `close` is set.
+    pub async fn watch_unsub(
+        &self,
+        watch_id: &str,
+        ids: &[Ref],
+        close: bool,
+    ) -> Result<Grid, HttpClientError> {
+        let grid = request::watch_unsub(watch_id, ids, close);
+        self.post(Op::WatchUnsub, &grid, false).await
+    }
+
+    /// `watchPoll`: the entities changed since the last poll, or all watched
+    /// entities with `refresh`. Not retried (see [`RetryPolicy`]).
+    pub async fn watch_poll(&self, watch_id: &str, refresh: bool) -> Result<Grid, HttpClientError> {
+        self.post(
+            Op::WatchPoll,
+            &request::watch_poll(watch_id, refresh),
+            false,
+        )
+        .await
+    }
+
+    /// `invokeAction`: runs `action` on `id` with `args`. Not retried unless
+    /// the policy asks for it.
+    pub async fn invoke_action(
+        &self,
+        id: &Ref,
+        action: &str,
+        args: &Dict,
+    ) -> Result<Grid, HttpClientError> {
+        let grid = request::invoke_action(id, action, args);
+        self.post(Op::InvokeAction, &grid, false).await
+    }
+
+    /// Any op by name: `POST {base}/{op}` with `grid`. Retried only when the
+    /// op is one of the idempotent reads (see [`RetryPolicy`]).
+    pub async fn call(&self, op: &str, grid: &Grid) -> Result<Grid, HttpClientError> {
+        let started = Instant::now();
+        let result = match self.encode(grid) {
+            Ok(body) => {
+                self.execute(&Call {
+                    op,
+                    method: Method::POST,
+                    body: Some(body),
+                    idempotent: is_idempotent_op(op),
+                })
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        self.report(op, started, result)
+    }
+
+    /// Ends the session: sends the `close` op once (best effort: `GET
+    /// {base}/close` with the current token, no retry, no new login) and
+    /// forgets the token. Nothing is sent when no login has happened. The
+    /// client stays usable: the next call logs in again.
+    pub async fn close(&self) -> Result<(), HttpClientError> {
+        let op = Op::Close.as_str();
+        let grant = self.inner.session.take();
+        if grant.is_none() && self.inner.credentials.is_some() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let url = self.inner.op_url(op);
+        let grant = grant.unwrap_or(Grant { token: None });
+        let result = match self.send(&url, Method::GET, None, &grant).await {
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                Err(HttpClientError::Unauthorized { url })
+            }
+            Ok(response) => self.read_response(&url, response).await,
+            Err(error) => Err(error),
+        };
+        let result = self.report(op, started, result).map(drop);
+        log::info!(target: CLIENT_TARGET, "session closed at {}", self.inner.base);
+        result
+    }
+
+    async fn get(&self, op: Op) -> Result<Grid, HttpClientError> {
+        let op = op.as_str();
+        let started = Instant::now();
+        let result = self
+            .execute(&Call {
+                op,
+                method: Method::GET,
+                body: None,
+                idempotent: true,
+            })
+            .await;
+        self.report(op, started, result)
+    }
+
+    async fn post(&self, op: Op, grid: &Grid, idempotent: bool) -> Result<Grid, HttpClientError> {
+        let op = op.as_str();
+        let started = Instant::now();
+        let result = match self.encode(grid) {
+            Ok(body) => {
+                self.execute(&Call {
+                    op,
+                    method: Method::POST,
+                    body: Some(body),
+                    idempotent,
+                })
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        self.report(op, started, result)
+    }
+
+    fn encode(&self, grid: &Grid) -> Result<String, HttpClientError> {
+        codec::encode_grid(grid, self.inner.format).map_err(HttpClientError::Encode)
+    }
+
+    /// Fires the call's one observer event.
+    fn report<T>(
+        &self,
+        op: &str,
+        started: Instant,
+        result: Result<T, HttpClientError>,
+    ) -> Result<T, HttpClientError> {
+        match &result {
+            Ok(_) => self.inner.observer.on_request(op, started.elapsed()),
+            Err(error) => self.inner.observer.on_error(op, error.kind().as_str()),
+        }
+        result
+    }
+
+    /// Runs a call with the retry policy.
+    async fn execute(&self, call: &Call<'_>) -> Result<Grid, HttpClientError> {
+        let attempts = self.inner.retry.attempts_for(call.idempotent);
+        let mut attempt = 1;
+        loop {
+            match self.attempt(call).await {
+                Err(error) if attempt < attempts && error.is_transient() => {
+                    let wait = self.inner.retry.backoff(attempt);
+                    log::warn!(
+                        target: CLIENT_TARGET,
+                        "{} attempt {attempt}/{attempts} failed ({error}); retrying in {wait:?}",
+                        call.op
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One attempt: log in if needed, send, and on a `401` log in again once
+    /// and repeat.
+    async fn attempt(&self, call: &Call<'_>) -> Result<Grid, HttpClientError> {
+        let url = self.inner.op_url(call.op);
+        let grant = self.grant(None).await?;
+        let response = self
+            .send(&url, call.method.clone(), call.body.as_deref(), &grant)
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return self.read_response(&url, response).await;
+        }
+        if self.inner.credentials.is_none() {
+            return Err(HttpClientError::Unauthorized { url });
+        }
+        // The token expired or was revoked: a fresh login, then once more.
+        log::warn!(
+            target: CLIENT_TARGET,
+            "{} {url} answered 401; logging in again",
+            call.method
+        );
+        let grant = self.grant(Some(&grant)).await?;
+        let response = self
+            .send(&url, call.method.clone(), call.body.as_deref(), &grant)
+            .await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(HttpClientError::Unauthorized { url });
+        }
+        self.read_response(&url, response).await
+    }
+
+    /// The grant to send with: the current one, or a new login when there is
+    /// none or the current one is `stale`. Concurrent callers share one
+    /// login.
+    async fn grant(&self, stale: Option<&Grant>) -> Result<Grant, HttpClientError> {
+        let Some(credentials) = &self.inner.credentials else {
+            return Ok(Grant { token: None });
+        };
+        let session = &self.inner.session;
+        if let Some(stale) = stale {
+            session.invalidate(stale);
+        }
+        if let Some(grant) = session.current() {
+            return Ok(grant);
+        }
+        let _login = session.login.lock().await;
+        // Another call may have logged in while this one waited.
+        if let Some(grant) = session.current() {
+            return Ok(grant);
+        }
+        let grant = auth::login(&self.inner, credentials).await?;
+        session.set(grant.clone());
+        Ok(grant)
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        method: Method,
+        body: Option<&str>,
+        grant: &Grant,
+    ) -> Result<reqwest::Response, HttpClientError> {
+        log::debug!(target: CLIENT_TARGET, "{method} {url}");
+        let media_type = HeaderValue::from_static(self.inner.format.content_type());
+        let mut request = self
+            .inner
+            .http
+            .request(method, url)
+            .header(CONTENT_TYPE, media_type.clone())
+            .header(ACCEPT, media_type);
+        if let Some(token) = &grant.token {
+            let bearer = Authorization::Bearer {
+                auth_token: token.as_str().to_owned(),
+            };
+            let mut value = HeaderValue::from_str(&bearer.header_value()).map_err(|_| {
+                HttpClientError::Scram(hs_core::auth::AuthError::Malformed(
+                    "auth token is not a valid header value",
+                ))
+            })?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_owned());
+        }
+        request
+            .send()
+            .await
+            .map_err(|error| HttpClientError::from_reqwest(url, error))
+    }
+
+    async fn read_response(
+        &self,
+        url: &str,
+        response: reqwest::Response,
+    ) -> Result<Grid, HttpClientError> {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| HttpClientError::from_reqwest(url, error))?;
+        if status != StatusCode::OK {
+            let end = body.len().min(ERROR_BODY_LIMIT);
+            return Err(HttpClientError::Status {
+                status: status.as_u16(),
+                url: url.to_owned(),
+                body: String::from_utf8_lossy(&body[..end]).into_owned(),
+            });
+        }
+        let format = if body.is_empty() {
+            self.inner.format
+        } else {
+            Format::from_content_type(content_type.as_deref()).map_err(HttpClientError::Decode)?
+        };
+        let grid = codec::decode_grid(&body, format).map_err(HttpClientError::Decode)?;
+        if let Some(dis) = codec::error_message(&grid) {
+            let trace = grid
+                .meta
+                .as_ref()
+                .and_then(|meta| match meta.get("errTrace") {
+                    Some(Value::Str(trace)) => Some(trace.value().to_owned()),
+                    _ => None,
+                });
+            return Err(HttpClientError::ErrorGrid { dis, trace });
+        }
+        Ok(grid)
+    }
+
+    /// The observer events go to, behind the isolation guard.
+    pub fn observer(&self) -> &Arc<dyn MetricsObserver> {
+        self.inner.observer.inner()
+    }
+}

@@ -1,0 +1,57 @@
+//! A Haystack HTTP client with SCRAM-SHA-256 login, JSON or Zinc bodies,
+//! retries with backoff for the idempotent ops, and one observer event per
+//! call, wire-compatible with haystack-py's servers and hs-http-server.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use hs_core::codec::Format;
+//! use hs_core::observe::StatsObserver;
+//! use hs_core::value::Ref;
+//! use hs_http_client::{HttpClient, RetryPolicy};
+//!
+//! # async fn demo() -> Result<(), hs_http_client::HttpClientError> {
+//! let stats = Arc::new(StatsObserver::new());
+//! let client = HttpClient::builder("http://127.0.0.1:8080/api")
+//!     .credentials("demo", "demo-pass")
+//!     .format(Format::Zinc)
+//!     .retry(RetryPolicy::default())
+//!     .observer(stats.clone())
+//!     .build()?;
+//!
+//! let sites = client.read_filter("site", None).await?;
+//! let history = client.his_read(&Ref::make("demo-ahu1-dat", None), "today").await?;
+//! println!("{} sites, {} samples", sites.rows.len(), history.rows.len());
+//! match client.call("fooBar", &Default::default()).await {
+//!     Err(error) => println!("{} ({})", error, error.kind()),
+//!     Ok(grid) => println!("{grid:?}"),
+//! }
+//! client.close().await?;
+//! println!("{}", stats.snapshot());
+//! # Ok(()) }
+//! ```
+//!
+//! | item | job |
+//! | --- | --- |
+//! | [`HttpClient`] | the client: the 13 ops, typed, and [`HttpClient::call`] for any op |
+//! | [`HttpClientBuilder`] | credentials, format, timeout, retry policy, observer, TLS roots |
+//! | [`RetryPolicy`] | which calls are retried, how often, with what backoff |
+//! | [`HttpClientError`] | why a call failed, with [`kind`](HttpClientError::kind) for metrics |
+//!
+//! Logging: target `hs::http::client` (DEBUG `<METHOD> <url>` for every HTTP
+//! exchange, INFO session opened and closed, WARN retries and re-logins) and
+//! `hs::auth` (handshake steps at DEBUG). Passwords, proofs and tokens are
+//! never logged.
+
+mod auth;
+mod builder;
+mod client;
+mod error;
+mod request;
+mod retry;
+mod session;
+mod tls;
+
+pub use builder::{DEFAULT_TIMEOUT, HttpClientBuilder};
+pub use client::HttpClient;
+pub use error::HttpClientError;
+pub use retry::RetryPolicy;

@@ -1,0 +1,257 @@
+//! Request grids for the typed ops, shaped as haystack-py's client builds
+//! them (PROTOCOL.md 2.2), so servers that expect its layout accept them.
+
+use std::time::Duration;
+
+use hs_core::ops::HisItem;
+use hs_core::value::{Column, Dict, Grid, Number, Ref, Value, get_unit};
+
+fn columns(names: &[&str]) -> Vec<Column> {
+    names
+        .iter()
+        .map(|name| Column {
+            name: (*name).to_owned(),
+            meta: None,
+        })
+        .collect()
+}
+
+fn grid(meta: Option<Dict>, names: &[&str], rows: Vec<Dict>) -> Grid {
+    Grid {
+        meta,
+        columns: columns(names),
+        rows,
+        ..Grid::default()
+    }
+}
+
+fn id_rows(ids: &[Ref]) -> Vec<Dict> {
+    ids.iter()
+        .map(|id| {
+            let mut row = Dict::new();
+            row.insert("id".to_owned(), Value::Ref(id.clone()));
+            row
+        })
+        .collect()
+}
+
+/// A number in seconds, with the unit `s` when the unit database has it.
+fn seconds(duration: Duration) -> Value {
+    let secs = duration.as_secs_f64();
+    match get_unit("s") {
+        Some(unit) => Value::from(Number::make_with_unit(secs, unit)),
+        None => Value::make_number(secs),
+    }
+}
+
+/// `read` by filter: cols `filter`, `limit`; `limit` left out when unlimited.
+pub(crate) fn read_filter(filter: &str, limit: Option<usize>) -> Grid {
+    let mut row = Dict::new();
+    row.insert("filter".to_owned(), Value::make_str(filter));
+    if let Some(limit) = limit {
+        // The reference sends the limit as a float number (`2.0`).
+        row.insert("limit".to_owned(), Value::make_number(limit as f64));
+    }
+    grid(None, &["filter", "limit"], vec![row])
+}
+
+/// `read` by ids: col `id`, one row per id.
+pub(crate) fn read_ids(ids: &[Ref]) -> Grid {
+    grid(None, &["id"], id_rows(ids))
+}
+
+/// `nav`: col `navId`; no value for the root.
+pub(crate) fn nav(nav_id: Option<&str>) -> Grid {
+    let mut row = Dict::new();
+    if let Some(nav_id) = nav_id {
+        row.insert("navId".to_owned(), Value::make_str(nav_id));
+    }
+    grid(None, &["navId"], vec![row])
+}
+
+/// `hisRead`: cols `id`, `range` (a Str such as `today` or `2024-01-01`).
+pub(crate) fn his_read(id: &Ref, range: &str) -> Grid {
+    let mut row = Dict::new();
+    row.insert("id".to_owned(), Value::Ref(id.clone()));
+    row.insert("range".to_owned(), Value::make_str(range));
+    grid(None, &["id", "range"], vec![row])
+}
+
+/// `hisWrite`: meta `id`, cols `ts`, `val`.
+pub(crate) fn his_write(id: &Ref, items: &[HisItem]) -> Grid {
+    let mut meta = Dict::new();
+    meta.insert("id".to_owned(), Value::Ref(id.clone()));
+    let rows = items
+        .iter()
+        .map(|item| {
+            let mut row = Dict::new();
+            row.insert("ts".to_owned(), Value::DateTime(item.ts));
+            row.insert("val".to_owned(), item.val.clone());
+            row
+        })
+        .collect();
+    grid(Some(meta), &["ts", "val"], rows)
+}
+
+/// `pointWrite` reading the priority array: col `id`.
+pub(crate) fn point_write_array(id: &Ref) -> Grid {
+    read_ids(std::slice::from_ref(id))
+}
+
+/// `pointWrite` writing (or, with `val: None`, releasing) one level.
+pub(crate) fn point_write(
+    id: &Ref,
+    level: u8,
+    val: Option<&Value>,
+    who: &str,
+    duration: Option<Duration>,
+) -> Grid {
+    let mut row = Dict::new();
+    row.insert("id".to_owned(), Value::Ref(id.clone()));
+    row.insert("level".to_owned(), Value::make_number(f64::from(level)));
+    if let Some(val) = val {
+        row.insert("val".to_owned(), val.clone());
+    }
+    row.insert("who".to_owned(), Value::make_str(who));
+    if let Some(duration) = duration {
+        row.insert("duration".to_owned(), seconds(duration));
+    }
+    grid(None, &["id", "level", "val", "who", "duration"], vec![row])
+}
+
+/// `watchSub`: meta `watchDis` (or `watchId` to extend a watch) and `lease`;
+/// col `id`.
+pub(crate) fn watch_sub(
+    watch_dis: Option<&str>,
+    watch_id: Option<&str>,
+    ids: &[Ref],
+    lease: Option<Duration>,
+) -> Grid {
+    let mut meta = Dict::new();
+    if let Some(watch_dis) = watch_dis {
+        meta.insert("watchDis".to_owned(), Value::make_str(watch_dis));
+    }
+    if let Some(watch_id) = watch_id {
+        meta.insert("watchId".to_owned(), Value::make_str(watch_id));
+    }
+    if let Some(lease) = lease {
+        meta.insert("lease".to_owned(), seconds(lease));
+    }
+    grid(Some(meta), &["id"], id_rows(ids))
+}
+
+/// `watchUnsub`: meta `watchId` (plus `close` to drop the watch); col `id`.
+pub(crate) fn watch_unsub(watch_id: &str, ids: &[Ref], close: bool) -> Grid {
+    let mut meta = Dict::new();
+    meta.insert("watchId".to_owned(), Value::make_str(watch_id));
+    if close {
+        meta.insert("close".to_owned(), Value::make_marker());
+    }
+    grid(Some(meta), &["id"], id_rows(ids))
+}
+
+/// `watchPoll`: meta `watchId` (plus `refresh`); no columns.
+pub(crate) fn watch_poll(watch_id: &str, refresh: bool) -> Grid {
+    let mut meta = Dict::new();
+    meta.insert("watchId".to_owned(), Value::make_str(watch_id));
+    if refresh {
+        meta.insert("refresh".to_owned(), Value::make_marker());
+    }
+    grid(Some(meta), &[], Vec::new())
+}
+
+/// `invokeAction`: meta `id`, `action`; the arguments as columns of one
+/// row, or no columns when there are none.
+pub(crate) fn invoke_action(id: &Ref, action: &str, args: &Dict) -> Grid {
+    let mut meta = Dict::new();
+    meta.insert("id".to_owned(), Value::Ref(id.clone()));
+    meta.insert("action".to_owned(), Value::make_str(action));
+    if args.is_empty() {
+        return grid(Some(meta), &[], Vec::new());
+    }
+    let names: Vec<&str> = args.keys().map(String::as_str).collect();
+    grid(Some(meta), &names, vec![args.clone()])
+}
+
+#[cfg(test)]
+mod tests {
+    use hs_core::codec::{Format, encode_grid};
+
+    use super::*;
+
+    fn json(grid: &Grid) -> String {
+        encode_grid(grid, Format::Json).unwrap()
+    }
+
+    #[test]
+    fn grids_match_the_reference_client() {
+        // Bodies captured from haystack-py (http-all-ops-json); the reference
+        // writes null cells, which hs leaves out (PROTOCOL.md 1.1: same meaning).
+        assert_eq!(
+            json(&read_filter("point and temp and equipRef->ahu", Some(2))),
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"},{"name":"limit"}],"rows":[{"filter":"point and temp and equipRef->ahu","limit":2.0}]}"#
+        );
+        assert_eq!(
+            json(&read_ids(&[
+                Ref::make("demo-ahu1-dat", None),
+                Ref::make("no-such-id", None)
+            ])),
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"demo-ahu1-dat"}},{"id":{"_kind":"ref","val":"no-such-id"}}]}"#
+        );
+        assert_eq!(
+            json(&nav(Some("demo-site"))),
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"navId"}],"rows":[{"navId":"demo-site"}]}"#
+        );
+        assert_eq!(
+            json(&his_read(&Ref::make("demo-ahu2-dat", None), "2024-01-01")),
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"},{"name":"range"}],"rows":[{"id":{"_kind":"ref","val":"demo-ahu2-dat"},"range":"2024-01-01"}]}"#
+        );
+        assert_eq!(
+            json(&watch_poll("w-4b14bc42", true)),
+            r#"{"_kind":"grid","meta":{"watchId":"w-4b14bc42","refresh":{"_kind":"marker"}},"cols":[],"rows":[]}"#
+        );
+        assert_eq!(
+            json(&watch_unsub("w-4b14bc42", &[], true)),
+            r#"{"_kind":"grid","meta":{"watchId":"w-4b14bc42","close":{"_kind":"marker"}},"cols":[{"name":"id"}],"rows":[]}"#
+        );
+        // libhaystack spells the unit of seconds `sec` when writing; the
+        // reference wrote `s`. Both name the same unit, so compare grids.
+        let captured = r#"{"_kind":"grid","meta":{"watchDis":"http watch","lease":{"_kind":"number","val":60.0,"unit":"s"}},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"demo-ahu1-dat"}}]}"#;
+        assert_eq!(
+            watch_sub(
+                Some("http watch"),
+                None,
+                &[Ref::make("demo-ahu1-dat", None)],
+                Some(Duration::from_secs(60))
+            ),
+            hs_core::codec::decode_grid(captured.as_bytes(), Format::Json).unwrap()
+        );
+        let mut args = Dict::new();
+        args.insert("level".to_owned(), Value::make_number(8.0));
+        assert_eq!(
+            json(&invoke_action(
+                &Ref::make("demo-ahu2-sp", None),
+                "reset",
+                &args
+            )),
+            r#"{"_kind":"grid","meta":{"id":{"_kind":"ref","val":"demo-ahu2-sp"},"action":"reset"},"cols":[{"name":"level"}],"rows":[{"level":8.0}]}"#
+        );
+    }
+
+    #[test]
+    fn point_write_rows() {
+        let id = Ref::make("demo-ahu2-sp", None);
+        let write = point_write(
+            &id,
+            8,
+            Some(&Value::make_number(72.0)),
+            "demo-user",
+            Some(Duration::from_secs(30)),
+        );
+        assert_eq!(write.columns.len(), 5);
+        assert_eq!(write.rows[0].get("level"), Some(&Value::make_number(8.0)));
+        let release = point_write(&id, 8, None, "demo-user", None);
+        assert!(release.rows[0].get("val").is_none());
+        assert_eq!(point_write_array(&id).rows.len(), 1);
+    }
+}
