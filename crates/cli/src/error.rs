@@ -21,6 +21,18 @@ pub(crate) enum CliError {
         #[source]
         source: hs_core::store::LoadError,
     },
+    /// An HTTP request failed (transport, status, error grid, auth).
+    #[error("{0}")]
+    Http(#[from] hs_http_client::HttpClientError),
+    /// A WebSocket request failed.
+    #[error("{0}")]
+    Ws(#[from] hs_ws_client::WsClientError),
+    /// The server could not be started or stopped.
+    #[error("server: {0}")]
+    Server(#[from] hs_http_server::HttpServerError),
+    /// The server answered something this command cannot use.
+    #[error("{0}")]
+    Protocol(String),
     /// Reading or writing a local resource failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -34,16 +46,23 @@ impl CliError {
             CliError::Usage(_) => "usage",
             CliError::Codec(_) => "codec",
             CliError::Load { .. } => "load",
+            CliError::Http(_) => "http",
+            CliError::Ws(_) => "ws",
+            CliError::Server(_) => "server",
+            CliError::Protocol(_) => "protocol",
             CliError::Io(_) => "io",
         }
     }
 
     /// The observer error kind this error corresponds to.
-    #[allow(dead_code)]
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
             CliError::Usage(_) | CliError::Load { .. } => ErrorKind::BadRequest,
             CliError::Codec(error) => error.kind(),
+            CliError::Http(error) => error.kind(),
+            CliError::Ws(error) => error.kind(),
+            CliError::Server(error) => error.kind(),
+            CliError::Protocol(_) => ErrorKind::Protocol,
             CliError::Io(_) => ErrorKind::ServerError,
         }
     }

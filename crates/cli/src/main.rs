@@ -1,11 +1,16 @@
 //! `hs`: serve a Haystack store over HTTP and WebSocket, query it, watch it,
 //! load-test it, and tour the observers. Run `hs --help`.
 
+mod bench;
 mod cli;
+mod client;
+mod commands;
+mod demo;
 mod error;
 mod logging;
 mod observers;
 mod output;
+mod serve;
 
 use clap::Parser;
 
@@ -43,6 +48,12 @@ fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
-        other => Err(CliError::Usage(format!("not yet available: {other:?}"))),
+        Command::Serve(args) => serve::run(args).await,
+        Command::Read(args) => commands::read(args).await,
+        Command::His(args) => commands::his(args).await,
+        Command::Write(args) => commands::write(args).await,
+        Command::Watch(args) => commands::watch(args).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn table(grid: &Grid, only: &[String]) -> String {
             .columns
             .iter()
             .map(|c| c.name.as_str())
-            .filter(|name| grid.rows.iter().any(|row| row.get(*name).is_some()))
+            .filter(|name| grid.rows.iter().any(|row| row.get(name).is_some()))
             .collect();
         // `id` and `dis` first, as people scan for them; the rest in grid order.
         names.sort_by_key(|name| match *name {
@@ -51,7 +51,13 @@ pub(crate) fn table(grid: &Grid, only: &[String]) -> String {
         .map(|row| {
             names
                 .iter()
-                .map(|name| row.get(*name).map(cell).unwrap_or_default())
+                .map(|name| match (*name, row.get(name)) {
+                    // The dis has its own column; don't repeat it in the id.
+                    ("id", Some(Value::Ref(id))) if row.get("dis").is_some() => {
+                        format!("@{}", id.value())
+                    }
+                    (_, value) => value.map(cell).unwrap_or_default(),
+                })
                 .collect()
         })
         .collect();
@@ -161,6 +167,7 @@ mod tests {
         // Every line starts its second column at the same offset.
         let header_offset = lines[0].find("  ").unwrap();
         assert!(lines[2].starts_with("@p1 \"Zone Temp\""), "{text}");
+        assert!(lines[3].starts_with("@p2  "), "no dis repeated when a dis column exists: {text}");
         assert!(lines[3].starts_with("@p2"), "{text}");
         assert!(text.contains("72.5°F"), "{text}");
         assert!(text.contains('✓'), "{text}");
