@@ -1,0 +1,442 @@
+//! The command line: every subcommand, flag and its `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hs: Project Haystack over HTTP and WebSocket, with every connection,
+/// message, request and error observable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hs",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  \
+        hs serve                                  # demo building on http://127.0.0.1:8080\n  \
+        hs read 'ahu'                             # query it over HTTP\n  \
+        hs read --url ws://127.0.0.1:8080 'point and temp' --format zinc\n  \
+        hs watch 'point and sp' --count 1         # print the next change, then exit\n  \
+        hs bench --connections 4 --in-flight 16   # load-test an in-process server\n  \
+        hs demo                                   # a scripted tour of every transport\n\n\
+        Logs go to stderr; RUST_LOG or --log choose what is shown (targets: hs::http::server,\n\
+        hs::http::client, hs::ws::server, hs::ws::client, hs::ws::conn, hs::auth, hs::observe)."
+)]
+pub(crate) struct Cli {
+    /// Log filter in env_logger syntax, e.g. `debug` or `hs::ws::server=debug,hs::observe=info`
+    /// [default: $RUST_LOG, else `info` for serve, demo and bench, `warn` otherwise]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub(crate) log: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve a Haystack store: HTTP API, WebSocket endpoint and /metrics on one port
+    ///
+    /// The HTTP API is at /api/{op}, the WebSocket endpoint at /api/ws and the
+    /// Prometheus metrics at /metrics. The first line printed on stdout is
+    /// `listening on ADDR` with the real bound address (useful with port 0).
+    /// Ctrl-C (SIGINT) or SIGTERM shuts down gracefully: new connections are
+    /// refused, WebSocket clients get a close frame, in-flight requests finish.
+    Serve(ServeArgs),
+    /// Read entities matching a filter, or by id
+    Read(ReadArgs),
+    /// Read the history of a point over a range
+    His(HisArgs),
+    /// Write a level of a writable point's priority array
+    Write(WriteArgs),
+    /// Subscribe to the entities matching a filter and print their changes as they arrive
+    ///
+    /// Over WebSocket the server pushes changes; over HTTP they are polled
+    /// with watchPoll every --poll interval. Runs until Ctrl-C, or until
+    /// --count changes or --duration have passed.
+    Watch(WatchArgs),
+    /// Load-test a server with `read` by id, and print requests/s, p50/p99 and errors
+    ///
+    /// Opens --connections clients, each keeping --in-flight requests
+    /// outstanding, for --duration (or until --requests are done). Without
+    /// --url, starts a server in-process on a free port and loads it.
+    Bench(BenchArgs),
+    /// Start a server in-process and tour every transport, showing what the observers saw
+    ///
+    /// Runs HTTP read, hisRead and pointWrite, a WebSocket watch and its push,
+    /// a batch, a failing request and a deliberately panicking observer, then
+    /// prints the log lines, the stats table and the haystack_* lines of /metrics.
+    Demo(DemoArgs),
+}
+
+/// `hs serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub(crate) listen: SocketAddr,
+
+    /// Haystack JSON (.json) or Zinc (.zinc) grid files of entities to serve
+    /// instead of the demo building (may be given several times)
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub(crate) data: Vec<PathBuf>,
+
+    /// Require SCRAM-SHA-256 login; NAME:PASSWORD[:ROLE] with ROLE one of
+    /// reader, operator, admin [default role: admin] (may be repeated)
+    #[arg(long = "user", value_name = "NAME:PASSWORD[:ROLE]", value_parser = parse_user)]
+    pub(crate) users: Vec<UserSpec>,
+
+    /// How the logging observer reports events (target hs::observe): `default`
+    /// logs connects at INFO, requests at DEBUG, errors at WARN, frames at TRACE;
+    /// a level logs every event at that level; `off` attaches no logging observer
+    #[arg(long, default_value = "default", value_name = "LEVEL")]
+    pub(crate) event_log: EventLog,
+
+    /// Keep in-process statistics and print the per-op table on exit
+    #[arg(long)]
+    pub(crate) stats: bool,
+
+    /// No Prometheus observer and no /metrics endpoint
+    #[arg(long)]
+    pub(crate) no_metrics: bool,
+
+    /// The most WebSocket connections served at once
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+}
+
+/// One `--user` of `hs serve`.
+#[derive(Debug, Clone)]
+pub(crate) struct UserSpec {
+    /// Login name.
+    pub(crate) name: String,
+    /// Password (kept only until the SCRAM credential is derived).
+    pub(crate) password: String,
+    /// Role name.
+    pub(crate) role: hs_core::auth::Role,
+}
+
+fn parse_user(raw: &str) -> Result<UserSpec, String> {
+    let mut parts = raw.splitn(3, ':');
+    let name = parts.next().unwrap_or_default();
+    let password = parts
+        .next()
+        .ok_or_else(|| "expected NAME:PASSWORD[:ROLE]".to_owned())?;
+    if name.is_empty() || password.is_empty() {
+        return Err("name and password must not be empty".to_owned());
+    }
+    let role = match parts.next() {
+        None => hs_core::auth::Role::Admin,
+        Some(role) => role
+            .parse()
+            .map_err(|_| format!("unknown role `{role}` (reader, operator or admin)"))?,
+    };
+    Ok(UserSpec {
+        name: name.to_owned(),
+        password: password.to_owned(),
+        role,
+    })
+}
+
+/// How the logging observer reports events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EventLog {
+    /// No logging observer.
+    Off,
+    /// Per-event levels (connects INFO, requests DEBUG, errors WARN, frames TRACE).
+    Default,
+    /// Every event at ERROR.
+    Error,
+    /// Every event at WARN.
+    Warn,
+    /// Every event at INFO.
+    Info,
+    /// Every event at DEBUG.
+    Debug,
+    /// Every event at TRACE.
+    Trace,
+}
+
+/// Where a client command connects and how it prints.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// Server URL: http://HOST:PORT[/api] for HTTP, ws://HOST:PORT[/api/ws] for WebSocket
+    #[arg(
+        long,
+        env = "HS_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub(crate) url: String,
+
+    /// Login name for SCRAM-SHA-256 (with --password)
+    #[arg(long, env = "HS_USER", value_name = "NAME", requires = "password")]
+    pub(crate) user: Option<String>,
+
+    /// Password for --user (prefer the HS_PASSWORD environment variable)
+    #[arg(
+        long,
+        env = "HS_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        requires = "user"
+    )]
+    pub(crate) password: Option<String>,
+
+    /// Request timeout, e.g. 500ms, 10s, 2m
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
+    pub(crate) format: OutputFormat,
+
+    /// Print the client's observer statistics (requests, latency, bytes) on stderr at the end
+    #[arg(long)]
+    pub(crate) stats: bool,
+}
+
+/// How grids are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Aligned columns for people.
+    Table,
+    /// Haystack Zinc.
+    Zinc,
+    /// Haystack JSON (v4 encoding).
+    Json,
+}
+
+/// `hs read`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  hs read 'ahu'\n  hs read 'point and temp and sensor' --limit 5 --columns id,dis,curVal\n  hs read --id demo-ahu1-dat --id demo-ahu1-rat --format json"
+)]
+pub(crate) struct ReadArgs {
+    /// Haystack filter, e.g. `point and temp` or `equipRef->ahu`
+    #[arg(
+        value_name = "FILTER",
+        required_unless_present = "ids",
+        conflicts_with = "ids"
+    )]
+    pub(crate) filter: Option<String>,
+
+    /// Read these ids instead of a filter (with or without the leading @; may be repeated)
+    #[arg(long = "id", value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+
+    /// At most this many entities
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+
+    /// Only these columns in the table, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub(crate) columns: Vec<String>,
+
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs his`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "RANGE is a Haystack range: today, yesterday, a date 2024-01-08,\na date span 2024-01-01,2024-01-08, or two date-times separated by a comma.\n\nExample:\n  hs his demo-ahu1-dat yesterday"
+)]
+pub(crate) struct HisArgs {
+    /// Point id (with or without the leading @)
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+
+    /// Range: today, yesterday, DATE, DATE,DATE or DATETIME,DATETIME
+    #[arg(value_name = "RANGE")]
+    pub(crate) range: String,
+
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs write`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "VAL is a Zinc scalar: 72, 72°F, true, \"text\", or null to release the level.\n\nExample:\n  hs write demo-ahu1-dat-sp 8 54°F --who tuning"
+)]
+pub(crate) struct WriteArgs {
+    /// Writable point id (with or without the leading @)
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+
+    /// Priority level, 1 (highest) to 17 (default)
+    #[arg(value_name = "LEVEL", value_parser = clap::value_parser!(u8).range(1..=17))]
+    pub(crate) level: u8,
+
+    /// The value as Zinc, or `null` to release the level
+    #[arg(value_name = "VAL", allow_hyphen_values = true)]
+    pub(crate) val: String,
+
+    /// Who is writing (kept in the priority array)
+    #[arg(long, value_name = "NAME", default_value = "hs-cli")]
+    pub(crate) who: String,
+
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs watch`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  hs watch --url ws://127.0.0.1:8080 'point and sp' --count 1 --duration 30s"
+)]
+pub(crate) struct WatchArgs {
+    /// Haystack filter selecting the entities to watch
+    #[arg(value_name = "FILTER")]
+    pub(crate) filter: String,
+
+    /// Stop after this many changes have been printed
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+
+    /// Stop after this long, e.g. 30s, 5m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) duration: Option<Duration>,
+
+    /// How often to poll over HTTP (WebSocket servers push instead)
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) poll: Duration,
+
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// Which transport `hs bench` drives against its in-process server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BenchTransport {
+    /// HTTP (`POST /api/read`).
+    Http,
+    /// WebSocket (`/api/ws`).
+    Ws,
+}
+
+/// `hs bench`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  hs bench                                   # in-process server, WebSocket, 5 s\n  hs bench --transport http --requests 20000\n  hs bench --url ws://127.0.0.1:8080 --connections 8 --in-flight 32 --duration 10s"
+)]
+pub(crate) struct BenchArgs {
+    /// Server to load: http://.. or ws://.. [default: an in-process server on a free port]
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// Transport for the in-process server (ignored with --url, whose scheme decides)
+    #[arg(long, value_enum, default_value_t = BenchTransport::Ws)]
+    pub(crate) transport: BenchTransport,
+
+    /// Client connections
+    #[arg(long, short = 'c', default_value_t = 4, value_name = "N")]
+    pub(crate) connections: usize,
+
+    /// Requests kept outstanding per connection
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub(crate) in_flight: usize,
+
+    /// How long to run, e.g. 10s
+    #[arg(long, short = 'd', default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) duration: Duration,
+
+    /// Stop after this many requests instead of after --duration
+    #[arg(long, short = 'n', value_name = "N")]
+    pub(crate) requests: Option<u64>,
+
+    /// The id read by every request
+    #[arg(long, default_value = "demo-ahu1-dat", value_name = "ID")]
+    pub(crate) id: String,
+
+    /// Login name for SCRAM-SHA-256 (with --password)
+    #[arg(long, env = "HS_USER", value_name = "NAME", requires = "password")]
+    pub(crate) user: Option<String>,
+
+    /// Password for --user
+    #[arg(
+        long,
+        env = "HS_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD",
+        requires = "user"
+    )]
+    pub(crate) password: Option<String>,
+
+    /// No progress bar (for logs and CI)
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// `hs demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Also show DEBUG lines (SCRAM steps, every request) in the log section
+    #[arg(long)]
+    pub(crate) verbose: bool,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (`1.5`).
+pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration (try 500ms, 10s, 2m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1_000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3_600.0,
+        other => return Err(format!("unknown duration unit `{other}` (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{raw}`: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn users_parse() {
+        let user = parse_user("ada:s3cret:reader").unwrap();
+        assert_eq!(user.name, "ada");
+        assert_eq!(user.password, "s3cret");
+        assert_eq!(user.role, hs_core::auth::Role::Reader);
+        assert_eq!(
+            parse_user("bob:pw").unwrap().role,
+            hs_core::auth::Role::Admin
+        );
+        // A password may contain a colon only before the role field.
+        assert!(parse_user("bob").is_err());
+        assert!(parse_user(":pw").is_err());
+        assert!(parse_user("bob:pw:boss").is_err());
+    }
+}

@@ -1,0 +1,321 @@
+//! One client over either transport: the URL's scheme picks HTTP or WebSocket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hs_core::observe::MetricsObserver;
+use hs_core::value::{Grid, Ref, Value};
+use hs_http_client::HttpClient;
+use hs_ws_client::{HaystackClient, WsClient};
+
+use crate::error::CliError;
+
+/// The transport a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// `http://` or `https://`.
+    Http,
+    /// `ws://` or `wss://`.
+    Ws,
+}
+
+/// A server URL with the default path filled in: `http://host:port` becomes
+/// `http://host:port/api`, `ws://host:port` becomes `ws://host:port/api/ws`.
+pub(crate) fn normalise_url(url: &str) -> Result<(Transport, String), CliError> {
+    let url = url.trim().trim_end_matches('/');
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        CliError::Usage(format!("`{url}` is not a URL (try http://127.0.0.1:8080)"))
+    })?;
+    let transport = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" => Transport::Http,
+        "ws" | "wss" => Transport::Ws,
+        other => {
+            return Err(CliError::Usage(format!(
+                "unsupported scheme `{other}`: use http://, https://, ws:// or wss://"
+            )));
+        }
+    };
+    if rest.is_empty() {
+        return Err(CliError::Usage(format!("`{url}` has no host")));
+    }
+    let has_path = rest.contains('/');
+    let url = match (has_path, transport) {
+        (true, _) => url.to_owned(),
+        (false, Transport::Http) => format!("{url}/api"),
+        (false, Transport::Ws) => format!("{url}{}", hs_ws_server::WS_PATH),
+    };
+    Ok((transport, url))
+}
+
+/// How to connect.
+#[derive(Clone)]
+pub(crate) struct ConnectOptions {
+    /// The server URL (normalised or not).
+    pub(crate) url: String,
+    /// SCRAM credentials.
+    pub(crate) credentials: Option<(String, String)>,
+    /// Per-request timeout.
+    pub(crate) timeout: Duration,
+    /// The client's observer.
+    pub(crate) observer: Arc<dyn MetricsObserver>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("url", &self.url)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connected client of either transport.
+#[derive(Debug)]
+pub(crate) enum Client {
+    /// Over HTTP.
+    Http(HttpClient),
+    /// Over one WebSocket connection.
+    Ws(WsClient),
+}
+
+impl Client {
+    /// Connects (a WebSocket connects and logs in now; HTTP logs in on the
+    /// first request).
+    pub(crate) async fn connect(options: &ConnectOptions) -> Result<Client, CliError> {
+        let (transport, url) = normalise_url(&options.url)?;
+        match transport {
+            Transport::Http => {
+                let mut builder = HttpClient::builder(url)
+                    .timeout(options.timeout)
+                    .observer(options.observer.clone());
+                if let Some((user, password)) = &options.credentials {
+                    builder = builder.credentials(user.clone(), password.clone());
+                }
+                Ok(Client::Http(builder.build()?))
+            }
+            Transport::Ws => {
+                let mut builder = WsClient::builder(url)
+                    .request_timeout(options.timeout)
+                    .connect_timeout(options.timeout)
+                    .observer(options.observer.clone());
+                if let Some((user, password)) = &options.credentials {
+                    builder = builder.scram(user.clone(), password.clone());
+                }
+                Ok(Client::Ws(builder.connect().await?))
+            }
+        }
+    }
+
+    /// Which transport this is.
+    pub(crate) fn transport(&self) -> Transport {
+        match self {
+            Client::Http(_) => Transport::Http,
+            Client::Ws(_) => Transport::Ws,
+        }
+    }
+
+    /// `read` by filter.
+    pub(crate) async fn read_filter(
+        &self,
+        filter: &str,
+        limit: Option<usize>,
+    ) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.read_filter(filter, limit).await?,
+            Client::Ws(client) => client.read_filter(filter, limit).await?,
+        })
+    }
+
+    /// `read` by ids.
+    pub(crate) async fn read_ids(&self, ids: &[Ref]) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.read_ids(ids).await?,
+            Client::Ws(client) => client.read_ids(ids).await?,
+        })
+    }
+
+    /// `hisRead`.
+    pub(crate) async fn his_read(&self, id: &Ref, range: &str) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.his_read(id, range).await?,
+            Client::Ws(client) => client.his_read(id, range).await?,
+        })
+    }
+
+    /// `pointWrite` at `level`; `None` releases it.
+    pub(crate) async fn point_write(
+        &self,
+        id: &Ref,
+        level: u8,
+        val: Option<Value>,
+        who: &str,
+    ) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => {
+                client
+                    .point_write(id, level, val.as_ref(), who, None)
+                    .await?
+            }
+            Client::Ws(client) => client.point_write(id, level, val, who, None).await?,
+        })
+    }
+
+    /// `pointWrite` without a level: the priority array.
+    pub(crate) async fn point_write_array(&self, id: &Ref) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.point_write_array(id).await?,
+            Client::Ws(client) => client.point_write_array(id).await?,
+        })
+    }
+
+    /// Any op by name.
+    pub(crate) async fn call(&self, op: &str, grid: Grid) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.call(op, &grid).await?,
+            Client::Ws(client) => client.call(op, grid).await?,
+        })
+    }
+
+    /// `watchSub` of `ids`; returns the watch id and the current values.
+    pub(crate) async fn watch_sub(
+        &self,
+        dis: &str,
+        ids: &[Ref],
+    ) -> Result<(String, Grid), CliError> {
+        let grid = match self {
+            Client::Http(client) => client.watch_sub(dis, ids, None).await?,
+            Client::Ws(client) => client.watch_sub(None, dis, ids, None).await?,
+        };
+        let watch_id = hs_ws_client::requests::watch_id(&grid).ok_or_else(|| {
+            CliError::Protocol("the watchSub response carries no watchId".to_owned())
+        })?;
+        Ok((watch_id, grid))
+    }
+
+    /// `watchUnsub` closing the watch.
+    pub(crate) async fn watch_close(&self, watch_id: &str) -> Result<(), CliError> {
+        match self {
+            Client::Http(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
+            Client::Ws(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// The next change set of `watch_id`: a push over WebSocket, a non-empty
+    /// `watchPoll` every `poll` over HTTP. `None` when the connection ended.
+    pub(crate) async fn next_change(
+        &self,
+        watch_id: &str,
+        pushes: &mut Option<hs_ws_client::WatchEvents>,
+        poll: Duration,
+    ) -> Result<Option<Grid>, CliError> {
+        match self {
+            Client::Ws(client) => {
+                let Some(stream) = pushes.as_mut() else {
+                    return Ok(None);
+                };
+                let next_push = async {
+                    while let Some(push) = stream.next().await {
+                        if push.watch_id == watch_id {
+                            return Some(push.grid);
+                        }
+                    }
+                    None
+                };
+                tokio::select! {
+                    push = next_push => Ok(push),
+                    reason = client.closed() => {
+                        log::info!(target: "hs::ws::client", "connection ended: {reason}");
+                        Ok(None)
+                    }
+                }
+            }
+            Client::Http(client) => loop {
+                tokio::time::sleep(poll).await;
+                let grid = client.watch_poll(watch_id, false).await?;
+                if !grid.rows.is_empty() {
+                    return Ok(Some(grid));
+                }
+            },
+        }
+    }
+
+    /// The push stream, for WebSocket clients (create it before `watchSub`
+    /// so no push is missed).
+    pub(crate) fn watch_events(&self) -> Option<hs_ws_client::WatchEvents> {
+        match self {
+            Client::Ws(client) => Some(client.watch_events()),
+            Client::Http(_) => None,
+        }
+    }
+
+    /// Ends the session and closes the connection.
+    pub(crate) async fn close(&self) {
+        match self {
+            // Only a logged-in session has anything to close on the server.
+            Client::Http(client) if client.is_logged_in() => {
+                if let Err(error) = client.close().await {
+                    log::debug!(target: "hs::http::client", "close: {error}");
+                }
+            }
+            Client::Http(_) => {}
+            Client::Ws(client) => client.close().await,
+        }
+    }
+
+    /// A batch: over WebSocket one frame with every request, over HTTP one
+    /// request after the other (HTTP has no batch).
+    pub(crate) async fn batch(&self, items: Vec<(String, Grid)>) -> Vec<Result<Grid, CliError>> {
+        match self {
+            Client::Ws(client) => client
+                .batch(items)
+                .await
+                .into_iter()
+                .map(|result| result.map_err(CliError::from))
+                .collect(),
+            Client::Http(client) => {
+                let mut results = Vec::with_capacity(items.len());
+                for (op, grid) in items {
+                    results.push(client.call(&op, &grid).await.map_err(CliError::from));
+                }
+                results
+            }
+        }
+    }
+}
+
+/// `@id` or `id` as a Ref.
+pub(crate) fn parse_ref(raw: &str) -> Ref {
+    Ref::from(raw.trim().trim_start_matches('@'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_their_default_paths() {
+        assert_eq!(
+            normalise_url("http://127.0.0.1:8080").unwrap(),
+            (Transport::Http, "http://127.0.0.1:8080/api".to_owned())
+        );
+        assert_eq!(
+            normalise_url("ws://127.0.0.1:8080/").unwrap(),
+            (Transport::Ws, "ws://127.0.0.1:8080/api/ws".to_owned())
+        );
+        assert_eq!(
+            normalise_url("https://h/haystack/api").unwrap(),
+            (Transport::Http, "https://h/haystack/api".to_owned())
+        );
+        assert!(normalise_url("ftp://h").is_err());
+        assert!(normalise_url("127.0.0.1:8080").is_err());
+    }
+
+    #[test]
+    fn refs_accept_a_leading_at() {
+        assert_eq!(parse_ref("@demo-ahu1").value(), "demo-ahu1");
+        assert_eq!(parse_ref("demo-ahu1").value(), "demo-ahu1");
+    }
+}

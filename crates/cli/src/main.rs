@@ -1,0 +1,59 @@
+//! `hs`: serve a Haystack store over HTTP and WebSocket, query it, watch it,
+//! load-test it, and tour the observers. Run `hs --help`.
+
+mod bench;
+mod cli;
+mod client;
+mod commands;
+mod demo;
+mod error;
+mod logging;
+mod observers;
+mod output;
+mod serve;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+use crate::logging::LogStyle;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let (default_filter, style) = match &cli.command {
+        Command::Serve(_) | Command::Bench(_) => ("info", LogStyle::Stderr),
+        Command::Demo(args) if args.verbose => ("debug", LogStyle::DemoTranscript),
+        Command::Demo(_) => ("info", LogStyle::DemoTranscript),
+        _ => ("warn", LogStyle::Stderr),
+    };
+    logging::init(cli.log.as_deref(), default_filter, style);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Read(args) => commands::read(args).await,
+        Command::His(args) => commands::his(args).await,
+        Command::Write(args) => commands::write(args).await,
+        Command::Watch(args) => commands::watch(args).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+    }
+}

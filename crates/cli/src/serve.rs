@@ -1,0 +1,301 @@
+//! `hs serve`, and the in-process server `hs bench` and `hs demo` start:
+//! the HTTP API, the WebSocket endpoint and `/metrics` on one port.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hs_core::auth::{ScramServer, TokenStore, UserStore};
+use hs_core::observe::MetricsObserver;
+use hs_core::ops::HaystackOps;
+use hs_core::store::MemoryStore;
+use hs_http_server::HttpServer;
+use hs_prometheus::{PrometheusMetrics, Side, metrics_router};
+use hs_ws_server::{WsConfig, WsServerState};
+
+use crate::cli::{ServeArgs, UserSpec};
+use crate::error::CliError;
+use crate::observers::{ObserverChoice, Observers};
+
+/// The log target of the command's own lifecycle lines.
+const LOG_TARGET: &str = "hs::http::server";
+
+/// How long shutdown waits for connections and in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+
+/// What to serve and how.
+pub(crate) struct ServerConfig {
+    /// Address to bind.
+    pub(crate) listen: SocketAddr,
+    /// The store.
+    pub(crate) store: Arc<MemoryStore>,
+    /// SCRAM users; none means no authentication.
+    pub(crate) users: Vec<UserSpec>,
+    /// Which observers to attach.
+    pub(crate) observers: ObserverChoice,
+    /// Observers added beside the chosen ones (each guarded separately).
+    pub(crate) extra_observers: Vec<Arc<dyn MetricsObserver>>,
+    /// The most WebSocket connections at once.
+    pub(crate) max_connections: Option<usize>,
+    /// PBKDF2 iterations for the users' SCRAM credentials (default: hs-core's).
+    pub(crate) scram_iterations: Option<u32>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("entities", &self.store.len())
+            .field("users", &self.users.len())
+            .field("observers", &self.observers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub(crate) struct RunningServer {
+    http: HttpServer,
+    ws: WsServerState,
+    /// The bound address.
+    pub(crate) addr: SocketAddr,
+    /// The observers attached (stats and metrics handles inside).
+    pub(crate) observers: Observers,
+    /// The served store.
+    pub(crate) store: Arc<MemoryStore>,
+}
+
+impl RunningServer {
+    /// Binds and starts serving.
+    pub(crate) async fn start(config: ServerConfig) -> Result<RunningServer, CliError> {
+        let observers = Observers::build(
+            config.observers,
+            Side::Server,
+            None::<PrometheusMetrics>,
+            &config.extra_observers,
+        );
+        let ops: Arc<dyn HaystackOps> = config.store.clone();
+        let scram = (!config.users.is_empty()).then(|| {
+            let users = match config.scram_iterations {
+                Some(iterations) => UserStore::new().with_iterations(iterations),
+                None => UserStore::new(),
+            };
+            for user in &config.users {
+                users.add_user(user.name.clone(), &user.password, user.role);
+            }
+            ScramServer::new(users, TokenStore::new())
+        });
+
+        let mut ws_config = WsConfig::default();
+        if let Some(max) = config.max_connections {
+            ws_config = ws_config.with_max_connections(max);
+        }
+        let mut ws = WsServerState::builder(ops.clone())
+            .observer(observers.ws.clone())
+            .config(ws_config);
+        if let Some(scram) = &scram {
+            ws = ws.scram(scram.clone());
+        }
+        let ws = ws.build();
+
+        let mut http = HttpServer::builder()
+            .ops(ops)
+            .observer(observers.http.clone())
+            .shutdown_grace(SHUTDOWN_GRACE)
+            .merge(hs_ws_server::router(ws.clone()));
+        if let Some(metrics) = &observers.metrics {
+            http = http.merge(metrics_router(metrics.clone()));
+        }
+        if let Some(scram) = scram {
+            http = http.auth(scram);
+        }
+        let http = http.bind(config.listen).await?;
+        let addr = http.local_addr();
+        Ok(RunningServer {
+            http,
+            ws,
+            addr,
+            observers,
+            store: config.store,
+        })
+    }
+
+    /// `http://ADDR/api`.
+    pub(crate) fn http_url(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    /// `ws://ADDR/api/ws`.
+    pub(crate) fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.addr, hs_ws_server::WS_PATH)
+    }
+
+    /// `http://ADDR/metrics`, when metrics are on.
+    pub(crate) fn metrics_url(&self) -> Option<String> {
+        self.observers
+            .metrics
+            .as_ref()
+            .map(|_| format!("http://{}/metrics", self.addr))
+    }
+
+    /// Closes every WebSocket (close 1001, each disconnect observed), lets
+    /// in-flight HTTP requests finish, and returns once both are down (at
+    /// most about [`SHUTDOWN_GRACE`]).
+    pub(crate) async fn shutdown(self) -> Result<(), CliError> {
+        self.ws.shutdown();
+        let ws = self.ws.clone();
+        let ws_closed = async move {
+            if tokio::time::timeout(SHUTDOWN_GRACE, ws.closed())
+                .await
+                .is_err()
+            {
+                log::warn!(
+                    target: LOG_TARGET,
+                    "{} WebSocket connections still open after {SHUTDOWN_GRACE:?}",
+                    ws.connection_count()
+                );
+            }
+        };
+        let (_, http) = tokio::join!(ws_closed, self.http.shutdown());
+        http?;
+        Ok(())
+    }
+}
+
+/// Builds the store: the demo building, or the entities of `files`.
+pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>, CliError> {
+    if files.is_empty() {
+        return Ok(Arc::new(hs_core::demo::building()));
+    }
+    let store = MemoryStore::new();
+    for file in files {
+        let path = file.as_ref();
+        let zinc = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("zinc"));
+        let loaded = if zinc {
+            store.load_zinc_file(path)
+        } else {
+            store.load_json_file(path)
+        };
+        let count = loaded.map_err(|source| CliError::Load {
+            path: path.display().to_string(),
+            source,
+        })?;
+        log::info!(target: LOG_TARGET, "loaded {count} entities from {}", path.display());
+    }
+    Ok(Arc::new(store))
+}
+
+/// `hs serve`: run until SIGINT or SIGTERM.
+pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
+    let store = load_store(&args.data)?;
+    let source = if args.data.is_empty() {
+        "demo building".to_owned()
+    } else {
+        format!("{} file(s)", args.data.len())
+    };
+    let entities = store.len();
+    let users: Vec<String> = args
+        .users
+        .iter()
+        .map(|user| format!("{} ({})", user.name, user.role))
+        .collect();
+    let signal = ShutdownSignal::install();
+    let server = RunningServer::start(ServerConfig {
+        listen: args.listen,
+        store,
+        users: args.users,
+        observers: ObserverChoice {
+            event_log: args.event_log,
+            stats: args.stats,
+            metrics: !args.no_metrics,
+        },
+        extra_observers: Vec::new(),
+        max_connections: args.max_connections,
+        scram_iterations: None,
+    })
+    .await?;
+    // The first stdout line is for scripts and tests: the real address.
+    println!("listening on {}", server.addr);
+    println!("  http api   {}", server.http_url());
+    println!("  websocket  {}", server.ws_url());
+    match server.metrics_url() {
+        Some(url) => println!("  metrics    {url}"),
+        None => println!("  metrics    off (--no-metrics)"),
+    }
+    println!("  store      {entities} entities from the {source}");
+    if users.is_empty() {
+        println!("  auth       none (add --user NAME:PASSWORD to require SCRAM)");
+    } else {
+        println!("  auth       SCRAM-SHA-256: {}", users.join(", "));
+    }
+    println!("Ctrl-C to stop");
+    flush_stdout();
+
+    let signal = signal.wait().await;
+    log::info!(target: LOG_TARGET, "{signal}: shutting down");
+    let stats = server.observers.stats.clone();
+    server.shutdown().await?;
+    if let Some(stats) = stats {
+        println!("\n{}", stats.snapshot());
+    }
+    log::info!(target: LOG_TARGET, "stopped");
+    Ok(())
+}
+
+fn flush_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+/// SIGINT and SIGTERM handlers, installed before the address is printed so
+/// that a signal sent as soon as a script has read it is never lost (the
+/// default action would kill the process without a graceful shutdown).
+struct ShutdownSignal {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                (Err(error), _) | (_, Err(error)) => {
+                    log::warn!(target: LOG_TARGET, "cannot install signal handlers: {error}");
+                    None
+                }
+            };
+            ShutdownSignal { signals }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignal {}
+        }
+    }
+
+    /// Waits for SIGINT (Ctrl-C) or SIGTERM; returns its name.
+    async fn wait(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            return tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                log::error!(target: LOG_TARGET, "cannot wait for Ctrl-C: {error}; serving until killed");
+                std::future::pending().await
+            }
+        }
+    }
+}

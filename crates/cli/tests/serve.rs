@@ -1,0 +1,471 @@
+//! `hs serve` as a real process on port 0, driven by `hs read`, `hs watch`,
+//! `hs write` and by the Rust clients; `/metrics` checked against the
+//! requests made; SIGINT shuts it down with every disconnect observed.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md); clippy.toml covers only #[test] fns
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const HS: &str = env!("CARGO_BIN_EXE_hs");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Kills and reaps the child on every path out of a test.
+struct ChildGuard {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl ChildGuard {
+    /// Spawns `hs args...` with stdout piped (returned) and stderr collected.
+    fn spawn(args: &[&str]) -> (ChildGuard, ChildStdout) {
+        let mut child = Command::new(HS)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hs");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        (
+            ChildGuard {
+                child,
+                stderr: lines,
+            },
+            stdout,
+        )
+    }
+
+    fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until a stderr line contains `needle` `count` times (bounded).
+    fn wait_for_stderr(&self, needle: &str, count: usize) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self
+                .stderr_lines()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .count()
+                >= count
+            {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits for the process to exit (bounded); `None` if it did not.
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hs serve --listen 127.0.0.1:0 ARGS` and reads the bound address
+/// from the first stdout line.
+fn serve(extra: &[&str]) -> (ChildGuard, String) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (guard, stdout) = ChildGuard::spawn(&args);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        // Keep draining so the server never blocks on a full pipe.
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+    });
+    let first = rx.recv_timeout(WAIT).expect("hs serve printed its address");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    (guard, addr)
+}
+
+/// Runs `hs args...` to completion (bounded by a watchdog kill).
+fn hs(args: &[&str]) -> Output {
+    let child = Command::new(HS)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hs");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    thread::spawn(move || {
+        if rx.recv_timeout(WAIT).is_err() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    let output = child.wait_with_output().expect("hs output");
+    let _ = tx.send(());
+    output
+}
+
+fn json_rows(output: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        output.status.success(),
+        "hs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let grid: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON grid");
+    grid["rows"].as_array().cloned().unwrap_or_default()
+}
+
+/// `GET /metrics` over a plain socket.
+fn scrape(addr: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: hs\r\nAccept: text/plain\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of one series, 0 when absent.
+fn series(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn requests(metrics: &str, op: &str, transport: &str) -> f64 {
+    series(
+        metrics,
+        &format!(
+            r#"haystack_request_duration_seconds_count{{op="{op}",side="server",transport="{transport}"}}"#
+        ),
+    )
+}
+
+#[test]
+fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes_cleanly() {
+    let (mut server, addr) = serve(&[]);
+    let http = format!("http://{addr}");
+    let ws = format!("ws://{addr}");
+
+    // hs read over both transports, as JSON and Zinc.
+    let ahus = json_rows(&hs(&["read", "ahu", "--url", &http, "--format", "json"]));
+    assert_eq!(ahus.len(), 4);
+    let by_id = json_rows(&hs(&[
+        "read",
+        "--id",
+        "@demo-ahu1-dat",
+        "--url",
+        &ws,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0]["id"]["val"], "demo-ahu1-dat");
+    let zinc = hs(&["read", "site", "--url", &http, "--format", "zinc"]);
+    assert!(zinc.status.success());
+    assert!(String::from_utf8_lossy(&zinc.stdout).starts_with("ver:\"3.0\""));
+
+    // hs watch over WebSocket prints the push caused by hs write over HTTP.
+    let (mut watch, watch_stdout) = ChildGuard::spawn(&[
+        "watch",
+        "point and sp and equipRef->ahu",
+        "--url",
+        &ws,
+        "--count",
+        "1",
+        "--duration",
+        "15s",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        watch.wait_for_stderr("watching", 1),
+        "{:?}",
+        watch.stderr_lines()
+    );
+    let write = hs(&[
+        "write",
+        "demo-ahu1-dat-sp",
+        "8",
+        "57°F",
+        "--url",
+        &http,
+        "--format",
+        "json",
+    ]);
+    let levels = json_rows(&write);
+    assert_eq!(levels.len(), 17);
+    let status = watch
+        .wait_exit(WAIT)
+        .expect("hs watch stops after --count 1");
+    assert!(status.success(), "{:?}", watch.stderr_lines());
+    let mut pushed = String::new();
+    BufReader::new(watch_stdout)
+        .read_to_string(&mut pushed)
+        .unwrap();
+    let push: serde_json::Value = serde_json::from_str(pushed.trim()).expect("one JSON grid");
+    assert_eq!(push["rows"][0]["id"]["val"], "demo-ahu1-dat-sp");
+    let level = &push["rows"][0]["writeLevel"];
+    assert_eq!(
+        level.as_f64().or(level["val"].as_f64()),
+        Some(8.0),
+        "{push}"
+    );
+
+    // The Rust clients against the same process.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use hs_ws_client::HaystackClient;
+        let client = hs_http_client::HttpClient::builder(format!("{http}/api"))
+            .build()
+            .unwrap();
+        assert_eq!(
+            client.read_filter("ahu", Some(2)).await.unwrap().rows.len(),
+            2
+        );
+        let ws_client = hs_ws_client::WsClient::connect(format!("{ws}/api/ws"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ws_client
+                .read_filter("site", None)
+                .await
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        ws_client.close().await;
+    });
+
+    // /metrics counts exactly the requests made above.
+    let metrics = scrape(&addr);
+    assert_eq!(
+        requests(&metrics, "read", "http"),
+        3.0,
+        "hs read ahu, hs read site, HttpClient\n{metrics}"
+    );
+    assert_eq!(
+        requests(&metrics, "read", "ws"),
+        3.0,
+        "hs read --id, hs watch's read, WsClient\n{metrics}"
+    );
+    assert_eq!(
+        requests(&metrics, "pointWrite", "http"),
+        2.0,
+        "the write and the array read"
+    );
+    assert_eq!(requests(&metrics, "watchSub", "ws"), 1.0);
+    assert_eq!(requests(&metrics, "watchUnsub", "ws"), 1.0);
+    assert_eq!(
+        series(&metrics, r#"haystack_ws_connections_total{side="server"}"#),
+        3.0
+    );
+    assert_eq!(
+        series(
+            &metrics,
+            r#"haystack_ws_messages_sent_total{op="push",side="server"}"#
+        ),
+        1.0
+    );
+
+    // Hold a connection open, then SIGINT: it is closed and its disconnect observed.
+    let (mut holder, _holder_stdout) = ChildGuard::spawn(&[
+        "watch",
+        "point and sp and equipRef->ahu",
+        "--url",
+        &ws,
+        "--duration",
+        "30s",
+    ]);
+    assert!(
+        holder.wait_for_stderr("watching", 1),
+        "{:?}",
+        holder.stderr_lines()
+    );
+    let metrics = scrape(&addr);
+    assert_eq!(
+        series(&metrics, r#"haystack_ws_connections_active{side="server"}"#),
+        1.0
+    );
+    let connects = server
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("ws connect "))
+        .count();
+    assert_eq!(connects, 4, "{:#?}", server.stderr_lines());
+
+    let signalled = Instant::now();
+    server.interrupt();
+    // Generous for a loaded 2-core CI machine; it takes milliseconds.
+    let status = server
+        .wait_exit(Duration::from_secs(3))
+        .expect("hs serve exits after SIGINT");
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    let log = server.stderr_lines();
+    let disconnects = log.iter().filter(|l| l.contains("ws disconnect ")).count();
+    assert_eq!(
+        disconnects, connects,
+        "every connection's disconnect observed: {log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("SIGINT: shutting down")),
+        "{log:#?}"
+    );
+    eprintln!("hs serve stopped {took:?} after SIGINT");
+
+    // The held client notices the close and ends by itself.
+    let holder_status = holder
+        .wait_exit(WAIT)
+        .expect("hs watch ends when the server goes away");
+    assert!(
+        !holder_status.success(),
+        "the connection was closed under it"
+    );
+}
+
+#[test]
+fn serve_loads_data_files_and_can_run_without_metrics() {
+    let dir = std::env::temp_dir().join(format!("hs-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zinc = dir.join("plant.zinc");
+    std::fs::write(
+        &zinc,
+        "ver:\"3.0\"\nid,dis,site,area\n@plant,\"Plant\",M,1200ft²\n",
+    )
+    .unwrap();
+    let (_server, addr) = serve(&[
+        "--data",
+        zinc.to_str().unwrap(),
+        "--no-metrics",
+        "--event-log",
+        "off",
+    ]);
+    let rows = json_rows(&hs(&[
+        "read",
+        "site",
+        "--url",
+        &format!("http://{addr}"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["dis"], "Plant");
+    let table = hs(&["read", "site", "--url", &format!("ws://{addr}")]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.lines().nth(2).unwrap_or("").starts_with("@plant"),
+        "{text}"
+    );
+    assert!(
+        !scrape(&addr).contains("haystack_"),
+        "no /metrics with --no-metrics"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn client_errors_exit_non_zero_with_a_message() {
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    let bad = hs(&["read", "point and (", "--url", &format!("http://{addr}")]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("error:"));
+    let usage = hs(&["write", "demo-ahu1-dat-sp", "18", "1"]);
+    assert_eq!(usage.status.code(), Some(2), "clap rejects level 18");
+}
+
+#[test]
+fn demo_runs_the_tour_and_exits_zero() {
+    let output = hs(&["demo"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for needle in [
+        "push received over WebSocket",
+        "FlakyObserver panicked 2 times",
+        "ws connections: 1 opened, 1 closed, 0 active",
+        r#"haystack_ws_connections_active{side="server"} 0"#,
+        "log │ INFO  hs::observe      ws disconnect",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn bench_against_an_in_process_server_prints_the_result_table() {
+    for transport in ["ws", "http"] {
+        let output = hs(&[
+            "bench",
+            "--transport",
+            transport,
+            "--requests",
+            "200",
+            "-c",
+            "2",
+            "--in-flight",
+            "2",
+            "--quiet",
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(stdout.contains("requests    200\n"), "{stdout}");
+        assert!(stdout.contains("errors      0\n"), "{stdout}");
+        assert!(stdout.contains("p99"), "{stdout}");
+    }
+}
