@@ -286,15 +286,24 @@ pub fn empty_grid() -> Grid {
 /// present. A row that is an empty dict is a row of nulls.
 pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
     let mut names: Vec<&str> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    if rows.iter().any(|row| row.contains_key("id")) || rows.iter().any(Dict::is_empty) {
-        seen.insert("id");
+    let with_id = rows.iter().any(|row| row.contains_key("id")) || rows.iter().any(Dict::is_empty);
+    if with_id {
         names.push("id");
     }
-    for row in &rows {
-        for name in row.keys() {
-            if seen.insert(name.as_str()) {
-                names.push(name.as_str());
+    if let [row] = rows.as_slice() {
+        // One row (a read by id, about): its keys are already distinct, so
+        // no set is needed.
+        names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        if with_id {
+            seen.insert("id");
+        }
+        for row in &rows {
+            for name in row.keys() {
+                if seen.insert(name.as_str()) {
+                    names.push(name.as_str());
+                }
             }
         }
     }
