@@ -4,7 +4,9 @@
 //!
 //! `cargo bench -p hs-ws-server --features loadgen --bench load`
 //! Environment: `HS_LOAD_SECS` (measured seconds per run, default 3),
-//! `HS_LOAD_ROUNDS` (interleaved rounds, default 2).
+//! `HS_LOAD_ROUNDS` (interleaved rounds, default 5). Each round runs echo,
+//! noop and logging+stats back to back; the figures are medians over rounds,
+//! the ratios medians of the per-round ratios.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +70,29 @@ async fn sample_response(url: &str) -> String {
     answer
 }
 
+/// The median (the mean of the middle two for an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,7 +103,7 @@ fn main() {
 
 async fn bench() {
     let secs = env_number("HS_LOAD_SECS", 3);
-    let rounds = env_number("HS_LOAD_ROUNDS", 2);
+    let rounds = env_number("HS_LOAD_ROUNDS", 5).max(1);
     let (noop_url, noop_stop) = start_server(Arc::new(NoopObserver)).await;
     let composite: Arc<dyn MetricsObserver> = Arc::new(
         CompositeObserver::builder()
@@ -103,9 +128,14 @@ async fn bench() {
             ("hs noop", &noop_url),
             ("hs logging+stats", &composite_url),
         ];
-        let mut totals = [0.0f64; 3];
-        let mut last: Vec<Option<LoadReport>> = vec![None, None, None];
-        for _ in 0..rounds {
+        // Rounds interleave the targets (echo, noop, composite, echo, ...)
+        // so that load from elsewhere on the machine hits all of them alike;
+        // ratios are taken within a round, then their median reported.
+        let mut reports: [Vec<LoadReport>; 3] = Default::default();
+        let mut hs_vs_echo = Vec::new();
+        let mut observer_cost = Vec::new();
+        for round in 0..rounds {
+            let mut rps = [0.0f64; 3];
             for (index, (_, url)) in targets.iter().enumerate() {
                 let config = LoadConfig::new(url.as_str())
                     .connections(connections)
@@ -113,30 +143,50 @@ async fn bench() {
                     .warmup(Duration::from_millis(300))
                     .duration(Duration::from_secs(secs));
                 let report = run(&config, read_request).await.expect("load run");
-                totals[index] += report.rps;
-                last[index] = Some(report);
+                rps[index] = report.rps;
+                reports[index].push(report);
             }
+            hs_vs_echo.push(rps[1] / rps[0]);
+            observer_cost.push(1.0 - rps[2] / rps[1]);
+            println!(
+                "  {connections} x {in_flight} round {}: echo {:.0}, noop {:.0}, logging+stats {:.0} req/s; noop/echo {:.1} %, observer cost {:.1} %",
+                round + 1,
+                rps[0],
+                rps[1],
+                rps[2],
+                100.0 * rps[1] / rps[0],
+                100.0 * (1.0 - rps[2] / rps[1])
+            );
         }
-        println!("\n{connections} connection(s) x {in_flight} in flight");
+        println!(
+            "\n{connections} connection(s) x {in_flight} in flight, medians of {rounds} rounds"
+        );
         println!(
             "{:<18} {:>10} {:>10} {:>10} {:>8}",
             "target", "req/s", "p50 us", "p99 us", "bytes"
         );
         for (index, (name, _)) in targets.iter().enumerate() {
-            let report = last[index].as_ref().expect("report");
+            let runs = &reports[index];
             println!(
                 "{:<18} {:>10.0} {:>10} {:>10} {:>8}",
                 name,
-                totals[index] / rounds as f64,
-                report.p50.as_micros(),
-                report.p99.as_micros(),
-                report.response_bytes
+                median(runs.iter().map(|r| r.rps)),
+                median(runs.iter().map(|r| r.p50.as_secs_f64() * 1e6)).round(),
+                median(runs.iter().map(|r| r.p99.as_secs_f64() * 1e6)).round(),
+                runs.last().map_or(0, |r| r.response_bytes)
             );
         }
         println!(
-            "hs noop / echo = {:.1} %; logging+stats cost vs noop = {:.1} %",
-            100.0 * totals[1] / totals[0],
-            100.0 * (1.0 - totals[2] / totals[1])
+            "hs noop / echo = {:.1} % (median of per-round ratios; range {:.1}-{:.1} %)",
+            100.0 * median(hs_vs_echo.iter().copied()),
+            100.0 * min(&hs_vs_echo),
+            100.0 * max(&hs_vs_echo)
+        );
+        println!(
+            "logging+stats cost vs noop = {:.1} % (median of per-round ratios; range {:.1}-{:.1} %)",
+            100.0 * median(observer_cost.iter().copied()),
+            100.0 * min(&observer_cost),
+            100.0 * max(&observer_cost)
         );
     }
     noop_stop.shutdown();

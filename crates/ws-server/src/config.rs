@@ -27,6 +27,7 @@ use std::time::Duration;
 /// | `max_in_flight` | 64 requests | the connection stops reading until one finishes |
 /// | `max_batch` | 1 000 items | the batch is answered with one error grid (`too_large`) |
 /// | `close_timeout` | 1 s | how long a closing handshake may take before TCP is dropped |
+/// | `read_buffer_size` | 8 KiB | (not a limit) bytes read from the socket at a time |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WsConfig {
@@ -52,7 +53,16 @@ pub struct WsConfig {
     /// Time allowed for a closing handshake (our close frame written, the
     /// peer's close read) before the TCP connection is dropped.
     pub close_timeout: Duration,
+    /// Bytes read from the socket per read call. tungstenite zero-fills this
+    /// much of its read buffer before every read, so its 128 KiB default
+    /// costs more than parsing a small request; larger messages are still
+    /// read whole, in several reads.
+    pub read_buffer_size: usize,
 }
+
+/// The default [`WsConfig::read_buffer_size`]: 8 KiB, a dozen typical
+/// requests per read.
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 8 * 1024;
 
 impl Default for WsConfig {
     fn default() -> Self {
@@ -66,6 +76,7 @@ impl Default for WsConfig {
             max_in_flight: 64,
             max_batch: 1_000,
             close_timeout: Duration::from_secs(1),
+            read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
         }
     }
 }
@@ -118,6 +129,12 @@ impl WsConfig {
     /// Sets [`close_timeout`](Self::close_timeout).
     pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`read_buffer_size`](Self::read_buffer_size) (at least 1 KiB).
+    pub fn with_read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(1024);
         self
     }
 }

@@ -76,12 +76,14 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
     let max = inner.config.max_message_size;
+    let read_buffer = inner.config.read_buffer_size;
     let tracker = inner.tracker.clone();
     let failed_peer = peer.clone();
     upgrade
         .protocols([hs_core::ws::SUBPROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(read_buffer)
         .on_failed_upgrade(move |err| {
             log::debug!(target: LOG_SERVER, "{failed_peer}: upgrade failed: {err}");
         })

@@ -155,7 +155,9 @@ where
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static("haystack"),
         );
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(upgrade, None, true).await?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(upgrade, Some(transport_config()), true)
+                .await?;
         sockets.push(socket);
     }
     let start = Instant::now();
@@ -254,8 +256,20 @@ where
     Ok((samples, response_bytes))
 }
 
+/// The tungstenite settings of the generator's sockets and of the echo
+/// server: hs-ws-server's default read buffer
+/// ([`DEFAULT_READ_BUFFER_SIZE`](crate::DEFAULT_READ_BUFFER_SIZE)), since
+/// tungstenite zero-fills its whole read buffer (128 KiB by default) before
+/// every read, which would cost more than the work being measured.
+pub fn transport_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(crate::DEFAULT_READ_BUFFER_SIZE)
+}
+
 /// A bare tokio-tungstenite server answering every text message with one
-/// canned response: the baseline a Haystack server is compared against.
+/// canned response: the baseline a Haystack server is compared against. Its
+/// sockets use [`transport_config`], the transport settings hs-ws-server
+/// uses by default, so the comparison measures the Haystack work.
 #[derive(Debug)]
 pub struct EchoServer {
     local_addr: SocketAddr,
@@ -284,8 +298,12 @@ impl EchoServer {
                 let response = response.clone();
                 let stop = accept_stop.clone();
                 tokio::spawn(async move {
-                    let Ok(mut socket) =
-                        tokio_tungstenite::accept_hdr_async(stream, echo_subprotocol).await
+                    let Ok(mut socket) = tokio_tungstenite::accept_hdr_async_with_config(
+                        stream,
+                        echo_subprotocol,
+                        Some(transport_config()),
+                    )
+                    .await
                     else {
                         return;
                     };

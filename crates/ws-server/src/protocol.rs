@@ -20,9 +20,13 @@ use crate::shared::ConnShared;
 use crate::state::WsServerState;
 use crate::{LOG_CONN, LOG_SERVER};
 
-/// An authenticated connection's request handling. Each data frame is
-/// handled on its own task, so many requests are in flight at once and each
-/// is answered as it completes.
+/// An authenticated connection's request handling. Many requests are in
+/// flight at once and each is answered as it completes: a request that may
+/// take long (a batch, a large frame, an op that scans or writes) runs on its
+/// own task. A small request for a cheap op (see [`runs_inline`]) is decoded
+/// and answered on the reader task itself, which saves a task spawn and a
+/// cross-thread wake-up per request; should it not complete at once (an
+/// `HaystackOps` that awaits I/O), it moves to its own task then.
 #[derive(Clone)]
 pub(crate) struct Session {
     inner: Arc<SessionInner>,
@@ -81,11 +85,39 @@ impl Session {
     }
 
     fn spawn(&self, payload: Payload, received: Instant, permit: OwnedSemaphorePermit) {
+        if payload.len() <= INLINE_MAX_BYTES && !payload.is_batch() {
+            if let Some(request) = self.inner.decode(&payload, received) {
+                self.run_request(request, payload.len(), received, permit);
+            }
+            return;
+        }
         let inner = self.inner.clone();
         self.inner.state.inner.tracker.spawn(async move {
             inner.handle(payload, received).await;
             drop(permit);
         });
+    }
+
+    /// Answers one decoded request: inline when its op is cheap and it
+    /// completes on the first poll, else on its own task.
+    fn run_request(
+        &self,
+        request: WsRequest,
+        len: usize,
+        received: Instant,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let inner = self.inner.clone();
+        let inline = runs_inline(&request);
+        let mut task = Box::pin(async move {
+            inner.answer(request, len, received).await;
+            drop(permit);
+        });
+        if inline && futures_util::FutureExt::now_or_never(&mut task).is_some() {
+            return;
+        }
+        // Polling again on the task registers the task's own waker.
+        self.inner.state.inner.tracker.spawn(task);
     }
 
     /// Forwards a watch event if this connection subscribed its watch.
@@ -107,10 +139,80 @@ impl Session {
     }
 }
 
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Text(text) => text.as_str().len(),
+            Payload::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the frame is a JSON array (a batch), judged as
+    /// [`ws::decode_client_frame`] does: by its first non-whitespace
+    /// character.
+    fn is_batch(&self) -> bool {
+        let text = match self {
+            Payload::Text(text) => text.as_str(),
+            Payload::Binary(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+        };
+        text.trim_start().starts_with('[')
+    }
+}
+
+/// Largest frame decoded on the reader task; larger ones are decoded on
+/// their own task so that other frames keep being read meanwhile.
+const INLINE_MAX_BYTES: usize = 16 * 1024;
+
+/// Most ids a `read` may ask for and still run on the reader task.
+const INLINE_MAX_IDS: usize = 16;
+
+/// Whether a request is cheap enough to run on the reader task: `about`,
+/// `ops`, `formats`, `close`, and a `read` of a few ids (lookups, no scan).
+/// Filter reads, history, writes, watches and actions get their own task.
+fn runs_inline(request: &WsRequest) -> bool {
+    match request.op.as_str() {
+        "about" | "ops" | "formats" | "close" => true,
+        "read" => {
+            request.grid.rows.len() <= INLINE_MAX_IDS
+                && request.grid.columns.iter().any(|col| col.name == "id")
+        }
+        _ => false,
+    }
+}
+
 impl SessionInner {
+    /// Handles a frame of any kind (on its own task).
     async fn handle(&self, payload: Payload, received: Instant) {
+        let len = payload.len();
+        if let Some(frame) = self.decode_frame(&payload, received) {
+            match frame {
+                ClientFrame::Request(request) => self.answer(request, len, received).await,
+                ClientFrame::Batch(items) => {
+                    self.shared.observer.on_ws_message_recv(BATCH, len);
+                    self.run_batch(items, received).await;
+                }
+                other => self.answer_other(other, len, received),
+            }
+        }
+    }
+
+    /// Decodes a frame that is not a batch: a request is returned, anything
+    /// else is answered here.
+    fn decode(&self, payload: &Payload, received: Instant) -> Option<WsRequest> {
+        match self.decode_frame(payload, received)? {
+            ClientFrame::Request(request) => Some(request),
+            other => {
+                self.answer_other(other, payload.len(), received);
+                None
+            }
+        }
+    }
+
+    /// Decodes a frame; a frame that cannot be decoded is answered with an
+    /// error grid and `None` returned.
+    fn decode_frame(&self, payload: &Payload, received: Instant) -> Option<ClientFrame> {
         let observer = &self.shared.observer;
-        let (text, len) = match &payload {
+        let (text, len) = match payload {
             Payload::Text(text) => (text.as_str(), text.as_str().len()),
             Payload::Binary(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => (text, bytes.len()),
@@ -123,7 +225,7 @@ impl SessionInner {
                         "binary frames must hold UTF-8 JSON",
                         received,
                     );
-                    return;
+                    return None;
                 }
             },
         };
@@ -131,25 +233,42 @@ impl SessionInner {
             log::trace!(target: LOG_CONN, "{}: recv {len} bytes: {text}", self.shared.peer);
         }
         match ws::decode_client_frame(text) {
-            Ok(ClientFrame::Request(request)) => {
-                observer.on_ws_message_recv(&request.op, len);
-                let op = op_label(&request.op);
-                let (response, outcome) = self.run(request, op.clone(), received).await;
-                let text = ws::encode_response(&response);
-                self.shared
-                    .enqueue(Outgoing::text(text, op, Outcomes::One(outcome)));
+            Ok(frame) => Some(frame),
+            Err(err) => {
+                observer.on_ws_message_recv(INVALID, len);
+                log::debug!(target: LOG_CONN, "{}: invalid frame: {err}", self.shared.peer);
+                self.answer_invalid(
+                    err.request_id().cloned(),
+                    err.kind(),
+                    &err.to_string(),
+                    received,
+                );
+                None
             }
-            Ok(ClientFrame::Batch(items)) => {
-                observer.on_ws_message_recv(BATCH, len);
-                self.run_batch(items, received).await;
-            }
-            Ok(ClientFrame::Capabilities(..)) => {
+        }
+    }
+
+    /// Runs one request and queues its answer.
+    async fn answer(&self, request: WsRequest, len: usize, received: Instant) {
+        self.shared.observer.on_ws_message_recv(&request.op, len);
+        let op = op_label(&request.op);
+        let (response, outcome) = self.run(request, op.clone(), received).await;
+        let text = ws::encode_response(&response);
+        self.shared
+            .enqueue(Outgoing::text(text, op, Outcomes::One(outcome)));
+    }
+
+    /// Answers the frames that are neither requests nor batches.
+    fn answer_other(&self, frame: ClientFrame, len: usize, received: Instant) {
+        let observer = &self.shared.observer;
+        match frame {
+            ClientFrame::Capabilities(..) => {
                 observer.on_ws_message_recv(CAPABILITIES, len);
                 let reply = ws::encode_capabilities_v1_reply();
                 self.shared
                     .enqueue(Outgoing::text(reply, CAPABILITIES.into(), Outcomes::None));
             }
-            Ok(ClientFrame::Auth(_)) => {
+            ClientFrame::Auth(_) => {
                 observer.on_ws_message_recv(AUTH, len);
                 let outcome = Outcome {
                     op: AUTH.into(),
@@ -168,19 +287,11 @@ impl SessionInner {
                     Outcomes::One(outcome),
                 ));
             }
-            Ok(_) => {
+            // A request or batch is never passed here; any future kind of
+            // frame is unexpected.
+            _ => {
                 observer.on_ws_message_recv(INVALID, len);
                 self.answer_invalid(None, ErrorKind::Protocol, "unexpected message", received);
-            }
-            Err(err) => {
-                observer.on_ws_message_recv(INVALID, len);
-                log::debug!(target: LOG_CONN, "{}: invalid frame: {err}", self.shared.peer);
-                self.answer_invalid(
-                    err.request_id().cloned(),
-                    err.kind(),
-                    &err.to_string(),
-                    received,
-                );
             }
         }
     }

@@ -6,6 +6,7 @@
 //! / `on_error`): a request's duration runs from its receipt to its response
 //! written to the socket.
 
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -75,6 +76,7 @@ pub(crate) async fn run_writer(
                 if broken {
                     break None;
                 }
+                forget_socket_waker(&mut sink);
             }
         }
     };
@@ -116,6 +118,21 @@ pub(crate) async fn run_writer(
         out.outcomes
             .report(&observer, Some(ErrorKind::ConnectionClosed));
     }
+}
+
+/// Stops the socket from waking this task while it waits on its queue.
+///
+/// tokio-tungstenite wakes the task that last flushed whenever the socket
+/// becomes readable (its waker proxy wakes readers and writers alike), so an
+/// idle writer would be woken, for nothing, by every incoming frame: a
+/// spurious poll and, on the multi-threaded runtime, often a wake-up of
+/// another worker thread (two `futex` calls per request). Once everything is
+/// flushed the writer waits only on its queue and the close signal, so its
+/// socket waker is replaced by a no-op one. Should this flush not complete
+/// (the reader holds the socket), nothing changes: the next write flushes.
+fn forget_socket_waker(sink: &mut Sink) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = sink.poll_flush_unpin(&mut cx);
 }
 
 /// A frame handed to the socket: its label, payload length and requests.

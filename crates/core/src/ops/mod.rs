@@ -286,29 +286,37 @@ pub fn empty_grid() -> Grid {
 /// present. A row that is an empty dict is a row of nulls.
 pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
     let mut names: Vec<&str> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    if rows
+    let with_id = rows
         .iter()
-        .any(|row| row.is_empty() || row.contains_key("id"))
-    {
-        seen.insert("id");
+        .any(|row| row.is_empty() || row.contains_key("id"));
+    if with_id {
         names.push("id");
     }
-    let mut previous: Option<&Dict> = None;
-    for row in &rows {
-        // Rows of one query mostly carry the same tags: when a row's tags are
-        // the previous row's, every one is already a column.
-        if previous
-            .is_some_and(|previous| previous.len() == row.len() && previous.keys().eq(row.keys()))
-        {
-            continue;
+    if let [row] = rows.as_slice() {
+        // One row (a read by id, about): its keys are already distinct, so
+        // no set is needed.
+        names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        if with_id {
+            seen.insert("id");
         }
-        for name in row.keys() {
-            if seen.insert(name.as_str()) {
-                names.push(name.as_str());
+        let mut previous: Option<&Dict> = None;
+        for row in &rows {
+            // Rows of one query mostly carry the same tags: when a row's tags
+            // are the previous row's, every one is already a column.
+            if previous.is_some_and(|previous| {
+                previous.len() == row.len() && previous.keys().eq(row.keys())
+            }) {
+                continue;
             }
+            for name in row.keys() {
+                if seen.insert(name.as_str()) {
+                    names.push(name.as_str());
+                }
+            }
+            previous = Some(row);
         }
-        previous = Some(row);
     }
     let columns = names
         .into_iter()
