@@ -84,7 +84,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub(crate) data: Vec<PathBuf>,
 
-    /// Require SCRAM-SHA-256 login; NAME:PASSWORD[:ROLE] with ROLE one of
+    /// Require SCRAM-SHA-256 login; NAME:PASSWORD or NAME:PASSWORD:ROLE, with ROLE one of
     /// reader, operator, admin [default role: admin] (may be repeated)
     #[arg(long = "user", value_name = "NAME:PASSWORD[:ROLE]", value_parser = parse_user)]
     pub(crate) users: Vec<UserSpec>,
