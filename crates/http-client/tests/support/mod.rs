@@ -1,32 +1,18 @@
-//! Test servers on real sockets (127.0.0.1, port 0), shut down on drop.
-//!
-//! - [`ScramApp`]: an axum app speaking the Haystack HTTP API over hs-core's
-//!   SCRAM server, token store and `MemoryStore` (the demo building).
-//! - [`RawServer`]: a scripted HTTP/1.1 responder that can answer any bytes,
-//!   reset the connection, or stall, and records every request.
+//! [`RawServer`]: a scripted HTTP/1.1 responder on a real socket
+//! (127.0.0.1, port 0) that can answer any bytes, reset the connection, or
+//! stall, and records every request; shut down on drop. Tests against the
+//! real server are in `against_server.rs`.
 
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::Response;
-use hs_core::auth::http::{HttpAuth, authenticate};
-use hs_core::auth::{Role, ScramServer, TokenStore, UserStore};
-use hs_core::codec::{self, Format};
-use hs_core::ops::{HaystackOps, dispatch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-
-pub const USER: &str = "demo";
-pub const PASSWORD: &str = "demo-pass";
 
 /// Shuts its server down when dropped.
 pub struct Shutdown(Option<oneshot::Sender<()>>);
@@ -37,136 +23,6 @@ impl Drop for Shutdown {
             let _ = tx.send(());
         }
     }
-}
-
-struct AppState {
-    scram: ScramServer,
-    ops: Arc<dyn HaystackOps>,
-    requests: AtomicUsize,
-}
-
-pub struct ScramApp {
-    pub addr: SocketAddr,
-    pub tokens: TokenStore,
-    state: Arc<AppState>,
-    _shutdown: Shutdown,
-}
-
-impl ScramApp {
-    /// The demo building behind SCRAM (`demo`/`demo-pass`, operator),
-    /// tokens living `token_ttl`.
-    pub async fn start(token_ttl: Duration) -> ScramApp {
-        let users = UserStore::new().with_iterations(4096);
-        users.add_user(USER, PASSWORD, Role::Operator);
-        let tokens = TokenStore::new().with_ttl(token_ttl);
-        let state = Arc::new(AppState {
-            scram: ScramServer::new(users, tokens.clone()),
-            ops: Arc::new(hs_core::demo::building()),
-            requests: AtomicUsize::new(0),
-        });
-        let app = axum::Router::new()
-            .route("/api/{op}", axum::routing::any(handle))
-            .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        ScramApp {
-            addr,
-            tokens,
-            state,
-            _shutdown: Shutdown(Some(tx)),
-        }
-    }
-
-    pub fn base(&self) -> String {
-        format!("http://{}/api", self.addr)
-    }
-
-    /// HTTP requests received so far (handshake steps included).
-    pub fn requests(&self) -> usize {
-        self.state.requests.load(Ordering::SeqCst)
-    }
-}
-
-fn empty(status: StatusCode) -> axum::http::response::Builder {
-    Response::builder().status(status)
-}
-
-async fn handle(
-    State(state): State<Arc<AppState>>,
-    Path(op): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match authenticate(&state.scram, authorization) {
-        HttpAuth::Authorized(_) => {}
-        HttpAuth::Unauthorized {
-            www_authenticate, ..
-        } => {
-            return empty(StatusCode::UNAUTHORIZED)
-                .header(header::WWW_AUTHENTICATE, www_authenticate)
-                .body(Body::empty())
-                .unwrap();
-        }
-        HttpAuth::Authenticated {
-            authentication_info,
-            ..
-        } => {
-            return empty(StatusCode::OK)
-                .header("authentication-info", authentication_info)
-                .body(Body::empty())
-                .unwrap();
-        }
-        HttpAuth::Forbidden { .. } => {
-            return empty(StatusCode::FORBIDDEN)
-                .body(Body::from("Authentication failed"))
-                .unwrap();
-        }
-        _ => unreachable!("HttpAuth has four outcomes"),
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let Ok(request_format) = Format::from_content_type(content_type) else {
-        return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-            .body(Body::empty())
-            .unwrap();
-    };
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let Some(format) = Format::negotiate(accept, Format::Json) else {
-        return empty(StatusCode::NOT_ACCEPTABLE)
-            .body(Body::empty())
-            .unwrap();
-    };
-    let grid = if method == Method::GET {
-        Default::default()
-    } else {
-        match codec::decode_grid(&body, request_format) {
-            Ok(grid) => grid,
-            Err(error) => codec::error_grid(&error.to_string()),
-        }
-    };
-    let answer = match dispatch(state.ops.as_ref(), &op, grid).await {
-        Ok(grid) => grid,
-        Err(error) => error.to_grid(),
-    };
-    empty(StatusCode::OK)
-        .header(header::CONTENT_TYPE, format.content_type())
-        .body(Body::from(codec::encode_grid(&answer, format).unwrap()))
-        .unwrap()
 }
 
 /// One request as the raw server read it.
