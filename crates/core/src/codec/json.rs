@@ -13,14 +13,14 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
-use super::{CodecError, number};
+use super::{CodecError, json_write, number};
 
 /// Grid meta tags written first, in this order, so that the grids the
 /// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;
 /// watchSub `watchId, lease`; ...) come out byte for byte as it writes them.
 /// libhaystack's `Dict` keeps no insertion order; other tags follow in its
 /// (sorted) order.
-const META_ORDER: [&str; 12] = [
+pub(super) const META_ORDER: [&str; 12] = [
     "err", "dis", "id", "watchId", "watchDis", "lease", "hisStart", "hisEnd", "action", "close",
     "refresh", "range",
 ];
@@ -119,25 +119,38 @@ struct JsonRow<'a> {
 impl Serialize for JsonRow<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        let mut found = 0;
-        for column in self.columns {
-            if let Some(value) = self.row.get(&column.name) {
-                found += 1;
-                if !value.is_null() {
-                    map.serialize_entry(&column.name, &JsonValue(value))?;
-                }
-            }
-        }
-        if found < self.row.len() {
-            for (name, value) in self.row.iter() {
-                let has_column = self.columns.iter().any(|c| &c.name == name);
-                if !has_column && !value.is_null() {
-                    map.serialize_entry(name, &JsonValue(value))?;
-                }
-            }
-        }
+        row_tags(self.row, self.columns, |name, value| {
+            map.serialize_entry(name, &JsonValue(value))
+        })?;
         map.end()
     }
+}
+
+/// Calls `tag` for each non-null tag of `row` in the order written: column
+/// order, then any tag without a column.
+pub(super) fn row_tags<E>(
+    row: &Dict,
+    columns: &[Column],
+    mut tag: impl FnMut(&str, &Value) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut found = 0;
+    for column in columns {
+        if let Some(value) = row.get(&column.name) {
+            found += 1;
+            if !value.is_null() {
+                tag(&column.name, value)?;
+            }
+        }
+    }
+    if found < row.len() {
+        for (name, value) in row.iter() {
+            let has_column = columns.iter().any(|c| &c.name == name);
+            if !has_column && !value.is_null() {
+                tag(name, value)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A dict (column meta, nested dict): tags in dict order, nulls left out.
@@ -208,9 +221,19 @@ impl Serialize for JsonNumber<'_> {
 
 /// Encodes a grid as compact JSON v4 text.
 pub(super) fn encode(grid: &Grid) -> Result<String, CodecError> {
-    serde_json::to_string(&JsonGrid(grid)).map_err(|err| CodecError::Encode {
-        message: err.to_string(),
-    })
+    let mut out = String::with_capacity(encoded_size_hint(grid));
+    json_write::write_grid(&mut out, grid);
+    Ok(out)
+}
+
+/// A guess at the encoded size, to allocate the output once or twice:
+/// about 40 bytes a cell.
+pub(crate) fn encoded_size_hint(grid: &Grid) -> usize {
+    64 + grid
+        .rows
+        .len()
+        .saturating_mul(grid.columns.len())
+        .saturating_mul(40)
 }
 
 // ---------------------------------------------------------------- decoding
