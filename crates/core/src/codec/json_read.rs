@@ -18,6 +18,7 @@ use libhaystack::val::{
     Time, VER, Value,
 };
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use smallvec::SmallVec;
 
 use super::limits::MAX_DEPTH;
 
@@ -199,6 +200,10 @@ impl Member<'_> {
     }
 }
 
+/// A typed object's members, inline up to the four a Hayson kind has at
+/// most (`_kind` aside).
+type Members<'de> = SmallVec<[(Cow<'de, str>, Member<'de>); 4]>;
+
 struct MemberSeed {
     depth: usize,
 }
@@ -282,7 +287,7 @@ impl<'de> Visitor<'de> for MemberSeed {
         // The members of an object that starts with `_kind` are kept apart
         // until its end; any other object goes straight into a dict.
         // libhaystack's result does not depend on where `_kind` is.
-        let mut members: Vec<(Cow<'de, str>, Member<'de>)> = Vec::new();
+        let mut members: Members<'de> = SmallVec::new();
         let mut dict = Dict::new();
         // The last `_kind` wins; `None` (also for "dict") means a dict.
         let mut kind: Option<Kind> = None;
@@ -442,7 +447,7 @@ impl<'a, 'de> Fields<'a, 'de> {
 
     /// A nested grid as libhaystack builds it: rows and columns kept as
     /// they are (nulls included), `ver` taken from the meta.
-    fn grid(members: Vec<(Cow<'_, str>, Member<'_>)>) -> Result<Value, String> {
+    fn grid(members: Members<'_>) -> Result<Value, String> {
         let mut dict = Dict::new();
         for (key, value) in members {
             dict.insert(key.into_owned(), value.into_value());

@@ -6,9 +6,10 @@
 //! kinds are written here. The rare kinds (dates, times, coords, xstrs) are
 //! still written by libhaystack through serde_json.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
-use libhaystack::val::{Dict, Grid, Number, Value};
+use libhaystack::val::{Column, Dict, Grid, Number, Value};
 
 use super::json::{META_ORDER, row_tags};
 use super::number;
@@ -43,20 +44,124 @@ pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
         out.push('}');
     }
     out.push_str(r#"],"rows":["#);
+    let mut order = ColumnOrder::new(&grid.columns, grid.rows.len());
     for (i, row) in grid.rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push('{');
         let mut first = true;
-        let written: Result<(), Infallible> = row_tags(row, &grid.columns, |name, value| {
+        let mut tag = |name: &str, value: &Value| {
             write_entry(out, &mut first, name, value);
             Ok(())
-        });
+        };
+        let written: Result<(), Infallible> = match order.as_mut() {
+            Some(order) => order.row_tags(row, tag),
+            None => row_tags(row, &grid.columns, &mut tag),
+        };
         let Ok(()) = written;
         out.push('}');
     }
     out.push_str("]}");
+}
+
+/// Puts each row's tags in column order (as [`row_tags`] does) without a
+/// dict lookup per column: the rows of a grid nearly always hold the same
+/// tags in the same order, so the column of the tag at each position is
+/// remembered from the row before and only checked.
+struct ColumnOrder<'g> {
+    columns: &'g [Column],
+    /// Column names to indexes, for wide grids only (narrow ones are
+    /// searched).
+    index: Option<HashMap<&'g str, usize>>,
+    /// The previous row's tag positions to their columns.
+    by_position: Vec<Option<usize>>,
+    /// This row's value for each column.
+    slots: Vec<Option<&'g Value>>,
+    /// This row's tags without a column, in dict order.
+    extra: Vec<(&'g str, &'g Value)>,
+}
+
+/// Most columns searched one by one for a tag's column.
+const SEARCHED_COLUMNS: usize = 32;
+
+impl<'g> ColumnOrder<'g> {
+    /// `None` when there is no use for it: a single row, or columns with
+    /// the same name (each gets the tag, as [`row_tags`] writes it).
+    fn new(columns: &'g [Column], rows: usize) -> Option<Self> {
+        if rows < 2 {
+            return None;
+        }
+        let index = if columns.len() > SEARCHED_COLUMNS {
+            let mut index = HashMap::with_capacity(columns.len());
+            for (i, column) in columns.iter().enumerate() {
+                if index.insert(column.name.as_str(), i).is_some() {
+                    return None;
+                }
+            }
+            Some(index)
+        } else {
+            for (i, column) in columns.iter().enumerate() {
+                if columns[..i].iter().any(|other| other.name == column.name) {
+                    return None;
+                }
+            }
+            None
+        };
+        Some(ColumnOrder {
+            columns,
+            index,
+            by_position: Vec::new(),
+            slots: vec![None; columns.len()],
+            extra: Vec::new(),
+        })
+    }
+
+    fn column_of(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.columns.iter().position(|column| column.name == name),
+        }
+    }
+
+    fn row_tags<E>(
+        &mut self,
+        row: &'g Dict,
+        mut tag: impl FnMut(&str, &Value) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.slots.fill(None);
+        self.extra.clear();
+        for (position, (name, value)) in row.iter().enumerate() {
+            let remembered = self.by_position.get(position).copied().flatten();
+            let column = match remembered {
+                Some(column) if self.columns[column].name == *name => Some(column),
+                _ => {
+                    let column = self.column_of(name);
+                    if position < self.by_position.len() {
+                        self.by_position[position] = column;
+                    } else {
+                        self.by_position.push(column);
+                    }
+                    column
+                }
+            };
+            match column {
+                Some(column) => self.slots[column] = Some(value),
+                None => self.extra.push((name, value)),
+            }
+        }
+        for (column, value) in self.columns.iter().zip(&self.slots) {
+            if let Some(value) = value.filter(|value| !value.is_null()) {
+                tag(&column.name, value)?;
+            }
+        }
+        for (name, value) in &self.extra {
+            if !value.is_null() {
+                tag(name, value)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn write_entry(out: &mut String, first: &mut bool, name: &str, value: &Value) {
@@ -156,10 +261,11 @@ fn write_f64(out: &mut String, value: f64) {
 
 /// A JSON string literal, escaped exactly as serde_json escapes it.
 pub(crate) fn write_str(out: &mut String, text: &str) {
-    if text
-        .bytes()
-        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
-    {
+    // No early exit: the loop vectorizes, and short strings are the rule.
+    let needs_escape = text.bytes().fold(false, |found, byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    });
+    if !needs_escape {
         out.reserve(text.len() + 2);
         out.push('"');
         out.push_str(text);
@@ -290,6 +396,41 @@ mod tests {
         let mut out = String::new();
         write_grid(&mut out, &grid);
         assert_eq!(out, serde_json::to_string(&JsonGrid(&grid)).unwrap());
+        // Rows with differing tags and orders, wide and narrow, and
+        // columns sharing a name.
+        let rows: Vec<Dict> = (0..6)
+            .map(|i| {
+                let mut row = Dict::new();
+                for j in 0..40 {
+                    if (i + j) % (i + 2) != 0 {
+                        row.insert(format!("t{:02}", (j * (i + 3)) % 41), Value::make_int(j));
+                    }
+                }
+                row.insert(format!("x{i}"), Value::make_marker());
+                row
+            })
+            .collect();
+        for width in [5, 41] {
+            let mut columns: Vec<libhaystack::val::Column> = (0..width)
+                .map(|j| libhaystack::val::Column {
+                    name: format!("t{:02}", (j * 7) % 41),
+                    meta: None,
+                })
+                .collect();
+            let mut grid = Grid {
+                columns: columns.clone(),
+                rows: rows.clone(),
+                ..Grid::default()
+            };
+            let mut out = String::new();
+            write_grid(&mut out, &grid);
+            assert_eq!(out, serde_json::to_string(&JsonGrid(&grid)).unwrap());
+            columns.push(columns[1].clone());
+            grid.columns = columns;
+            let mut out = String::new();
+            write_grid(&mut out, &grid);
+            assert_eq!(out, serde_json::to_string(&JsonGrid(&grid)).unwrap());
+        }
         let empty = Grid::default();
         let mut out = String::new();
         write_grid(&mut out, &empty);
