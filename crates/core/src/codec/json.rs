@@ -265,8 +265,19 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Grid, CodecError> {
 }
 
 fn decode_bytes(bytes: &[u8], mode: Mode) -> Result<Grid, CodecError> {
+    // Valid UTF-8 as a whole (the rule) is not checked again string by
+    // string; invalid bodies get the slice reader's errors, as before.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => decode_from(serde_json::Deserializer::from_str(text), mode),
+        Err(_) => decode_from(serde_json::Deserializer::from_slice(bytes), mode),
+    }
+}
+
+fn decode_from<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    mode: Mode,
+) -> Result<Grid, CodecError> {
     let failure = Failure::default();
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     GridSeed {
         failure: &failure,
         mode,

@@ -285,10 +285,11 @@ impl<'de> Visitor<'de> for MemberSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Member<'de>, A::Error> {
         check_depth(self.depth)?;
         // The members of an object that starts with `_kind` are kept apart
-        // until its end; any other object goes straight into a dict.
+        // until its end; any other object's members are gathered (inline
+        // for a typical row) and become a dict built at its final size.
         // libhaystack's result does not depend on where `_kind` is.
         let mut members: Members<'de> = SmallVec::new();
-        let mut dict = Dict::new();
+        let mut plain: SmallVec<[(String, Value); 16]> = SmallVec::new();
         // The last `_kind` wins; `None` (also for "dict") means a dict.
         let mut kind: Option<Kind> = None;
         let mut typed = false;
@@ -324,18 +325,25 @@ impl<'de> Visitor<'de> for MemberSeed {
             } else if typed {
                 members.push((key, value));
             } else {
-                dict.insert(key.into_owned(), value.into_value());
+                plain.push((key.into_owned(), value.into_value()));
             }
             first = false;
         }
         let Some(kind) = kind else {
-            for (key, value) in members {
-                dict.insert(key.into_owned(), value.into_value());
-            }
+            // Collecting inserts in order: a repeated name keeps its last
+            // value, as libhaystack's inserts do.
+            let dict: Dict = if typed {
+                members
+                    .into_iter()
+                    .map(|(key, value)| (key.into_owned(), value.into_value()))
+                    .collect()
+            } else {
+                plain.into_iter().collect()
+            };
             return Ok(Member::Value(Value::make_dict(dict)));
         };
         // A kind found after plain members: look all members up in one place.
-        for (key, value) in dict {
+        for (key, value) in plain {
             members.push((Cow::Owned(key), Member::Value(value)));
         }
         let fields = Fields(&members);
@@ -583,6 +591,18 @@ mod tests {
         ];
         for text in cases {
             assert_eq!(ours(text), libhaystack(text), "{text}");
+        }
+        // Large dicts (past libhaystack's small-dict size) with repeated
+        // names, in and out of order.
+        for count in [20, 40] {
+            let members: Vec<String> = (0..count)
+                .map(|i| format!(r#""k{:02}":{i}"#, (i * 7) % count))
+                .chain([r#""k03":"again""#.to_owned(), r#""k03":null"#.to_owned()])
+                .collect();
+            let text = format!("{{{}}}", members.join(","));
+            assert_eq!(ours(&text), libhaystack(&text), "{text}");
+            let text = format!("{{{},\"k01\":\"last\"}}", members.join(","));
+            assert_eq!(ours(&text), libhaystack(&text), "{text}");
         }
     }
 
