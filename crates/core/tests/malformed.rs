@@ -119,6 +119,41 @@ fn limits_are_enforced_with_typed_errors() {
 }
 
 #[test]
+fn depth_counts_every_container_and_wins_over_later_errors() {
+    let open = |n: usize| "[".repeat(n);
+    let close = |n: usize| "]".repeat(n);
+    // The grid is level 1, a top-level member's array level 2.
+    let ignored = |n: usize| {
+        format!(
+            r#"{{"_kind":"grid","extra":{}{},"meta":{{}},"cols":[],"rows":[]}}"#,
+            open(n),
+            close(n)
+        )
+    };
+    assert!(decode_grid(ignored(MAX_DEPTH - 1).as_bytes(), Format::Json).is_ok());
+    assert_eq!(
+        decode_grid(ignored(MAX_DEPTH).as_bytes(), Format::Json),
+        Err(CodecError::TooDeep { max: MAX_DEPTH })
+    );
+    // Column meta is level 4, its values level 5.
+    let column_meta = format!(
+        r#"{{"_kind":"grid","meta":{{}},"cols":[{{"name":"a","meta":{{"m":{}{}}}}}],"rows":[]}}"#,
+        open(MAX_DEPTH - 3),
+        close(MAX_DEPTH - 3)
+    );
+    assert_eq!(
+        decode_grid(column_meta.as_bytes(), Format::Json),
+        Err(CodecError::TooDeep { max: MAX_DEPTH })
+    );
+    // Too deep anywhere is the error, even after a syntax or grid error.
+    let broken_then_deep = format!(r#"{{"_kind":"grid","meta":5,"x":{}"#, open(MAX_DEPTH));
+    assert_eq!(
+        decode_grid(broken_then_deep.as_bytes(), Format::Json),
+        Err(CodecError::TooDeep { max: MAX_DEPTH })
+    );
+}
+
+#[test]
 fn malformed_zinc_grids_are_typed_errors() {
     let cases: &[&[u8]] = &[
         b"not zinc",

@@ -42,6 +42,10 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// The default [`WsClientBuilder::read_buffer_size`]: 8 KiB, a dozen
+/// typical responses per read.
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 8 * 1024;
+
 /// Everything a connection needs; built by [`WsClientBuilder`].
 #[derive(Clone)]
 pub(crate) struct WsConfig {
@@ -53,6 +57,7 @@ pub(crate) struct WsConfig {
     pub(crate) ping_interval: Option<Duration>,
     pub(crate) max_missed_pongs: u32,
     pub(crate) close_timeout: Duration,
+    pub(crate) read_buffer_size: usize,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) observer: GuardedObserver,
 }
@@ -61,7 +66,8 @@ pub(crate) struct WsConfig {
 ///
 /// Defaults: no auth, request timeout 30 s, connect timeout 10 s (TCP, TLS
 /// and upgrade), auth timeout 30 s, a ping every 30 s with the connection
-/// closed after 2 missed pongs, close timeout 5 s, the webpki root
+/// closed after 2 missed pongs, close timeout 5 s, read buffer 8 KiB
+/// ([`DEFAULT_READ_BUFFER_SIZE`]), the webpki root
 /// certificates for `wss://`, no observer.
 pub struct WsClientBuilder {
     config: WsConfig,
@@ -91,6 +97,7 @@ impl WsClientBuilder {
                 ping_interval: Some(Duration::from_secs(30)),
                 max_missed_pongs: 2,
                 close_timeout: Duration::from_secs(5),
+                read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
                 tls: None,
                 observer: GuardedObserver::default(),
             },
@@ -152,6 +159,16 @@ impl WsClientBuilder {
     /// How long [`WsClient::close`] waits for the server's close frame.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.config.close_timeout = timeout;
+        self
+    }
+
+    /// Bytes read from the socket per read call (at least 1 KiB; default
+    /// [`DEFAULT_READ_BUFFER_SIZE`]). tungstenite zero-fills this much of its
+    /// read buffer before every read, so its own 128 KiB default costs more
+    /// than parsing a small response; larger messages are still read whole,
+    /// in several reads.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.read_buffer_size = bytes.max(1024);
         self
     }
 

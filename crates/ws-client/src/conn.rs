@@ -320,8 +320,10 @@ async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
         HeaderValue::from_static(SUBPROTOCOL),
     );
     let connector = config.tls.clone().map(Connector::Rustls);
+    let transport = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size);
     let handshake =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(transport), true, connector);
     let (stream, response) = tokio::time::timeout(config.connect_timeout, handshake)
         .await
         .map_err(|_| connect_error(url, format!("timed out after {:?}", config.connect_timeout)))?

@@ -67,7 +67,7 @@ mod wire;
 pub use api::HaystackClient;
 pub use backoff::Backoff;
 pub use client::WsClient;
-pub use config::{Auth, WsClientBuilder};
+pub use config::{Auth, DEFAULT_READ_BUFFER_SIZE, WsClientBuilder};
 pub use error::WsClientError;
 pub use pool::{WsChannel, WsPool};
 pub use reconnect::ReconnectingWsClient;

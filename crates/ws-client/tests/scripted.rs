@@ -130,6 +130,31 @@ async fn a_thousand_requests_in_flight_are_correlated_when_answered_in_reverse()
 }
 
 #[tokio::test]
+async fn a_response_larger_than_the_read_buffer_arrives_whole() {
+    // Echo each request grid back, so a long filter makes a long answer.
+    let handler = Arc::new(|text: &str| {
+        let req: Json = serde_json::from_str(text).unwrap();
+        vec![Action::Text(format!(
+            r#"{{"grid":{},"id":{}}}"#,
+            req["grid"], req["id"]
+        ))]
+    }) as support::Handler;
+    let server = TestServer::start(handler).await;
+    let client = WsClient::builder(&server.url)
+        .read_buffer_size(1024)
+        .connect()
+        .await
+        .unwrap();
+    let long = format!("dis == \"{}\"", "x".repeat(200_000));
+    let grid = client.read_filter(&long, None).await.unwrap();
+    match grid.rows[0].get("filter") {
+        Some(Value::Str(s)) => assert_eq!(s.value(), long.as_str()),
+        other => panic!("{other:?}"),
+    }
+    client.close().await;
+}
+
+#[tokio::test]
 async fn timeout_fires_one_error_and_a_late_answer_counts_as_invalid() {
     let server = TestServer::start(echo_handler()).await;
     let rec = Arc::new(RecordingObserver::new());

@@ -9,18 +9,19 @@ use std::cell::Cell;
 
 use libhaystack::val::{Column, Dict, Grid, Number, Value};
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+use super::json_read::{OptionalDictSeed, SkipSeed, check_depth};
 use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
-use super::{CodecError, number};
+use super::{CodecError, json_write, number};
 
 /// Grid meta tags written first, in this order, so that the grids the
 /// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;
 /// watchSub `watchId, lease`; ...) come out byte for byte as it writes them.
 /// libhaystack's `Dict` keeps no insertion order; other tags follow in its
 /// (sorted) order.
-const META_ORDER: [&str; 12] = [
+pub(super) const META_ORDER: [&str; 12] = [
     "err", "dis", "id", "watchId", "watchDis", "lease", "hisStart", "hisEnd", "action", "close",
     "refresh", "range",
 ];
@@ -119,25 +120,38 @@ struct JsonRow<'a> {
 impl Serialize for JsonRow<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        let mut found = 0;
-        for column in self.columns {
-            if let Some(value) = self.row.get(&column.name) {
-                found += 1;
-                if !value.is_null() {
-                    map.serialize_entry(&column.name, &JsonValue(value))?;
-                }
-            }
-        }
-        if found < self.row.len() {
-            for (name, value) in self.row.iter() {
-                let has_column = self.columns.iter().any(|c| &c.name == name);
-                if !has_column && !value.is_null() {
-                    map.serialize_entry(name, &JsonValue(value))?;
-                }
-            }
-        }
+        row_tags(self.row, self.columns, |name, value| {
+            map.serialize_entry(name, &JsonValue(value))
+        })?;
         map.end()
     }
+}
+
+/// Calls `tag` for each non-null tag of `row` in the order written: column
+/// order, then any tag without a column.
+pub(super) fn row_tags<E>(
+    row: &Dict,
+    columns: &[Column],
+    mut tag: impl FnMut(&str, &Value) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut found = 0;
+    for column in columns {
+        if let Some(value) = row.get(&column.name) {
+            found += 1;
+            if !value.is_null() {
+                tag(&column.name, value)?;
+            }
+        }
+    }
+    if found < row.len() {
+        for (name, value) in row.iter() {
+            let has_column = columns.iter().any(|c| &c.name == name);
+            if !has_column && !value.is_null() {
+                tag(name, value)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A dict (column meta, nested dict): tags in dict order, nulls left out.
@@ -208,9 +222,19 @@ impl Serialize for JsonNumber<'_> {
 
 /// Encodes a grid as compact JSON v4 text.
 pub(super) fn encode(grid: &Grid) -> Result<String, CodecError> {
-    serde_json::to_string(&JsonGrid(grid)).map_err(|err| CodecError::Encode {
-        message: err.to_string(),
-    })
+    let mut out = String::with_capacity(encoded_size_hint(grid));
+    json_write::write_grid(&mut out, grid);
+    Ok(out)
+}
+
+/// A guess at the encoded size, to allocate the output once or twice:
+/// about 40 bytes a cell.
+pub(crate) fn encoded_size_hint(grid: &Grid) -> usize {
+    64 + grid
+        .rows
+        .len()
+        .saturating_mul(grid.columns.len())
+        .saturating_mul(40)
 }
 
 // ---------------------------------------------------------------- decoding
@@ -220,24 +244,44 @@ type Failure = Cell<Option<CodecError>>;
 
 /// Decodes JSON v4 text into a grid, enforcing the limits.
 ///
-/// libhaystack decodes the values. When it refuses one (a non-finite number
+/// [`json_read`](super::json_read) decodes the values as libhaystack does. When it refuses one (a non-finite number
 /// or a unit outside its database; see [`number`]), the body is decoded a
 /// second time in the [lenient](Mode::Lenient) mode, which decodes numbers
 /// here and leaves every other value to libhaystack.
 pub(super) fn decode(bytes: &[u8]) -> Result<Grid, CodecError> {
-    limits::check_json_depth(bytes)?;
     match decode_bytes(bytes, Mode::Strict) {
-        Err(CodecError::InvalidGrid { .. }) => decode_bytes(bytes, Mode::Lenient),
-        result => result,
+        Ok(grid) => Ok(grid),
+        Err(err) => {
+            // The strict pass stops at the depth limit as it goes; the scan
+            // reports it (and any deeper nesting past an earlier syntax
+            // error) as the one error it was before the pass.
+            limits::check_json_depth(bytes)?;
+            match err {
+                CodecError::InvalidGrid { .. } => decode_bytes(bytes, Mode::Lenient),
+                other => Err(other),
+            }
+        }
     }
 }
 
 fn decode_bytes(bytes: &[u8], mode: Mode) -> Result<Grid, CodecError> {
+    // Valid UTF-8 as a whole (the rule) is not checked again string by
+    // string; invalid bodies get the slice reader's errors, as before.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => decode_from(serde_json::Deserializer::from_str(text), mode),
+        Err(_) => decode_from(serde_json::Deserializer::from_slice(bytes), mode),
+    }
+}
+
+fn decode_from<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    mode: Mode,
+) -> Result<Grid, CodecError> {
     let failure = Failure::default();
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     GridSeed {
         failure: &failure,
         mode,
+        depth: 1,
     }
     .deserialize(&mut deserializer)
     .and_then(|grid| deserializer.end().map(|()| grid))
@@ -258,6 +302,7 @@ fn decode_parsed(value: &serde_json::Value, mode: Mode) -> Result<Grid, CodecErr
     GridSeed {
         failure: &failure,
         mode,
+        depth: 1,
     }
     .deserialize(value)
     .map_err(|err| decode_error(err, &failure))
@@ -305,16 +350,19 @@ fn without_nulls(mut dict: Dict) -> Dict {
 /// How dicts (rows, meta) are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// By libhaystack, streaming: the fast path.
+    /// Streaming, with libhaystack's rules ([`json_read`](super::json_read)): the fast path.
     Strict,
     /// Through a `serde_json::Value`, numbers decoded here
     /// ([`number::number_from_json`]), other values by libhaystack.
     Lenient,
 }
 
+/// Each seed below knows the nesting level its container opens at (the
+/// grid object is level 1), to stop at [`MAX_DEPTH`] in one pass.
 struct GridSeed<'f> {
     failure: &'f Failure,
     mode: Mode,
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for GridSeed<'_> {
@@ -333,6 +381,8 @@ impl<'de> Visitor<'de> for GridSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Grid, A::Error> {
+        check_depth(self.depth)?;
+        let depth = self.depth + 1;
         let mut is_grid = false;
         let mut meta: Option<Dict> = None;
         let mut columns = None;
@@ -348,22 +398,22 @@ impl<'de> Visitor<'de> for GridSeed<'_> {
                     }
                     is_grid = true;
                 }
-                "meta" => meta = map.next_value_seed(DictSeed(self.mode))?,
+                "meta" => meta = map.next_value_seed(DictSeed(self.mode, depth))?,
                 "cols" => {
                     columns = Some(map.next_value_seed(ColumnsSeed {
                         failure: self.failure,
                         mode: self.mode,
+                        depth,
                     })?)
                 }
                 "rows" => {
                     rows = Some(map.next_value_seed(RowsSeed {
                         failure: self.failure,
                         mode: self.mode,
+                        depth,
                     })?)
                 }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                _ => map.next_value_seed(SkipSeed { depth })?,
             }
         }
         if !is_grid {
@@ -393,6 +443,7 @@ impl<'de> Visitor<'de> for GridSeed<'_> {
 struct ColumnsSeed<'f> {
     failure: &'f Failure,
     mode: Mode,
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for ColumnsSeed<'_> {
@@ -411,8 +462,9 @@ impl<'de> Visitor<'de> for ColumnsSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Column>, A::Error> {
+        check_depth(self.depth)?;
         let mut columns = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(column) = seq.next_element_seed(ColumnSeed(self.mode))? {
+        while let Some(column) = seq.next_element_seed(ColumnSeed(self.mode, self.depth + 1))? {
             if columns.len() == MAX_COLS {
                 return Err(fail(
                     self.failure,
@@ -425,7 +477,7 @@ impl<'de> Visitor<'de> for ColumnsSeed<'_> {
     }
 }
 
-struct ColumnSeed(Mode);
+struct ColumnSeed(Mode, usize);
 
 impl<'de> DeserializeSeed<'de> for ColumnSeed {
     type Value = Column;
@@ -443,15 +495,15 @@ impl<'de> Visitor<'de> for ColumnSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Column, A::Error> {
+        check_depth(self.1)?;
+        let depth = self.1 + 1;
         let mut name: Option<String> = None;
         let mut meta: Option<Dict> = None;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
                 "name" => name = Some(map.next_value()?),
-                "meta" => meta = map.next_value_seed(DictSeed(self.0))?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                "meta" => meta = map.next_value_seed(DictSeed(self.0, depth))?,
+                _ => map.next_value_seed(SkipSeed { depth })?,
             }
         }
         let name = name
@@ -465,6 +517,7 @@ impl<'de> Visitor<'de> for ColumnSeed {
 struct RowsSeed<'f> {
     failure: &'f Failure,
     mode: Mode,
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
@@ -483,8 +536,9 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Dict>, A::Error> {
+        check_depth(self.depth)?;
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(row) = seq.next_element_seed(DictSeed(self.mode))? {
+        while let Some(row) = seq.next_element_seed(DictSeed(self.mode, self.depth + 1))? {
             let row = row.ok_or_else(|| de::Error::custom("a row must be an object, not null"))?;
             if rows.len() == MAX_ROWS {
                 return Err(fail(
@@ -498,15 +552,16 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
     }
 }
 
-/// A dict, or `None` for JSON `null`, decoded as its [`Mode`] says.
-struct DictSeed(Mode);
+/// A dict, or `None` for JSON `null`, decoded as its [`Mode`] says, at a
+/// nesting level.
+struct DictSeed(Mode, usize);
 
 impl<'de> DeserializeSeed<'de> for DictSeed {
     type Value = Option<Dict>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Dict>, D::Error> {
         match self.0 {
-            Mode::Strict => Option::<Dict>::deserialize(deserializer),
+            Mode::Strict => OptionalDictSeed { depth: self.1 }.deserialize(deserializer),
             Mode::Lenient => match serde_json::Value::deserialize(deserializer)? {
                 serde_json::Value::Null => Ok(None),
                 serde_json::Value::Object(object) => {
@@ -555,6 +610,7 @@ mod lenient {
                         GridSeed {
                             failure: &failure,
                             mode: Mode::Lenient,
+                            depth: 1,
                         }
                         .deserialize(json)
                         .map(Value::from)

@@ -65,6 +65,8 @@
 mod error;
 mod format;
 mod json;
+mod json_read;
+mod json_write;
 mod limits;
 mod number;
 mod zinc;
@@ -73,7 +75,8 @@ pub use error::CodecError;
 pub use format::Format;
 pub use limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
-pub(crate) use json::JsonGrid;
+pub(crate) use json::{JsonGrid, encoded_size_hint};
+pub(crate) use json_write::{write_grid, write_str};
 
 use libhaystack::val::{Dict, Grid, Value};
 

@@ -43,7 +43,7 @@ use libhaystack::val::Grid;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::codec::{self, JsonGrid};
+use crate::codec;
 
 /// The WebSocket subprotocol the reference requires (`Sec-WebSocket-Protocol`).
 pub const SUBPROTOCOL: &str = "haystack";
@@ -577,89 +577,112 @@ fn non_null(id: &Option<serde_json::Value>) -> Option<&serde_json::Value> {
     id.as_ref().filter(|id| !id.is_null())
 }
 
-#[derive(Serialize)]
-struct RequestOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a serde_json::Value>,
-    op: &'a str,
-    grid: JsonGrid<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ch: Option<&'a str>,
+/// Writes a grid envelope with serde_json's compact layout; the grid is
+/// written by [`codec::write_grid`], without serde.
+struct EnvelopeWriter {
+    out: String,
 }
 
-impl<'a> From<&'a WsRequest> for RequestOut<'a> {
-    fn from(request: &'a WsRequest) -> Self {
-        RequestOut {
-            id: non_null(&request.id),
-            op: &request.op,
-            grid: JsonGrid(&request.grid),
-            ch: request.ch.as_deref(),
+impl EnvelopeWriter {
+    fn new(grids: &[&Grid]) -> Self {
+        let size = grids
+            .iter()
+            .map(|grid| codec::encoded_size_hint(grid))
+            .sum::<usize>();
+        EnvelopeWriter {
+            out: String::with_capacity(64 + size),
         }
     }
-}
 
-#[derive(Serialize)]
-struct ResponseOut<'a> {
-    grid: JsonGrid<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ch: Option<&'a str>,
-}
-
-impl<'a> ResponseOut<'a> {
-    fn new(response: &'a WsResponse, with_ch: bool) -> Self {
-        ResponseOut {
-            grid: JsonGrid(&response.grid),
-            id: non_null(&response.id),
-            ch: response.ch.as_deref().filter(|_| with_ch),
+    fn request(&mut self, request: &WsRequest) {
+        self.out.push('{');
+        if let Some(id) = non_null(&request.id) {
+            self.out.push_str(r#""id":"#);
+            self.out.push_str(&to_json(id));
+            self.out.push(',');
         }
+        self.out.push_str(r#""op":"#);
+        codec::write_str(&mut self.out, &request.op);
+        self.out.push_str(r#","grid":"#);
+        codec::write_grid(&mut self.out, &request.grid);
+        self.channel(request.ch.as_deref());
+        self.out.push('}');
+    }
+
+    fn response(&mut self, response: &WsResponse, with_ch: bool) {
+        self.out.push_str(r#"{"grid":"#);
+        codec::write_grid(&mut self.out, &response.grid);
+        if let Some(id) = non_null(&response.id) {
+            self.out.push_str(r#","id":"#);
+            self.out.push_str(&to_json(id));
+        }
+        self.channel(response.ch.as_deref().filter(|_| with_ch));
+        self.out.push('}');
+    }
+
+    fn channel(&mut self, ch: Option<&str>) {
+        if let Some(ch) = ch {
+            self.out.push_str(r#","ch":"#);
+            codec::write_str(&mut self.out, ch);
+        }
+    }
+
+    /// Writes `[item,item,..]`.
+    fn array<T>(&mut self, items: &[T], mut write: impl FnMut(&mut Self, &T)) {
+        self.out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            write(self, item);
+        }
+        self.out.push(']');
     }
 }
 
 /// Encodes a request as the reference client does: `{"id","op","grid"[,"ch"]}`
 /// (`id` left out when `None` or `null`).
 pub fn encode_request(request: &WsRequest) -> String {
-    to_json(&RequestOut::from(request))
+    let mut writer = EnvelopeWriter::new(&[&request.grid]);
+    writer.request(request);
+    writer.out
 }
 
 /// Encodes a batch of requests as one JSON array.
 pub fn encode_requests(requests: &[WsRequest]) -> String {
-    let items: Vec<RequestOut<'_>> = requests.iter().map(RequestOut::from).collect();
-    to_json(&items)
+    let grids: Vec<&Grid> = requests.iter().map(|request| &request.grid).collect();
+    let mut writer = EnvelopeWriter::new(&grids);
+    writer.array(requests, |writer, request| writer.request(request));
+    writer.out
 }
 
 /// Encodes a response as the reference server does: `{"grid"[,"id"][,"ch"]}`.
 pub fn encode_response(response: &WsResponse) -> String {
-    to_json(&ResponseOut::new(response, true))
+    let mut writer = EnvelopeWriter::new(&[&response.grid]);
+    writer.response(response, true);
+    writer.out
 }
 
 /// Encodes the responses to a batch as one JSON array, in request order.
 /// Batch items never carry `ch` (as in the reference).
 pub fn encode_responses(responses: &[WsResponse]) -> String {
-    let items: Vec<ResponseOut<'_>> = responses
-        .iter()
-        .map(|response| ResponseOut::new(response, false))
-        .collect();
-    to_json(&items)
-}
-
-#[derive(Serialize)]
-struct WatchOut<'a> {
-    #[serde(rename = "type")]
-    message_type: &'static str,
-    #[serde(rename = "watchId")]
-    watch_id: &'a str,
-    grid: JsonGrid<'a>,
+    let grids: Vec<&Grid> = responses.iter().map(|response| &response.grid).collect();
+    let mut writer = EnvelopeWriter::new(&grids);
+    writer.array(responses, |writer, response| {
+        writer.response(response, false)
+    });
+    writer.out
 }
 
 /// Encodes a watch push: `{"type":"watch","watchId":..,"grid":..}`.
 pub fn encode_watch(watch_id: &str, grid: &Grid) -> String {
-    to_json(&WatchOut {
-        message_type: "watch",
-        watch_id,
-        grid: JsonGrid(grid),
-    })
+    let mut writer = EnvelopeWriter::new(&[grid]);
+    writer.out.push_str(r#"{"type":"watch","watchId":"#);
+    codec::write_str(&mut writer.out, watch_id);
+    writer.out.push_str(r#","grid":"#);
+    codec::write_grid(&mut writer.out, grid);
+    writer.out.push('}');
+    writer.out
 }
 
 #[derive(Serialize)]
