@@ -814,6 +814,46 @@ async fn change_feed_goes_to_the_right_watches() {
     assert!(events.try_recv().is_err());
 }
 
+// A handler that blocks runs on the blocking pool: on a one-worker runtime a
+// timer still fires while it sleeps, and a panicking handler is a server error.
+#[tokio::test(flavor = "current_thread")]
+async fn action_handlers_run_off_the_async_workers() {
+    let clock = clock();
+    let store = store(&clock);
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    store.register_action("block", move |_: &Dict, _: &Dict| {
+        // Released by the timer only if this thread is not the runtime's.
+        match released
+            .lock()
+            .map(|rx| rx.recv_timeout(std::time::Duration::from_secs(2)))
+        {
+            Ok(Ok(())) => Ok(Grid::default()),
+            _ => Err(OpError::server_error("never released")),
+        }
+    });
+    store.register_action("boom", |_: &Dict, _: &Dict| panic!("handler bug"));
+    let blocked = call(
+        &store,
+        "invokeAction",
+        json!({"_kind":"grid","meta":{"id":r("ahu"),"action":"block"},"cols":[],"rows":[]}),
+    );
+    let timer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        release.send(()).unwrap();
+    };
+    let (result, ()) = tokio::join!(blocked, timer);
+    assert!(result.is_ok(), "{result:?}");
+    let err = call(
+        &store,
+        "invokeAction",
+        json!({"_kind":"grid","meta":{"id":r("ahu"),"action":"boom"},"cols":[],"rows":[]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ServerError);
+}
+
 #[tokio::test]
 async fn actions_are_pluggable() {
     let clock = clock();

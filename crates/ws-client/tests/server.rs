@@ -232,8 +232,8 @@ async fn a_thousand_requests_in_flight_on_one_connection() {
     server.stop().await;
 }
 
-// Two workers: the slow action blocks one of them, the client's timer runs
-// on the other.
+// The slow action sleeps on the store's blocking pool; the client's timer
+// fires meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_op_times_out_once_and_its_late_answer_is_ignored() {
     let server = start().await;

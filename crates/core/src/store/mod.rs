@@ -76,6 +76,9 @@ pub const MAX_LEASE: Duration = Duration::from_secs(3_600);
 pub const WATCH_EVENT_CAPACITY: usize = 1_024;
 
 /// An action handler: receives the target entity and the arguments, answers a grid.
+///
+/// Under a tokio runtime a handler runs on the blocking thread pool, so it may
+/// block (device I/O, a slow call) without stalling the server's workers.
 pub type ActionHandler = Arc<dyn Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync>;
 
 /// The in-memory Haystack database. See the [module docs](self).
@@ -217,6 +220,7 @@ impl MemoryStore {
     }
 
     /// Register (or replace) the handler of action `name` for `invokeAction`.
+    /// The handler may block: see [`ActionHandler`].
     pub fn register_action<F>(&self, name: impl Into<String>, handler: F)
     where
         F: Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync + 'static,
@@ -866,7 +870,20 @@ impl HaystackOps for MemoryStore {
             OpError::not_found(format!("Unknown entity: @{}", request.id.value()))
         })?;
         // No lock is held while the handler runs: it may call back into the store.
-        handler(&target, &request.args)
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return handler(&target, &request.args);
+        };
+        let args = request.args;
+        runtime
+            .spawn_blocking(move || handler(&target, &args))
+            .await
+            .unwrap_or_else(|join_error| {
+                log::error!(target: "hs::store", "action {} failed: {join_error}", request.action);
+                Err(OpError::server_error(format!(
+                    "action {} failed",
+                    request.action
+                )))
+            })
     }
 
     fn watch_events(&self) -> Option<broadcast::Receiver<WatchEvent>> {
