@@ -12,9 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
+use futures_util::FutureExt;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::Op;
 
@@ -123,7 +126,8 @@ pub(crate) fn kind_from_status(status: StatusCode) -> Option<ErrorKind> {
 }
 
 /// Middleware: times the request from receipt, bounds it by the deadline
-/// ([`within_deadline`]), and reports its outcome.
+/// ([`within_deadline`]), turns a panic into a `500`, sets the security
+/// headers, and reports its outcome.
 ///
 /// The duration ends when the response is handed to hyper. Every API
 /// response body is fully buffered by then, so what is left is the socket
@@ -136,7 +140,13 @@ pub(crate) async fn observe(
     let started = Instant::now();
     let method = request.method().clone();
     let path_label = op_label(&state.base_path, request.uri().path());
-    let mut response = within_deadline(state.request_timeout, next.run(request)).await;
+    let guarded = std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .map(|result| result.unwrap_or_else(panic_response));
+    let mut response = within_deadline(state.request_timeout, guarded).await;
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     let elapsed = started.elapsed();
     let status = response.status();
     let (op, error) = match response.extensions_mut().remove::<Outcome>() {
@@ -155,6 +165,23 @@ pub(crate) async fn observe(
         error.map(|k| format!(" ({k})")).unwrap_or_default()
     );
     response
+}
+
+/// The `500` for a handler that panicked (observed by status as
+/// `server_error`).
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    log::error!(target: LOG_TARGET, "request handler panicked: {message}");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Internal server error",
+    )
+        .into_response()
 }
 
 #[cfg(test)]
