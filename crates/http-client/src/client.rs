@@ -246,20 +246,7 @@ impl HttpClient {
     /// Any op by name: `POST {base}/{op}` with `grid`. Retried only when the
     /// op is one of the idempotent reads (see [`RetryPolicy`]).
     pub async fn call(&self, op: &str, grid: &Grid) -> Result<Grid, HttpClientError> {
-        let started = Instant::now();
-        let result = match self.encode(grid) {
-            Ok(body) => {
-                self.execute(&Call {
-                    op,
-                    method: Method::POST,
-                    body: Some(body),
-                    idempotent: is_idempotent_op(op),
-                })
-                .await
-            }
-            Err(error) => Err(error),
-        };
-        self.report(op, started, result)
+        self.post_named(op, grid, is_idempotent_op(op)).await
     }
 
     /// Ends the session: sends the `close` op once (best effort: `GET
@@ -302,7 +289,17 @@ impl HttpClient {
     }
 
     async fn post(&self, op: Op, grid: &Grid, idempotent: bool) -> Result<Grid, HttpClientError> {
-        let op = op.as_str();
+        self.post_named(op.as_str(), grid, idempotent).await
+    }
+
+    /// `POST {base}/{op}` with `grid`: one observed call, retried when
+    /// `idempotent` (see [`RetryPolicy`]).
+    async fn post_named(
+        &self,
+        op: &str,
+        grid: &Grid,
+        idempotent: bool,
+    ) -> Result<Grid, HttpClientError> {
         let started = Instant::now();
         let result = match self.encode(grid) {
             Ok(body) => {
