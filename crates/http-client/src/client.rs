@@ -4,16 +4,17 @@ use std::time::{Duration, Instant};
 use hs_core::auth::http::Authorization;
 use hs_core::codec::{self, Format};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
+use hs_core::ops::build as request;
 use hs_core::ops::{HisItem, Op};
 use hs_core::value::{Dict, Grid, Ref, Value};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 
+use crate::auth;
 use crate::builder::HttpClientBuilder;
 use crate::error::HttpClientError;
 use crate::retry::{RetryPolicy, is_idempotent_op};
 use crate::session::{Credentials, Grant, Session};
-use crate::{auth, request};
 
 /// Log target of requests, responses, retries and the session lifecycle.
 pub(crate) const CLIENT_TARGET: &str = "hs::http::client";
@@ -179,7 +180,7 @@ impl HttpClient {
         who: &str,
         duration: Option<Duration>,
     ) -> Result<Grid, HttpClientError> {
-        let grid = request::point_write(id, level, val, who, duration);
+        let grid = request::point_write(id, level, val, who, duration.map(request::seconds));
         self.post(Op::PointWrite, &grid, false).await
     }
 
@@ -198,13 +199,13 @@ impl HttpClient {
         ids: &[Ref],
         lease: Option<Duration>,
     ) -> Result<Grid, HttpClientError> {
-        let grid = request::watch_sub(Some(watch_dis), None, ids, lease);
+        let grid = request::watch_sub(None, Some(watch_dis), ids, lease);
         self.post(Op::WatchSub, &grid, false).await
     }
 
     /// `watchSub` adding `ids` to the open watch `watch_id`.
     pub async fn watch_extend(&self, watch_id: &str, ids: &[Ref]) -> Result<Grid, HttpClientError> {
-        let grid = request::watch_sub(None, Some(watch_id), ids, None);
+        let grid = request::watch_sub(Some(watch_id), None, ids, None);
         self.post(Op::WatchSub, &grid, false).await
     }
 

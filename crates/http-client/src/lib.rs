@@ -46,7 +46,6 @@ mod auth;
 mod builder;
 mod client;
 mod error;
-mod request;
 mod retry;
 mod session;
 mod tls;

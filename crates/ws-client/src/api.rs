@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use hs_core::ops::HisItem;
 use hs_core::value::{DateTime, Dict, Number, Ref, Value};
 
 use crate::{Grid, WsClientError, requests};
@@ -108,7 +109,14 @@ pub trait HaystackClient: Send + Sync {
         id: &Ref,
         samples: &[(DateTime, Value)],
     ) -> impl Future<Output = Result<Grid, WsClientError>> + Send {
-        self.call("hisWrite", requests::his_write(id, samples))
+        let items: Vec<HisItem> = samples
+            .iter()
+            .map(|(ts, val)| HisItem {
+                ts: *ts,
+                val: val.clone(),
+            })
+            .collect();
+        self.call("hisWrite", requests::his_write(id, &items))
     }
 
     /// `pointWrite` at `level` (1..=17); `val: None` releases the level.
@@ -122,7 +130,7 @@ pub trait HaystackClient: Send + Sync {
     ) -> impl Future<Output = Result<Grid, WsClientError>> + Send {
         self.call(
             "pointWrite",
-            requests::point_write(id, level, val, who, duration),
+            requests::point_write(id, level, val.as_ref(), who, duration),
         )
     }
 
@@ -143,7 +151,10 @@ pub trait HaystackClient: Send + Sync {
         ids: &[Ref],
         lease: Option<Duration>,
     ) -> impl Future<Output = Result<Grid, WsClientError>> + Send {
-        self.call("watchSub", requests::watch_sub(watch_id, dis, ids, lease))
+        self.call(
+            "watchSub",
+            requests::watch_sub(watch_id, Some(dis), ids, lease),
+        )
     }
 
     /// `watchUnsub`: remove ids, or drop the watch with `close`.
@@ -172,6 +183,6 @@ pub trait HaystackClient: Send + Sync {
         action: &str,
         args: Dict,
     ) -> impl Future<Output = Result<Grid, WsClientError>> + Send {
-        self.call("invokeAction", requests::invoke_action(id, action, args))
+        self.call("invokeAction", requests::invoke_action(id, action, &args))
     }
 }

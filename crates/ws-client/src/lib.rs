@@ -60,7 +60,8 @@ mod conn;
 mod error;
 mod pool;
 mod reconnect;
-pub mod requests;
+/// Request grids for the 13 ops, shaped as haystack-py sends them.
+pub use hs_core::ops::build as requests;
 mod watch;
 mod wire;
 

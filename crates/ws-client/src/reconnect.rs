@@ -509,7 +509,7 @@ async fn resubscribe(state: &State, conn: &Connection) {
 /// The watchSub that restores `record`, naming its last server id or not.
 fn resubscription(record: &WatchRecord, same_id: bool) -> Grid {
     let watch_id = same_id.then_some(record.server_id.as_str());
-    let mut grid = requests::watch_sub(watch_id, &record.dis, &record.ids, None);
+    let mut grid = requests::watch_sub(watch_id, Some(&record.dis), &record.ids, None);
     if let (Some(lease), Some(meta)) = (record.lease.clone(), grid.meta.as_mut()) {
         meta.insert("lease".into(), lease);
     }

@@ -48,11 +48,6 @@ pub(crate) struct DecodeError {
     pub(crate) message: String,
 }
 
-/// The empty request grid sent for ops without arguments.
-pub(crate) fn empty_grid() -> Grid {
-    hs_core::codec::empty_grid()
-}
-
 /// The `dis` of an error grid, `None` for any other grid.
 pub(crate) fn error_dis(grid: &Grid) -> Option<String> {
     hs_core::codec::error_message(grid)

@@ -247,7 +247,7 @@ async fn a_slow_op_times_out_once_and_its_late_answer_is_ignored() {
         .connect()
         .await
         .unwrap();
-    let grid = requests::invoke_action(&r("demo-ahu1"), "slow", Dict::new());
+    let grid = requests::invoke_action(&r("demo-ahu1"), "slow", &Dict::new());
     let err = c
         .call_with_timeout("invokeAction", grid, Some(Duration::from_millis(100)))
         .await

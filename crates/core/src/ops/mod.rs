@@ -18,6 +18,7 @@
 //! # });
 //! ```
 
+pub mod build;
 mod error;
 mod range;
 mod request;

@@ -1,53 +1,60 @@
-//! Request grids for the typed ops, shaped as haystack-py's client builds
-//! them (PROTOCOL.md 2.2), so servers that expect its layout accept them.
+//! Request grids for the 13 standard ops, shaped exactly as haystack-py's
+//! client sends them (PROTOCOL.md 2.2, identical over HTTP and WebSocket): the
+//! client side of the typed requests that [`ops`](super) parses. Both hs
+//! clients build their requests here; use them with a client's raw `call`.
 
 use std::time::Duration;
 
-use hs_core::ops::HisItem;
-use hs_core::value::{Column, Dict, Grid, Number, Ref, Value, get_unit};
+use crate::value::{Column, Dict, Grid, Number, Ref, Value, get_unit};
 
-fn columns(names: &[&str]) -> Vec<Column> {
-    names
-        .iter()
-        .map(|name| Column {
-            name: (*name).to_owned(),
-            meta: None,
-        })
-        .collect()
-}
+use super::HisItem;
 
 fn grid(meta: Option<Dict>, names: &[&str], rows: Vec<Dict>) -> Grid {
     Grid {
-        meta,
-        columns: columns(names),
+        meta: meta.filter(|meta| !meta.is_empty()),
+        columns: names
+            .iter()
+            .map(|name| Column {
+                name: (*name).to_owned(),
+                meta: None,
+            })
+            .collect(),
         rows,
         ..Grid::default()
     }
 }
 
+fn dict<const N: usize>(pairs: [(&str, Value); N]) -> Dict {
+    let mut dict = Dict::new();
+    for (name, value) in pairs {
+        dict.insert(name.to_owned(), value);
+    }
+    dict
+}
+
 fn id_rows(ids: &[Ref]) -> Vec<Dict> {
     ids.iter()
-        .map(|id| {
-            let mut row = Dict::new();
-            row.insert("id".to_owned(), Value::Ref(id.clone()));
-            row
-        })
+        .map(|id| dict([("id", Value::Ref(id.clone()))]))
         .collect()
 }
 
-/// A number in seconds, with the unit `s` when the unit database has it.
-fn seconds(duration: Duration) -> Value {
+/// `duration` as a Number of seconds, with the unit `s`.
+pub fn seconds(duration: Duration) -> Number {
     let secs = duration.as_secs_f64();
     match get_unit("s") {
-        Some(unit) => Value::from(Number::make_with_unit(secs, unit)),
-        None => Value::make_number(secs),
+        Some(unit) => Number::make_with_unit(secs, unit),
+        None => Number::make(secs),
     }
 }
 
+/// The empty grid sent by `about`, `ops`, `formats` and `close`.
+pub fn empty() -> Grid {
+    crate::codec::empty_grid()
+}
+
 /// `read` by filter: cols `filter`, `limit`; `limit` left out when unlimited.
-pub(crate) fn read_filter(filter: &str, limit: Option<usize>) -> Grid {
-    let mut row = Dict::new();
-    row.insert("filter".to_owned(), Value::make_str(filter));
+pub fn read_filter(filter: &str, limit: Option<usize>) -> Grid {
+    let mut row = dict([("filter", Value::make_str(filter))]);
     if let Some(limit) = limit {
         // The reference sends the limit as a float number (`2.0`).
         row.insert("limit".to_owned(), Value::make_number(limit as f64));
@@ -56,12 +63,12 @@ pub(crate) fn read_filter(filter: &str, limit: Option<usize>) -> Grid {
 }
 
 /// `read` by ids: col `id`, one row per id.
-pub(crate) fn read_ids(ids: &[Ref]) -> Grid {
+pub fn read_ids(ids: &[Ref]) -> Grid {
     grid(None, &["id"], id_rows(ids))
 }
 
 /// `nav`: col `navId`; no value for the root.
-pub(crate) fn nav(nav_id: Option<&str>) -> Grid {
+pub fn nav(nav_id: Option<&str>) -> Grid {
     let mut row = Dict::new();
     if let Some(nav_id) = nav_id {
         row.insert("navId".to_owned(), Value::make_str(nav_id));
@@ -69,103 +76,103 @@ pub(crate) fn nav(nav_id: Option<&str>) -> Grid {
     grid(None, &["navId"], vec![row])
 }
 
-/// `hisRead`: cols `id`, `range` (a Str such as `today` or `2024-01-01`).
-pub(crate) fn his_read(id: &Ref, range: &str) -> Grid {
-    let mut row = Dict::new();
-    row.insert("id".to_owned(), Value::Ref(id.clone()));
-    row.insert("range".to_owned(), Value::make_str(range));
+/// `hisRead` of one point over `range` (`today`, `2024-01-01`,
+/// `2024-01-01,2024-01-31`, ...): cols `id`, `range`.
+pub fn his_read(id: &Ref, range: &str) -> Grid {
+    let row = dict([
+        ("id", Value::Ref(id.clone())),
+        ("range", Value::make_str(range)),
+    ]);
     grid(None, &["id", "range"], vec![row])
 }
 
 /// `hisWrite`: meta `id`, cols `ts`, `val`.
-pub(crate) fn his_write(id: &Ref, items: &[HisItem]) -> Grid {
-    let mut meta = Dict::new();
-    meta.insert("id".to_owned(), Value::Ref(id.clone()));
+pub fn his_write(id: &Ref, items: &[HisItem]) -> Grid {
     let rows = items
         .iter()
-        .map(|item| {
-            let mut row = Dict::new();
-            row.insert("ts".to_owned(), Value::DateTime(item.ts));
-            row.insert("val".to_owned(), item.val.clone());
-            row
-        })
+        .map(|item| dict([("ts", Value::DateTime(item.ts)), ("val", item.val.clone())]))
         .collect();
-    grid(Some(meta), &["ts", "val"], rows)
+    grid(
+        Some(dict([("id", Value::Ref(id.clone()))])),
+        &["ts", "val"],
+        rows,
+    )
 }
 
-/// `pointWrite` reading the priority array: col `id`.
-pub(crate) fn point_write_array(id: &Ref) -> Grid {
+/// `pointWrite` reading the priority array of `id`: col `id`.
+pub fn point_write_array(id: &Ref) -> Grid {
     read_ids(std::slice::from_ref(id))
 }
 
-/// `pointWrite` writing (or, with `val: None`, releasing) one level.
-pub(crate) fn point_write(
+/// `pointWrite` at `level` (1..=17); `val: None` releases the level;
+/// `duration` (a Number with a time unit, see [`seconds`]) limits the write.
+pub fn point_write(
     id: &Ref,
     level: u8,
     val: Option<&Value>,
     who: &str,
-    duration: Option<Duration>,
+    duration: Option<Number>,
 ) -> Grid {
-    let mut row = Dict::new();
-    row.insert("id".to_owned(), Value::Ref(id.clone()));
-    row.insert("level".to_owned(), Value::make_number(f64::from(level)));
+    let mut row = dict([
+        ("id", Value::Ref(id.clone())),
+        ("level", Value::make_number(f64::from(level))),
+    ]);
     if let Some(val) = val {
         row.insert("val".to_owned(), val.clone());
     }
     row.insert("who".to_owned(), Value::make_str(who));
     if let Some(duration) = duration {
-        row.insert("duration".to_owned(), seconds(duration));
+        row.insert("duration".to_owned(), Value::Number(duration));
     }
     grid(None, &["id", "level", "val", "who", "duration"], vec![row])
 }
 
-/// `watchSub`: meta `watchDis` (or `watchId` to extend a watch) and `lease`;
-/// col `id`.
-pub(crate) fn watch_sub(
-    watch_dis: Option<&str>,
+/// `watchSub`: meta `watchId` (to extend an open watch) and/or `watchDis`
+/// (to name a new one) and `lease` in seconds; col `id`.
+pub fn watch_sub(
     watch_id: Option<&str>,
+    watch_dis: Option<&str>,
     ids: &[Ref],
     lease: Option<Duration>,
 ) -> Grid {
     let mut meta = Dict::new();
-    if let Some(watch_dis) = watch_dis {
-        meta.insert("watchDis".to_owned(), Value::make_str(watch_dis));
-    }
     if let Some(watch_id) = watch_id {
         meta.insert("watchId".to_owned(), Value::make_str(watch_id));
     }
+    if let Some(watch_dis) = watch_dis {
+        meta.insert("watchDis".to_owned(), Value::make_str(watch_dis));
+    }
     if let Some(lease) = lease {
-        meta.insert("lease".to_owned(), seconds(lease));
+        meta.insert("lease".to_owned(), Value::Number(seconds(lease)));
     }
     grid(Some(meta), &["id"], id_rows(ids))
 }
 
 /// `watchUnsub`: meta `watchId` (plus `close` to drop the watch); col `id`.
-pub(crate) fn watch_unsub(watch_id: &str, ids: &[Ref], close: bool) -> Grid {
-    let mut meta = Dict::new();
-    meta.insert("watchId".to_owned(), Value::make_str(watch_id));
+pub fn watch_unsub(watch_id: &str, ids: &[Ref], close: bool) -> Grid {
+    let mut meta = dict([("watchId", Value::make_str(watch_id))]);
     if close {
         meta.insert("close".to_owned(), Value::make_marker());
     }
     grid(Some(meta), &["id"], id_rows(ids))
 }
 
-/// `watchPoll`: meta `watchId` (plus `refresh`); no columns.
-pub(crate) fn watch_poll(watch_id: &str, refresh: bool) -> Grid {
-    let mut meta = Dict::new();
-    meta.insert("watchId".to_owned(), Value::make_str(watch_id));
+/// `watchPoll`: meta `watchId` (plus `refresh` for everything); no columns.
+pub fn watch_poll(watch_id: &str, refresh: bool) -> Grid {
+    let mut meta = dict([("watchId", Value::make_str(watch_id))]);
     if refresh {
         meta.insert("refresh".to_owned(), Value::make_marker());
     }
     grid(Some(meta), &[], Vec::new())
 }
 
-/// `invokeAction`: meta `id`, `action`; the arguments as columns of one
+/// `invokeAction`: meta `id`, `action`; the arguments as the columns of one
 /// row, or no columns when there are none.
-pub(crate) fn invoke_action(id: &Ref, action: &str, args: &Dict) -> Grid {
-    let mut meta = Dict::new();
-    meta.insert("id".to_owned(), Value::Ref(id.clone()));
-    meta.insert("action".to_owned(), Value::make_str(action));
+pub fn invoke_action(id: &Ref, action: &str, args: &Dict) -> Grid {
+    let meta = dict([
+        ("id", Value::Ref(id.clone())),
+        ("action", Value::make_str(action)),
+    ]);
     if args.is_empty() {
         return grid(Some(meta), &[], Vec::new());
     }
@@ -173,9 +180,17 @@ pub(crate) fn invoke_action(id: &Ref, action: &str, args: &Dict) -> Grid {
     grid(Some(meta), &names, vec![args.clone()])
 }
 
+/// The `watchId` in a grid's meta (a `watchSub` response or request).
+pub fn watch_id(grid: &Grid) -> Option<String> {
+    match grid.meta.as_ref()?.get("watchId")? {
+        Value::Str(s) => Some(s.value().to_owned()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use hs_core::codec::{Format, encode_grid};
+    use crate::codec::{Format, encode_grid};
 
     use super::*;
 
@@ -214,17 +229,15 @@ mod tests {
             json(&watch_unsub("w-4b14bc42", &[], true)),
             r#"{"_kind":"grid","meta":{"watchId":"w-4b14bc42","close":{"_kind":"marker"}},"cols":[{"name":"id"}],"rows":[]}"#
         );
-        // libhaystack spells the unit of seconds `sec` when writing; the
-        // reference wrote `s`. Both name the same unit, so compare grids.
         let captured = r#"{"_kind":"grid","meta":{"watchDis":"http watch","lease":{"_kind":"number","val":60.0,"unit":"s"}},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"demo-ahu1-dat"}}]}"#;
         assert_eq!(
             watch_sub(
-                Some("http watch"),
                 None,
+                Some("http watch"),
                 &[Ref::make("demo-ahu1-dat", None)],
                 Some(Duration::from_secs(60))
             ),
-            hs_core::codec::decode_grid(captured.as_bytes(), Format::Json).unwrap()
+            crate::codec::decode_grid(captured.as_bytes(), Format::Json).unwrap()
         );
         let mut args = Dict::new();
         args.insert("level".to_owned(), Value::make_number(8.0));
@@ -246,7 +259,7 @@ mod tests {
             8,
             Some(&Value::make_number(72.0)),
             "demo-user",
-            Some(Duration::from_secs(30)),
+            Some(seconds(Duration::from_secs(30))),
         );
         assert_eq!(write.columns.len(), 5);
         assert_eq!(write.rows[0].get("level"), Some(&Value::make_number(8.0)));
