@@ -69,7 +69,7 @@ fn codecs(c: &mut Criterion) {
     let zinc = encode_grid(&grid, Format::Zinc).expect("encodes");
     let envelope = encode_response(&WsResponse {
         id: Some("42".into()),
-        grid: grid.clone(),
+        grid: grid.clone().into(),
         ch: None,
     });
 
@@ -87,7 +87,7 @@ fn codecs(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("hs/ws_response_encode", "json"), |b| {
         let response = WsResponse {
             id: Some("42".into()),
-            grid: grid.clone(),
+            grid: grid.clone().into(),
             ch: None,
         };
         b.iter(|| encode_response(black_box(&response)))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{entity, grid, ids, r};
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, OpError, ReadRequest, dispatch};
+use hs_core::ops::{HaystackOps, OpError, ReadRequest, Reply, dispatch};
 use hs_core::store::{ManualClock, MemoryStore};
 use libhaystack::val::{Dict, Grid, Number, Ref, Value};
 use serde_json::{Value as Json, json};
@@ -61,7 +61,9 @@ fn store(clock: &ManualClock) -> MemoryStore {
 }
 
 async fn call(store: &MemoryStore, op: &str, request: Json) -> Result<Grid, OpError> {
-    dispatch(store, op, grid(request)).await
+    dispatch(store, op, grid(request))
+        .await
+        .map(Reply::into_grid)
 }
 
 async fn ok(store: &MemoryStore, op: &str, request: Json) -> Grid {

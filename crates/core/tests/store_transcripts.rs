@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{ids, transcript};
-use hs_core::ops::dispatch;
+use hs_core::ops::{Reply, dispatch};
 use hs_core::store::MemoryStore;
 use libhaystack::val::{Grid, Value};
 
@@ -33,7 +33,10 @@ async fn read_by_filter_matches_the_capture() {
     let pairs = transcript(&format!("{FIXTURES}/ws-op-read-filter.jsonl"));
     assert!(!pairs.is_empty());
     for (op, request, captured) in pairs {
-        let ours = dispatch(&store, &op, request.clone()).await.unwrap();
+        let ours = dispatch(&store, &op, request.clone())
+            .await
+            .map(Reply::into_grid)
+            .unwrap();
         assert_eq!(id_set(&ours), id_set(&captured), "{request:?}");
     }
 }
@@ -42,7 +45,10 @@ async fn read_by_filter_matches_the_capture() {
 async fn read_by_ids_matches_the_capture_plus_null_rows() {
     let store = reference_store();
     for (op, request, captured) in transcript(&format!("{FIXTURES}/ws-op-read-ids.jsonl")) {
-        let ours = dispatch(&store, &op, request.clone()).await.unwrap();
+        let ours = dispatch(&store, &op, request.clone())
+            .await
+            .map(Reply::into_grid)
+            .unwrap();
         // The reference drops unknown ids; the spec (and we) answer a row of nulls.
         assert_eq!(ours.rows.len(), request.rows.len());
         let known: Vec<_> = ids(&ours).into_iter().flatten().collect();
@@ -56,7 +62,10 @@ async fn read_by_ids_matches_the_capture_plus_null_rows() {
 async fn nav_matches_the_capture() {
     let store = reference_store();
     for (op, request, captured) in transcript(&format!("{FIXTURES}/ws-op-nav.jsonl")) {
-        let ours = dispatch(&store, &op, request.clone()).await.unwrap();
+        let ours = dispatch(&store, &op, request.clone())
+            .await
+            .map(Reply::into_grid)
+            .unwrap();
         assert_eq!(id_set(&ours), id_set(&captured), "{request:?}");
     }
 }
@@ -67,7 +76,9 @@ async fn point_write_matches_the_capture() {
     let pairs = transcript(&format!("{FIXTURES}/ws-op-pointWrite.jsonl"));
     assert!(pairs.len() >= 5);
     for (op, request, captured) in pairs {
-        let ours = dispatch(&store, &op, request.clone()).await;
+        let ours = dispatch(&store, &op, request.clone())
+            .await
+            .map(Reply::into_grid);
         match ours {
             Err(err) => {
                 assert!(captured.is_err(), "{request:?}: {err}");
@@ -97,7 +108,10 @@ async fn point_write_matches_the_capture() {
 async fn his_write_then_read_matches_the_capture() {
     let store = reference_store();
     for (op, request, captured) in transcript(&format!("{FIXTURES}/ws-op-hisWrite.jsonl")) {
-        let ours = dispatch(&store, &op, request.clone()).await.unwrap();
+        let ours = dispatch(&store, &op, request.clone())
+            .await
+            .map(Reply::into_grid)
+            .unwrap();
         assert_eq!(ours.rows, captured.rows, "{op}");
         if op == "hisRead" {
             // We fix the reference's string `hisStart`/`hisEnd`: real DateTimes.

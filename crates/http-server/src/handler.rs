@@ -153,7 +153,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         }
     }
     match result {
-        Ok(grid) => responses::grid(name, StatusCode::OK, &grid, format, None),
+        Ok(reply) => responses::reply(name, &reply, format, None),
         Err(error) => {
             log::debug!(target: LOG_TARGET, "{name}: {}", error.message());
             responses::grid(

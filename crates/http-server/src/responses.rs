@@ -5,8 +5,9 @@ use axum::body::Body;
 use axum::http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hs_core::codec::{Format, encode_grid};
+use hs_core::codec::{CodecError, Format, encode_grid, encode_reply};
 use hs_core::observe::ErrorKind;
+use hs_core::ops::Reply;
 use hs_core::value::Grid;
 
 use crate::LOG_TARGET;
@@ -101,7 +102,33 @@ pub(crate) fn grid(
     format: Format,
     error: Option<ErrorKind>,
 ) -> Response {
-    match encode_grid(grid, format) {
+    encoded(op, status, encode_grid(grid, format), format, error)
+}
+
+/// An op's reply, as [`grid`] answers a grid.
+pub(crate) fn reply(
+    op: &'static str,
+    reply: &Reply,
+    format: Format,
+    error: Option<ErrorKind>,
+) -> Response {
+    encoded(
+        op,
+        StatusCode::OK,
+        encode_reply(reply, format),
+        format,
+        error,
+    )
+}
+
+fn encoded(
+    op: &'static str,
+    status: StatusCode,
+    body: Result<String, CodecError>,
+    format: Format,
+    error: Option<ErrorKind>,
+) -> Response {
+    match body {
         Ok(body) => {
             let response = (status, [(CONTENT_TYPE, format.content_type())], body).into_response();
             Outcome {

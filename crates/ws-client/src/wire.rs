@@ -106,11 +106,14 @@ pub(crate) fn decode(text: &str) -> Result<Incoming, DecodeError> {
     Ok(match frame {
         ServerFrame::Response(response) => Incoming::Response {
             id: response.id,
-            grid: response.grid,
+            grid: response.grid.into_grid(),
         },
-        ServerFrame::Batch(items) => {
-            Incoming::Batch(items.into_iter().map(|r| (r.id, r.grid)).collect())
-        }
+        ServerFrame::Batch(items) => Incoming::Batch(
+            items
+                .into_iter()
+                .map(|r| (r.id, r.grid.into_grid()))
+                .collect(),
+        ),
         ServerFrame::Watch { watch_id, grid } => Incoming::Watch { watch_id, grid },
         ServerFrame::Auth(message) => match message {
             AuthMessage::HelloChallenge {

@@ -275,12 +275,7 @@ impl SessionInner {
                     received,
                     error: Some(ErrorKind::Protocol),
                 };
-                let grid = hs_core::codec::error_grid("unexpected authentication message");
-                let response = WsResponse {
-                    id: None,
-                    grid,
-                    ch: None,
-                };
+                let response = WsResponse::error(None, None, "unexpected authentication message");
                 self.shared.enqueue(Outgoing::text(
                     ws::encode_response(&response),
                     AUTH.into(),
@@ -305,11 +300,7 @@ impl SessionInner {
         message: &str,
         received: Instant,
     ) {
-        let response = WsResponse {
-            id,
-            grid: hs_core::codec::error_grid(message),
-            ch: None,
-        };
+        let response = WsResponse::error(id, None, message);
         let outcome = Outcome {
             op: INVALID.into(),
             received,
@@ -337,11 +328,7 @@ impl SessionInner {
                 items.len()
             );
             let message = format!("batch of {} items exceeds the limit of {max}", items.len());
-            let response = WsResponse {
-                id: None,
-                grid: hs_core::codec::error_grid(&message),
-                ch: None,
-            };
+            let response = WsResponse::error(None, None, &message);
             let outcome = Outcome {
                 op: BATCH.into(),
                 received,
@@ -363,12 +350,8 @@ impl SessionInner {
                     self.run(request, op, received).await
                 }
                 Err(err) => {
-                    let grid = hs_core::codec::error_grid(&err.to_string());
-                    let response = WsResponse {
-                        id: err.request_id().cloned(),
-                        grid,
-                        ch: None,
-                    };
+                    let response =
+                        WsResponse::error(err.request_id().cloned(), None, &err.to_string());
                     (
                         response,
                         Outcome {
@@ -427,7 +410,9 @@ impl SessionInner {
                 let result = hs_core::ops::dispatch(&*self.state.inner.ops, &op_name, grid).await;
                 if let Ok(answer) = &result {
                     if op_name == "watchSub" {
-                        if let Some(watch_id) = meta_str(answer, "watchId") {
+                        if let Some(watch_id) =
+                            answer.as_grid().and_then(|grid| meta_str(grid, "watchId"))
+                        {
                             self.shared.add_watch(watch_id);
                         }
                     } else if let Some(watch_id) = closing_watch {
@@ -439,7 +424,7 @@ impl SessionInner {
         };
         match result {
             Ok(grid) => {
-                let error = hs_core::codec::error_message(&grid).map(|_| ErrorKind::ServerError);
+                let error = grid.error_message().map(|_| ErrorKind::ServerError);
                 (
                     WsResponse { id, grid, ch },
                     Outcome {
@@ -455,7 +440,7 @@ impl SessionInner {
                 (
                     WsResponse {
                         id,
-                        grid: err.to_grid(),
+                        grid: err.to_grid().into(),
                         ch,
                     },
                     Outcome {

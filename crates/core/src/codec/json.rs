@@ -13,8 +13,10 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::json_read::{OptionalDictSeed, SkipSeed, check_depth};
+use super::json_write::GridColumn;
 use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
 use super::{CodecError, json_write, number};
+use crate::ops::Reply;
 
 /// Grid meta tags written first, in this order, so that the grids the
 /// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;
@@ -129,23 +131,23 @@ impl Serialize for JsonRow<'_> {
 
 /// Calls `tag` for each non-null tag of `row` in the order written: column
 /// order, then any tag without a column.
-pub(super) fn row_tags<E>(
+pub(super) fn row_tags<C: GridColumn, E>(
     row: &Dict,
-    columns: &[Column],
+    columns: &[C],
     mut tag: impl FnMut(&str, &Value) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut found = 0;
     for column in columns {
-        if let Some(value) = row.get(&column.name) {
+        if let Some(value) = row.get(column.name()) {
             found += 1;
             if !value.is_null() {
-                tag(&column.name, value)?;
+                tag(column.name(), value)?;
             }
         }
     }
     if found < row.len() {
         for (name, value) in row.iter() {
-            let has_column = columns.iter().any(|c| &c.name == name);
+            let has_column = columns.iter().any(|c| c.name() == name);
             if !has_column && !value.is_null() {
                 tag(name, value)?;
             }
@@ -235,6 +237,17 @@ pub(crate) fn encoded_size_hint(grid: &Grid) -> usize {
         .len()
         .saturating_mul(grid.columns.len())
         .saturating_mul(40)
+}
+
+/// [`encoded_size_hint`] for a reply (shared rows: the first row's width).
+pub(crate) fn reply_size_hint(reply: &Reply) -> usize {
+    match reply {
+        Reply::Grid(grid) => encoded_size_hint(grid),
+        Reply::Rows(rows) => {
+            let width = rows.first().map_or(0, |row| row.len());
+            64 + rows.len().saturating_mul(width).saturating_mul(40)
+        }
+    }
 }
 
 // ---------------------------------------------------------------- decoding

@@ -6,6 +6,7 @@
 //! kinds are written here. The rare kinds (dates, times, coords, xstrs) are
 //! still written by libhaystack through serde_json.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 
@@ -13,11 +14,55 @@ use libhaystack::val::{Column, Dict, Grid, Number, Value};
 
 use super::json::{META_ORDER, row_tags};
 use super::number;
+use crate::ops::{Reply, column_names};
+
+/// A grid column as the writer sees it: a name, maybe meta.
+pub(crate) trait GridColumn {
+    fn name(&self) -> &str;
+    fn meta(&self) -> Option<&Dict>;
+}
+
+impl GridColumn for Column {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn meta(&self) -> Option<&Dict> {
+        self.meta.as_ref()
+    }
+}
+
+/// The columns of shared rows: names only.
+impl GridColumn for &str {
+    fn name(&self) -> &str {
+        self
+    }
+    fn meta(&self) -> Option<&Dict> {
+        None
+    }
+}
 
 /// Writes a grid as haystack-py's JSON v4 (see [`JsonGrid`](super::json::JsonGrid)).
 pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
+    write_parts(out, grid.meta.as_ref(), &grid.columns, &grid.rows);
+}
+
+/// Writes a reply as [`write_grid`] writes the grid [`Reply::into_grid`]
+/// would give, without building it.
+pub(crate) fn write_reply(out: &mut String, reply: &Reply) {
+    match reply {
+        Reply::Grid(grid) => write_grid(out, grid),
+        Reply::Rows(rows) => write_parts(out, None, &column_names(rows), rows),
+    }
+}
+
+fn write_parts<C: GridColumn, R: Borrow<Dict>>(
+    out: &mut String,
+    meta: Option<&Dict>,
+    columns: &[C],
+    rows: &[R],
+) {
     out.push_str(r#"{"_kind":"grid","meta":{"#);
-    if let Some(meta) = &grid.meta {
+    if let Some(meta) = meta {
         let mut first = true;
         for name in META_ORDER {
             if let Some(value) = meta.get(name).filter(|v| !v.is_null()) {
@@ -31,21 +76,22 @@ pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
         }
     }
     out.push_str(r#"},"cols":["#);
-    for (i, column) in grid.columns.iter().enumerate() {
+    for (i, column) in columns.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(r#"{"name":"#);
-        write_str(out, &column.name);
-        if let Some(meta) = column.meta.as_ref().filter(|meta| !meta.is_empty()) {
+        write_str(out, column.name());
+        if let Some(meta) = column.meta().filter(|meta| !meta.is_empty()) {
             out.push_str(r#","meta":"#);
             write_dict(out, meta);
         }
         out.push('}');
     }
     out.push_str(r#"],"rows":["#);
-    let mut order = ColumnOrder::new(&grid.columns, grid.rows.len());
-    for (i, row) in grid.rows.iter().enumerate() {
+    let mut order = ColumnOrder::new(columns, rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let row: &Dict = row.borrow();
         if i > 0 {
             out.push(',');
         }
@@ -57,7 +103,7 @@ pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
         };
         let written: Result<(), Infallible> = match order.as_mut() {
             Some(order) => order.row_tags(row, tag),
-            None => row_tags(row, &grid.columns, &mut tag),
+            None => row_tags(row, columns, &mut tag),
         };
         let Ok(()) = written;
         out.push('}');
@@ -69,8 +115,8 @@ pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
 /// dict lookup per column: the rows of a grid nearly always hold the same
 /// tags in the same order, so the column of the tag at each position is
 /// remembered from the row before and only checked.
-struct ColumnOrder<'g> {
-    columns: &'g [Column],
+struct ColumnOrder<'g, C> {
+    columns: &'g [C],
     /// Column names to indexes, for wide grids only (narrow ones are
     /// searched).
     index: Option<HashMap<&'g str, usize>>,
@@ -85,24 +131,27 @@ struct ColumnOrder<'g> {
 /// Most columns searched one by one for a tag's column.
 const SEARCHED_COLUMNS: usize = 32;
 
-impl<'g> ColumnOrder<'g> {
+impl<'g, C: GridColumn> ColumnOrder<'g, C> {
     /// `None` when there is no use for it: a single row, or columns with
     /// the same name (each gets the tag, as [`row_tags`] writes it).
-    fn new(columns: &'g [Column], rows: usize) -> Option<Self> {
+    fn new(columns: &'g [C], rows: usize) -> Option<Self> {
         if rows < 2 {
             return None;
         }
         let index = if columns.len() > SEARCHED_COLUMNS {
             let mut index = HashMap::with_capacity(columns.len());
             for (i, column) in columns.iter().enumerate() {
-                if index.insert(column.name.as_str(), i).is_some() {
+                if index.insert(column.name(), i).is_some() {
                     return None;
                 }
             }
             Some(index)
         } else {
             for (i, column) in columns.iter().enumerate() {
-                if columns[..i].iter().any(|other| other.name == column.name) {
+                if columns[..i]
+                    .iter()
+                    .any(|other| other.name() == column.name())
+                {
                     return None;
                 }
             }
@@ -120,7 +169,7 @@ impl<'g> ColumnOrder<'g> {
     fn column_of(&self, name: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(name).copied(),
-            None => self.columns.iter().position(|column| column.name == name),
+            None => self.columns.iter().position(|column| column.name() == name),
         }
     }
 
@@ -134,7 +183,7 @@ impl<'g> ColumnOrder<'g> {
         for (position, (name, value)) in row.iter().enumerate() {
             let remembered = self.by_position.get(position).copied().flatten();
             let column = match remembered {
-                Some(column) if self.columns[column].name == *name => Some(column),
+                Some(column) if self.columns[column].name() == name.as_str() => Some(column),
                 _ => {
                     let column = self.column_of(name);
                     if position < self.by_position.len() {
@@ -152,7 +201,7 @@ impl<'g> ColumnOrder<'g> {
         }
         for (column, value) in self.columns.iter().zip(&self.slots) {
             if let Some(value) = value.filter(|value| !value.is_null()) {
-                tag(&column.name, value)?;
+                tag(column.name(), value)?;
             }
         }
         for (name, value) in &self.extra {

@@ -75,10 +75,12 @@ pub use error::CodecError;
 pub use format::Format;
 pub use limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
-pub(crate) use json::{JsonGrid, encoded_size_hint};
-pub(crate) use json_write::{write_grid, write_str};
+pub(crate) use json::{JsonGrid, encoded_size_hint, reply_size_hint};
+pub(crate) use json_write::{write_grid, write_reply, write_str};
 
 use libhaystack::val::{Dict, Grid, Value};
+
+use crate::ops::Reply;
 
 /// Encodes a grid in `format`: compact UTF-8 JSON v4 (no `ver` in meta) or
 /// Zinc without a trailing newline.
@@ -86,6 +88,21 @@ pub fn encode_grid(grid: &Grid, format: Format) -> Result<String, CodecError> {
     match format {
         Format::Json => json::encode(grid),
         Format::Zinc => zinc::encode(grid),
+    }
+}
+
+/// Encodes an op's [`Reply`] in `format`: the text [`encode_grid`] gives
+/// for [`Reply::into_grid`]'s grid. JSON writes shared rows in place; Zinc
+/// builds the grid first.
+pub fn encode_reply(reply: &Reply, format: Format) -> Result<String, CodecError> {
+    match (reply, format) {
+        (Reply::Grid(grid), _) => encode_grid(grid, format),
+        (Reply::Rows(_), Format::Json) => {
+            let mut out = String::with_capacity(reply_size_hint(reply));
+            write_reply(&mut out, reply);
+            Ok(out)
+        }
+        (Reply::Rows(_), Format::Zinc) => zinc::encode(&reply.clone().into_grid()),
     }
 }
 

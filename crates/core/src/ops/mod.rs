@@ -21,8 +21,10 @@
 pub mod build;
 mod error;
 mod range;
+mod reply;
 mod request;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -33,6 +35,7 @@ use tokio::sync::broadcast;
 pub use error::OpError;
 pub use range::HisRange;
 pub(crate) use range::kind_name;
+pub use reply::Reply;
 pub use request::{
     HisItem, HisReadRequest, HisWriteRequest, HisWriteSeries, InvokeActionRequest,
     MAX_FILTER_DEPTH, MAX_FILTER_LEN, NavRequest, PRIORITY_LEVELS, ParsedFilter, PointWriteRequest,
@@ -207,6 +210,14 @@ pub trait HaystackOps: Send + Sync {
     /// `read` by filter or by ids.
     async fn read(&self, request: ReadRequest) -> Result<Grid, OpError>;
 
+    /// `read`, answered as a [`Reply`]: this is the method [`dispatch`]
+    /// calls. The default answers [`read`](Self::read)'s grid; a store
+    /// holding its entities as `Arc<Dict>` overrides it to answer
+    /// [`Reply::Rows`] without copying them.
+    async fn read_reply(&self, request: ReadRequest) -> Result<Reply, OpError> {
+        self.read(request).await.map(Reply::Grid)
+    }
+
     /// `nav`.
     async fn nav(&self, request: NavRequest) -> Result<Grid, OpError>;
 
@@ -257,13 +268,13 @@ pub trait HaystackOps: Send + Sync {
 /// matching method. Unknown op names are [`UnknownOp`](crate::observe::ErrorKind::UnknownOp)
 /// errors with the message `Unknown operation: <op>`; malformed grids are
 /// [`BadRequest`](crate::observe::ErrorKind::BadRequest) errors.
-pub async fn dispatch(ops: &dyn HaystackOps, op: &str, grid: Grid) -> Result<Grid, OpError> {
-    match op.parse::<Op>()? {
+pub async fn dispatch(ops: &dyn HaystackOps, op: &str, grid: Grid) -> Result<Reply, OpError> {
+    let answer = match op.parse::<Op>()? {
+        Op::Read => return ops.read_reply(ReadRequest::from_grid(&grid)?).await,
         Op::About => ops.about().await,
         Op::Ops => ops.ops().await,
         Op::Formats => ops.formats().await,
         Op::Close => ops.close().await,
-        Op::Read => ops.read(ReadRequest::from_grid(&grid)?).await,
         Op::Nav => ops.nav(NavRequest::from_grid(&grid)?).await,
         Op::HisRead => ops.his_read(HisReadRequest::from_grid(&grid)?).await,
         Op::HisWrite => ops.his_write(HisWriteRequest::from_grid(&grid)?).await,
@@ -275,7 +286,8 @@ pub async fn dispatch(ops: &dyn HaystackOps, op: &str, grid: Grid) -> Result<Gri
             ops.invoke_action(InvokeActionRequest::from_grid(&grid)?)
                 .await
         }
-    }
+    };
+    answer.map(Reply::Grid)
 }
 
 /// The empty grid: no meta, no columns, no rows.
@@ -286,40 +298,7 @@ pub fn empty_grid() -> Grid {
 /// A grid of `rows` with `meta`: columns in first-seen order, `id` first when
 /// present. A row that is an empty dict is a row of nulls.
 pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
-    let mut names: Vec<&str> = Vec::new();
-    let with_id = rows
-        .iter()
-        .any(|row| row.is_empty() || row.contains_key("id"));
-    if with_id {
-        names.push("id");
-    }
-    if let [row] = rows.as_slice() {
-        // One row (a read by id, about): its keys are already distinct, so
-        // no set is needed.
-        names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
-    } else {
-        let mut seen = std::collections::HashSet::new();
-        if with_id {
-            seen.insert("id");
-        }
-        let mut previous: Option<&Dict> = None;
-        for row in &rows {
-            // Rows of one query mostly carry the same tags: when a row's tags
-            // are the previous row's, every one is already a column.
-            if previous.is_some_and(|previous| {
-                previous.len() == row.len() && previous.keys().eq(row.keys())
-            }) {
-                continue;
-            }
-            for name in row.keys() {
-                if seen.insert(name.as_str()) {
-                    names.push(name.as_str());
-                }
-            }
-            previous = Some(row);
-        }
-    }
-    let columns = names
+    let columns = column_names(&rows)
         .into_iter()
         .map(|name| libhaystack::val::Column {
             name: name.to_owned(),
@@ -332,6 +311,48 @@ pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
         rows,
         ..Grid::default()
     }
+}
+
+/// The column names [`make_grid`] gives `rows`: first-seen order, `id`
+/// first when a row has it or a row is empty (a row of nulls).
+pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    let with_id = rows
+        .iter()
+        .map(Borrow::borrow)
+        .any(|row: &Dict| row.is_empty() || row.contains_key("id"));
+    if with_id {
+        names.push("id");
+    }
+    if let [row] = rows {
+        let row: &Dict = row.borrow();
+        // One row (a read by id, about): its keys are already distinct, so
+        // no set is needed.
+        names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
+        return names;
+    }
+    let mut seen = std::collections::HashSet::new();
+    if with_id {
+        seen.insert("id");
+    }
+    let mut previous: Option<&Dict> = None;
+    for row in rows {
+        let row: &Dict = row.borrow();
+        // Rows of one query mostly carry the same tags: when a row's tags
+        // are the previous row's, every one is already a column.
+        if previous
+            .is_some_and(|previous| previous.len() == row.len() && previous.keys().eq(row.keys()))
+        {
+            continue;
+        }
+        for name in row.keys() {
+            if seen.insert(name.as_str()) {
+                names.push(name.as_str());
+            }
+        }
+        previous = Some(row);
+    }
+    names
 }
 
 /// The `about` grid for a server called `server_name`.

@@ -54,7 +54,7 @@ use tokio::sync::broadcast;
 
 use crate::ops::{
     HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest, OpError,
-    PointWriteRequest, ReadRequest, WatchEvent, WatchPollRequest, WatchSubRequest,
+    PointWriteRequest, ReadRequest, Reply, WatchEvent, WatchPollRequest, WatchSubRequest,
     WatchUnsubRequest, empty_grid, kind_name, make_grid,
 };
 
@@ -112,7 +112,11 @@ impl Default for MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    entities: Vec<Dict>,
+    /// Shared with the replies of reads ([`Reply::Rows`]): a read copies
+    /// no entity; a change replaces the `Arc`.
+    entities: Vec<Arc<Dict>>,
+    /// The row of an unknown id in a read by ids (a row of nulls).
+    empty_row: Arc<Dict>,
     by_id: HashMap<String, usize>,
     index: TagIndex,
     history: HashMap<usize, Series>,
@@ -169,7 +173,7 @@ impl MemoryStore {
 
     /// A copy of the entity with this id.
     pub fn entity(&self, id: &str) -> Option<Dict> {
-        self.state.read().entity(id).cloned()
+        self.state.read().entity(id).map(Dict::clone)
     }
 
     /// Insert an entity, or replace the one with the same `id`. Watches that
@@ -205,7 +209,7 @@ impl MemoryStore {
         let slot = state
             .slot(id)
             .ok_or_else(|| OpError::not_found(format!("Unknown entity: @{id}")))?;
-        let mut entity = state.entities[slot].clone();
+        let mut entity = Dict::clone(&state.entities[slot]);
         if value.is_null() {
             entity.remove(name);
         } else {
@@ -331,7 +335,7 @@ impl State {
     }
 
     fn entity(&self, id: &str) -> Option<&Dict> {
-        self.slot(id).map(|slot| &self.entities[slot])
+        self.slot(id).map(|slot| &*self.entities[slot])
     }
 
     fn upsert(&mut self, entity: Dict, changed: &mut Vec<usize>) {
@@ -343,15 +347,15 @@ impl State {
             None => {
                 let slot = self.entities.len();
                 self.index.add(slot_u32(slot), &entity);
-                self.entities.push(entity);
+                self.entities.push(Arc::new(entity));
                 self.by_id.insert(id, slot);
             }
         }
     }
 
     fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
-        let old = std::mem::replace(&mut self.entities[slot], entity);
-        if old != self.entities[slot] {
+        if *self.entities[slot] != entity {
+            let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
             self.index.remove(slot_u32(slot), &old);
             self.index.add(slot_u32(slot), &self.entities[slot]);
             changed.push(slot);
@@ -363,7 +367,7 @@ impl State {
         let Some(array) = self.writes.get(&slot) else {
             return;
         };
-        let mut entity = self.entities[slot].clone();
+        let mut entity = Dict::clone(&self.entities[slot]);
         array.apply(&mut entity);
         self.replace(slot, entity, changed);
     }
@@ -474,7 +478,7 @@ impl State {
             .map(|(watch_id, slots)| {
                 let rows = slots
                     .iter()
-                    .map(|slot| self.entities[*slot].clone())
+                    .map(|slot| Dict::clone(&self.entities[*slot]))
                     .collect();
                 WatchEvent {
                     grid: make_grid(watch_meta(&watch_id, None), rows),
@@ -488,20 +492,28 @@ impl State {
 #[async_trait]
 impl HaystackOps for MemoryStore {
     async fn read(&self, request: ReadRequest) -> Result<Grid, OpError> {
+        self.read_reply(request).await.map(Reply::into_grid)
+    }
+
+    /// Answers the store's own entities, shared: no copy.
+    async fn read_reply(&self, request: ReadRequest) -> Result<Reply, OpError> {
         self.expire_writes();
         let state = self.state.read();
         let rows = match request {
             ReadRequest::Filter { filter, limit } => state
                 .query(filter.filter(), limit)
                 .into_iter()
-                .map(|slot| state.entities[slot].clone())
+                .map(|slot| Arc::clone(&state.entities[slot]))
                 .collect(),
             ReadRequest::Ids(ids) => ids
                 .iter()
-                .map(|id| state.entity(id.value()).cloned().unwrap_or_default())
+                .map(|id| {
+                    let slot = state.slot(id.value());
+                    Arc::clone(slot.map_or(&state.empty_row, |slot| &state.entities[slot]))
+                })
                 .collect(),
         };
-        Ok(make_grid(Dict::new(), rows))
+        Ok(Reply::Rows(rows))
     }
 
     async fn nav(&self, request: NavRequest) -> Result<Grid, OpError> {
@@ -520,7 +532,7 @@ impl HaystackOps for MemoryStore {
                     ),
                 })
                 .map(|entity| {
-                    let mut row = entity.clone();
+                    let mut row = Dict::clone(entity);
                     if marker != "point" {
                         if let Some(id) = entity_id(entity) {
                             row.insert("navId".into(), Value::make_str(id.value()));
@@ -671,7 +683,7 @@ impl HaystackOps for MemoryStore {
             };
             if newer {
                 let tz = state.tz(entity);
-                let mut entity = entity.clone();
+                let mut entity = Dict::clone(entity);
                 entity.insert("curVal".into(), last.val);
                 entity.insert("curTs".into(), Value::from(his::datetime(last.ts, tz)));
                 state.replace(slot, entity, &mut changed);
@@ -807,7 +819,7 @@ impl HaystackOps for MemoryStore {
         let rows = slots
             .iter()
             .map(|slot| {
-                slot.map(|slot| state.entities[slot].clone())
+                slot.map(|slot| Dict::clone(&state.entities[slot]))
                     .unwrap_or_default()
             })
             .collect();
@@ -854,7 +866,7 @@ impl HaystackOps for MemoryStore {
         let lease = watch.lease;
         let rows = slots
             .into_iter()
-            .map(|slot| state.entities[slot].clone())
+            .map(|slot| Dict::clone(&state.entities[slot]))
             .collect();
         Ok(make_grid(watch_meta(&request.watch_id, Some(lease)), rows))
     }

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::codec;
+use crate::ops::Reply;
 
 /// The WebSocket subprotocol the reference requires (`Sec-WebSocket-Protocol`).
 pub const SUBPROTOCOL: &str = "haystack";
@@ -83,8 +84,10 @@ impl WsRequest {
 pub struct WsResponse {
     /// The request's id; not written when `None` or `null`.
     pub id: Option<serde_json::Value>,
-    /// The response grid (an error grid for a failed request).
-    pub grid: Grid,
+    /// The response grid (an error grid for a failed request): a
+    /// [`Reply`], so that a server writes a store's shared rows in place;
+    /// decoded responses always hold [`Reply::Grid`].
+    pub grid: Reply,
     /// The request's channel label; not written when `None`.
     pub ch: Option<String>,
 }
@@ -94,14 +97,14 @@ impl WsResponse {
     pub fn error(id: Option<serde_json::Value>, ch: Option<String>, dis: &str) -> Self {
         WsResponse {
             id,
-            grid: codec::error_grid(dis),
+            grid: Reply::Grid(codec::error_grid(dis)),
             ch,
         }
     }
 
     /// The error message when the grid is an error grid.
     pub fn error_message(&self) -> Option<String> {
-        codec::error_message(&self.grid)
+        self.grid.error_message()
     }
 }
 
@@ -398,7 +401,7 @@ impl<'a> Fields<'a> {
         })?;
         Ok(WsResponse {
             id: self.id,
-            grid,
+            grid: Reply::Grid(grid),
             ch,
         })
     }
@@ -584,13 +587,10 @@ struct EnvelopeWriter {
 }
 
 impl EnvelopeWriter {
-    fn new(grids: &[&Grid]) -> Self {
-        let size = grids
-            .iter()
-            .map(|grid| codec::encoded_size_hint(grid))
-            .sum::<usize>();
+    /// A writer for envelopes around grids of about `grids_size` bytes.
+    fn new(grids_size: usize) -> Self {
         EnvelopeWriter {
-            out: String::with_capacity(64 + size),
+            out: String::with_capacity(64 + grids_size),
         }
     }
 
@@ -611,7 +611,7 @@ impl EnvelopeWriter {
 
     fn response(&mut self, response: &WsResponse, with_ch: bool) {
         self.out.push_str(r#"{"grid":"#);
-        codec::write_grid(&mut self.out, &response.grid);
+        codec::write_reply(&mut self.out, &response.grid);
         if let Some(id) = non_null(&response.id) {
             self.out.push_str(r#","id":"#);
             self.out.push_str(&to_json(id));
@@ -643,22 +643,25 @@ impl EnvelopeWriter {
 /// Encodes a request as the reference client does: `{"id","op","grid"[,"ch"]}`
 /// (`id` left out when `None` or `null`).
 pub fn encode_request(request: &WsRequest) -> String {
-    let mut writer = EnvelopeWriter::new(&[&request.grid]);
+    let mut writer = EnvelopeWriter::new(codec::encoded_size_hint(&request.grid));
     writer.request(request);
     writer.out
 }
 
 /// Encodes a batch of requests as one JSON array.
 pub fn encode_requests(requests: &[WsRequest]) -> String {
-    let grids: Vec<&Grid> = requests.iter().map(|request| &request.grid).collect();
-    let mut writer = EnvelopeWriter::new(&grids);
+    let size = requests
+        .iter()
+        .map(|request| codec::encoded_size_hint(&request.grid))
+        .sum();
+    let mut writer = EnvelopeWriter::new(size);
     writer.array(requests, |writer, request| writer.request(request));
     writer.out
 }
 
 /// Encodes a response as the reference server does: `{"grid"[,"id"][,"ch"]}`.
 pub fn encode_response(response: &WsResponse) -> String {
-    let mut writer = EnvelopeWriter::new(&[&response.grid]);
+    let mut writer = EnvelopeWriter::new(codec::reply_size_hint(&response.grid));
     writer.response(response, true);
     writer.out
 }
@@ -666,8 +669,11 @@ pub fn encode_response(response: &WsResponse) -> String {
 /// Encodes the responses to a batch as one JSON array, in request order.
 /// Batch items never carry `ch` (as in the reference).
 pub fn encode_responses(responses: &[WsResponse]) -> String {
-    let grids: Vec<&Grid> = responses.iter().map(|response| &response.grid).collect();
-    let mut writer = EnvelopeWriter::new(&grids);
+    let size = responses
+        .iter()
+        .map(|response| codec::reply_size_hint(&response.grid))
+        .sum();
+    let mut writer = EnvelopeWriter::new(size);
     writer.array(responses, |writer, response| {
         writer.response(response, false)
     });
@@ -676,7 +682,7 @@ pub fn encode_responses(responses: &[WsResponse]) -> String {
 
 /// Encodes a watch push: `{"type":"watch","watchId":..,"grid":..}`.
 pub fn encode_watch(watch_id: &str, grid: &Grid) -> String {
-    let mut writer = EnvelopeWriter::new(&[grid]);
+    let mut writer = EnvelopeWriter::new(codec::encoded_size_hint(grid));
     writer.out.push_str(r#"{"type":"watch","watchId":"#);
     codec::write_str(&mut writer.out, watch_id);
     writer.out.push_str(r#","grid":"#);

@@ -1,0 +1,172 @@
+//! [`Reply`]: what an op answers, a grid or entity rows shared with a store.
+
+use std::sync::Arc;
+
+use libhaystack::val::{Dict, Grid};
+
+use super::make_grid;
+
+/// What an op answers: a grid built for the request, or entity rows shared
+/// with the store that holds them.
+///
+/// A read of stored entities need not copy them: [`Reply::Rows`] holds the
+/// store's own `Arc<Dict>`s and the servers encode them in place, so a read
+/// costs no copy of the entities and no column list.
+/// [`into_grid`](Self::into_grid) gives a [`Grid`] either way.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hs_core::ops::Reply;
+/// use libhaystack::val::{Dict, Value};
+///
+/// let mut entity = Dict::new();
+/// entity.insert("id".into(), Value::make_ref("p1"));
+/// entity.insert("point".into(), Value::make_marker());
+/// let reply = Reply::Rows(vec![Arc::new(entity)]);
+/// assert_eq!(reply.row_count(), 1);
+/// let grid = reply.into_grid();
+/// assert_eq!(grid.columns[0].name, "id"); // `id` first, as `make_grid` builds it
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// A grid.
+    Grid(Grid),
+    /// Rows shared with a store, without grid meta. The columns are the
+    /// rows' tags in first-seen order, `id` first, as
+    /// [`make_grid`](super::make_grid) builds them; an empty dict is a row
+    /// of nulls.
+    Rows(Vec<Arc<Dict>>),
+}
+
+impl Reply {
+    /// The reply as a grid; shared rows are copied (once each, and not at
+    /// all when this reply holds the last reference).
+    pub fn into_grid(self) -> Grid {
+        match self {
+            Reply::Grid(grid) => grid,
+            Reply::Rows(rows) => make_grid(
+                Dict::new(),
+                rows.into_iter().map(Arc::unwrap_or_clone).collect(),
+            ),
+        }
+    }
+
+    /// The grid, when this reply is one.
+    pub fn as_grid(&self) -> Option<&Grid> {
+        match self {
+            Reply::Grid(grid) => Some(grid),
+            Reply::Rows(_) => None,
+        }
+    }
+
+    /// The grid meta; `None` for shared rows, which carry none.
+    pub fn meta(&self) -> Option<&Dict> {
+        self.as_grid().and_then(|grid| grid.meta.as_ref())
+    }
+
+    /// Number of rows.
+    pub fn row_count(&self) -> usize {
+        match self {
+            Reply::Grid(grid) => grid.rows.len(),
+            Reply::Rows(rows) => rows.len(),
+        }
+    }
+
+    /// `Some(dis)` when the reply is an error grid (see
+    /// [`codec::error_message`](crate::codec::error_message)).
+    pub fn error_message(&self) -> Option<String> {
+        self.as_grid().and_then(crate::codec::error_message)
+    }
+}
+
+impl From<Grid> for Reply {
+    fn from(grid: Grid) -> Self {
+        Reply::Grid(grid)
+    }
+}
+
+impl Default for Reply {
+    /// The empty grid.
+    fn default() -> Self {
+        Reply::Grid(Grid::default())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+    use crate::codec::{Format, encode_grid, encode_reply};
+    use libhaystack::val::Value;
+
+    fn entity(id: Option<&str>, tags: &[(&str, Value)]) -> Arc<Dict> {
+        let mut dict = Dict::new();
+        if let Some(id) = id {
+            dict.insert("id".into(), Value::make_ref_with_dis(id, "Dis \"quoted\""));
+        }
+        for (name, value) in tags {
+            dict.insert((*name).into(), value.clone());
+        }
+        Arc::new(dict)
+    }
+
+    /// Shared rows are written exactly as the grid `into_grid` builds.
+    #[test]
+    fn shared_rows_encode_as_their_grid() {
+        let point = entity(
+            Some("p1"),
+            &[
+                ("point", Value::make_marker()),
+                ("curVal", Value::make_number(72.5)),
+                ("dis", Value::make_str("Point\t1")),
+            ],
+        );
+        let other = entity(
+            Some("p2"),
+            &[("zeta", Value::make_bool(true)), ("alpha", Value::Null)],
+        );
+        let without_id = entity(None, &[("only", Value::make_str("x"))]);
+        let null_row = Arc::new(Dict::new());
+        let sets = [
+            vec![],
+            vec![point.clone()],
+            vec![null_row.clone()],
+            vec![point.clone(), point.clone(), null_row, other.clone()],
+            vec![without_id.clone(), other],
+            vec![without_id],
+        ];
+        for rows in sets {
+            let reply = Reply::Rows(rows);
+            let grid = reply.clone().into_grid();
+            assert_eq!(reply.row_count(), grid.rows.len());
+            for format in [Format::Json, Format::Zinc] {
+                assert_eq!(
+                    encode_reply(&reply, format).unwrap(),
+                    encode_grid(&grid, format).unwrap(),
+                    "{format:?}"
+                );
+            }
+            let response = |grid: Reply| crate::ws::WsResponse {
+                id: Some(7.into()),
+                grid,
+                ch: Some("c".into()),
+            };
+            assert_eq!(
+                crate::ws::encode_response(&response(reply)),
+                crate::ws::encode_response(&response(Reply::Grid(grid)))
+            );
+        }
+    }
+
+    #[test]
+    fn only_grids_carry_meta_and_errors() {
+        let error = Reply::from(crate::codec::error_grid("boom"));
+        assert_eq!(error.error_message().as_deref(), Some("boom"));
+        assert!(error.meta().is_some());
+        let rows = Reply::Rows(vec![Arc::new(Dict::new())]);
+        assert_eq!(rows.error_message(), None);
+        assert_eq!(rows.meta(), None);
+        assert_eq!(Reply::default().into_grid(), Grid::default());
+    }
+}
