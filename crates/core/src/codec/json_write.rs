@@ -51,8 +51,41 @@ pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
 pub(crate) fn write_reply(out: &mut String, reply: &Reply) {
     match reply {
         Reply::Grid(grid) => write_grid(out, grid),
-        Reply::Rows(rows) => write_parts(out, None, &column_names(rows), rows),
+        Reply::Rows(rows) => match rows.as_slice() {
+            [row] if !row.is_empty() => write_shared_row(out, row),
+            _ => write_parts(out, None, &column_names(rows), rows),
+        },
     }
+}
+
+/// One shared row (a read by id): its columns are its own tags, `id`
+/// first (see [`column_names`]), so the tags are written in that order
+/// with no lookup and no column list.
+fn write_shared_row(out: &mut String, row: &Dict) {
+    let id = row.get("id");
+    let others = || row.iter().filter(|(name, _)| name.as_str() != "id");
+    out.push_str(r#"{"_kind":"grid","meta":{},"cols":["#);
+    let names = id.map(|_| "id").into_iter();
+    for (i, name) in names
+        .chain(others().map(|(name, _)| name.as_str()))
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"name":"#);
+        write_str(out, name);
+        out.push('}');
+    }
+    out.push_str(r#"],"rows":[{"#);
+    let mut first = true;
+    let tags = id.map(|value| ("id", value)).into_iter();
+    for (name, value) in tags.chain(others().map(|(name, value)| (name.as_str(), value))) {
+        if !value.is_null() {
+            write_entry(out, &mut first, name, value);
+        }
+    }
+    out.push_str("}]}");
 }
 
 fn write_parts<C: GridColumn, R: Borrow<Dict>>(
@@ -310,11 +343,7 @@ fn write_f64(out: &mut String, value: f64) {
 
 /// A JSON string literal, escaped exactly as serde_json escapes it.
 pub(crate) fn write_str(out: &mut String, text: &str) {
-    // No early exit: the loop vectorizes, and short strings are the rule.
-    let needs_escape = text.bytes().fold(false, |found, byte| {
-        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
-    });
-    if !needs_escape {
+    if !needs_escape(text.as_bytes()) {
         out.reserve(text.len() + 2);
         out.push('"');
         out.push_str(text);
@@ -322,6 +351,35 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
     } else {
         out.push_str(&serde_json::to_string(text).unwrap_or_default());
     }
+}
+
+/// Whether any byte is a control character, `"` or `\`: eight bytes at a
+/// time (the tags and values written are short, and nearly never need it).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Bytes below 0x80 only: a byte at or above it cannot need escaping,
+    // and its high bit would read as a false "zero byte" below.
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    let special = |word: u64| {
+        let ascii = !word & HIGH;
+        let control = word.wrapping_sub(ONES * 0x20) & ascii;
+        let quote = has_zero(word ^ (ONES * u64::from(b'"'))) & ascii;
+        let backslash = has_zero(word ^ (ONES * u64::from(b'\\'))) & ascii;
+        control | quote | backslash != 0
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        if special(u64::from_ne_bytes(word)) {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
 }
 
 #[cfg(test)]
@@ -346,6 +404,23 @@ mod tests {
         ] {
             assert_eq!(written(text), serde_json::to_string(text).unwrap());
         }
+    }
+
+    /// Every byte value at every position of a word, against the plain
+    /// per-byte test.
+    #[test]
+    fn escape_detection_matches_the_byte_rule() {
+        for byte in 0..=255u8 {
+            for len in 1..=17 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = byte;
+                    let expected = byte < 0x20 || byte == b'"' || byte == b'\\';
+                    assert_eq!(needs_escape(&bytes), expected, "{byte:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(!needs_escape("°F ünïcode ✓ and more text".as_bytes()));
     }
 
     #[test]

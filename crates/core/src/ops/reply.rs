@@ -133,8 +133,10 @@ mod tests {
             vec![point.clone()],
             vec![null_row.clone()],
             vec![point.clone(), point.clone(), null_row, other.clone()],
-            vec![without_id.clone(), other],
+            vec![without_id.clone(), other.clone()],
             vec![without_id],
+            vec![other],
+            vec![entity(Some("p3"), &[("id", Value::Null)])],
         ];
         for rows in sets {
             let reply = Reply::Rows(rows);
