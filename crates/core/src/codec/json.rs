@@ -15,7 +15,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use super::json_read::{OptionalDictSeed, SkipSeed, check_depth};
 use super::json_write::GridColumn;
 use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
-use super::{CodecError, json_write, number};
+use super::{CodecError, json_fast, json_write, number};
 use crate::ops::Reply;
 
 /// Grid meta tags written first, in this order, so that the grids the
@@ -262,6 +262,14 @@ type Failure = Cell<Option<CodecError>>;
 /// second time in the [lenient](Mode::Lenient) mode, which decodes numbers
 /// here and leaves every other value to libhaystack.
 pub(super) fn decode(bytes: &[u8]) -> Result<Grid, CodecError> {
+    match std::str::from_utf8(bytes).ok().and_then(json_fast::decode) {
+        Some(grid) => Ok(grid),
+        None => decode_serde(bytes),
+    }
+}
+
+/// [`decode`] without the [`json_fast`] attempt.
+pub(super) fn decode_serde(bytes: &[u8]) -> Result<Grid, CodecError> {
     match decode_bytes(bytes, Mode::Strict) {
         Ok(grid) => Ok(grid),
         Err(err) => {
@@ -355,7 +363,7 @@ fn fail<E: de::Error>(failure: &Failure, error: CodecError) -> E {
 
 /// Drops null tags (the reference's clients send `{"navId":null}`; a null
 /// cell means "absent").
-fn without_nulls(mut dict: Dict) -> Dict {
+pub(super) fn without_nulls(mut dict: Dict) -> Dict {
     dict.retain(|_, value| !value.is_null());
     dict
 }
