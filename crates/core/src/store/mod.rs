@@ -173,7 +173,7 @@ impl MemoryStore {
 
     /// A copy of the entity with this id.
     pub fn entity(&self, id: &str) -> Option<Dict> {
-        self.state.read().entity(id).map(Dict::clone)
+        self.state.read().entity(id).cloned()
     }
 
     /// Insert an entity, or replace the one with the same `id`. Watches that
