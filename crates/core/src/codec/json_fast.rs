@@ -22,14 +22,10 @@ use super::limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
 /// The grid in `text`, or `None` when the serde path must decide.
 pub(super) fn decode(text: &str) -> Option<Grid> {
-    let mut parser = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut parser = Parser::new(text);
     let grid = parser.grid()?;
-    parser.skip_whitespace();
-    (parser.pos == parser.bytes.len()).then_some(grid)
+    parser.end()?;
+    Some(grid)
 }
 
 /// Containers are numbered as the serde path numbers them (the grid object
@@ -37,7 +33,9 @@ pub(super) fn decode(text: &str) -> Option<Grid> {
 /// whatever it accepts the serde path accepts too.
 const DEPTH_LIMIT: usize = MAX_DEPTH - 2;
 
-struct Parser<'a> {
+/// The parser, also used by [`ws`](crate::ws) for request envelopes.
+/// Every method gives up (`None`) on input it does not take.
+pub(crate) struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -61,6 +59,20 @@ impl Member<'_> {
 }
 
 impl<'a> Parser<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Parser {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    /// Nothing but whitespace left.
+    pub(crate) fn end(&mut self) -> Option<()> {
+        self.skip_whitespace();
+        (self.pos == self.bytes.len()).then_some(())
+    }
+
     fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
@@ -68,7 +80,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The next significant byte, not consumed.
-    fn peek(&mut self) -> Option<u8> {
+    pub(crate) fn peek(&mut self) -> Option<u8> {
         self.skip_whitespace();
         self.bytes.get(self.pos).copied()
     }
@@ -77,13 +89,13 @@ impl<'a> Parser<'a> {
         (self.peek()? == byte).then(|| self.pos += 1)
     }
 
-    fn literal(&mut self, word: &str) -> Option<()> {
+    pub(crate) fn literal(&mut self, word: &str) -> Option<()> {
         let end = self.pos + word.len();
         (self.bytes.get(self.pos..end)? == word.as_bytes()).then(|| self.pos = end)
     }
 
     /// An object: `member` is called with each key, positioned at its value.
-    fn object(
+    pub(crate) fn object(
         &mut self,
         mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Option<()>,
     ) -> Option<()> {
@@ -128,7 +140,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A string literal: borrowed when it has no escape.
-    fn string(&mut self) -> Option<Cow<'a, str>> {
+    pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -220,6 +232,13 @@ impl<'a> Parser<'a> {
     /// correctly rounded `f64` (integers too, as they convert exactly or
     /// round the same way). Out of range gives up (serde_json refuses it).
     fn number(&mut self) -> Option<f64> {
+        let value: f64 = self.number_text()?.parse().ok()?;
+        value.is_finite().then_some(value)
+    }
+
+    /// The text of a number, checked against JSON's grammar.
+    pub(crate) fn number_text(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
         let start = self.pos;
         let digits = |parser: &mut Self| {
             let from = parser.pos;
@@ -247,8 +266,7 @@ impl<'a> Parser<'a> {
             }
             digits(self)?;
         }
-        let value: f64 = self.text[start..self.pos].parse().ok()?;
-        value.is_finite().then_some(value)
+        Some(&self.text[start..self.pos])
     }
 
     /// Any value; its containers open at level `depth`.
@@ -369,8 +387,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// The grid object (level 1).
-    fn grid(&mut self) -> Option<Grid> {
+    /// A grid object (level 1).
+    pub(crate) fn grid(&mut self) -> Option<Grid> {
         let mut is_grid = false;
         let mut meta: Option<Option<Dict>> = None;
         let mut columns: Option<Vec<Column>> = None;

@@ -65,7 +65,7 @@
 mod error;
 mod format;
 mod json;
-mod json_fast;
+pub(crate) mod json_fast;
 mod json_read;
 mod json_write;
 mod limits;

@@ -459,6 +459,9 @@ pub fn decode_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
                 .collect(),
         )),
         Shape::Object => {
+            if let Some(request) = plain_request(text) {
+                return Ok(ClientFrame::Request(request));
+            }
             let fields = Fields::parse(text)?;
             match fields.message_type().as_deref() {
                 Some("hello") => Ok(ClientFrame::Auth(AuthMessage::Hello {
@@ -487,6 +490,43 @@ pub fn decode_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
             }
         }
     }
+}
+
+/// The request envelope nearly every client sends (members `id`, `op`,
+/// `grid` and `ch` only, `id` a string, an integer or null), decoded in one
+/// pass by the codec's hand-written parser. `None` when that parser gives
+/// up on the envelope or the grid: [`Fields`] then decides, with the same
+/// result for what this takes (tested against it) and every error.
+fn plain_request(text: &str) -> Option<WsRequest> {
+    let mut parser = codec::json_fast::Parser::new(text);
+    let mut id: Option<Option<serde_json::Value>> = None;
+    let mut op: Option<String> = None;
+    let mut grid: Option<Grid> = None;
+    let mut ch: Option<String> = None;
+    parser.object(|parser, key| {
+        match key.as_ref() {
+            "id" if id.is_none() => {
+                id = Some(match parser.peek()? {
+                    b'"' => Some(serde_json::Value::String(parser.string()?.into_owned())),
+                    b'n' => parser.literal("null").map(|()| None)?,
+                    // Parsed by serde_json, as `Fields` parses ids.
+                    _ => Some(serde_json::from_str(parser.number_text()?).ok()?),
+                })
+            }
+            "op" if op.is_none() => op = Some(parser.string()?.into_owned()),
+            "grid" if grid.is_none() => grid = Some(parser.grid()?),
+            "ch" if ch.is_none() => ch = Some(parser.string()?.into_owned()),
+            _ => return None,
+        }
+        Some(())
+    })?;
+    parser.end()?;
+    Some(WsRequest {
+        id: id.flatten(),
+        op: op.unwrap_or_default(),
+        grid: grid.unwrap_or_else(codec::empty_grid),
+        ch,
+    })
 }
 
 /// Decodes a text frame received by a client.
@@ -798,4 +838,73 @@ pub fn encode_capabilities_reply(reply: &CapabilitiesReply) -> String {
 /// (plain JSON frames only; see the module docs).
 pub fn encode_capabilities_v1_reply() -> String {
     encode_capabilities_reply(&CapabilitiesReply::V1_ONLY)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    /// What [`plain_request`] takes, [`Fields`] decodes the same; `true`
+    /// when it took the text.
+    fn agrees(text: &str) -> bool {
+        let fields = Fields::parse(text).and_then(Fields::into_request);
+        match plain_request(text) {
+            Some(request) => {
+                assert_eq!(fields.as_ref().ok(), Some(&request), "{text}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn plain_requests_decode_as_fields_decodes_them() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let mut captured = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            for line in text.lines() {
+                let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if line["kind"] == "text" && line["dir"] == "c2s" {
+                    captured.push(line["text"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        let taken = captured.iter().filter(|text| agrees(text)).count();
+        assert!(taken > 30, "{taken} of {} captured frames", captured.len());
+        let grid = r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#;
+        for text in [
+            format!(r#"{{"id":"7","op":"read","grid":{grid}}}"#),
+            format!(r#"{{ "grid" : {grid} , "op" : "read" , "id" : 7 , "ch" : "c\u00e9" }}"#),
+            r#"{"id":-12,"op":"about"}"#.to_owned(),
+            r#"{"id":1.5e3,"op":"about"}"#.to_owned(),
+            r#"{"id":18446744073709551616,"op":"about"}"#.to_owned(),
+            r#"{"id":null,"op":"ops\"q"}"#.to_owned(),
+            r#"{"op":"formats"}"#.to_owned(),
+            "{}".to_owned(),
+        ] {
+            assert!(agrees(&text), "not taken: {text}");
+        }
+    }
+
+    #[test]
+    fn other_envelopes_go_to_fields() {
+        for text in [
+            r#"{"type":"hello","username":"u"}"#,
+            r#"{"authToken":"t"}"#,
+            r#"{"id":"1","op":"about","extra":1}"#,
+            r#"{"id":"1","id":"2","op":"about"}"#,
+            r#"{"id":{"a":1},"op":"about"}"#,
+            r#"{"id":"1","op":"about","ch":null}"#,
+            r#"{"id":"1","op":"read","grid":null}"#,
+            r#"{"id":"1","op":"read","grid":{"_kind":"grid","cols":[],"rows":[{"d":{"_kind":"date","val":"2024-01-01"}}]}}"#,
+            r#"{"id":"1","op":7}"#,
+            r#"{"id":"1","op":"about"} trailing"#,
+        ] {
+            assert!(!agrees(text), "taken: {text}");
+        }
+    }
 }
