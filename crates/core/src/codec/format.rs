@@ -1,3 +1,7 @@
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
 use super::CodecError;
 
 /// The vendor media type of Haystack JSON; only `version=4` is JSON v4.
@@ -21,8 +25,8 @@ pub enum Format {
 
 /// One parsed entry of a `Content-Type` or `Accept` header.
 struct MediaRange<'a> {
-    /// Type and subtype, lower-cased.
-    essence: String,
+    /// Type and subtype, lower-cased (borrowed when already lower case).
+    essence: Cow<'a, str>,
     /// Value of the `version` parameter, if any.
     version: Option<&'a str>,
     /// Value of the `q` parameter; 1.0 when absent or unparsable.
@@ -32,7 +36,12 @@ struct MediaRange<'a> {
 impl<'a> MediaRange<'a> {
     fn parse(entry: &'a str) -> Self {
         let mut parts = entry.split(';');
-        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let essence = parts.next().unwrap_or_default().trim();
+        let essence = if essence.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            Cow::Owned(essence.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(essence)
+        };
         let mut version = None;
         let mut weight = 1.0;
         for param in parts {
@@ -40,11 +49,12 @@ impl<'a> MediaRange<'a> {
                 continue;
             };
             let value = value.trim().trim_matches('"');
-            match name.trim().to_ascii_lowercase().as_str() {
-                "version" => version = Some(value),
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("version") {
+                version = Some(value);
+            } else if name.eq_ignore_ascii_case("q") {
                 // An unparsable weight is ignored, as the reference does.
-                "q" => weight = value.parse::<f32>().unwrap_or(weight),
-                _ => {}
+                weight = value.parse::<f32>().unwrap_or(weight);
             }
         }
         MediaRange {
@@ -56,7 +66,7 @@ impl<'a> MediaRange<'a> {
 
     /// The format this exact media type names, if hs speaks it.
     fn format(&self) -> Option<Format> {
-        match self.essence.as_str() {
+        match self.essence.as_ref() {
             "application/json" => Some(Format::Json),
             HAYSTACK_JSON if self.version == Some("4") => Some(Format::Json),
             "text/zinc" => Some(Format::Zinc),
@@ -104,7 +114,7 @@ impl Format {
         };
         let range = MediaRange::parse(content_type);
         range.format().ok_or(CodecError::UnsupportedMediaType {
-            media_type: range.essence,
+            media_type: range.essence.into_owned(),
         })
     }
 
@@ -128,7 +138,7 @@ impl Format {
         let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
             return Some(default);
         };
-        let mut ranges: Vec<MediaRange<'_>> = accept
+        let mut ranges: SmallVec<[MediaRange<'_>; 4]> = accept
             .split(',')
             .filter(|entry| !entry.trim().is_empty())
             .map(MediaRange::parse)
@@ -137,7 +147,7 @@ impl Format {
         ranges.sort_by(|a, b| b.weight.total_cmp(&a.weight));
         ranges
             .iter()
-            .find_map(|range| match range.essence.as_str() {
+            .find_map(|range| match range.essence.as_ref() {
                 "*/*" | "application/*" | "text/*" => Some(default),
                 _ => range.format(),
             })

@@ -245,7 +245,8 @@ pub(crate) fn reply_size_hint(reply: &Reply) -> usize {
         Reply::Grid(grid) => encoded_size_hint(grid),
         Reply::Rows(rows) => {
             let width = rows.first().map_or(0, |row| row.len());
-            64 + rows.len().saturating_mul(width).saturating_mul(40)
+            // Entities carry longer values than the average cell.
+            64 + rows.len().saturating_mul(width).saturating_mul(64)
         }
     }
 }
