@@ -114,10 +114,14 @@ async fn message_loop(
         interval
     });
     let mut unanswered_pings: u32 = 0;
+    // One wait for the whole loop (a new one per frame would register and
+    // deregister with the token each time).
+    let cancelled = shared.cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         tokio::select! {
             biased;
-            () = shared.cancel.cancelled() => {
+            () = &mut cancelled => {
                 // Our own close already chose its code; otherwise this is shutdown.
                 shared.close(close::GOING_AWAY, close::REASON_SHUTDOWN);
                 return;
@@ -181,6 +185,10 @@ async fn message_loop(
 
 /// Waits for an in-flight slot, giving up when the connection closes.
 async fn acquire(in_flight: &Arc<Semaphore>, shared: &ConnShared) -> Option<OwnedSemaphorePermit> {
+    // Nearly always a slot is free: take it without building the wait.
+    if let Ok(permit) = in_flight.clone().try_acquire_owned() {
+        return Some(permit);
+    }
     tokio::select! {
         biased;
         permit = in_flight.clone().acquire_owned() => permit.ok(),

@@ -299,13 +299,12 @@ impl MemoryStore {
 
     /// Release priority-array levels whose duration lapsed (lazily, on access).
     fn expire_writes(&self) {
+        // No timed write (the rule): no clock read either.
+        let Some(next_expiry) = self.state.read().next_write_expiry else {
+            return;
+        };
         let now = self.clock.now_utc();
-        if self
-            .state
-            .read()
-            .next_write_expiry
-            .is_none_or(|at| at > now)
-        {
+        if next_expiry > now {
             return;
         }
         let mut state = self.state.write();
