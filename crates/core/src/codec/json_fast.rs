@@ -192,12 +192,14 @@ impl<'a> Parser<'a> {
 
     /// Where the run of string bytes needing no attention, from here, ends.
     fn plain_run(&self) -> usize {
-        let rest = &self.bytes[self.pos..];
-        let run = rest
-            .iter()
-            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
-            .unwrap_or(rest.len());
-        self.pos + run
+        let mut end = self.pos;
+        while let Some(&byte) = self.bytes.get(end) {
+            if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                break;
+            }
+            end += 1;
+        }
+        end
     }
 
     /// The character of a `\uXXXX` escape (the `\u` read), a surrogate pair

@@ -353,33 +353,22 @@ pub(crate) fn write_str(out: &mut String, text: &str) {
     }
 }
 
-/// Whether any byte is a control character, `"` or `\`: eight bytes at a
-/// time (the tags and values written are short, and nearly never need it).
+/// Whether any byte is a control character, `"` or `\\` (the tags and
+/// values written are short and nearly never need it: one table lookup a
+/// byte).
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Bytes below 0x80 only: a byte at or above it cannot need escaping,
-    // and its high bit would read as a false "zero byte" below.
-    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
-    let special = |word: u64| {
-        let ascii = !word & HIGH;
-        let control = word.wrapping_sub(ONES * 0x20) & ascii;
-        let quote = has_zero(word ^ (ONES * u64::from(b'"'))) & ascii;
-        let backslash = has_zero(word ^ (ONES * u64::from(b'\\'))) & ascii;
-        control | quote | backslash != 0
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        if special(u64::from_ne_bytes(word)) {
-            return true;
+    const ESCAPED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut byte = 0;
+        while byte < 0x20 {
+            table[byte] = true;
+            byte += 1;
         }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+        table[b'"' as usize] = true;
+        table[b'\\' as usize] = true;
+        table
+    };
+    bytes.iter().any(|&byte| ESCAPED[usize::from(byte)])
 }
 
 #[cfg(test)]

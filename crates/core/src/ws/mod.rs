@@ -638,7 +638,7 @@ impl EnvelopeWriter {
         self.out.push('{');
         if let Some(id) = non_null(&request.id) {
             self.out.push_str(r#""id":"#);
-            self.out.push_str(&to_json(id));
+            self.id(id);
             self.out.push(',');
         }
         self.out.push_str(r#""op":"#);
@@ -654,10 +654,18 @@ impl EnvelopeWriter {
         codec::write_reply(&mut self.out, &response.grid);
         if let Some(id) = non_null(&response.id) {
             self.out.push_str(r#","id":"#);
-            self.out.push_str(&to_json(id));
+            self.id(id);
         }
         self.channel(response.ch.as_deref().filter(|_| with_ch));
         self.out.push('}');
+    }
+
+    /// An id as serde_json writes it; strings (the usual ids) directly.
+    fn id(&mut self, id: &serde_json::Value) {
+        match id {
+            serde_json::Value::String(text) => codec::write_str(&mut self.out, text),
+            other => self.out.push_str(&to_json(other)),
+        }
     }
 
     fn channel(&mut self, ch: Option<&str>) {
