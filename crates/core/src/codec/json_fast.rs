@@ -4,8 +4,10 @@
 //! It reads the text once, byte by byte, and builds the grid directly:
 //! no serde visitors, strings without escapes borrowed until they become a
 //! value. It handles plain dicts, lists, strings, numbers, booleans, nulls
-//! and the kinds `marker`, `na`, `remove`, `ref`, `number`, `uri` and
-//! `symbol`, each with exactly its own members. On anything else (any
+//! and the kinds `marker`, `na`, `remove`, `ref`, `number`, `uri`,
+//! `symbol`, `date`, `time`, `dateTime`, `coord` and `xstr`, each with
+//! exactly its own members and named first (dates and times are built by
+//! the serde path's own functions). On anything else (any
 //! syntax error, another kind, a duplicate member, an unknown unit, a
 //! non-finite number, nesting or sizes near a limit) it gives up and the
 //! serde path decodes the text from the start: the grids are the same and
@@ -18,6 +20,7 @@ use libhaystack::val::{Column, Dict, Grid, List, Number, Ref, Str, VER, Value};
 use smallvec::SmallVec;
 
 use super::json::without_nulls;
+use super::json_read::{date_time_value, date_value, time_value};
 use super::limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
 /// The grid in `text`, or `None` when the serde path must decide.
@@ -385,6 +388,36 @@ impl<'a> Parser<'a> {
                 typed.only(&["val"])?;
                 Some(Value::make_symbol(typed.text(typed.get("val")?)?))
             }
+            "date" => {
+                typed.only(&["val"])?;
+                date_value(typed.text(typed.get("val")?)?).ok()
+            }
+            "time" => {
+                typed.only(&["val"])?;
+                time_value(typed.text(typed.get("val")?)?).ok()
+            }
+            "dateTime" => {
+                typed.only(&["val", "tz"])?;
+                let tz = match typed.get("tz") {
+                    Some(tz) => Some(typed.text(tz)?),
+                    None => None,
+                };
+                date_time_value(typed.text(typed.get("val")?)?, tz).ok()
+            }
+            "coord" => {
+                typed.only(&["lat", "lng"])?;
+                let (Member::Value(Value::Number(lat)), Member::Value(Value::Number(lng))) =
+                    (typed.get("lat")?, typed.get("lng")?)
+                else {
+                    return None;
+                };
+                Some(Value::make_coord_from(lat.value, lng.value))
+            }
+            "xstr" => {
+                typed.only(&["type", "val"])?;
+                let kind = typed.text(typed.get("type")?)?;
+                Some(Value::make_xstr_from(kind, typed.text(typed.get("val")?)?))
+            }
             _ => None,
         }
     }
@@ -597,9 +630,27 @@ mod tests {
             r#"{"_kind":"grid","meta":{},"cols":[{"name":"e"}],"rows":[{"e":"tab\t quote\" back\\ slash\/ \u00e9 \ud83d\ude00 \b\f\n\r","é":"ü"}]}"#,
             r#"{"_kind":"grid","meta":{},"cols":[{"name":"n"}],"rows":[{"n":12345678901234567890},{"n":-9223372036854775809},{"n":0.1},{"n":1E-7},{"n":1e308}]}"#,
             r#"{"_kind":"grid","meta":{},"cols":[{"name":"d"}],"rows":[{"d":{"a":1,"a":2}}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"t"}],"rows":[{"t":{"_kind":"dateTime","val":"2024-01-02T03:04:05.5-05:00","tz":"New_York"},"u":{"_kind":"dateTime","val":"2024-01-02T03:04:05Z"},"d":{"_kind":"date","val":"2024-01-02"},"h":{"_kind":"time","val":"10:20:30"},"c":{"_kind":"coord","lat":37.5,"lng":-77.25},"x":{"_kind":"xstr","type":"Bin","val":"text/plain"}}]}"#,
         ] {
             assert!(agrees(text), "not taken: {text}");
         }
+    }
+
+    /// What hs itself writes for a read of the demo building (refs with
+    /// dis, numbers with units, strings, markers) is taken whole.
+    #[tokio::test]
+    async fn our_own_read_responses_are_taken() {
+        use crate::ops::{HaystackOps, ReadRequest};
+        let store = crate::demo::building();
+        let filter = crate::ops::ParsedFilter::parse("point").unwrap();
+        let request = ReadRequest::Filter {
+            filter,
+            limit: None,
+        };
+        let reply = store.read_reply(request).await.unwrap();
+        let text = crate::codec::encode_reply(&reply, crate::codec::Format::Json).unwrap();
+        assert!(reply.row_count() > 900);
+        assert!(agrees(&text), "the demo read is not taken");
     }
 
     #[test]
@@ -623,7 +674,10 @@ mod tests {
             r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"ref","val":"x","dis":null}}]}"#,
             r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"number","val":"NaN"}}]}"#,
             r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"number","val":1,"unit":"furlongs"}}]}"#,
-            r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"date","val":"2024-01-02"}}]}"#,
+            r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"date","val":"2024-13-02"}}]}"#,
+            r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"dateTime","val":"2024-01-02T00:00:00Z","tz":"Nowhere"}}]}"#,
+            r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"coord","lat":"1","lng":2}}]}"#,
+            r#"{"_kind":"grid","cols":[],"rows":[{"a":{"_kind":"bin","val":"x"}}]}"#,
             r#"{"_kind":"grid","cols":[],"rows":[{"a":1e400}]}"#,
             r#"{"_kind":"grid","cols":[],"rows":[{"a":01}]}"#,
             r#"{"_kind":"grid","cols":[],"rows":[{"a":1.}]}"#,
@@ -650,6 +704,7 @@ mod tests {
         let seeds = [
             r#"{"_kind":"grid","meta":{"ver":"3.0","watchId":"w-1"},"cols":[{"name":"id"},{"name":"curVal","meta":{"unit":"°F"}}],"rows":[{"id":{"_kind":"ref","val":"p1","dis":"P \"1\""},"curVal":{"_kind":"number","val":-72.5e0,"unit":"°F"},"tags":[{"_kind":"marker"},"s\u00e9",null,true]}]}"#,
             r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"point and siteRef==@s"}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"ts"}],"rows":[{"ts":{"_kind":"dateTime","val":"2024-01-02T03:04:05-05:00","tz":"New_York"},"d":{"_kind":"date","val":"2024-01-02"},"c":{"_kind":"coord","lat":1.5,"lng":-2}}]}"#,
         ];
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {

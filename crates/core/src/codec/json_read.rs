@@ -365,6 +365,31 @@ impl<'de> Visitor<'de> for MemberSeed {
     }
 }
 
+/// A Hayson date from its `val` (also used by [`json_fast`](super::json_fast)).
+pub(super) fn date_value(val: &str) -> Result<Value, String> {
+    val.parse::<Date>()
+        .map(Value::make_date)
+        .map_err(|err| format!("Invalid date 'val', {err}"))
+}
+
+/// A Hayson time from its `val`.
+pub(super) fn time_value(val: &str) -> Result<Value, String> {
+    val.parse::<Time>()
+        .map(Value::make_time)
+        .map_err(|err| format!("Invalid time 'val', {err}"))
+}
+
+/// A Hayson date-time from its `val` and `tz`.
+pub(super) fn date_time_value(val: &str, tz: Option<&str>) -> Result<Value, String> {
+    let date = DateTime::parse_from_rfc3339(val)
+        .map_err(|err| format!("Invalid datetime 'val', {err}"))?;
+    match tz {
+        Some(tz) => make_date_time_with_tz(&date.with_timezone(&Utc.fix()), tz)
+            .map(|date| Value::DateTime(date.into())),
+        None => Ok(Value::make_datetime(date)),
+    }
+}
+
 /// The members of a typed object, looked up as libhaystack's `Dict` would
 /// (the last member of a name wins).
 struct Fields<'a, 'de>(&'a [(Cow<'de, str>, Member<'de>)]);
@@ -413,27 +438,15 @@ impl<'a, 'de> Fields<'a, 'de> {
     }
 
     fn date(&self) -> Result<Value, String> {
-        self.val()?
-            .parse::<Date>()
-            .map(Value::make_date)
-            .map_err(|err| format!("Invalid date 'val', {err}"))
+        date_value(self.val()?)
     }
 
     fn time(&self) -> Result<Value, String> {
-        self.val()?
-            .parse::<Time>()
-            .map(Value::make_time)
-            .map_err(|err| format!("Invalid time 'val', {err}"))
+        time_value(self.val()?)
     }
 
     fn date_time(&self) -> Result<Value, String> {
-        let date = DateTime::parse_from_rfc3339(self.val()?)
-            .map_err(|err| format!("Invalid datetime 'val', {err}"))?;
-        match self.str("tz") {
-            Some(tz) => make_date_time_with_tz(&date.with_timezone(&Utc.fix()), tz)
-                .map(|date| Value::DateTime(date.into())),
-            None => Ok(Value::make_datetime(date)),
-        }
+        date_time_value(self.val()?, self.str("tz"))
     }
 
     fn coord(&self) -> Result<Value, String> {

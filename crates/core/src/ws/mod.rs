@@ -908,7 +908,7 @@ mod tests {
             r#"{"id":{"a":1},"op":"about"}"#,
             r#"{"id":"1","op":"about","ch":null}"#,
             r#"{"id":"1","op":"read","grid":null}"#,
-            r#"{"id":"1","op":"read","grid":{"_kind":"grid","cols":[],"rows":[{"d":{"_kind":"date","val":"2024-01-01"}}]}}"#,
+            r#"{"id":"1","op":"read","grid":{"_kind":"grid","cols":[],"rows":[{"d":{"val":"x","_kind":"ref"}}]}}"#,
             r#"{"id":"1","op":7}"#,
             r#"{"id":"1","op":"about"} trailing"#,
         ] {
