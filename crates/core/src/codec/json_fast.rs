@@ -312,7 +312,9 @@ impl<'a> Parser<'a> {
         if self.starts_with_kind() {
             return self.typed_value(depth);
         }
-        let mut tags: Vec<(String, Value)> = Vec::new();
+        // Inline for a typical row: the dict is then allocated once, at its
+        // final size.
+        let mut tags: SmallVec<[(String, Value); 16]> = SmallVec::new();
         self.object(|parser, key| {
             if key == "_kind" {
                 return None;

@@ -492,40 +492,68 @@ pub fn decode_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
     }
 }
 
-/// The request envelope nearly every client sends (members `id`, `op`,
-/// `grid` and `ch` only, `id` a string, an integer or null), decoded in one
-/// pass by the codec's hand-written parser. `None` when that parser gives
-/// up on the envelope or the grid: [`Fields`] then decides, with the same
-/// result for what this takes (tested against it) and every error.
-fn plain_request(text: &str) -> Option<WsRequest> {
+/// The members of a plain envelope: `id`, `op`, `grid`, `ch`.
+#[derive(Default)]
+struct PlainEnvelope {
+    id: Option<serde_json::Value>,
+    op: Option<String>,
+    grid: Option<Grid>,
+    ch: Option<String>,
+}
+
+/// The envelope nearly every request and response is (members `id`, `op`,
+/// `grid` and `ch` only, each at most once, `id` a string, a number or
+/// null), decoded in one pass by the codec's hand-written parser. `None`
+/// when that parser gives up on the envelope or the grid: [`Fields`] then
+/// decides, with the same result for what this takes (tested against it)
+/// and every error.
+fn plain_envelope(text: &str) -> Option<PlainEnvelope> {
     let mut parser = codec::json_fast::Parser::new(text);
-    let mut id: Option<Option<serde_json::Value>> = None;
-    let mut op: Option<String> = None;
-    let mut grid: Option<Grid> = None;
-    let mut ch: Option<String> = None;
+    let mut envelope = PlainEnvelope::default();
+    let mut seen_id = false;
     parser.object(|parser, key| {
         match key.as_ref() {
-            "id" if id.is_none() => {
-                id = Some(match parser.peek()? {
+            "id" if !seen_id => {
+                seen_id = true;
+                envelope.id = match parser.peek()? {
                     b'"' => Some(serde_json::Value::String(parser.string()?.into_owned())),
                     b'n' => parser.literal("null").map(|()| None)?,
                     // Parsed by serde_json, as `Fields` parses ids.
                     _ => Some(serde_json::from_str(parser.number_text()?).ok()?),
-                })
+                }
             }
-            "op" if op.is_none() => op = Some(parser.string()?.into_owned()),
-            "grid" if grid.is_none() => grid = Some(parser.grid()?),
-            "ch" if ch.is_none() => ch = Some(parser.string()?.into_owned()),
+            "op" if envelope.op.is_none() => envelope.op = Some(parser.string()?.into_owned()),
+            "grid" if envelope.grid.is_none() => envelope.grid = Some(parser.grid()?),
+            "ch" if envelope.ch.is_none() => envelope.ch = Some(parser.string()?.into_owned()),
             _ => return None,
         }
         Some(())
     })?;
     parser.end()?;
+    Some(envelope)
+}
+
+/// A plain request envelope (see [`plain_envelope`]).
+fn plain_request(text: &str) -> Option<WsRequest> {
+    let envelope = plain_envelope(text)?;
     Some(WsRequest {
-        id: id.flatten(),
-        op: op.unwrap_or_default(),
-        grid: grid.unwrap_or_else(codec::empty_grid),
-        ch,
+        id: envelope.id,
+        op: envelope.op.unwrap_or_default(),
+        grid: envelope.grid.unwrap_or_else(codec::empty_grid),
+        ch: envelope.ch,
+    })
+}
+
+/// A plain response envelope: a grid, no `op` (see [`plain_envelope`]).
+fn plain_response(text: &str) -> Option<WsResponse> {
+    let envelope = plain_envelope(text)?;
+    if envelope.op.is_some() {
+        return None;
+    }
+    Some(WsResponse {
+        id: envelope.id,
+        grid: Reply::Grid(envelope.grid?),
+        ch: envelope.ch,
     })
 }
 
@@ -542,6 +570,9 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, FrameError> {
             .collect::<Result<Vec<_>, _>>()
             .map(ServerFrame::Batch),
         Shape::Object => {
+            if let Some(response) = plain_response(text) {
+                return Ok(ServerFrame::Response(response));
+            }
             let fields = Fields::parse(text)?;
             let Some(message_type) = fields.message_type() else {
                 return fields.into_response().map(ServerFrame::Response);
@@ -866,8 +897,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn plain_requests_decode_as_fields_decodes_them() {
+    /// The text frames of the captured exchanges sent in `direction`.
+    fn captured_frames(direction: &str) -> Vec<String> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
         let mut captured = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -876,11 +907,17 @@ mod tests {
                 let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else {
                     continue;
                 };
-                if line["kind"] == "text" && line["dir"] == "c2s" {
+                if line["kind"] == "text" && line["dir"] == direction {
                     captured.push(line["text"].as_str().unwrap_or_default().to_owned());
                 }
             }
         }
+        captured
+    }
+
+    #[test]
+    fn plain_requests_decode_as_fields_decodes_them() {
+        let captured = captured_frames("c2s");
         let taken = captured.iter().filter(|text| agrees(text)).count();
         assert!(taken > 30, "{taken} of {} captured frames", captured.len());
         let grid = r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#;
@@ -895,6 +932,40 @@ mod tests {
             "{}".to_owned(),
         ] {
             assert!(agrees(&text), "not taken: {text}");
+        }
+    }
+
+    /// What [`plain_response`] takes, [`Fields`] decodes the same.
+    fn response_agrees(text: &str) -> bool {
+        let fields = Fields::parse(text).and_then(Fields::into_response);
+        match plain_response(text) {
+            Some(response) => {
+                assert_eq!(fields.as_ref().ok(), Some(&response), "{text}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn plain_responses_decode_as_fields_decodes_them() {
+        let captured = captured_frames("s2c");
+        let taken = captured.iter().filter(|text| response_agrees(text)).count();
+        assert!(taken > 30, "{taken} of {} captured frames", captured.len());
+        let grid = r#"{"_kind":"grid","meta":{"watchId":"w"},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#;
+        for text in [
+            format!(r#"{{"grid":{grid},"id":7}}"#),
+            format!(r#"{{"grid":{grid},"id":"a","ch":"c"}}"#),
+            format!(r#"{{"id":null,"grid":{grid}}}"#),
+        ] {
+            assert!(response_agrees(&text), "not taken: {text}");
+        }
+        for text in [
+            r#"{"id":7}"#.to_owned(),
+            format!(r#"{{"grid":{grid},"op":"read"}}"#),
+            format!(r#"{{"type":"watch","watchId":"w","grid":{grid}}}"#),
+        ] {
+            assert!(!response_agrees(&text), "taken: {text}");
         }
     }
 
