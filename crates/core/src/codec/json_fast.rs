@@ -324,7 +324,7 @@ impl<'a> Parser<'a> {
         })?;
         // Collected as the serde path collects: a repeated name keeps its
         // last value.
-        Some(Value::make_dict(tags.into_iter().collect()))
+        Some(Value::make_dict(tags.drain(..).collect()))
     }
 
     /// Whether the object opening here starts with the member `_kind` (a
