@@ -2,7 +2,9 @@
 //! trait servers call, and [`dispatch`] from an op name and request grid.
 //!
 //! Both servers (HTTP and WebSocket) decode a request grid, call [`dispatch`],
-//! and encode the returned grid, or [`OpError::to_grid`] on failure:
+//! and encode the returned [`Reply`] (with
+//! [`codec::encode_reply`](crate::codec::encode_reply)), or
+//! [`OpError::to_grid`] on failure:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -12,7 +14,7 @@
 //!
 //! let store = MemoryStore::new();
 //! let about = dispatch(&store, "about", Grid::default()).await.unwrap();
-//! assert_eq!(about.rows.len(), 1);
+//! assert_eq!(about.row_count(), 1);
 //! let err = dispatch(&store, "bogus", Grid::default()).await.unwrap_err();
 //! assert_eq!(err.message(), "Unknown operation: bogus");
 //! # });
