@@ -395,8 +395,8 @@ mod tests {
         }
     }
 
-    /// Every byte value at every position of a word, against the plain
-    /// per-byte test.
+    /// Every byte value at every position of short strings, against the
+    /// plain per-byte rule.
     #[test]
     fn escape_detection_matches_the_byte_rule() {
         for byte in 0..=255u8 {
