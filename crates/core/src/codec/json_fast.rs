@@ -16,11 +16,11 @@
 use std::borrow::Cow;
 
 use libhaystack::units::get_unit;
-use libhaystack::val::{Column, Dict, Grid, List, Number, Ref, Str, VER, Value};
+use libhaystack::val::{Column, Dict, Grid, List, Number, Ref, VER, Value};
 use smallvec::SmallVec;
 
 use super::json::without_nulls;
-use super::json_read::{date_time_value, date_value, time_value};
+use super::json_read::{Member, date_time_value, date_value, time_value};
 use super::limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
 /// The grid in `text`, or `None` when the serde path must decide.
@@ -42,23 +42,6 @@ pub(crate) struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
-}
-
-/// An object member's value: text stays borrowed until it is known to be
-/// needed as a `Str`.
-enum Member<'a> {
-    Text(Cow<'a, str>),
-    Value(Value),
-}
-
-impl Member<'_> {
-    fn into_value(self) -> Value {
-        match self {
-            Member::Text(Cow::Borrowed(text)) => Value::Str(Str::from(text)),
-            Member::Text(Cow::Owned(text)) => Value::Str(Str::from(text)),
-            Member::Value(value) => value,
-        }
-    }
 }
 
 impl<'a> Parser<'a> {
@@ -362,63 +345,51 @@ impl<'a> Parser<'a> {
             "remove" if members.is_empty() => Some(Value::Remove),
             "ref" => {
                 typed.only(&["val", "dis"])?;
-                let dis = match typed.get("dis") {
-                    Some(dis) => Some(typed.text(dis)?),
-                    None => None,
-                };
-                Some(Value::Ref(Ref::make(typed.text(typed.get("val")?)?, dis)))
+                Some(Value::Ref(Ref::make(
+                    typed.text("val")?,
+                    typed.optional_text("dis")?,
+                )))
             }
             "number" => {
                 typed.only(&["val", "unit"])?;
-                let Member::Value(Value::Number(number)) = typed.get("val")? else {
-                    return None;
-                };
-                let unit = match typed.get("unit") {
-                    Some(unit) => Some(get_unit(typed.text(unit)?)?),
+                let value = typed.number("val")?.value;
+                let unit = match typed.optional_text("unit")? {
+                    Some(symbol) => Some(get_unit(symbol)?),
                     None => None,
                 };
-                Some(Value::Number(Number {
-                    value: number.value,
-                    unit,
-                }))
+                Some(Value::Number(Number { value, unit }))
             }
             "uri" => {
                 typed.only(&["val"])?;
-                Some(Value::make_uri(typed.text(typed.get("val")?)?))
+                Some(Value::make_uri(typed.text("val")?))
             }
             "symbol" => {
                 typed.only(&["val"])?;
-                Some(Value::make_symbol(typed.text(typed.get("val")?)?))
+                Some(Value::make_symbol(typed.text("val")?))
             }
             "date" => {
                 typed.only(&["val"])?;
-                date_value(typed.text(typed.get("val")?)?).ok()
+                date_value(typed.text("val")?).ok()
             }
             "time" => {
                 typed.only(&["val"])?;
-                time_value(typed.text(typed.get("val")?)?).ok()
+                time_value(typed.text("val")?).ok()
             }
             "dateTime" => {
                 typed.only(&["val", "tz"])?;
-                let tz = match typed.get("tz") {
-                    Some(tz) => Some(typed.text(tz)?),
-                    None => None,
-                };
-                date_time_value(typed.text(typed.get("val")?)?, tz).ok()
+                date_time_value(typed.text("val")?, typed.optional_text("tz")?).ok()
             }
             "coord" => {
                 typed.only(&["lat", "lng"])?;
-                let (Member::Value(Value::Number(lat)), Member::Value(Value::Number(lng))) =
-                    (typed.get("lat")?, typed.get("lng")?)
-                else {
-                    return None;
-                };
+                let (lat, lng) = (typed.number("lat")?, typed.number("lng")?);
                 Some(Value::make_coord_from(lat.value, lng.value))
             }
             "xstr" => {
                 typed.only(&["type", "val"])?;
-                let kind = typed.text(typed.get("type")?)?;
-                Some(Value::make_xstr_from(kind, typed.text(typed.get("val")?)?))
+                Some(Value::make_xstr_from(
+                    typed.text("type")?,
+                    typed.text("val")?,
+                ))
             }
             _ => None,
         }
@@ -545,11 +516,23 @@ impl<'m, 'a> Typed<'m, 'a> {
             .map(|(_, value)| value)
     }
 
-    fn text(&self, member: &'m Member<'a>) -> Option<&'m str> {
-        match member {
-            Member::Text(text) => Some(text),
-            Member::Value(_) => None,
+    /// A text member (`None`: absent or not text).
+    fn text(&self, name: &str) -> Option<&'m str> {
+        self.get(name)?.as_str()
+    }
+
+    /// An optional text member: `Some(None)` when absent, `None` when not
+    /// text.
+    fn optional_text(&self, name: &str) -> Option<Option<&'m str>> {
+        match self.get(name) {
+            Some(member) => member.as_str().map(Some),
+            None => Some(None),
         }
+    }
+
+    /// A number member.
+    fn number(&self, name: &str) -> Option<&'m Number> {
+        self.get(name)?.as_number()
     }
 }
 

@@ -170,21 +170,22 @@ impl<'de> Visitor<'de> for SkipSeed {
 }
 
 /// An object member's value: text stays borrowed until it is known to be
-/// needed as a `Str`.
-enum Member<'de> {
+/// needed as a `Str` (also used by [`json_fast`](super::json_fast)).
+pub(super) enum Member<'de> {
     Text(Cow<'de, str>),
     Value(Value),
 }
 
 impl Member<'_> {
-    fn into_value(self) -> Value {
+    pub(super) fn into_value(self) -> Value {
         match self {
-            Member::Text(text) => Value::Str(Str::from(text.as_ref())),
+            Member::Text(Cow::Borrowed(text)) => Value::Str(Str::from(text)),
+            Member::Text(Cow::Owned(text)) => Value::Str(Str::from(text)),
             Member::Value(value) => value,
         }
     }
 
-    fn as_str(&self) -> Option<&str> {
+    pub(super) fn as_str(&self) -> Option<&str> {
         match self {
             Member::Text(text) => Some(text),
             Member::Value(Value::Str(text)) => Some(text.value()),
@@ -192,7 +193,7 @@ impl Member<'_> {
         }
     }
 
-    fn as_number(&self) -> Option<&Number> {
+    pub(super) fn as_number(&self) -> Option<&Number> {
         match self {
             Member::Value(Value::Number(number)) => Some(number),
             _ => None,
