@@ -24,7 +24,7 @@ use crate::auth::{AuthState, authenticate};
 use crate::error::HttpServerError;
 use crate::handler::{ApiState, handle_op, unknown_op};
 use crate::limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
-use crate::observe::{ObserveState, Outcome, observe};
+use crate::observe::{ObserveLayer, ObserveState, Outcome};
 use crate::responses;
 use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 
@@ -208,12 +208,11 @@ impl HttpServerBuilder {
                 X_FRAME_OPTIONS,
                 HeaderValue::from_static("DENY"),
             ));
-        // The observe middleware also guards against panics and sets the
-        // security headers: one layer instead of four, each of which costs
-        // a boxed future and a service clone per request.
+        // The observe layer also guards against panics, applies the request
+        // deadline and sets the security headers: one layer instead of four.
         let mut app = api.layer(
             ServiceBuilder::new()
-                .layer(from_fn_with_state(observe_state, observe))
+                .layer(ObserveLayer::new(observe_state))
                 .option_layer(auth),
         );
         for router in self.extra {

@@ -88,12 +88,12 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge) => {
                 log::warn!(target: LOG_TARGET, "{name}: request body over {} bytes, answered 413", state.body_limit);
-                return responses::grid(
+                return responses::error_grid(
                     name,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     &error_grid("Request body too large"),
                     format,
-                    Some(ErrorKind::TooLarge),
+                    ErrorKind::TooLarge,
                 );
             }
             Err(BodyError::Read) => {
@@ -153,15 +153,15 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         }
     }
     match result {
-        Ok(reply) => responses::reply(name, &reply, format, None),
+        Ok(reply) => responses::reply(name, &reply, format),
         Err(error) => {
             log::debug!(target: LOG_TARGET, "{name}: {}", error.message());
-            responses::grid(
+            responses::error_grid(
                 name,
                 StatusCode::OK,
                 &error.to_grid(),
                 format,
-                Some(error.kind()),
+                error.kind(),
             )
         }
     }
@@ -184,5 +184,5 @@ fn access_of(op: Op, grid: &Grid) -> Access {
 
 /// An error grid with `dis` (HTTP 200, as the reference), observed as `kind`.
 fn error_grid_response(op: &'static str, kind: ErrorKind, dis: &str, format: Format) -> Response {
-    responses::grid(op, StatusCode::OK, &error_grid(dis), format, Some(kind))
+    responses::error_grid(op, StatusCode::OK, &error_grid(dis), format, kind)
 }

@@ -18,26 +18,17 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Default request deadline.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs `response` (the rest of the API stack) within `timeout`, or answers
-/// `503 Service Unavailable` (`text/plain`, `Retry-After: 1`), observed as
-/// `timeout`. The inner future is dropped at its next await point.
-pub(crate) async fn within_deadline(
-    timeout: Duration,
-    response: impl Future<Output = Response>,
-) -> Response {
-    match tokio::time::timeout(timeout, response).await {
-        Ok(response) => response,
-        Err(_elapsed) => {
-            log::warn!(target: LOG_TARGET, "no response within {timeout:?}: answered 503");
-            let response = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [("retry-after", "1")],
-                "Request timed out",
-            )
-                .into_response();
-            Outcome::error_on_path(ErrorKind::Timeout).attach(response)
-        }
-    }
+/// The answer to a request that ran past its deadline: `503 Service
+/// Unavailable` (`text/plain`, `Retry-After: 1`), observed as `timeout`.
+pub(crate) fn timeout_response(timeout: Duration) -> Response {
+    log::warn!(target: LOG_TARGET, "no response within {timeout:?}: answered 503");
+    let response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("retry-after", "1")],
+        "Request timed out",
+    )
+        .into_response();
+    Outcome::error_on_path(ErrorKind::Timeout).attach(response)
 }
 
 /// Why a body could not be read.

@@ -8,21 +8,28 @@
 //! classified by its status code, so nothing goes unreported.
 
 use std::borrow::Cow;
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::Op;
+use pin_project_lite::pin_project;
+use tokio::time::Timeout;
+use tower::{Layer, Service};
 
 use crate::LOG_TARGET;
-use crate::limits::within_deadline;
+use crate::limits::timeout_response;
 
 /// The op name reported for auth handshake steps (HELLO and SCRAM), which
 /// are not requests of an op.
@@ -125,46 +132,127 @@ pub(crate) fn kind_from_status(status: StatusCode) -> Option<ErrorKind> {
     }
 }
 
-/// Middleware: times the request from receipt, bounds it by the deadline
-/// ([`within_deadline`]), turns a panic into a `500`, sets the security
-/// headers, and reports its outcome.
+/// The observer layer, outermost on the API routes: times the request from
+/// receipt, bounds it by the request deadline, turns a panic into a `500`,
+/// sets the security headers, and reports the outcome.
 ///
-/// The duration ends when the response is handed to hyper. Every API
-/// response body is fully buffered by then, so what is left is the socket
-/// write.
-pub(crate) async fn observe(
-    State(state): State<ObserveState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path_label = op_label(&state.base_path, request.uri().path());
-    let guarded = std::panic::AssertUnwindSafe(next.run(request))
-        .catch_unwind()
-        .map(|result| result.unwrap_or_else(panic_response));
-    let mut response = within_deadline(state.request_timeout, guarded).await;
-    let headers = response.headers_mut();
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    let elapsed = started.elapsed();
-    let status = response.status();
-    let (op, error) = match response.extensions_mut().remove::<Outcome>() {
-        Some(outcome) => (outcome.op.unwrap_or(path_label), outcome.error),
-        None => (path_label, kind_from_status(status)),
-    };
-    match error {
-        None => state.observer.on_request(&op, elapsed),
-        Some(kind) => state.observer.on_error(&op, kind.as_str()),
+/// Written as a plain tower layer rather than `axum::middleware::from_fn`,
+/// which boxes a future and clones the inner service on every request.
+#[derive(Debug, Clone)]
+pub(crate) struct ObserveLayer {
+    state: Arc<ObserveState>,
+}
+
+impl ObserveLayer {
+    pub(crate) fn new(state: ObserveState) -> Self {
+        ObserveLayer {
+            state: Arc::new(state),
+        }
     }
-    log::debug!(
-        target: LOG_TARGET,
-        "{method} {op} -> {} in {:.3} ms{}",
-        status.as_u16(),
-        elapsed.as_secs_f64() * 1e3,
-        error.map(|k| format!(" ({k})")).unwrap_or_default()
-    );
-    response
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service of [`ObserveLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct Observe<S> {
+    inner: S,
+    state: Arc<ObserveState>,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ObservedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path_label = op_label(&self.state.base_path, request.uri().path());
+        let inner = AssertUnwindSafe(self.inner.call(request)).catch_unwind();
+        ObservedFuture {
+            inner: tokio::time::timeout_at(
+                (started + self.state.request_timeout).into(),
+                inner,
+            ),
+            started,
+            method,
+            path_label,
+            state: self.state.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Observe`].
+    pub(crate) struct ObservedFuture<F> {
+        #[pin]
+        inner: Timeout<CatchUnwind<AssertUnwindSafe<F>>>,
+        started: Instant,
+        method: Method,
+        path_label: Cow<'static, str>,
+        state: Arc<ObserveState>,
+    }
+}
+
+impl<F> Future for ObservedFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match ready!(this.inner.poll(cx)) {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(never))) => match never {},
+            Ok(Err(panic)) => panic_response(panic),
+            Err(_elapsed) => timeout_response(this.state.request_timeout),
+        };
+        let headers = response.headers_mut();
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        let elapsed = this.started.elapsed();
+        let status = response.status();
+        let outcome = response.extensions_mut().remove::<Outcome>();
+        let (op, error) = match &outcome {
+            Some(outcome) => (
+                outcome.op.as_deref().unwrap_or(this.path_label),
+                outcome.error,
+            ),
+            None => (&**this.path_label, kind_from_status(status)),
+        };
+        let observer = &this.state.observer;
+        match error {
+            None => observer.on_request(op, elapsed),
+            Some(kind) => observer.on_error(op, kind.as_str()),
+        }
+        log::debug!(
+            target: LOG_TARGET,
+            "{} {op} -> {} in {:.3} ms{}",
+            this.method,
+            status.as_u16(),
+            elapsed.as_secs_f64() * 1e3,
+            error.map(|k| format!(" ({k})")).unwrap_or_default()
+        );
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The `500` for a handler that panicked (observed by status as

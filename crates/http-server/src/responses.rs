@@ -92,34 +92,28 @@ pub(crate) fn authentication_failed() -> Response {
     response
 }
 
-/// A grid in `format` with `status`, observed as `op` ending in `error`
-/// (`None`: success); `500`, observed as `server_error`, if the grid cannot
-/// be encoded.
-pub(crate) fn grid(
+/// An error grid in `format` with `status`, observed as `op` failing with
+/// `error`; `500`, observed as `server_error`, if it cannot be encoded.
+pub(crate) fn error_grid(
     op: &'static str,
     status: StatusCode,
     grid: &Grid,
     format: Format,
-    error: Option<ErrorKind>,
+    error: ErrorKind,
 ) -> Response {
-    encoded(op, status, encode_grid(grid, format), format, error)
+    encoded(op, status, encode_grid(grid, format), format, Some(error))
 }
 
-/// An op's reply, as [`grid`] answers a grid.
-pub(crate) fn reply(
-    op: &'static str,
-    reply: &Reply,
-    format: Format,
-    error: Option<ErrorKind>,
-) -> Response {
-    encoded(
-        op,
-        StatusCode::OK,
-        encode_reply(reply, format),
-        format,
-        error,
-    )
+/// An op's reply, in `format` with `200`. It carries no [`Outcome`]: the
+/// observer layer reports a `200` without one as a success of the op the
+/// path names, which is this op.
+pub(crate) fn reply(op: &'static str, reply: &Reply, format: Format) -> Response {
+    encoded(op, StatusCode::OK, encode_reply(reply, format), format, None)
 }
+
+/// `Content-Type` values of the formats, built once.
+const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(Format::Json.content_type());
+const ZINC_CONTENT_TYPE: HeaderValue = HeaderValue::from_static(Format::Zinc.content_type());
 
 fn encoded(
     op: &'static str,
@@ -130,12 +124,17 @@ fn encoded(
 ) -> Response {
     match body {
         Ok(body) => {
-            let response = (status, [(CONTENT_TYPE, format.content_type())], body).into_response();
-            Outcome {
-                op: Some(op.into()),
-                error,
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            let content_type = match format {
+                Format::Zinc => ZINC_CONTENT_TYPE,
+                _ => JSON_CONTENT_TYPE,
+            };
+            response.headers_mut().insert(CONTENT_TYPE, content_type);
+            match error {
+                Some(kind) => Outcome::error(op, kind).attach(response),
+                None => response,
             }
-            .attach(response)
         }
         Err(encode_error) => {
             log::error!(target: LOG_TARGET, "{op}: response grid could not be encoded as {format:?}: {encode_error}");

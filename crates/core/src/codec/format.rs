@@ -75,6 +75,17 @@ impl<'a> MediaRange<'a> {
     }
 }
 
+/// The format of a header value that is exactly one common media type
+/// without parameters (what clients nearly always send), found without
+/// parsing; `None` means "parse it".
+fn common_media_type(value: &str) -> Option<Format> {
+    match value {
+        "application/json" => Some(Format::Json),
+        "text/zinc" | "text/zinc; charset=utf-8" => Some(Format::Zinc),
+        _ => None,
+    }
+}
+
 impl Format {
     /// The `Content-Type` hs sends with a body in this format:
     /// `application/json` or `text/zinc; charset=utf-8` (as haystack-py).
@@ -112,6 +123,9 @@ impl Format {
         let Some(content_type) = content_type.filter(|ct| !ct.trim().is_empty()) else {
             return Ok(Format::Json);
         };
+        if let Some(format) = common_media_type(content_type) {
+            return Ok(format);
+        }
         let range = MediaRange::parse(content_type);
         range.format().ok_or(CodecError::UnsupportedMediaType {
             media_type: range.essence.into_owned(),
@@ -138,6 +152,12 @@ impl Format {
         let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
             return Some(default);
         };
+        if let Some(format) = common_media_type(accept) {
+            return Some(format);
+        }
+        if accept == "*/*" {
+            return Some(default);
+        }
         let mut ranges: SmallVec<[MediaRange<'_>; 4]> = accept
             .split(',')
             .filter(|entry| !entry.trim().is_empty())
@@ -192,6 +212,17 @@ mod tests {
         ];
         for (ct, want) in cases {
             assert_eq!(Format::from_content_type(*ct).ok(), *want, "{ct:?}");
+        }
+    }
+
+    #[test]
+    fn common_media_types_agree_with_the_parser() {
+        for value in ["application/json", "text/zinc", "text/zinc; charset=utf-8"] {
+            assert_eq!(
+                common_media_type(value),
+                MediaRange::parse(value).format(),
+                "{value}"
+            );
         }
     }
 
