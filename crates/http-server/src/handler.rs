@@ -16,7 +16,7 @@ use axum::response::Response;
 use hs_core::auth::{Access, Authorizer};
 use hs_core::codec::{Format, decode_grid, error_grid};
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, Op, dispatch};
+use hs_core::ops::{HaystackOps, Op, ReadRequest, dispatch};
 use hs_core::value::Grid;
 
 use crate::auth::Session;
@@ -75,9 +75,9 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
     };
 
     let (parts, body) = request.into_parts();
-    let grid = if is_get {
+    let request = if is_get {
         match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-            Ok(Query(params)) => grid_from_params(params),
+            Ok(Query(params)) => OpRequest::Grid(grid_from_params(params)),
             Err(error) => {
                 let dis = format!("Invalid query string: {}", error.body_text());
                 return error_grid_response(name, ErrorKind::BadRequest, &dis, format);
@@ -103,7 +103,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         };
         if bytes.is_empty() {
             // An empty body is an empty grid whatever its Content-Type.
-            Grid::make_empty()
+            OpRequest::Grid(Grid::make_empty())
         } else {
             let content_type = parts
                 .headers
@@ -118,8 +118,17 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
                         .attach(responses::unsupported_media_type(mime));
                 }
             };
-            match decode_grid(&bytes, body_format) {
-                Ok(grid) => grid,
+            // A plain JSON read skips the grid (the most common request).
+            let plain_read = match (op, body_format) {
+                (Op::Read, Format::Json) => ReadRequest::from_plain_json(&bytes),
+                _ => None,
+            };
+            let decoded = match plain_read {
+                Some(read) => Ok(OpRequest::Read(read)),
+                None => decode_grid(&bytes, body_format).map(OpRequest::Grid),
+            };
+            match decoded {
+                Ok(request) => request,
                 Err(error) => {
                     log::debug!(target: LOG_TARGET, "{name}: undecodable request body: {error}");
                     let dis = format!("Invalid request grid: {error}");
@@ -133,7 +142,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
     if let Some(auth) = session {
         if !state
             .authorizer
-            .allows_access(&auth.principal, name, access_of(op, &grid))
+            .allows_access(&auth.principal, name, request.access(op))
         {
             log::info!(
                 target: crate::AUTH_LOG_TARGET,
@@ -146,7 +155,10 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         }
     }
 
-    let result = dispatch(&*state.ops, name, grid).await;
+    let result = match request {
+        OpRequest::Grid(grid) => dispatch(&*state.ops, name, grid).await,
+        OpRequest::Read(read) => state.ops.read_reply(read).await,
+    };
     if op == Op::Close {
         if let Some(auth) = session {
             auth.revoke();
@@ -156,29 +168,34 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         Ok(reply) => responses::reply(name, &reply, format),
         Err(error) => {
             log::debug!(target: LOG_TARGET, "{name}: {}", error.message());
-            responses::error_grid(
-                name,
-                StatusCode::OK,
-                &error.to_grid(),
-                format,
-                error.kind(),
-            )
+            responses::error_grid(name, StatusCode::OK, &error.to_grid(), format, error.kind())
         }
     }
 }
 
-/// The access a request needs: a `pointWrite` that names neither `level`
-/// nor `val` only reads the priority array.
-fn access_of(op: Op, grid: &Grid) -> Access {
-    if op == Op::PointWrite
-        && !grid
-            .columns
-            .iter()
-            .any(|c| c.name == "level" || c.name == "val")
-    {
-        Access::Read
-    } else {
-        Access::of_op(op.as_str())
+/// An op's request: its grid, or a read decoded without one
+/// ([`ReadRequest::from_plain_json`]).
+enum OpRequest {
+    Grid(Grid),
+    Read(ReadRequest),
+}
+
+impl OpRequest {
+    /// The access the request needs: a `pointWrite` that names neither
+    /// `level` nor `val` only reads the priority array.
+    fn access(&self, op: Op) -> Access {
+        match self {
+            OpRequest::Grid(grid)
+                if op == Op::PointWrite
+                    && !grid
+                        .columns
+                        .iter()
+                        .any(|c| c.name == "level" || c.name == "val") =>
+            {
+                Access::Read
+            }
+            _ => Access::of_op(op.as_str()),
+        }
     }
 }
 

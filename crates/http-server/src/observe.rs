@@ -187,10 +187,7 @@ where
         let path_label = op_label(&self.state.base_path, request.uri().path());
         let inner = AssertUnwindSafe(self.inner.call(request)).catch_unwind();
         ObservedFuture {
-            inner: tokio::time::timeout_at(
-                (started + self.state.request_timeout).into(),
-                inner,
-            ),
+            inner: tokio::time::timeout_at((started + self.state.request_timeout).into(), inner),
             started,
             method,
             path_label,

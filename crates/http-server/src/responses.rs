@@ -108,7 +108,13 @@ pub(crate) fn error_grid(
 /// observer layer reports a `200` without one as a success of the op the
 /// path names, which is this op.
 pub(crate) fn reply(op: &'static str, reply: &Reply, format: Format) -> Response {
-    encoded(op, StatusCode::OK, encode_reply(reply, format), format, None)
+    encoded(
+        op,
+        StatusCode::OK,
+        encode_reply(reply, format),
+        format,
+        None,
+    )
 }
 
 /// `Content-Type` values of the formats, built once.

@@ -22,6 +22,7 @@ use smallvec::SmallVec;
 use super::json::without_nulls;
 use super::json_read::{Member, date_time_value, date_value, time_value};
 use super::limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
+use crate::ops::ReadRequest;
 
 /// The grid in `text`, or `None` when the serde path must decide.
 pub(super) fn decode(text: &str) -> Option<Grid> {
@@ -29,6 +30,15 @@ pub(super) fn decode(text: &str) -> Option<Grid> {
     let grid = parser.grid()?;
     parser.end()?;
     Some(grid)
+}
+
+/// The read request in `text`, when it is a plain one (see
+/// [`Parser::read_request`]); `None` when the grid must be decoded.
+pub(crate) fn read_request(text: &str) -> Option<ReadRequest> {
+    let mut parser = Parser::new(text);
+    let request = parser.read_request()?;
+    parser.end()?;
+    Some(request)
 }
 
 /// Containers are numbered as the serde path numbers them (the grid object
@@ -451,25 +461,43 @@ impl<'a> Parser<'a> {
             if columns.len() + 1 >= MAX_COLS {
                 return None;
             }
-            let mut name: Option<Cow<'a, str>> = None;
-            let mut meta: Option<Option<Dict>> = None;
-            parser.object(|parser, key| {
-                match key.as_ref() {
-                    "name" if name.is_none() => name = Some(parser.string()?),
-                    "meta" if meta.is_none() => meta = Some(parser.optional_dict(4)?),
-                    _ => return None,
-                }
-                Some(())
-            })?;
-            let name = name.filter(|name| !name.is_empty())?.into_owned();
-            let meta = meta
-                .flatten()
-                .map(without_nulls)
-                .filter(|meta| !meta.is_empty());
-            columns.push(Column { name, meta });
+            let (name, meta) = parser.column()?;
+            let meta = meta.map(without_nulls).filter(|meta| !meta.is_empty());
+            columns.push(Column {
+                name: name.into_owned(),
+                meta,
+            });
             Some(())
         })?;
         Some(columns)
+    }
+
+    /// The `cols` array, checked as [`columns`](Self::columns) checks it
+    /// but not kept.
+    fn skip_columns(&mut self) -> Option<()> {
+        let mut count = 0;
+        self.array(|parser| {
+            count += 1;
+            if count >= MAX_COLS {
+                return None;
+            }
+            parser.column().map(drop)
+        })
+    }
+
+    /// One column object (level 3): its non-empty name and its meta.
+    fn column(&mut self) -> Option<(Cow<'a, str>, Option<Dict>)> {
+        let mut name: Option<Cow<'a, str>> = None;
+        let mut meta: Option<Option<Dict>> = None;
+        self.object(|parser, key| {
+            match key.as_ref() {
+                "name" if name.is_none() => name = Some(parser.string()?),
+                "meta" if meta.is_none() => meta = Some(parser.optional_dict(4)?),
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some((name.filter(|name| !name.is_empty())?, meta.flatten()))
     }
 
     /// The `rows` array (level 2) of dict objects (level 3).
@@ -486,6 +514,69 @@ impl<'a> Parser<'a> {
             Some(())
         })?;
         Some(rows)
+    }
+
+    /// A read request grid (level 1) of the plainest shapes, without
+    /// building the grid: every row is `{"id": <ref>}`, or the one row is
+    /// `{"filter": "<text>"}`. Meta and columns are checked as
+    /// [`grid`](Self::grid) checks them, then dropped (a read uses
+    /// neither). Any other shape, and any invalid filter, gives up.
+    pub(crate) fn read_request(&mut self) -> Option<ReadRequest> {
+        let mut is_grid = false;
+        let (mut seen_meta, mut seen_columns) = (false, false);
+        let mut request = None;
+        self.object(|parser, key| {
+            match key.as_ref() {
+                "_kind" if !is_grid => {
+                    is_grid = parser.string()? == "grid";
+                    return is_grid.then_some(());
+                }
+                "meta" if !seen_meta => {
+                    seen_meta = true;
+                    parser.optional_dict(2)?;
+                }
+                "cols" if !seen_columns => {
+                    seen_columns = true;
+                    parser.skip_columns()?;
+                }
+                "rows" if request.is_none() => request = Some(parser.read_rows()?),
+                _ => return None,
+            }
+            Some(())
+        })?;
+        (is_grid && seen_columns).then_some(())?;
+        request
+    }
+
+    /// The `rows` of a [`read_request`](Self::read_request).
+    fn read_rows(&mut self) -> Option<ReadRequest> {
+        let mut ids = Vec::new();
+        let mut filter = None;
+        self.array(|parser| {
+            if ids.len() + 1 >= MAX_ROWS || filter.is_some() {
+                return None;
+            }
+            let mut members = 0;
+            parser.object(|parser, key| {
+                members += 1;
+                match key.as_ref() {
+                    "id" if members == 1 && filter.is_none() => match parser.object_value(4)? {
+                        Value::Ref(id) => ids.push(id),
+                        _ => return None,
+                    },
+                    "filter" if members == 1 && ids.is_empty() => {
+                        filter = Some(parser.string()?);
+                    }
+                    _ => return None,
+                }
+                Some(())
+            })?;
+            (members == 1).then_some(())
+        })?;
+        match filter {
+            Some(text) => ReadRequest::filter(&text, None).ok(),
+            None => (!ids.is_empty()).then_some(ReadRequest::Ids(ids)),
+        }
     }
 }
 
@@ -720,5 +811,108 @@ mod tests {
             }
         }
         assert!(taken > 100, "only {taken} mutants decoded");
+    }
+
+    /// Whatever [`read_request`] takes, decoding the grid and
+    /// [`ReadRequest::from_grid`] give the same request. `true` when it
+    /// took the text.
+    fn read_agrees(text: &str) -> bool {
+        let Some(fast) = read_request(text) else {
+            return false;
+        };
+        let grid = decode_serde(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let general = ReadRequest::from_grid(&grid).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        match (&fast, &general) {
+            (ReadRequest::Ids(a), ReadRequest::Ids(b)) => assert_eq!(a, b, "{text}"),
+            (
+                ReadRequest::Filter { filter, limit },
+                ReadRequest::Filter {
+                    filter: other,
+                    limit: other_limit,
+                },
+            ) => {
+                assert_eq!(filter.text(), other.text(), "{text}");
+                assert_eq!(limit, other_limit, "{text}");
+            }
+            _ => panic!("{text}: {fast:?} but {general:?}"),
+        }
+        true
+    }
+
+    #[test]
+    fn plain_read_requests_are_taken_as_the_grid_path_reads_them() {
+        for text in [
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#,
+            r#"{"_kind":"grid","meta":{"ver":"3.0"},"cols":[{"name":"id","meta":{"x":null}}],"rows":[{"id":{"_kind":"ref","val":"p1","dis":"P 1"}},{"id":{"_kind":"ref","val":"p2"}}]}"#,
+            r#" { "rows" : [ { "id" : { "_kind" : "ref" , "val" : "a" } } ] , "cols" : [ { "name" : "x" } ] , "_kind" : "grid" } "#,
+            r#"{"_kind":"grid","meta":null,"cols":[{"name":"filter"}],"rows":[{"filter":"point and siteRef==@s"}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"dis==\"a\\\"b\""}]}"#,
+        ] {
+            assert!(read_agrees(text), "not taken: {text}");
+        }
+    }
+
+    #[test]
+    fn other_read_requests_go_to_the_grid_path() {
+        for text in [
+            // Valid, but not plain: the grid path decides.
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":"@p1"}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"},"x":1}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"},{"name":"limit"}],"rows":[{"filter":"point","limit":3}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"point"},{"filter":"site"}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}},{"filter":"site"}]}"#,
+            // Errors: the grid path reports them.
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":null}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"and and"}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":""}]}"#,
+            r#"{"_kind":"grid","meta":{},"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":""}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#,
+            r#"{"_kind":"grid","cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]} x"#,
+        ] {
+            assert!(!read_agrees(text), "taken: {text}");
+        }
+    }
+
+    /// Random byte edits of plain read requests, and every captured grid:
+    /// the fast read never disagrees with the grid path.
+    #[test]
+    fn read_mutations_and_captures_never_disagree() {
+        let seeds = [
+            r#"{"_kind":"grid","meta":{"ver":"3.0"},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p-1","dis":"P \"1\""}},{"id":{"_kind":"ref","val":"p2"}}]}"#,
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"point and siteRef==@s"}]}"#,
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const ALPHABET: &[u8] = br#"{}[]:,"\ -0123456789_kindgrefvalidfilterpoint=@nul"#;
+        let mut taken = 0;
+        for seed in seeds {
+            assert!(read_agrees(seed));
+            for _ in 0..3_000 {
+                let mut bytes = seed.as_bytes().to_vec();
+                for _ in 0..=(next() % 3) {
+                    let at = (next() as usize) % bytes.len();
+                    let byte = ALPHABET[(next() as usize) % ALPHABET.len()];
+                    match next() % 3 {
+                        0 => bytes[at] = byte,
+                        1 => bytes.insert(at, byte),
+                        _ => {
+                            bytes.remove(at);
+                        }
+                    }
+                }
+                if let Ok(text) = String::from_utf8(bytes) {
+                    taken += usize::from(read_agrees(&text));
+                }
+            }
+        }
+        assert!(taken > 100, "only {taken} mutants taken");
+        let captured = corpus().iter().filter(|text| read_agrees(text)).count();
+        assert!(captured > 0, "no captured read request taken");
     }
 }

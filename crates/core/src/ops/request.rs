@@ -108,6 +108,26 @@ impl ReadRequest {
         })
     }
 
+    /// The read request in a JSON v4 body, decoded straight from the text
+    /// when the body is a plain read grid (every row just an `id` Ref, or
+    /// one row just a `filter`): no grid is built. `None` for any other
+    /// body; decode it with [`decode_grid`](crate::codec::decode_grid) and
+    /// use [`from_grid`](Self::from_grid), which gives the same request for
+    /// every body this takes, and every error.
+    ///
+    /// ```
+    /// use hs_core::ops::ReadRequest;
+    /// let body = br#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],
+    ///     "rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#;
+    /// assert!(matches!(ReadRequest::from_plain_json(body), Some(ReadRequest::Ids(ids)) if ids.len() == 1));
+    /// // A Str id is valid but not plain: the grid path decides.
+    /// let body = br#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":"@p1"}]}"#;
+    /// assert!(ReadRequest::from_plain_json(body).is_none());
+    /// ```
+    pub fn from_plain_json(body: &[u8]) -> Option<Self> {
+        crate::codec::json_fast::read_request(std::str::from_utf8(body).ok()?)
+    }
+
     /// Parse a read request grid.
     pub fn from_grid(grid: &Grid) -> Result<Self, OpError> {
         let first = grid
