@@ -8,9 +8,12 @@
 //!   returned for the same request (the ceiling of axum + hyper here).
 //!
 //! Scenarios: `read` of one entity by id, and `read` of `point` (1,000
-//! rows), each at 1 and 32 concurrent connections. Every cell is the median
+//! rows), each at 1 and 32 concurrent connections. Every rate is the median
 //! of `ROUNDS` windows of `WINDOW`, the servers interleaved round by round
-//! so that background load hits them alike.
+//! (every other round in reverse order) so that background load hits them
+//! alike. The ratios are paired: each round's hs rate over the other
+//! server's rate in the same round, then the median (with the lowest and
+//! highest) of those, so that drift between rounds cancels out.
 //!
 //! Run: `cargo bench --manifest-path bench/http-compare/Cargo.toml`
 //! (`HS_BENCH_WINDOW_MS`, `HS_BENCH_ROUNDS` override the defaults).
@@ -296,7 +299,9 @@ async fn main() {
         "\nrequests/s, median of {rounds} windows of {} ms (servers interleaved)\n",
         window.as_millis()
     );
-    println!("| scenario | conns | hs | hs+auth | rusty | bare | hs/rusty | hs/bare |");
+    println!(
+        "| scenario | conns | hs | hs+auth | rusty | bare | hs/rusty (range) | hs/bare (range) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (scenario, body) in [
         ("read by id", BY_ID),
@@ -304,20 +309,33 @@ async fn main() {
     ] {
         for connections in [1, 32] {
             let mut samples: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-            for _ in 0..rounds {
-                for (i, target) in targets.iter().enumerate() {
-                    samples[i].push(measure(target, body, connections, window).await);
+            for round in 0..rounds {
+                // Every other round runs the servers in reverse order, so
+                // that none always runs first or last.
+                let mut order: Vec<usize> = (0..targets.len()).collect();
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+                for i in order {
+                    samples[i].push(measure(&targets[i], body, connections, window).await);
                 }
             }
+            let ratio = |other: usize| {
+                let ratios: Vec<f64> = samples[0]
+                    .iter()
+                    .zip(&samples[other])
+                    .map(|(hs, other)| hs / other)
+                    .collect();
+                let (low, high) = ratios
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+                format!("{:.2} ({low:.2}–{high:.2})", median(ratios))
+            };
+            let (vs_rusty, vs_bare) = (ratio(2), ratio(3));
             let rates: Vec<f64> = samples.into_iter().map(median).collect();
             println!(
-                "| {scenario} | {connections} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
-                rates[0],
-                rates[1],
-                rates[2],
-                rates[3],
-                rates[0] / rates[2],
-                rates[0] / rates[3]
+                "| {scenario} | {connections} | {:.0} | {:.0} | {:.0} | {:.0} | {vs_rusty} | {vs_bare} |",
+                rates[0], rates[1], rates[2], rates[3],
             );
         }
     }
