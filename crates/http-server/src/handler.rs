@@ -13,10 +13,10 @@ use axum::extract::{Path, Query, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use hs_core::auth::{Access, Authorizer};
+use hs_core::auth::Authorizer;
 use hs_core::codec::{Format, decode_grid, error_grid};
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, Op, ReadRequest, dispatch};
+use hs_core::ops::{HaystackOps, Op, OpRequest, ReadRequest, dispatch_request};
 use hs_core::value::Grid;
 
 use crate::auth::Session;
@@ -142,7 +142,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
     if let Some(auth) = session {
         if !state
             .authorizer
-            .allows_access(&auth.principal, name, request.access(op))
+            .allows_access(&auth.principal, name, request.access(name))
         {
             log::info!(
                 target: crate::AUTH_LOG_TARGET,
@@ -155,10 +155,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         }
     }
 
-    let result = match request {
-        OpRequest::Grid(grid) => dispatch(&*state.ops, name, grid).await,
-        OpRequest::Read(read) => state.ops.read_reply(read).await,
-    };
+    let result = dispatch_request(&*state.ops, name, request).await;
     if op == Op::Close {
         if let Some(auth) = session {
             auth.revoke();
@@ -169,32 +166,6 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         Err(error) => {
             log::debug!(target: LOG_TARGET, "{name}: {}", error.message());
             responses::error_grid(name, StatusCode::OK, &error.to_grid(), format, error.kind())
-        }
-    }
-}
-
-/// An op's request: its grid, or a read decoded without one
-/// ([`ReadRequest::from_plain_json`]).
-enum OpRequest {
-    Grid(Grid),
-    Read(ReadRequest),
-}
-
-impl OpRequest {
-    /// The access the request needs: a `pointWrite` that names neither
-    /// `level` nor `val` only reads the priority array.
-    fn access(&self, op: Op) -> Access {
-        match self {
-            OpRequest::Grid(grid)
-                if op == Op::PointWrite
-                    && !grid
-                        .columns
-                        .iter()
-                        .any(|c| c.name == "level" || c.name == "val") =>
-            {
-                Access::Read
-            }
-            _ => Access::of_op(op.as_str()),
         }
     }
 }

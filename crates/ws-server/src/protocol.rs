@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use hs_core::auth::{Access, Authorizer, Principal};
+use hs_core::auth::{Authorizer, Principal};
 use hs_core::observe::{ErrorKind, MetricsObserver};
-use hs_core::ops::{OpError, WatchEvent};
+use hs_core::ops::{OpError, OpRequest, ReadRequest, WatchEvent};
 use hs_core::value::{Grid, Value};
-use hs_core::ws::{self, ClientFrame, WsRequest, WsResponse};
+use hs_core::ws::{self, ClientFrame, WsReadRequest, WsRequest, WsResponse};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::outgoing::{
@@ -38,6 +38,37 @@ struct SessionInner {
     /// Who authenticated; `None` for anonymous clients (no auth, static
     /// token), which the authorizer does not restrict.
     principal: Option<Principal>,
+}
+
+/// A request envelope ready to run: its grid, or a `read` already typed
+/// ([`ws::decode_plain_read`]).
+struct Request {
+    id: Option<serde_json::Value>,
+    op: String,
+    body: OpRequest,
+    ch: Option<String>,
+}
+
+impl From<WsRequest> for Request {
+    fn from(request: WsRequest) -> Self {
+        Request {
+            id: request.id,
+            op: request.op,
+            body: OpRequest::Grid(request.grid),
+            ch: request.ch,
+        }
+    }
+}
+
+impl From<WsReadRequest> for Request {
+    fn from(request: WsReadRequest) -> Self {
+        Request {
+            id: request.id,
+            op: "read".to_owned(),
+            body: OpRequest::Read(request.read),
+            ch: request.ch,
+        }
+    }
 }
 
 /// A data frame's payload as received.
@@ -102,7 +133,7 @@ impl Session {
     /// completes on the first poll, else on its own task.
     fn run_request(
         &self,
-        request: WsRequest,
+        request: Request,
         len: usize,
         received: Instant,
         permit: OwnedSemaphorePermit,
@@ -169,12 +200,12 @@ const INLINE_MAX_IDS: usize = 16;
 /// Whether a request is cheap enough to run on the reader task: `about`,
 /// `ops`, `formats`, `close`, and a `read` of a few ids (lookups, no scan).
 /// Filter reads, history, writes, watches and actions get their own task.
-fn runs_inline(request: &WsRequest) -> bool {
-    match request.op.as_str() {
-        "about" | "ops" | "formats" | "close" => true,
-        "read" => {
-            request.grid.rows.len() <= INLINE_MAX_IDS
-                && request.grid.columns.iter().any(|col| col.name == "id")
+fn runs_inline(request: &Request) -> bool {
+    match (request.op.as_str(), &request.body) {
+        ("about" | "ops" | "formats" | "close", _) => true,
+        ("read", OpRequest::Read(ReadRequest::Ids(ids))) => ids.len() <= INLINE_MAX_IDS,
+        ("read", OpRequest::Grid(grid)) => {
+            grid.rows.len() <= INLINE_MAX_IDS && grid.columns.iter().any(|col| col.name == "id")
         }
         _ => false,
     }
@@ -186,7 +217,7 @@ impl SessionInner {
         let len = payload.len();
         if let Some(frame) = self.decode_frame(&payload, received) {
             match frame {
-                ClientFrame::Request(request) => self.answer(request, len, received).await,
+                ClientFrame::Request(request) => self.answer(request.into(), len, received).await,
                 ClientFrame::Batch(items) => {
                     self.shared.observer.on_ws_message_recv(BATCH, len);
                     self.run_batch(items, received).await;
@@ -197,14 +228,27 @@ impl SessionInner {
     }
 
     /// Decodes a frame that is not a batch: a request is returned, anything
-    /// else is answered here.
-    fn decode(&self, payload: &Payload, received: Instant) -> Option<WsRequest> {
+    /// else is answered here. A plain `read` (the most common request) is
+    /// decoded without building its grid.
+    fn decode(&self, payload: &Payload, received: Instant) -> Option<Request> {
+        if let Payload::Text(text) = payload {
+            if let Some(read) = ws::decode_plain_read(text.as_str()) {
+                self.trace_recv(text.as_str());
+                return Some(read.into());
+            }
+        }
         match self.decode_frame(payload, received)? {
-            ClientFrame::Request(request) => Some(request),
+            ClientFrame::Request(request) => Some(request.into()),
             other => {
                 self.answer_other(other, payload.len(), received);
                 None
             }
+        }
+    }
+
+    fn trace_recv(&self, text: &str) {
+        if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
+            log::trace!(target: LOG_CONN, "{}: recv {} bytes: {text}", self.shared.peer, text.len());
         }
     }
 
@@ -229,9 +273,7 @@ impl SessionInner {
                 }
             },
         };
-        if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
-            log::trace!(target: LOG_CONN, "{}: recv {len} bytes: {text}", self.shared.peer);
-        }
+        self.trace_recv(text);
         match ws::decode_client_frame(text) {
             Ok(frame) => Some(frame),
             Err(err) => {
@@ -249,7 +291,7 @@ impl SessionInner {
     }
 
     /// Runs one request and queues its answer.
-    async fn answer(&self, request: WsRequest, len: usize, received: Instant) {
+    async fn answer(&self, request: Request, len: usize, received: Instant) {
         self.shared.observer.on_ws_message_recv(&request.op, len);
         let op = op_label(&request.op);
         let (response, outcome) = self.run(request, op.clone(), received).await;
@@ -347,7 +389,7 @@ impl SessionInner {
                     // Batch answers never carry `ch` (PROTOCOL.md 4.5).
                     request.ch = None;
                     let op = op_label(&request.op);
-                    self.run(request, op, received).await
+                    self.run(request.into(), op, received).await
                 }
                 Err(err) => {
                     let response =
@@ -377,15 +419,15 @@ impl SessionInner {
 
     /// Authorises and dispatches one request; tracks the watches it opens and
     /// closes.
-    async fn run(&self, request: WsRequest, op: Label, received: Instant) -> (WsResponse, Outcome) {
-        let WsRequest {
+    async fn run(&self, request: Request, op: Label, received: Instant) -> (WsResponse, Outcome) {
+        let Request {
             id,
             op: op_name,
-            grid,
+            body,
             ch,
         } = request;
         let refused = self.principal.as_ref().and_then(|principal| {
-            let access = access_of(&op_name, &grid);
+            let access = body.access(&op_name);
             let refusal = self
                 .state
                 .inner
@@ -405,9 +447,10 @@ impl SessionInner {
             Some(refusal) => Err(refusal),
             _ => {
                 let closing_watch = (op_name == "watchUnsub")
-                    .then(|| closed_watch(&grid))
+                    .then(|| body.as_grid().and_then(closed_watch))
                     .flatten();
-                let result = hs_core::ops::dispatch(&*self.state.inner.ops, &op_name, grid).await;
+                let result =
+                    hs_core::ops::dispatch_request(&*self.state.inner.ops, &op_name, body).await;
                 if let Ok(answer) = &result {
                     if op_name == "watchSub" {
                         if let Some(watch_id) =
@@ -451,20 +494,6 @@ impl SessionInner {
                 )
             }
         }
-    }
-}
-
-/// What a request does: by the op's name, except that a `pointWrite` with
-/// neither `level` nor `val` only reads the priority array.
-fn access_of(op: &str, grid: &Grid) -> Access {
-    if op == "pointWrite" {
-        let writes = grid
-            .columns
-            .iter()
-            .any(|col| col.name == "level" || col.name == "val");
-        if writes { Access::Write } else { Access::Read }
-    } else {
-        Access::of_op(op)
     }
 }
 

@@ -266,6 +266,74 @@ pub trait HaystackOps: Send + Sync {
     }
 }
 
+/// An op's request as a server received it: the request grid, or a `read`
+/// decoded straight from a plain JSON body
+/// ([`ReadRequest::from_plain_json`]), which skips building the grid.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum OpRequest {
+    /// The request grid.
+    Grid(Grid),
+    /// A read, already typed.
+    Read(ReadRequest),
+}
+
+impl OpRequest {
+    /// The access running `op` with this request needs: the op's own
+    /// ([`Access::of_op`](crate::auth::Access::of_op)), except that a
+    /// `pointWrite` naming neither `level` nor `val` only reads the
+    /// priority array.
+    pub fn access(&self, op: &str) -> crate::auth::Access {
+        match self {
+            OpRequest::Grid(grid) if op == Op::PointWrite.as_str() => {
+                let writes = grid
+                    .columns
+                    .iter()
+                    .any(|column| column.name == "level" || column.name == "val");
+                if writes {
+                    crate::auth::Access::Write
+                } else {
+                    crate::auth::Access::Read
+                }
+            }
+            _ => crate::auth::Access::of_op(op),
+        }
+    }
+
+    /// The request grid, if the request is one.
+    pub fn as_grid(&self) -> Option<&Grid> {
+        match self {
+            OpRequest::Grid(grid) => Some(grid),
+            OpRequest::Read(_) => None,
+        }
+    }
+}
+
+impl From<Grid> for OpRequest {
+    fn from(grid: Grid) -> Self {
+        OpRequest::Grid(grid)
+    }
+}
+
+/// [`dispatch`] for an [`OpRequest`]: a typed read goes straight to
+/// [`HaystackOps::read_reply`]. Servers make one only for the `read` op;
+/// under another op it is that op's error (unknown op, or bad request).
+pub async fn dispatch_request(
+    ops: &dyn HaystackOps,
+    op: &str,
+    request: OpRequest,
+) -> Result<Reply, OpError> {
+    match request {
+        OpRequest::Grid(grid) => dispatch(ops, op, grid).await,
+        OpRequest::Read(read) => match op.parse::<Op>()? {
+            Op::Read => ops.read_reply(read).await,
+            _ => Err(OpError::bad_request(format!(
+                "{op}: request is a read request"
+            ))),
+        },
+    }
+}
+
 /// Run `op` with its request `grid` on `ops`: parse the typed request, call the
 /// matching method. Unknown op names are [`UnknownOp`](crate::observe::ErrorKind::UnknownOp)
 /// errors with the message `Unknown operation: <op>`; malformed grids are

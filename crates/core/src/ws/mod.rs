@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::codec;
-use crate::ops::Reply;
+use crate::ops::{ReadRequest, Reply};
 
 /// The WebSocket subprotocol the reference requires (`Sec-WebSocket-Protocol`).
 pub const SUBPROTOCOL: &str = "haystack";
@@ -515,12 +515,7 @@ fn plain_envelope(text: &str) -> Option<PlainEnvelope> {
         match key.as_ref() {
             "id" if !seen_id => {
                 seen_id = true;
-                envelope.id = match parser.peek()? {
-                    b'"' => Some(serde_json::Value::String(parser.string()?.into_owned())),
-                    b'n' => parser.literal("null").map(|()| None)?,
-                    // Parsed by serde_json, as `Fields` parses ids.
-                    _ => Some(serde_json::from_str(parser.number_text()?).ok()?),
-                }
+                envelope.id = envelope_id(parser)?;
             }
             "op" if envelope.op.is_none() => envelope.op = Some(parser.string()?.into_owned()),
             "grid" if envelope.grid.is_none() => envelope.grid = Some(parser.grid()?),
@@ -531,6 +526,64 @@ fn plain_envelope(text: &str) -> Option<PlainEnvelope> {
     })?;
     parser.end()?;
     Some(envelope)
+}
+
+/// An envelope's `id`: a string, a number or null.
+fn envelope_id(parser: &mut codec::json_fast::Parser<'_>) -> Option<Option<serde_json::Value>> {
+    Some(match parser.peek()? {
+        b'"' => Some(serde_json::Value::String(parser.string()?.into_owned())),
+        b'n' => parser.literal("null").map(|()| None)?,
+        // Parsed by serde_json, as `Fields` parses ids.
+        _ => Some(serde_json::from_str(parser.number_text()?).ok()?),
+    })
+}
+
+/// A `read` request envelope decoded without building its grid (see
+/// [`decode_plain_read`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WsReadRequest {
+    /// As [`WsRequest::id`].
+    pub id: Option<serde_json::Value>,
+    /// The read the grid asks for.
+    pub read: ReadRequest,
+    /// As [`WsRequest::ch`].
+    pub ch: Option<String>,
+}
+
+/// Decodes a client frame that is a plain `read` request: a plain envelope
+/// (as [`decode_client_frame`] takes it) whose `op` is `read` and whose grid
+/// is a plain read grid ([`ReadRequest::from_plain_json`]). No grid is
+/// built. `None` for any other frame: [`decode_client_frame`] then gives
+/// the request (the same `id`, `ch` and, through
+/// [`ReadRequest::from_grid`], the same read) or the error.
+pub fn decode_plain_read(text: &str) -> Option<WsReadRequest> {
+    let mut parser = codec::json_fast::Parser::new(text);
+    let (mut id, mut seen_id, mut seen_op) = (None, false, false);
+    let (mut read, mut ch) = (None, None);
+    parser.object(|parser, key| {
+        match key.as_ref() {
+            "id" if !seen_id => {
+                seen_id = true;
+                id = envelope_id(parser)?;
+            }
+            "op" if !seen_op => {
+                seen_op = true;
+                return (parser.string()? == "read").then_some(());
+            }
+            "grid" if read.is_none() => read = Some(parser.read_request()?),
+            "ch" if ch.is_none() => ch = Some(parser.string()?.into_owned()),
+            _ => return None,
+        }
+        Some(())
+    })?;
+    parser.end()?;
+    seen_op.then_some(())?;
+    Some(WsReadRequest {
+        id,
+        read: read?,
+        ch,
+    })
 }
 
 /// A plain request envelope (see [`plain_envelope`]).
@@ -913,6 +966,57 @@ mod tests {
             }
         }
         captured
+    }
+
+    /// What [`decode_plain_read`] takes, [`decode_client_frame`] decodes
+    /// to the same envelope and [`ReadRequest::from_grid`] to the same read.
+    fn read_agrees(text: &str) -> bool {
+        let Some(plain) = decode_plain_read(text) else {
+            return false;
+        };
+        let Ok(ClientFrame::Request(request)) = decode_client_frame(text) else {
+            panic!("{text}: taken, but not a request");
+        };
+        assert_eq!((&plain.id, &plain.ch), (&request.id, &request.ch), "{text}");
+        assert_eq!(request.op, "read", "{text}");
+        let general = ReadRequest::from_grid(&request.grid).unwrap();
+        match (&plain.read, &general) {
+            (ReadRequest::Ids(a), ReadRequest::Ids(b)) => assert_eq!(a, b, "{text}"),
+            (ReadRequest::Filter { filter: a, .. }, ReadRequest::Filter { filter: b, limit }) => {
+                assert_eq!((a.text(), None), (b.text(), *limit), "{text}")
+            }
+            (a, b) => panic!("{text}: {a:?} but {b:?}"),
+        }
+        true
+    }
+
+    #[test]
+    fn plain_reads_decode_as_client_frames_decode_them() {
+        let grid = r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p1"}}]}"#;
+        let filter =
+            r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"point"}]}"#;
+        for text in [
+            format!(r#"{{"id":"7","op":"read","grid":{grid}}}"#),
+            format!(r#"{{ "grid" : {grid} , "op" : "read" , "id" : 7 , "ch" : "c\u00e9" }}"#),
+            format!(r#"{{"id":null,"op":"read","grid":{filter}}}"#),
+            format!(r#"{{"op":"read","grid":{filter}}}"#),
+        ] {
+            assert!(read_agrees(&text), "not taken: {text}");
+        }
+        for text in [
+            format!(r#"{{"id":"7","op":"nav","grid":{grid}}}"#),
+            format!(r#"{{"id":"7","grid":{grid}}}"#),
+            r#"{"id":"7","op":"read"}"#.to_owned(),
+            format!(r#"{{"id":"7","op":"read","grid":{grid},"type":"x"}}"#),
+            format!(r#"{{"id":"7","op":"read","op":"read","grid":{grid}}}"#),
+            format!(r#"[{{"id":"7","op":"read","grid":{grid}}}]"#),
+            r#"{"id":"7","op":"read","grid":{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":"@p1"}]}}"#.to_owned(),
+        ] {
+            assert!(!read_agrees(&text), "taken: {text}");
+        }
+        let captured = captured_frames("c2s");
+        let taken = captured.iter().filter(|text| read_agrees(text)).count();
+        assert!(taken > 0, "no captured read taken");
     }
 
     #[test]
