@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use axum::http::header::{X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::any;
+use axum::handler::Handler;
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
 use hs_core::codec::Format;
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
@@ -177,28 +177,39 @@ impl HttpServerBuilder {
             body_limit: self.body_limit,
             default_format: self.default_format,
         });
-        let mut api = Router::new();
-        for op in Op::ALL {
-            let state = api_state.clone();
-            api = api.route(
-                &format!("{base}/{}", op.as_str()),
-                any(move |request: Request| handle_op(state, op, request)),
-            );
-        }
-        let api = api
-            .route(&format!("{base}/{{op}}"), any(unknown_op))
-            .route(&format!("{base}/{{op}}/{{*rest}}"), any(nested_path));
-        let observe_state = ObserveState {
+        let observe = ObserveLayer::new(ObserveState {
             observer: GuardedObserver::new(self.observer),
             base_path: Arc::from(base.as_str()),
             request_timeout: self.request_timeout,
-        };
+        });
         let auth = self
             .auth
             .map(|scram| from_fn_with_state(Arc::new(AuthState { scram }), authenticate));
-        // One `layer` call per router (each call boxes every route once
-        // more), and none on the merged whole: the security headers go into
-        // each part's stack instead.
+        // Each API route is its own stack (observer layer, then auth, then
+        // the op), added with `route_service`: `Router::layer` would box and
+        // clone every route a second time per request.
+        let stack = ServiceBuilder::new().layer(observe).option_layer(auth);
+        let mut api = Router::new();
+        for op in Op::ALL {
+            let state = api_state.clone();
+            let handler = service_fn(move |request: Request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle_op(state, op, request).await) }
+            });
+            api = api.route_service(
+                &format!("{base}/{}", op.as_str()),
+                stack.service(handler),
+            );
+        }
+        let mut app = api
+            .route_service(
+                &format!("{base}/{{op}}"),
+                stack.service(unknown_op.with_state(())),
+            )
+            .route_service(
+                &format!("{base}/{{op}}/{{*rest}}"),
+                stack.service(nested_path.with_state(())),
+            );
         let headers = ServiceBuilder::new()
             .layer(SetResponseHeaderLayer::overriding(
                 X_CONTENT_TYPE_OPTIONS,
@@ -208,13 +219,6 @@ impl HttpServerBuilder {
                 X_FRAME_OPTIONS,
                 HeaderValue::from_static("DENY"),
             ));
-        // The observe layer also guards against panics, applies the request
-        // deadline and sets the security headers: one layer instead of four.
-        let mut app = api.layer(
-            ServiceBuilder::new()
-                .layer(ObserveLayer::new(observe_state))
-                .option_layer(auth),
-        );
         for router in self.extra {
             app = app.merge(router.layer(headers.clone()));
         }
