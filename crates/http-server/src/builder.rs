@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::HeaderValue;
 use axum::http::header::{X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::handler::Handler;
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
 use hs_core::codec::Format;
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
@@ -196,10 +196,7 @@ impl HttpServerBuilder {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle_op(state, op, request).await) }
             });
-            api = api.route_service(
-                &format!("{base}/{}", op.as_str()),
-                stack.service(handler),
-            );
+            api = api.route_service(&format!("{base}/{}", op.as_str()), stack.service(handler));
         }
         let mut app = api
             .route_service(

@@ -4,8 +4,10 @@
 //! The layer that decides how a request ended (the op handler, the auth
 //! middleware, the timeout) attaches an [`Outcome`] to the response; this
 //! layer, the outermost of the API stack, removes it and reports it. A
-//! response without an `Outcome` (a panic turned into a 500, say) is
-//! classified by its status code, so nothing goes unreported.
+//! response without an `Outcome` is reported under the op its path names
+//! and classified by its status code: that is how a successful op reply
+//! (which skips the extension's allocation) and a panic turned into a `500`
+//! are reported, so nothing goes unreported.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
