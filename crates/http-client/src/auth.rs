@@ -17,7 +17,7 @@ use crate::session::{Credentials, Grant};
 const AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
 
 /// Log target of the handshake steps (never the secrets).
-const AUTH_TARGET: &str = "hs::auth";
+pub(crate) const AUTH_TARGET: &str = "hs::auth";
 
 /// One `GET {base}/about` with an `Authorization` header; answers the
 /// status and headers (the bodies of handshake answers are empty).

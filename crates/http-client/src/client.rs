@@ -252,8 +252,10 @@ impl HttpClient {
 
     /// Ends the session: sends the `close` op once (best effort: `GET
     /// {base}/close` with the current token, no retry, no new login) and
-    /// forgets the token. Nothing is sent when no login has happened. The
-    /// client stays usable: the next call logs in again.
+    /// forgets the token. Nothing is sent when no login has happened. A
+    /// token the server no longer knows (expired or revoked: a `401`) means
+    /// the session has already ended, which is what `close` asks for: that
+    /// is a success. The client stays usable: the next call logs in again.
     pub async fn close(&self) -> Result<(), HttpClientError> {
         let op = Op::Close.as_str();
         let grant = self.inner.session.take();
@@ -263,14 +265,20 @@ impl HttpClient {
         let started = Instant::now();
         let url = self.inner.op_url(op);
         let grant = grant.unwrap_or(Grant { token: None });
+        let had_token = grant.token.is_some();
         let result = match self.send(&url, Method::GET, None, &grant).await {
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                Err(HttpClientError::Unauthorized { url })
+                if had_token {
+                    log::info!(target: auth::AUTH_TARGET, "close: the server had already ended the session (token expired or revoked)");
+                    Ok(())
+                } else {
+                    Err(HttpClientError::Unauthorized { url })
+                }
             }
-            Ok(response) => self.read_response(&url, response).await,
+            Ok(response) => self.read_response(&url, response).await.map(drop),
             Err(error) => Err(error),
         };
-        let result = self.report(op, started, result).map(drop);
+        let result = self.report(op, started, result);
         log::info!(target: CLIENT_TARGET, "session closed at {}", self.inner.base);
         result
     }

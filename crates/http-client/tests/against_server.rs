@@ -754,6 +754,25 @@ async fn closed_session_logs_in_again_on_the_next_call() {
 }
 
 #[tokio::test]
+async fn close_after_the_token_expired_succeeds_without_a_new_login() {
+    let h = Harness::start().await;
+    let recorder = Arc::new(RecordingObserver::new());
+    let client = h.client(OPERATOR, OPERATOR_PASSWORD, Format::Json, &recorder);
+    client.about().await.unwrap();
+    h.clock.advance(TOKEN_TTL + Duration::from_secs(1));
+    recorder.clear();
+    h.events.clear();
+    // The session is already over on the server: close says so, and
+    // neither logs in again nor fails.
+    client.close().await.unwrap();
+    assert!(!client.is_logged_in());
+    assert_eq!(outcomes(&recorder), [ok("close")]);
+    assert_eq!(h.server_outcomes(1), [err("close", "auth")]);
+    assert_eq!(h.tokens.len(), 0);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn token_revoked_by_the_server_logs_in_again_transparently() {
     let h = Harness::start().await;
     let recorder = Arc::new(RecordingObserver::new());
