@@ -19,11 +19,18 @@ pub const MAX_FILTER_DEPTH: usize = 50;
 /// Priority levels of a writable point: 1 (highest) to 17 (default).
 pub const PRIORITY_LEVELS: u8 = 17;
 
-/// A parsed filter together with its source text.
+/// A parsed filter together with its source text. Two are equal when
+/// their texts are (the same text always parses to the same filter).
 #[derive(Debug, Clone)]
 pub struct ParsedFilter {
     text: String,
     filter: Filter,
+}
+
+impl PartialEq for ParsedFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }
 
 impl ParsedFilter {
@@ -84,7 +91,7 @@ impl ParsedFilter {
 }
 
 /// A read request: by filter or by ids.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ReadRequest {
     /// `filter` (and optional `limit`) in the first row.
