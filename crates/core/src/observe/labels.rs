@@ -7,6 +7,7 @@
 //! plain array.
 
 use super::ErrorKind;
+use crate::ops::STANDARD_OPS;
 
 /// The name counted for an op or error type outside the fixed lists.
 pub const OTHER: &str = "_other";
@@ -15,25 +16,21 @@ pub const OTHER: &str = "_other";
 /// Haystack ops as they appear on the wire, then the WebSocket message kinds
 /// `batch`, `push`, `auth` and `invalid` (an unparseable frame). Any other
 /// name has the slot `OBSERVED_OPS.len()`, labelled [`OTHER`].
-pub const OBSERVED_OPS: [&str; 17] = [
-    "about",
-    "ops",
-    "formats",
-    "close",
-    "read",
-    "nav",
-    "hisRead",
-    "hisWrite",
-    "pointWrite",
-    "watchSub",
-    "watchUnsub",
-    "watchPoll",
-    "invokeAction",
-    "batch",
-    "push",
-    "auth",
-    "invalid",
-];
+pub const OBSERVED_OPS: [&str; 17] = {
+    // The standard ops are `STANDARD_OPS` itself, so the lists cannot drift.
+    let message_kinds = ["batch", "push", "auth", "invalid"];
+    let mut names = [""; 17];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = if i < STANDARD_OPS.len() {
+            STANDARD_OPS[i]
+        } else {
+            message_kinds[i - STANDARD_OPS.len()]
+        };
+        i += 1;
+    }
+    names
+};
 
 /// Number of op slots: [`OBSERVED_OPS`] plus the [`OTHER`] slot.
 pub const OP_SLOTS: usize = OBSERVED_OPS.len() + 1;
