@@ -1,6 +1,7 @@
 //! The message loop's protocol side: envelopes, batches, capabilities and
 //! pushes, for an authenticated connection.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,7 +45,7 @@ struct SessionInner {
 /// ([`ws::decode_plain_read`]).
 struct Request {
     id: Option<serde_json::Value>,
-    op: String,
+    op: Cow<'static, str>,
     body: OpRequest,
     ch: Option<String>,
 }
@@ -53,7 +54,7 @@ impl From<WsRequest> for Request {
     fn from(request: WsRequest) -> Self {
         Request {
             id: request.id,
-            op: request.op,
+            op: Cow::Owned(request.op),
             body: OpRequest::Grid(request.grid),
             ch: request.ch,
         }
@@ -64,7 +65,7 @@ impl From<WsReadRequest> for Request {
     fn from(request: WsReadRequest) -> Self {
         Request {
             id: request.id,
-            op: "read".to_owned(),
+            op: Cow::Borrowed("read"),
             body: OpRequest::Read(request.read),
             ch: request.ch,
         }
@@ -201,7 +202,7 @@ const INLINE_MAX_IDS: usize = 16;
 /// `ops`, `formats`, `close`, and a `read` of a few ids (lookups, no scan).
 /// Filter reads, history, writes, watches and actions get their own task.
 fn runs_inline(request: &Request) -> bool {
-    match (request.op.as_str(), &request.body) {
+    match (request.op.as_ref(), &request.body) {
         ("about" | "ops" | "formats" | "close", _) => true,
         ("read", OpRequest::Read(ReadRequest::Ids(ids))) => ids.len() <= INLINE_MAX_IDS,
         ("read", OpRequest::Grid(grid)) => {
