@@ -1,6 +1,6 @@
 //! The exposition checked by outside validators: `promtool check metrics`
 //! (Debian package `prometheus`) and the strict OpenMetrics parser of the
-//! Python client (Debian package `python3-prometheus-client`). `.ci/run`
+//! Python client (Debian package `python3-prometheus-client`). `make test`
 //! installs both; a missing tool fails the test rather than skipping it.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
