@@ -28,7 +28,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// | [`connect_timeout`](Self::connect_timeout) | the timeout |
 /// | [`retry`](Self::retry) | [`RetryPolicy::default`] (3 attempts for reads) |
 /// | [`observer`](Self::observer) | a no-op observer |
-/// | [`add_root_certificate`](Self::add_root_certificate) | the platform's roots only |
+/// | [`add_root_certificate`](Self::add_root_certificate) | none: the operating system's trust store |
+/// | [`tls_config`](Self::tls_config) | none: the trust policy of [`hs_core::tls`] |
 ///
 /// ```
 /// use std::sync::Arc;
@@ -58,6 +59,7 @@ pub struct HttpClientBuilder {
     retry: RetryPolicy,
     observer: Arc<dyn MetricsObserver>,
     root_certificates: Vec<CertificateDer<'static>>,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
     scram_nonce: Option<String>,
 }
 
@@ -87,6 +89,7 @@ impl HttpClientBuilder {
             retry: RetryPolicy::default(),
             observer: noop(),
             root_certificates: Vec::new(),
+            tls_config: None,
             scram_nonce: None,
         }
     }
@@ -148,10 +151,22 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Trusts `der` (a DER-encoded CA certificate) for `https` servers, in
-    /// addition to the platform's roots.
-    pub fn add_root_certificate(mut self, der: Vec<u8>) -> Self {
-        self.root_certificates.push(CertificateDer::from(der));
+    /// Trusts `der` (a DER-encoded CA certificate) for `https` servers
+    /// **instead of** the operating system's trust store; call it again to
+    /// trust several CAs. The policy is the WebSocket client's too (see
+    /// [`hs_core::tls`]).
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates
+            .push(CertificateDer::from(der.into()));
+        self
+    }
+
+    /// The complete rustls configuration for `https` (client certificates,
+    /// pinning, ...), instead of the trust policy; it wins over
+    /// [`add_root_certificate`](Self::add_root_certificate). Its ALPN list is
+    /// replaced by `http/1.1`.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls_config = Some(config);
         self
     }
 
@@ -180,7 +195,7 @@ impl HttpClientBuilder {
                 )));
             }
         };
-        let tls = tls::client_config(https, self.root_certificates)?;
+        let tls = tls::client_config(https, &self.root_certificates, self.tls_config)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(self.timeout)
