@@ -33,7 +33,7 @@ async fn step(
         .header(AUTHORIZATION, value)
         .send()
         .await
-        .map_err(|error| HttpClientError::from_reqwest(url, error))?;
+        .map_err(|error| HttpClientError::from_reqwest(url, error, inner.timeout))?;
     let status = response.status();
     let headers = response.headers().clone();
     // Drain the (normally empty) body so the connection can be reused.

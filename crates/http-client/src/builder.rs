@@ -17,6 +17,10 @@ use crate::tls;
 /// The default timeout of one HTTP exchange (the reference client's is 30 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default deadline of one call, retries included, unless the timeout
+/// is longer: 30 s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Configures an [`HttpClient`].
 ///
 /// | setting | default |
@@ -24,7 +28,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// | [`credentials`](Self::credentials) | none: no `Authorization` is sent |
 /// | [`token`](Self::token) | none: a pre-issued bearer token instead of a login |
 /// | [`format`](Self::format) | [`Format::Json`] |
-/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (30 s), per HTTP exchange |
+/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (30 s), per HTTP exchange (attempt) |
+/// | [`deadline`](Self::deadline) | the timeout, at least [`DEFAULT_DEADLINE`] (30 s): per call, in total |
 /// | [`connect_timeout`](Self::connect_timeout) | the timeout |
 /// | [`retry`](Self::retry) | [`RetryPolicy::default`] (3 attempts for reads) |
 /// | [`observer`](Self::observer) | a no-op observer |
@@ -55,6 +60,7 @@ pub struct HttpClientBuilder {
     token: Option<AuthToken>,
     format: Format,
     timeout: Duration,
+    deadline: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry: RetryPolicy,
     observer: Arc<dyn MetricsObserver>,
@@ -71,6 +77,7 @@ impl std::fmt::Debug for HttpClientBuilder {
             .field("token", &self.token)
             .field("format", &self.format)
             .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -85,6 +92,7 @@ impl HttpClientBuilder {
             token: None,
             format: Format::Json,
             timeout: DEFAULT_TIMEOUT,
+            deadline: None,
             connect_timeout: None,
             retry: RetryPolicy::default(),
             observer: noop(),
@@ -124,10 +132,22 @@ impl HttpClientBuilder {
         self
     }
 
-    /// The deadline of one HTTP exchange, from sending to the end of the
-    /// response body. A call that logs in or retries makes several.
+    /// The deadline of one HTTP exchange (one attempt), from sending to
+    /// the end of the response body. A call that logs in or retries makes
+    /// several; [`deadline`](Self::deadline) bounds them all.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The deadline of one call in total: the login it may need, every
+    /// attempt and every backoff. A retry that could not finish in time is
+    /// not started (the call fails with the last attempt's error); a call
+    /// still running at the deadline fails with
+    /// [`HttpClientError::Timeout`]. Default: the
+    /// [`timeout`](Self::timeout), at least [`DEFAULT_DEADLINE`] (30 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -215,6 +235,8 @@ impl HttpClientBuilder {
             format: self.format,
             credentials: self.credentials,
             retry: self.retry,
+            timeout: self.timeout,
+            deadline: self.deadline.unwrap_or(self.timeout.max(DEFAULT_DEADLINE)),
             observer: GuardedObserver::new(self.observer),
             session,
             scram_nonce: self.scram_nonce,

@@ -67,7 +67,7 @@ mod retry;
 mod session;
 mod tls;
 
-pub use builder::{DEFAULT_TIMEOUT, HttpClientBuilder};
+pub use builder::{DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpClientBuilder};
 pub use client::HttpClient;
 pub use error::HttpClientError;
 pub use retry::RetryPolicy;

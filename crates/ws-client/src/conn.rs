@@ -431,8 +431,15 @@ async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
         tokio_tungstenite::connect_async_tls_with_config(request, Some(transport), true, connector);
     let (stream, response) = tokio::time::timeout(config.connect_timeout, handshake)
         .await
-        .map_err(|_| connect_error(url, format!("timed out after {:?}", config.connect_timeout)))?
-        .map_err(|e| connect_error(url, e))?;
+        .map_err(|_| {
+            connect_error(
+                url,
+                format!("no answer within {:?}", config.connect_timeout),
+            )
+        })?
+        // tungstenite's message wraps the cause ("IO error: ..."): say the
+        // cause, as the HTTP client does.
+        .map_err(|e| connect_error(url, hs_core::endpoint::failure_cause(&e)))?;
     let offered = response
         .headers()
         .get(SEC_WEBSOCKET_PROTOCOL)
