@@ -278,7 +278,8 @@ impl Shared {
                     (AuthReply::Err, Some(failure)) => {
                         // The connection ends next (the server closes it);
                         // the close reports this to the pending requests.
-                        log::warn!(target: AUTH_TARGET, "{} refused the client: {failure}", self.url);
+                        // DEBUG: the requests' errors say it.
+                        log::debug!(target: AUTH_TARGET, "{} refused the client: {failure}", self.url);
                         *check = AuthCheck::Refused(failure);
                     }
                     _ => {
