@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use hs_core::auth::http::Authorization;
 use hs_core::auth::{AuthFailure, AuthToken};
 use hs_core::codec::{self, Format};
-use hs_core::observe::{GuardedObserver, MetricsObserver};
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::build as request;
 use hs_core::ops::{HisItem, Op};
 use hs_core::value::{Dict, Grid, Ref, Value};
@@ -559,7 +559,10 @@ impl HttpClient {
                     Some(Value::Str(trace)) => Some(trace.value().to_owned()),
                     _ => None,
                 });
-            return Err(HttpClientError::ErrorGrid { dis, trace });
+            // The kind an hs server names, so client and server report one
+            // error type for one failure; foreign servers name none.
+            let kind = codec::error_kind(&grid).unwrap_or(ErrorKind::ErrorGrid);
+            return Err(HttpClientError::ErrorGrid { dis, trace, kind });
         }
         Ok(grid)
     }

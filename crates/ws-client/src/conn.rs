@@ -158,12 +158,15 @@ impl Shared {
     fn complete(&self, pending: Pending, grid: Grid) {
         let result = match wire::error_dis(&grid) {
             Some(dis) => {
-                self.observer.on_error(&pending.op, "error_grid");
-                Err(WsClientError::ErrorGrid {
+                let error = WsClientError::ErrorGrid {
                     op: pending.op,
                     dis,
                     grid: Box::new(grid),
-                })
+                };
+                if let WsClientError::ErrorGrid { op, .. } = &error {
+                    self.observer.on_error(op, error.kind().as_str());
+                }
+                Err(error)
             }
             None => {
                 self.observer
