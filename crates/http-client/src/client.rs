@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use crate::auth;
 use crate::builder::HttpClientBuilder;
 use crate::error::HttpClientError;
-use crate::retry::{RetryPolicy, is_idempotent_op};
+use crate::retry::RetryPolicy;
 use crate::session::{Credentials, Grant, Session};
 
 /// Log target of requests, responses, retries and the session lifecycle.
@@ -291,10 +291,16 @@ impl HttpClient {
     /// [`close`](Self::close), `call("close", ..)` is an ordinary call: it
     /// logs in if needed and keeps the session.
     pub async fn call(&self, op: &str, grid: &Grid) -> Result<Grid, HttpClientError> {
-        let idempotent = is_idempotent_op(op);
-        match op.parse::<Op>() {
-            Ok(known) if known.takes_no_arguments() => self.get_with(known, idempotent).await,
-            _ => self.post_named(op, grid, idempotent).await,
+        // Ops not in the standard list are treated as writes.
+        let known = op.parse::<Op>().ok();
+        match known {
+            Some(known) if known.takes_no_arguments() => {
+                self.get_with(known, known.is_idempotent_read()).await
+            }
+            _ => {
+                let idempotent = known.is_some_and(Op::is_idempotent_read);
+                self.post_named(op, grid, idempotent).await
+            }
         }
     }
 
