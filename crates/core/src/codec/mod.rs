@@ -159,7 +159,7 @@ pub fn error_grid(dis: &str) -> Grid {
 }
 
 /// The error grid meta tag in which hs servers name the failure's
-/// [`ErrorKind`] (`errKind: "bad_request"`), so that a client reports the
+/// [`ErrorKind`](crate::observe::ErrorKind) (`errKind: "bad_request"`), so that a client reports the
 /// same error type as the server for the same failure. Not `errType`, which
 /// SkySpark uses for its exception class.
 pub const ERROR_KIND_TAG: &str = "errKind";
