@@ -192,7 +192,12 @@ pub(crate) struct ClientArgs {
 
     /// Password for --user (prefer the HS_PASSWORD environment variable); ignored
     /// without --user, so an exported HS_PASSWORD does not get in the way of open servers
-    #[arg(long, env = "HS_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    #[arg(
+        long,
+        env = "HS_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
     pub(crate) password: Option<String>,
 
     /// Deadline of each request in total, retries and an HTTP login included, e.g. 500ms,
@@ -373,7 +378,12 @@ pub(crate) struct BenchArgs {
     pub(crate) user: Option<String>,
 
     /// Password for --user (prefer HS_PASSWORD); ignored without --user
-    #[arg(long, env = "HS_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    #[arg(
+        long,
+        env = "HS_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
     pub(crate) password: Option<String>,
 
     /// No progress bar (for logs and CI)

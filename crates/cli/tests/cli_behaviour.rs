@@ -14,7 +14,9 @@ use unicode_width::UnicodeWidthChar;
 
 /// The stderr lines of a command, without the empty ones.
 fn lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|line| !line.trim().is_empty()).collect()
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect()
 }
 
 /// Asserts that stderr says one thing: a single `error:` line, no log line.
@@ -31,12 +33,14 @@ fn bench_with_nothing_listening_exits_1_with_one_error_on_both_transports() {
         format!("http://127.0.0.1:{port}"),
         format!("ws://127.0.0.1:{port}"),
     ] {
-        let output = hs(&[
-            "bench", "--url", &url, "-n", "50", "-c", "2", "--quiet",
-        ]);
+        let output = hs(&["bench", "--url", &url, "-n", "50", "-c", "2", "--quiet"]);
         assert_eq!(output.status.code(), Some(1), "{url}: {}", stderr(&output));
         assert_one_error_line(&url, &stderr(&output));
-        assert!(stderr(&output).contains("cannot connect"), "{url}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("cannot connect"),
+            "{url}: {}",
+            stderr(&output)
+        );
     }
 }
 
@@ -68,11 +72,21 @@ fn bench_that_loses_its_server_exits_1_and_summarises_the_errors_once() {
             server.stderr_lines()
         );
         server.kill();
-        let status = bench.wait_exit().expect("bench ends once its server is gone");
+        let status = bench
+            .wait_exit()
+            .expect("bench ends once its server is gone");
         let mut out = String::new();
         bench_stdout.read_to_string(&mut out).unwrap();
-        assert_eq!(status.code(), Some(1), "{scheme}: {out}\n{:#?}", bench.stderr_lines());
-        assert!(out.contains("\nerrors      "), "{scheme}: the table is printed: {out}");
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{scheme}: {out}\n{:#?}",
+            bench.stderr_lines()
+        );
+        assert!(
+            out.contains("\nerrors      "),
+            "{scheme}: the table is printed: {out}"
+        );
         let err = bench.stderr_lines().join("\n");
         assert_one_error_line(scheme, &err);
         assert!(err.contains(" requests failed ("), "{scheme}: {err}");
@@ -87,10 +101,22 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
     for scheme in ["http", "ws"] {
         let url = format!("{scheme}://{addr}");
         // bench: one login refused, one message, exit 1 (HTTP used to exit 0).
-        let output = hs_env(&["bench", "--url", &url, "-n", "20", "-c", "1", "--quiet"], &wrong);
-        assert_eq!(output.status.code(), Some(1), "bench {url}: {}", stderr(&output));
+        let output = hs_env(
+            &["bench", "--url", &url, "-n", "20", "-c", "1", "--quiet"],
+            &wrong,
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "bench {url}: {}",
+            stderr(&output)
+        );
         assert_one_error_line(&format!("bench {url}"), &stderr(&output));
-        assert!(stderr(&output).contains("auth"), "bench {url}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("auth"),
+            "bench {url}: {}",
+            stderr(&output)
+        );
 
         // read: the failure once, not again from the libraries and observer.
         let output = hs_env(&["read", "site", "--url", &url], &wrong);
@@ -99,7 +125,14 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
     }
     // Asked for, the logs say "authentication failed" once per line.
     let output = hs_env(
-        &["read", "site", "--url", &format!("ws://{addr}"), "--log", "info"],
+        &[
+            "read",
+            "site",
+            "--url",
+            &format!("ws://{addr}"),
+            "--log",
+            "info",
+        ],
         &wrong,
     );
     assert!(!output.status.success());
@@ -178,8 +211,17 @@ fn reading_unknown_ids_names_them_and_exits_1() {
     let (_server, addr) = serve(&["--event-log", "off"]);
     for url in [format!("http://{addr}"), format!("ws://{addr}")] {
         let output = hs(&[
-            "read", "--id", "nosuch", "--id", "@demo-ahu1", "--id", "gone", "--url", &url,
-            "--format", "json",
+            "read",
+            "--id",
+            "nosuch",
+            "--id",
+            "@demo-ahu1",
+            "--id",
+            "gone",
+            "--url",
+            &url,
+            "--format",
+            "json",
         ]);
         assert_eq!(output.status.code(), Some(1), "{url}");
         let grid: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -199,7 +241,13 @@ fn reading_unknown_ids_names_them_and_exits_1() {
         assert!(stderr(&output).contains("@nosuch"), "{}", stderr(&output));
     }
     // Every id found: exit 0, as before.
-    let output = hs(&["read", "--id", "demo-ahu1", "--url", &format!("http://{addr}")]);
+    let output = hs(&[
+        "read",
+        "--id",
+        "demo-ahu1",
+        "--url",
+        &format!("http://{addr}"),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
@@ -208,7 +256,14 @@ fn serve_listens_on_a_host_name() {
     let (_server, addr) = serve_on("localhost:0", &["--event-log", "off"]);
     let ip: std::net::SocketAddr = addr.parse().expect("an IP address is printed");
     assert!(ip.ip().is_loopback(), "{addr}");
-    let output = hs(&["read", "site", "--url", &format!("http://{addr}"), "--format", "json"]);
+    let output = hs(&[
+        "read",
+        "site",
+        "--url",
+        &format!("http://{addr}"),
+        "--format",
+        "json",
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("demo-site"));
 }
@@ -221,14 +276,26 @@ fn duplicate_ids_in_a_data_file_are_named() {
         "ver:\"3.0\"\nid,dis,site\n@a,\"A\",M\n@b,\"B\",M\n@a,\"A again\",M\n@c,\"C\",M\n@b,\"B again\",M\n@b,\"B thrice\",M\n",
     );
     let (server, addr) = serve(&["--data", &zinc]);
-    assert!(server.wait_for_stderr("loaded ", 1), "{:#?}", server.stderr_lines());
+    assert!(
+        server.wait_for_stderr("loaded ", 1),
+        "{:#?}",
+        server.stderr_lines()
+    );
     let log = server.stderr_lines().join("\n");
     assert!(
         log.contains("2 id(s) appear in more than one row; the last row of each is kept: @a, @b"),
         "{log}"
     );
     assert!(log.contains("loaded 3 entities"), "{log}");
-    let output = hs(&["read", "--id", "b", "--url", &format!("http://{addr}"), "--format", "json"]);
+    let output = hs(&[
+        "read",
+        "--id",
+        "b",
+        "--url",
+        &format!("http://{addr}"),
+        "--format",
+        "json",
+    ]);
     assert!(stdout(&output).contains("B thrice"), "the last row wins");
 }
 
@@ -265,7 +332,12 @@ fn table_columns_align_for_cjk_text_and_emoji() {
     );
     let (_server, addr) = serve(&["--data", &zinc, "--event-log", "off"]);
     let output = hs(&[
-        "read", "site", "--url", &format!("http://{addr}"), "--columns", "id,dis,area",
+        "read",
+        "site",
+        "--url",
+        &format!("http://{addr}"),
+        "--columns",
+        "id,dis,area",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
@@ -284,16 +356,27 @@ fn the_watch_banner_agrees_in_number() {
     let url = format!("ws://{addr}");
     let one = hs(&["watch", "site", "--url", &url, "--duration", "200ms"]);
     assert!(one.status.success(), "{}", stderr(&one));
-    assert!(stderr(&one).contains("watching 1 entity ("), "{}", stderr(&one));
+    assert!(
+        stderr(&one).contains("watching 1 entity ("),
+        "{}",
+        stderr(&one)
+    );
     let many = hs(&["watch", "ahu", "--url", &url, "--duration", "200ms"]);
-    assert!(stderr(&many).contains("watching 4 entities ("), "{}", stderr(&many));
+    assert!(
+        stderr(&many).contains("watching 4 entities ("),
+        "{}",
+        stderr(&many)
+    );
 }
 
 #[test]
 fn the_timeout_help_says_it_is_a_total_deadline() {
     for command in ["read", "his", "write", "watch"] {
         let output = hs(&[command, "--help"]);
-        let help = stdout(&output).split_whitespace().collect::<Vec<_>>().join(" ");
+        let help = stdout(&output)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(
             help.contains("Deadline of each request in total, retries and an HTTP login included"),
             "{command}: {help}"
