@@ -161,8 +161,10 @@ fn a_closed_stdout_ends_the_command_quietly() {
     let (_server, addr) = serve(&["--event-log", "off"]);
     let http = format!("http://{addr}");
     let ws = format!("ws://{addr}");
-    let commands: [&[&str]; 5] = [
+    let commands: [&[&str]; 7] = [
         &["bench", "-n", "500", "--quiet"],
+        &["demo"],
+        &["write", "demo-ahu1-dat-sp", "8", "55", "--url", &http],
         &["read", "point", "--url", &http],
         &["read", "point", "--url", &ws, "--format", "json"],
         &["his", "demo-ahu1-dat", "yesterday", "--url", &http],
