@@ -1,9 +1,8 @@
 //! The client commands: `hs read`, `hs his`, `hs write`, `hs watch`.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
-
-use std::collections::HashSet;
 
 use hs_core::value::{Grid, Ref, Value};
 use hs_prometheus::Side;
