@@ -206,7 +206,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     let (watch_id, _current) = session.client.watch_sub("hs watch", &ids).await?;
     eprintln!(
         "watching {} (watch {watch_id}, {}); Ctrl-C to stop",
-        plural(ids.len(), "entity", "entities"),
+        output::plural(ids.len(), "entity", "entities"),
         match session.client.transport() {
             crate::client::Transport::Ws => "server pushes".to_owned(),
             crate::client::Transport::Http => format!("polling every {:?}", args.poll),
@@ -254,11 +254,6 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         log::debug!(target: "hs::observe", "watchUnsub on exit: {error}");
     }
     outcome
-}
-
-/// `1 entity`, `2 entities`.
-fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// The local wall-clock time as `HH:MM:SS` UTC (no timezone database needed).

@@ -17,7 +17,7 @@ use hs_ws_server::{WsConfig, WsServerState};
 use crate::cli::{ServeArgs, UserSpec};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
-use crate::output::outln;
+use crate::output::{outln, plural};
 
 /// The log target of the command's own lifecycle lines.
 const LOG_TARGET: &str = "hs::http::server";
@@ -184,7 +184,12 @@ pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>
             path: path.display().to_string(),
             source,
         })?;
-        log::info!(target: LOG_TARGET, "loaded {count} entities from {}", path.display());
+        log::info!(
+            target: LOG_TARGET,
+            "loaded {} from {}",
+            plural(count, "entity", "entities"),
+            path.display()
+        );
     }
     Ok(Arc::new(store))
 }
@@ -226,7 +231,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
         Some(url) => outln!("  metrics    {url}"),
         None => outln!("  metrics    off (--no-metrics)"),
     }?;
-    outln!("  store      {entities} entities from the {source}")?;
+    outln!(
+        "  store      {} from the {source}",
+        plural(entities, "entity", "entities")
+    )?;
     if users.is_empty() {
         outln!("  auth       none (add --user NAME:PASSWORD to require SCRAM)")?;
     } else {
