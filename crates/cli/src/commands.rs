@@ -274,6 +274,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unknown_ids_are_named_whether_the_server_sends_empty_rows_or_none() {
+        use hs_core::value::Dict;
+        let entity = |id: &str| {
+            let mut row = Dict::new();
+            row.insert("id".into(), Value::from(Ref::from(id)));
+            row.insert("dis".into(), Value::from(id));
+            row
+        };
+        let asked: Vec<Ref> = ["a", "x", "b", "x"].map(Ref::from).into();
+        // Haystack's answer: one row per id, empty for an unknown one.
+        let with_placeholders =
+            Grid::make_from_dicts(vec![entity("a"), Dict::new(), entity("b"), Dict::new()]);
+        let (grid, missing) = split_unknown(with_placeholders, &asked);
+        assert_eq!(grid.rows.len(), 2);
+        assert_eq!(missing, ["@x"]);
+        // A server that leaves unknown ids out.
+        let (grid, missing) = split_unknown(Grid::make_from_dicts(vec![entity("b")]), &asked);
+        assert_eq!(grid.rows.len(), 1);
+        assert_eq!(missing, ["@a", "@x"]);
+    }
+
+    #[test]
     fn values_parse_as_zinc() {
         assert_eq!(parse_val("null").unwrap(), None);
         assert!(matches!(parse_val("72").unwrap(), Some(Value::Number(_))));
