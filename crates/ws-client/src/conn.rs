@@ -373,7 +373,8 @@ impl Connection {
             )))
         });
         if let Err(error) = auth {
-            guard.set_reason(format!("authentication failed: {error}"));
+            // The error's own text already says "authentication failed".
+            guard.set_reason(error.to_string());
             let _ = tokio::time::timeout(config.close_timeout, stream.close(None)).await;
             return Err(error);
         }
