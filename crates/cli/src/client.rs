@@ -55,7 +55,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) url: String,
     /// SCRAM credentials.
     pub(crate) credentials: Option<(String, String)>,
-    /// Per-request timeout.
+    /// Deadline of each request (and, over WebSocket, of connecting and of
+    /// logging in).
     pub(crate) timeout: Duration,
     /// The client's observer.
     pub(crate) observer: Arc<dyn MetricsObserver>,
@@ -99,6 +100,7 @@ impl Client {
                 let mut builder = WsClient::builder(url)
                     .request_timeout(options.timeout)
                     .connect_timeout(options.timeout)
+                    .auth_timeout(options.timeout)
                     .observer(options.observer.clone());
                 if let Some((user, password)) = &options.credentials {
                     builder = builder.scram(user.clone(), password.clone());

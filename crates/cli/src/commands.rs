@@ -1,16 +1,17 @@
 //! The client commands: `hs read`, `hs his`, `hs write`, `hs watch`.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
-use hs_core::value::{Grid, Value};
+use hs_core::value::{Grid, Ref, Value};
 use hs_prometheus::Side;
 
 use crate::cli::{ClientArgs, EventLog, HisArgs, OutputFormat, ReadArgs, WatchArgs, WriteArgs};
 use crate::client::{Client, ConnectOptions, parse_ref};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
-use crate::output;
+use crate::output::{self, outln};
 
 /// A connected client and the observers attached to it.
 struct Session {
@@ -67,19 +68,64 @@ impl Session {
     }
 }
 
-/// `hs read`.
+/// `hs read`. By id, the entities found are printed and the ids not found
+/// are named in the error, which makes the exit status 1 (as `ls a b`
+/// reports a missing `b` after listing `a`).
 pub(crate) async fn read(args: ReadArgs) -> Result<(), CliError> {
     let session = Session::open(&args.client).await?;
     let result = match &args.filter {
-        Some(filter) => session.client.read_filter(filter, args.limit).await,
+        Some(filter) => session
+            .client
+            .read_filter(filter, args.limit)
+            .await
+            .map(|grid| (grid, Vec::new())),
         None => {
             let ids: Vec<_> = args.ids.iter().map(|id| parse_ref(id)).collect();
-            session.client.read_ids(&ids).await
+            session
+                .client
+                .read_ids(&ids)
+                .await
+                .map(|grid| split_unknown(grid, &ids))
         }
     };
-    let printed = result.and_then(|grid| session.print(&grid, &args.columns));
+    let printed = result.and_then(|(grid, missing)| {
+        session.print(&grid, &args.columns)?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(CliError::NotFound {
+                missing,
+                asked: args.ids.len(),
+            })
+        }
+    });
     session.close().await;
     printed
+}
+
+/// A read-by-id answer without its placeholder rows, and the ids (as `@id`)
+/// it has no entity for. Haystack answers an unknown id with an empty row;
+/// matching by id rather than by position also copes with servers that
+/// leave the row out.
+fn split_unknown(mut grid: Grid, asked: &[Ref]) -> (Grid, Vec<String>) {
+    grid.rows
+        .retain(|row| matches!(row.get("id"), Some(Value::Ref(_))));
+    let found: HashSet<&str> = grid
+        .rows
+        .iter()
+        .filter_map(|row| match row.get("id") {
+            Some(Value::Ref(id)) => Some(id.value()),
+            _ => None,
+        })
+        .collect();
+    let mut missing: Vec<String> = Vec::new();
+    for id in asked {
+        let name = format!("@{}", id.value());
+        if !found.contains(id.value()) && !missing.contains(&name) {
+            missing.push(name);
+        }
+    }
+    (grid, missing)
 }
 
 /// `hs his`.
@@ -159,8 +205,8 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     let mut pushes = session.client.watch_events();
     let (watch_id, _current) = session.client.watch_sub("hs watch", &ids).await?;
     eprintln!(
-        "watching {} entities (watch {watch_id}, {}); Ctrl-C to stop",
-        ids.len(),
+        "watching {} (watch {watch_id}, {}); Ctrl-C to stop",
+        output::plural(ids.len(), "entity", "entities"),
         match session.client.transport() {
             crate::client::Transport::Ws => "server pushes".to_owned(),
             crate::client::Transport::Http => format!("polling every {:?}", args.poll),
@@ -184,10 +230,16 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         };
         match change {
             Ok(Some(grid)) => {
-                if session.format == OutputFormat::Table {
-                    println!("── {} change(s) at {}", grid.rows.len(), chrono_now());
+                let heading = match session.format {
+                    OutputFormat::Table => {
+                        outln!("── {} change(s) at {}", grid.rows.len(), chrono_now())
+                    }
+                    _ => Ok(()),
+                };
+                // A closed stdout still closes the watch on the way out.
+                if let Err(error) = heading.and_then(|()| session.print(&grid, &[])) {
+                    break Err(error);
                 }
-                session.print(&grid, &[])?;
                 printed += 1;
             }
             Ok(None) => {
@@ -220,6 +272,28 @@ fn chrono_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_ids_are_named_whether_the_server_sends_empty_rows_or_none() {
+        use hs_core::value::Dict;
+        let entity = |id: &str| {
+            let mut row = Dict::new();
+            row.insert("id".into(), Value::from(Ref::from(id)));
+            row.insert("dis".into(), Value::from(id));
+            row
+        };
+        let asked: Vec<Ref> = ["a", "x", "b", "x"].map(Ref::from).into();
+        // Haystack's answer: one row per id, empty for an unknown one.
+        let with_placeholders =
+            Grid::make_from_dicts(vec![entity("a"), Dict::new(), entity("b"), Dict::new()]);
+        let (grid, missing) = split_unknown(with_placeholders, &asked);
+        assert_eq!(grid.rows.len(), 2);
+        assert_eq!(missing, ["@x"]);
+        // A server that leaves unknown ids out.
+        let (grid, missing) = split_unknown(Grid::make_from_dicts(vec![entity("b")]), &asked);
+        assert_eq!(grid.rows.len(), 1);
+        assert_eq!(missing, ["@a", "@x"]);
+    }
 
     #[test]
     fn values_parse_as_zinc() {

@@ -490,6 +490,7 @@ impl Connection {
             ))
         });
         if let Err(error) = auth {
+            // The disconnect reason is the error's own text.
             guard.set_error(error.duplicate());
             let _ = tokio::time::timeout(config.close_timeout, stream.close(None)).await;
             return Err(error);

@@ -1,0 +1,216 @@
+//! Running the real `hs` binary from tests: a child that is always killed
+//! and reaped, `hs serve` on a free port, one-shot commands under a
+//! watchdog. Every wait is bounded.
+
+#![allow(dead_code)] // each test crate uses a different part
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub(crate) const HS: &str = env!("CARGO_BIN_EXE_hs");
+
+/// The longest any step waits: generous, as `hs serve --user` derives its
+/// SCRAM credentials (600,000 PBKDF2 iterations) in a debug build on a
+/// shared 2-core machine.
+pub(crate) const WAIT: Duration = Duration::from_secs(120);
+
+/// A `hs` process that is killed and reaped on every path out of a test.
+pub(crate) struct ChildGuard {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl ChildGuard {
+    /// Spawns `hs args...` (RUST_LOG, HS_USER and HS_PASSWORD removed, then
+    /// `env` set) with stdout piped (returned) and stderr collected by lines.
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)]) -> (ChildGuard, ChildStdout) {
+        let mut command = Command::new(HS);
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("HS_USER")
+            .env_remove("HS_PASSWORD")
+            .env_remove("HS_URL")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn hs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("stderr lines").push(line);
+            }
+        });
+        (
+            ChildGuard {
+                child,
+                stderr: lines,
+            },
+            stdout,
+        )
+    }
+
+    pub(crate) fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().expect("stderr lines").clone()
+    }
+
+    /// Waits until `count` stderr lines contain `needle` (bounded by [`WAIT`]).
+    pub(crate) fn wait_for_stderr(&self, needle: &str, count: usize) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let seen = self
+                .stderr_lines()
+                .iter()
+                .filter(|line| line.contains(needle))
+                .count();
+            if seen >= count {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits for the process to exit (bounded by [`WAIT`]) and for its
+    /// stderr to be read to the end.
+    pub(crate) fn wait_exit(&mut self) -> Option<ExitStatus> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The reader thread drains what is left in the pipe.
+                let settle = Instant::now() + Duration::from_secs(5);
+                while Arc::strong_count(&self.stderr) > 1 && Instant::now() < settle {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// SIGKILL: the server disappears without closing anything.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hs serve --listen LISTEN ARGS` and reads the bound address from
+/// the first stdout line (the rest is drained so the server never blocks).
+pub(crate) fn serve_on(listen: &str, extra: &[&str]) -> (ChildGuard, String) {
+    let mut args = vec!["serve", "--listen", listen];
+    args.extend_from_slice(extra);
+    let (guard, stdout) = ChildGuard::spawn(&args, &[]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+    });
+    let first = rx.recv_timeout(WAIT).expect("hs serve printed a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line {first:?}; stderr: {:?}",
+                guard.stderr_lines()
+            )
+        })
+        .to_owned();
+    (guard, addr)
+}
+
+/// `hs serve` on 127.0.0.1, a free port.
+pub(crate) fn serve(extra: &[&str]) -> (ChildGuard, String) {
+    serve_on("127.0.0.1:0", extra)
+}
+
+/// Runs `hs args...` to completion with `env` set (killed after [`WAIT`]).
+pub(crate) fn hs_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = Command::new(HS)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HS_USER")
+        .env_remove("HS_PASSWORD")
+        .env_remove("HS_URL")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hs");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    thread::spawn(move || {
+        if rx.recv_timeout(WAIT).is_err() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    let output = child.wait_with_output().expect("hs output");
+    let _ = tx.send(());
+    output
+}
+
+/// Runs `hs args...` to completion (killed after [`WAIT`]).
+pub(crate) fn hs(args: &[&str]) -> Output {
+    hs_env(args, &[])
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A port on 127.0.0.1 with nothing listening (bound, then released).
+pub(crate) fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A scratch directory for data files, removed on drop.
+pub(crate) struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("hs-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// Writes `text` to `name` in the directory; returns its path.
+    pub(crate) fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write data file");
+        path.to_str().expect("utf-8 path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
