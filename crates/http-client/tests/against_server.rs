@@ -642,7 +642,7 @@ async fn wrong_password_and_unknown_user_fail_alike() {
     assert_eq!(wrong.kind().as_str(), "auth");
     assert_eq!(
         wrong.to_string(),
-        "login refused for user \"operator\": unknown user or wrong password"
+        "authentication failed for user \"operator\": unknown user or wrong password"
     );
     assert!(wrong.is_auth());
     // The server answered the HELLO and the first step, refused the last.

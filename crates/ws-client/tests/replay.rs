@@ -612,7 +612,8 @@ async fn fastapi_refusals_carry_the_close_code_and_reason() {
     assert_eq!(err.close_reason(), Some("Authentication required"));
     assert_eq!(
         err.to_string(),
-        "auth token refused: unknown, expired or revoked (close code 4003: Authentication required)"
+        "authentication failed: the auth token was refused as unknown, expired or revoked \
+         (close code 4003: Authentication required)"
     );
     assert_eq!(rec.errors(), vec![("read".to_string(), "auth".to_string())]);
     assert!(

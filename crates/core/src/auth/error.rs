@@ -136,25 +136,28 @@ impl AuthError {
 ///
 /// let failure = AuthFailure::CredentialsRejected { username: "demo".into() };
 /// assert_eq!(failure.as_str(), "credentials_rejected");
-/// assert_eq!(failure.to_string(), "login refused for user \"demo\": unknown user or wrong password");
+/// assert_eq!(
+///     failure.to_string(),
+///     "authentication failed for user \"demo\": unknown user or wrong password"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthFailure {
     /// The server requires a login and the client has no credentials.
     #[error(
-        "login required: the server refuses anonymous clients; give a user name and password, or a token"
+        "authentication required: the server refuses anonymous clients; give a user name and password, or a token"
     )]
     LoginRequired,
     /// The server refused the user name or the password (it does not say
     /// which).
-    #[error("login refused for user {username:?}: unknown user or wrong password")]
+    #[error("authentication failed for user {username:?}: unknown user or wrong password")]
     CredentialsRejected {
         /// The user that tried to log in.
         username: String,
     },
     /// The server refused the bearer token: unknown, expired or revoked.
-    #[error("auth token refused: unknown, expired or revoked")]
+    #[error("authentication failed: the auth token was refused as unknown, expired or revoked")]
     TokenRejected,
 }
 
