@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     on_push: PushSink,
     closed: watch::Sender<Option<String>>,
     auth_check: Mutex<AuthCheck>,
+    /// Set once `auth_check` is `Accepted` for good.
+    auth_settled: AtomicBool,
 }
 
 impl Shared {
@@ -205,10 +207,16 @@ impl Shared {
     /// The server answered a request: it accepted the token (or the
     /// anonymous client).
     fn accepted(&self) {
+        // Every response calls this: skip the lock once settled.
+        if self.auth_settled.load(Ordering::Relaxed) {
+            return;
+        }
         let mut check = self.auth_check.lock();
         if matches!(*check, AuthCheck::TokenSent | AuthCheck::Anonymous) {
             *check = AuthCheck::Accepted;
         }
+        self.auth_settled
+            .store(*check == AuthCheck::Accepted, Ordering::Relaxed);
     }
 
     /// The error the connection's requests get when the server refused the
@@ -471,6 +479,7 @@ impl Connection {
             on_push,
             closed,
             auth_check: Mutex::new(AuthCheck::new(&config.auth)),
+            auth_settled: AtomicBool::new(false),
         });
         shared.observer.on_ws_connect(&shared.url);
         // From here on the guard reports the disconnect, also when auth fails.
