@@ -102,6 +102,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 extra_observers: Vec::new(),
                 max_connections: None,
                 scram_iterations: None,
+                push: true,
             })
             .await?;
             let url = match args.transport {

@@ -54,9 +54,12 @@ pub(crate) enum Command {
     Write(WriteArgs),
     /// Subscribe to the entities matching a filter and print their changes as they arrive
     ///
-    /// Over WebSocket the server pushes changes; over HTTP they are polled
-    /// with watchPoll every --poll interval. Runs until Ctrl-C, or until
-    /// --count changes or --duration have passed.
+    /// Over HTTP changes are polled with watchPoll every --poll interval.
+    /// Over WebSocket (--mode auto) hs waits for the server's pushes and,
+    /// when none arrives within a poll interval, asks with watchPoll; once
+    /// a poll finds changes no push announced, it keeps polling (servers such
+    /// as haystack-py's never push). The mode in use is printed on stderr.
+    /// Runs until Ctrl-C, or until --count changes or --duration have passed.
     Watch(WatchArgs),
     /// Load-test a server with `read` by id, and print requests/s, p50/p99 and errors
     ///
@@ -106,6 +109,11 @@ pub(crate) struct ServeArgs {
     /// The most WebSocket connections served at once
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
+
+    /// Push no watch changes over WebSocket: clients learn of them only with
+    /// watchPoll, as with haystack-py's servers, whose ops never push
+    #[arg(long)]
+    pub(crate) no_push: bool,
 }
 
 /// One `--user` of `hs serve`.
@@ -290,7 +298,7 @@ pub(crate) struct WriteArgs {
 /// `hs watch`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  hs watch --url ws://127.0.0.1:8080 'point and sp' --count 1 --duration 30s"
+    after_help = "Examples:\n  hs watch --url ws://127.0.0.1:8080 'point and sp' --count 1 --duration 30s\n  hs watch 'point and sp' --mode poll --poll 5s --columns id,dis,curVal,writeVal"
 )]
 pub(crate) struct WatchArgs {
     /// Haystack filter selecting the entities to watch
@@ -305,13 +313,33 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) duration: Option<Duration>,
 
-    /// How often to poll over HTTP (WebSocket servers push instead)
+    /// How often to poll with watchPoll (at most half the watch's lease)
     #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) poll: Duration,
+
+    /// How changes are learnt: `auto` waits for pushes over WebSocket and
+    /// falls back to polling, `push` only waits for pushes, `poll` only polls
+    #[arg(long, value_enum, default_value_t = WatchMode::Auto)]
+    pub(crate) mode: WatchMode,
+
+    /// Only these columns in the table, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub(crate) columns: Vec<String>,
 
     /// Connection and output.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+}
+
+/// How `hs watch` learns of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WatchMode {
+    /// Pushes over WebSocket, falling back to polling when none arrives; polling over HTTP.
+    Auto,
+    /// Only the server's pushes (WebSocket only).
+    Push,
+    /// Only watchPoll every --poll interval.
+    Poll,
 }
 
 /// Which transport `hs bench` drives against its in-process server.

@@ -203,42 +203,39 @@ impl Client {
         Ok(())
     }
 
-    /// The next change set of `watch_id`: a push over WebSocket, a non-empty
-    /// `watchPoll` every `poll` over HTTP. `None` when the connection ended.
-    pub(crate) async fn next_change(
+    /// `watchPoll` of `watch_id`: the entities changed since the last poll.
+    pub(crate) async fn watch_poll(&self, watch_id: &str) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.watch_poll(watch_id, false).await?,
+            Client::Ws(client) => client.watch_poll(watch_id, false).await?,
+        })
+    }
+
+    /// The next push for `watch_id` from `pushes`; `None` when the
+    /// connection ended (or there is no push stream). Cancel-safe: no push
+    /// is lost when the future is dropped.
+    pub(crate) async fn next_push(
         &self,
         watch_id: &str,
-        pushes: &mut Option<hs_ws_client::WatchEvents>,
-        poll: Duration,
-    ) -> Result<Option<Grid>, CliError> {
-        match self {
-            Client::Ws(client) => {
-                let Some(stream) = pushes.as_mut() else {
-                    return Ok(None);
-                };
-                let next_push = async {
-                    while let Some(push) = stream.next().await {
-                        if push.watch_id == watch_id {
-                            return Some(push.grid);
-                        }
-                    }
-                    None
-                };
-                tokio::select! {
-                    push = next_push => Ok(push),
-                    reason = client.closed() => {
-                        log::info!(target: "hs::ws::client", "connection ended: {reason}");
-                        Ok(None)
-                    }
+        pushes: &mut hs_ws_client::WatchEvents,
+    ) -> Option<Grid> {
+        let Client::Ws(client) = self else {
+            return None;
+        };
+        let next_push = async {
+            while let Some(push) = pushes.next().await {
+                if push.watch_id == watch_id {
+                    return Some(push.grid);
                 }
             }
-            Client::Http(client) => loop {
-                tokio::time::sleep(poll).await;
-                let grid = client.watch_poll(watch_id, false).await?;
-                if !grid.rows.is_empty() {
-                    return Ok(Some(grid));
-                }
-            },
+            None
+        };
+        tokio::select! {
+            push = next_push => push,
+            reason = client.closed() => {
+                log::info!(target: "hs::ws::client", "connection ended: {reason}");
+                None
+            }
         }
     }
 

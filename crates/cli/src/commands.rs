@@ -6,8 +6,10 @@ use std::time::Duration;
 use hs_core::value::{Grid, Value};
 use hs_prometheus::Side;
 
-use crate::cli::{ClientArgs, EventLog, HisArgs, OutputFormat, ReadArgs, WatchArgs, WriteArgs};
-use crate::client::{Client, ConnectOptions, parse_ref};
+use crate::cli::{
+    ClientArgs, EventLog, HisArgs, OutputFormat, ReadArgs, WatchArgs, WatchMode, WriteArgs,
+};
+use crate::client::{Client, ConnectOptions, Transport, parse_ref};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
 use crate::output;
@@ -141,6 +143,17 @@ pub(crate) async fn watch(args: WatchArgs) -> Result<(), CliError> {
 }
 
 async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError> {
+    let transport = session.client.transport();
+    let mut source = match (args.mode, transport) {
+        (WatchMode::Push, Transport::Http) => {
+            return Err(CliError::Usage(
+                "HTTP has no pushes: use --mode poll (or auto), or a ws:// URL".to_owned(),
+            ));
+        }
+        (WatchMode::Push, Transport::Ws) => ChangeSource::Push,
+        (WatchMode::Auto, Transport::Ws) => ChangeSource::PushOrPoll,
+        (WatchMode::Poll, _) | (WatchMode::Auto, Transport::Http) => ChangeSource::Poll,
+    };
     let entities = session.client.read_filter(&args.filter, None).await?;
     let ids: Vec<_> = entities
         .rows
@@ -156,15 +169,16 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
             args.filter
         )));
     }
-    let mut pushes = session.client.watch_events();
-    let (watch_id, _current) = session.client.watch_sub("hs watch", &ids).await?;
+    let mut pushes = match source {
+        ChangeSource::Poll => None,
+        ChangeSource::Push | ChangeSource::PushOrPoll => session.client.watch_events(),
+    };
+    let (watch_id, current) = session.client.watch_sub("hs watch", &ids).await?;
+    let poll = poll_interval(args.poll, &current);
     eprintln!(
-        "watching {} entities (watch {watch_id}, {}); Ctrl-C to stop",
-        ids.len(),
-        match session.client.transport() {
-            crate::client::Transport::Ws => "server pushes".to_owned(),
-            crate::client::Transport::Http => format!("polling every {:?}", args.poll),
-        }
+        "watching {} (watch {watch_id}): {}; Ctrl-C to stop",
+        plural(ids.len(), "entity", "entities"),
+        source.describe(poll)
     );
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut printed = 0u64;
@@ -172,9 +186,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         if args.count.is_some_and(|count| printed >= count) {
             break Ok(());
         }
-        let next = session
-            .client
-            .next_change(&watch_id, &mut pushes, args.poll);
+        let next = next_change(session, &watch_id, &mut source, &mut pushes, poll);
         let sleep_until = deadline
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         let change = tokio::select! {
@@ -187,7 +199,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
                 if session.format == OutputFormat::Table {
                     println!("── {} change(s) at {}", grid.rows.len(), chrono_now());
                 }
-                session.print(&grid, &[])?;
+                session.print(&grid, &args.columns)?;
                 printed += 1;
             }
             Ok(None) => {
@@ -202,6 +214,107 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         log::debug!(target: "hs::observe", "watchUnsub on exit: {error}");
     }
     outcome
+}
+
+/// Where `hs watch` gets its changes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChangeSource {
+    /// The server's pushes only.
+    Push,
+    /// `watchPoll` every interval.
+    Poll,
+    /// Pushes, with a `watchPoll` after every interval without one; the first
+    /// push settles on [`Push`](Self::Push), the first poll that finds
+    /// changes on [`Poll`](Self::Poll) (the server did not push them).
+    PushOrPoll,
+}
+
+impl ChangeSource {
+    fn describe(self, poll: Duration) -> String {
+        match self {
+            ChangeSource::Push => "server pushes".to_owned(),
+            ChangeSource::Poll => format!("polling with watchPoll every {poll:?}"),
+            ChangeSource::PushOrPoll => {
+                format!(
+                    "waiting for server pushes, polling with watchPoll every {poll:?} without one"
+                )
+            }
+        }
+    }
+}
+
+/// The next change set: see [`ChangeSource`]. `None` when the connection
+/// ended. Switching source is announced on stderr.
+async fn next_change(
+    session: &Session,
+    watch_id: &str,
+    source: &mut ChangeSource,
+    pushes: &mut Option<hs_ws_client::WatchEvents>,
+    poll: Duration,
+) -> Result<Option<Grid>, CliError> {
+    loop {
+        match (*source, pushes.as_mut()) {
+            (ChangeSource::Push, Some(stream)) => {
+                return Ok(session.client.next_push(watch_id, stream).await);
+            }
+            (ChangeSource::PushOrPoll, Some(stream)) => {
+                match tokio::time::timeout(poll, session.client.next_push(watch_id, stream)).await {
+                    Ok(Some(grid)) => {
+                        *source = ChangeSource::Push;
+                        eprintln!("the server pushes: {}", source.describe(poll));
+                        return Ok(Some(grid));
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(_elapsed) => {
+                        let grid = session.client.watch_poll(watch_id).await?;
+                        if !grid.rows.is_empty() {
+                            // Changes no push announced: this server does not push.
+                            *source = ChangeSource::Poll;
+                            *pushes = None;
+                            eprintln!("no push from the server: {}", source.describe(poll));
+                            return Ok(Some(grid));
+                        }
+                    }
+                }
+            }
+            (ChangeSource::Push | ChangeSource::PushOrPoll, None) => return Ok(None),
+            (ChangeSource::Poll, _) => {
+                tokio::time::sleep(poll).await;
+                let grid = session.client.watch_poll(watch_id).await?;
+                if !grid.rows.is_empty() {
+                    return Ok(Some(grid));
+                }
+            }
+        }
+    }
+}
+
+/// `--poll`, shortened to half the lease the server granted (in the
+/// `watchSub` response's meta) so the watch never expires between polls.
+fn poll_interval(requested: Duration, watch_sub: &Grid) -> Duration {
+    let lease = hs_core::ops::WatchSubRequest::from_grid(watch_sub)
+        .ok()
+        .and_then(|sub| sub.lease);
+    match lease {
+        Some(lease) if !lease.is_zero() && requested > lease / 2 => {
+            log::warn!(
+                target: "hs::observe",
+                "--poll {requested:?} is longer than half the watch lease ({lease:?}): polling every {:?}",
+                lease / 2
+            );
+            lease / 2
+        }
+        _ => requested,
+    }
+}
+
+/// `1 entity`, `3 entities`.
+fn plural(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
 }
 
 /// The local wall-clock time as `HH:MM:SS` UTC (no timezone database needed).

@@ -55,6 +55,7 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
         // The SCRAM minimum: two logins in a debug build then take
         // milliseconds, not seconds (`hs serve` keeps hs-core's 600,000).
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),
+        push: true,
     })
     .await?;
     println!(
@@ -170,16 +171,21 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     println!("    watch {watch_id} open; writing 56°F at level 8 over HTTP...");
     http.point_write(&setpoint, 8, parse_val("56°F")?, "hs demo")
         .await?;
-    match tokio::time::timeout(WAIT, ws.next_change(&watch_id, &mut pushes, WAIT)).await {
-        Ok(Ok(Some(push))) => {
+    let next_push = async {
+        match pushes.as_mut() {
+            Some(stream) => ws.next_push(&watch_id, stream).await,
+            None => None,
+        }
+    };
+    match tokio::time::timeout(WAIT, next_push).await {
+        Ok(Some(push)) => {
             println!("    push received over WebSocket:");
             let columns: Vec<String> = ["id", "curVal", "writeLevel", "writeVal"]
                 .map(str::to_owned)
                 .into();
             show(&output::table(&push, &columns));
         }
-        Ok(Ok(None)) => println!("    (the connection ended before the push)"),
-        Ok(Err(error)) => println!("    (waiting for the push failed: {error})"),
+        Ok(None) => println!("    (the connection ended before the push)"),
         Err(_) => println!("    (no push within {WAIT:?})"),
     }
 

@@ -40,6 +40,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_connections: Option<usize>,
     /// PBKDF2 iterations for the users' SCRAM credentials (default: hs-core's).
     pub(crate) scram_iterations: Option<u32>,
+    /// Whether the WebSocket endpoint pushes watch changes.
+    pub(crate) push: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -91,6 +93,7 @@ impl RunningServer {
         if let Some(max) = config.max_connections {
             ws_config = ws_config.with_max_connections(max);
         }
+        ws_config = ws_config.with_push(config.push);
         let mut ws = WsServerState::builder(ops.clone())
             .observer(observers.ws.clone())
             .config(ws_config);
@@ -215,12 +218,20 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
         extra_observers: Vec::new(),
         max_connections: args.max_connections,
         scram_iterations: None,
+        push: !args.no_push,
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.
     println!("listening on {}", server.addr);
     println!("  http api   {}", server.http_url());
-    println!("  websocket  {}", server.ws_url());
+    if args.no_push {
+        println!(
+            "  websocket  {} (no pushes: clients poll, --no-push)",
+            server.ws_url()
+        );
+    } else {
+        println!("  websocket  {}", server.ws_url());
+    }
     match server.metrics_url() {
         Some(url) => println!("  metrics    {url}"),
         None => println!("  metrics    off (--no-metrics)"),
