@@ -88,9 +88,21 @@ pub(crate) struct ServeArgs {
     pub(crate) data: Vec<PathBuf>,
 
     /// Require SCRAM-SHA-256 login; NAME:PASSWORD or NAME:PASSWORD:ROLE, with ROLE one of
-    /// reader, operator, admin [default role: admin] (may be repeated)
+    /// reader, operator, admin [default role: admin] (may be repeated). The command line
+    /// is visible to every user of the machine (ps): prefer --users for real passwords
     #[arg(long = "user", value_name = "NAME:PASSWORD[:ROLE]", value_parser = parse_user)]
     pub(crate) users: Vec<UserSpec>,
+
+    /// Require SCRAM-SHA-256 login for the users in FILE, or on stdin for `-`: one
+    /// NAME:PASSWORD[:ROLE] per line, blank lines and `#` comments skipped. A file
+    /// other users may read is refused (chmod 600 it)
+    #[arg(long = "users", value_name = "FILE")]
+    pub(crate) users_file: Option<PathBuf>,
+
+    /// PBKDF2 iterations of the users' SCRAM credentials: each login costs the
+    /// client this many (at least 4096, the protocol minimum) [default: 600000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(4096..))]
+    pub(crate) scram_iterations: Option<u32>,
 
     /// How the logging observer reports events (target hs::observe): `default`
     /// logs connects at INFO, requests at DEBUG, errors at WARN, frames at TRACE;
@@ -127,7 +139,7 @@ pub(crate) struct UserSpec {
     pub(crate) role: hs_core::auth::Role,
 }
 
-fn parse_user(raw: &str) -> Result<UserSpec, String> {
+pub(crate) fn parse_user(raw: &str) -> Result<UserSpec, String> {
     let mut parts = raw.splitn(3, ':');
     let name = parts.next().unwrap_or_default();
     let password = parts
@@ -140,7 +152,11 @@ fn parse_user(raw: &str) -> Result<UserSpec, String> {
         None => hs_core::auth::Role::Admin,
         Some(role) => role
             .parse()
-            .map_err(|_| format!("unknown role `{role}` (reader, operator or admin)"))?,
+            // The role is not echoed: in a password with a `:` it is part of the password.
+            .map_err(|_| {
+                "unknown role: use reader, operator or admin (a password cannot contain `:`)"
+                    .to_owned()
+            })?,
     };
     Ok(UserSpec {
         name: name.to_owned(),

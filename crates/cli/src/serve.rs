@@ -192,7 +192,11 @@ pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>
 }
 
 /// `hs serve`: run until SIGINT or SIGTERM.
-pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
+pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
+    if let Some(source) = &args.users_file {
+        let users = crate::users::load(source)?;
+        args.users = crate::users::merge(std::mem::take(&mut args.users), users);
+    }
     let store = load_store(&args.data)?;
     let source = if args.data.is_empty() {
         "demo building".to_owned()
@@ -217,7 +221,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
         },
         extra_observers: Vec::new(),
         max_connections: args.max_connections,
-        scram_iterations: None,
+        scram_iterations: args.scram_iterations,
         push: !args.no_push,
     })
     .await?;
@@ -238,7 +242,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
     }
     println!("  store      {entities} entities from the {source}");
     if users.is_empty() {
-        println!("  auth       none (add --user NAME:PASSWORD to require SCRAM)");
+        println!("  auth       none (add --users FILE or --user NAME:PASSWORD to require SCRAM)");
     } else {
         println!("  auth       SCRAM-SHA-256: {}", users.join(", "));
     }
