@@ -140,6 +140,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         credentials: args.user.clone().zip(args.password.clone()),
         timeout: Duration::from_secs(10),
         observer: noop(),
+        wire: hs_core::codec::Format::Json,
     };
     let report = drive(&options, &args, budget).await;
     if let Some(server) = server {

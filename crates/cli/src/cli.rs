@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = None,
     after_help = "Examples:\n  \
         hs serve                                  # demo building on http://127.0.0.1:8080\n  \
+        hs about                                  # is it there? what is it?\n  \
         hs read 'ahu'                             # query it over HTTP\n  \
         hs read --url ws://127.0.0.1:8080 'point and temp' --format zinc\n  \
         hs watch 'point and sp' --count 1         # print the next change, then exit\n  \
@@ -46,6 +47,12 @@ pub(crate) enum Command {
     /// Ctrl-C (SIGINT) or SIGTERM shuts down gracefully: new connections are
     /// refused, WebSocket clients get a close frame, in-flight requests finish.
     Serve(ServeArgs),
+    /// Print the server's `about`: its name, product, version, time and time zone
+    About(AboutArgs),
+    /// List the ops the server supports
+    Ops(OpsArgs),
+    /// Navigate the server's tree: the roots, or the children of NAV_ID (a quick connectivity check)
+    Nav(NavArgs),
     /// Read entities matching a filter, or by id
     Read(ReadArgs),
     /// Read the history of a point over a range
@@ -214,7 +221,9 @@ pub(crate) struct ClientArgs {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
 
-    /// Output format
+    /// Output format: `table` for people; `json` and `zinc` print the grid in that
+    /// encoding and, over HTTP, ask the server for it on the wire too (`table` asks for
+    /// JSON). WebSocket messages are always JSON
     #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
     pub(crate) format: OutputFormat,
 
@@ -232,6 +241,52 @@ pub(crate) enum OutputFormat {
     Zinc,
     /// Haystack JSON (v4 encoding).
     Json,
+}
+
+impl OutputFormat {
+    /// The encoding asked of an HTTP server: the printed one, JSON for a table.
+    pub(crate) fn wire(self) -> hs_core::codec::Format {
+        match self {
+            OutputFormat::Zinc => hs_core::codec::Format::Zinc,
+            OutputFormat::Json | OutputFormat::Table => hs_core::codec::Format::Json,
+        }
+    }
+}
+
+/// `hs about`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  hs about --url ws://127.0.0.1:8080")]
+pub(crate) struct AboutArgs {
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs ops`.
+#[derive(Debug, Args)]
+pub(crate) struct OpsArgs {
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs nav`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  hs nav                 # the roots: sites\n  hs nav demo-site       # the equipment of a site"
+)]
+pub(crate) struct NavArgs {
+    /// The entity whose children to list (with or without the leading @); the roots without it
+    #[arg(value_name = "NAV_ID")]
+    pub(crate) nav_id: Option<String>,
+
+    /// Only these columns in the table, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub(crate) columns: Vec<String>,
+
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 /// `hs read`.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::codec::Format;
 use hs_core::observe::MetricsObserver;
 use hs_core::value::{Grid, Ref, Value};
 use hs_http_client::HttpClient;
@@ -59,6 +60,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) timeout: Duration,
     /// The client's observer.
     pub(crate) observer: Arc<dyn MetricsObserver>,
+    /// The encoding of HTTP bodies (WebSocket messages are always JSON).
+    pub(crate) wire: Format,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("url", &self.url)
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
             .field("timeout", &self.timeout)
+            .field("wire", &self.wire)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +92,7 @@ impl Client {
         match transport {
             Transport::Http => {
                 let mut builder = HttpClient::builder(url)
+                    .format(options.wire)
                     .timeout(options.timeout)
                     .observer(options.observer.clone());
                 if let Some((user, password)) = &options.credentials {
@@ -114,6 +119,30 @@ impl Client {
             Client::Http(_) => Transport::Http,
             Client::Ws(_) => Transport::Ws,
         }
+    }
+
+    /// `about`.
+    pub(crate) async fn about(&self) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.about().await?,
+            Client::Ws(client) => client.about().await?,
+        })
+    }
+
+    /// `ops`.
+    pub(crate) async fn ops(&self) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.ops().await?,
+            Client::Ws(client) => client.ops().await?,
+        })
+    }
+
+    /// `nav` from the roots (`None`) or from `nav_id`.
+    pub(crate) async fn nav(&self, nav_id: Option<&str>) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client) => client.nav(nav_id).await?,
+            Client::Ws(client) => client.nav(nav_id).await?,
+        })
     }
 
     /// `read` by filter.

@@ -1,4 +1,5 @@
-//! The client commands: `hs read`, `hs his`, `hs write`, `hs watch`.
+//! The client commands: `hs about`, `hs ops`, `hs nav`, `hs read`, `hs his`,
+//! `hs write`, `hs watch`.
 
 use std::io::Write;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use hs_core::value::{Grid, Value};
 use hs_prometheus::Side;
 
 use crate::cli::{
-    ClientArgs, EventLog, HisArgs, OutputFormat, ReadArgs, WatchArgs, WatchMode, WriteArgs,
+    AboutArgs, ClientArgs, EventLog, HisArgs, NavArgs, OpsArgs, OutputFormat, ReadArgs, WatchArgs,
+    WatchMode, WriteArgs,
 };
 use crate::client::{Client, ConnectOptions, Transport, parse_ref};
 use crate::error::CliError;
@@ -41,6 +43,7 @@ impl Session {
                 crate::client::Transport::Http => observers.http.clone(),
                 crate::client::Transport::Ws => observers.ws.clone(),
             },
+            wire: args.format.wire(),
         })
         .await?;
         Ok(Session {
@@ -51,7 +54,10 @@ impl Session {
     }
 
     fn print(&self, grid: &Grid, columns: &[String]) -> Result<(), CliError> {
-        let text = output::render(grid, self.format, columns)?;
+        self.print_text(&output::render(grid, self.format, columns)?)
+    }
+
+    fn print_text(&self, text: &str) -> Result<(), CliError> {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -67,6 +73,59 @@ impl Session {
             eprintln!("{}", stats.snapshot());
         }
     }
+}
+
+/// `hs about`: as a table, one line per tag (the grid has one wide row).
+pub(crate) async fn about(args: AboutArgs) -> Result<(), CliError> {
+    let session = Session::open(&args.client).await?;
+    let result = session.client.about().await;
+    let printed = result.and_then(|grid| match session.format {
+        OutputFormat::Table => session.print_text(&output::table(&transpose(&grid), &[])),
+        _ => session.print(&grid, &[]),
+    });
+    session.close().await;
+    printed
+}
+
+/// A grid's first row as a grid of `tag`, `value` rows (one per non-empty
+/// cell), values as the table prints them.
+fn transpose(grid: &Grid) -> Grid {
+    let rows = grid.rows.first().map_or_else(Vec::new, |row| {
+        grid.columns
+            .iter()
+            .filter_map(|column| {
+                let value = row.get(&column.name)?;
+                let mut line = hs_core::value::Dict::new();
+                line.insert("tag".to_owned(), Value::make_str(&column.name));
+                line.insert("value".to_owned(), Value::make_str(&output::cell(value)));
+                Some(line)
+            })
+            .collect()
+    });
+    Grid::make_from_dicts(rows)
+}
+
+/// `hs ops`.
+pub(crate) async fn ops(args: OpsArgs) -> Result<(), CliError> {
+    let session = Session::open(&args.client).await?;
+    let result = session.client.ops().await;
+    let printed = result.and_then(|grid| session.print(&grid, &[]));
+    session.close().await;
+    printed
+}
+
+/// `hs nav`.
+pub(crate) async fn nav(args: NavArgs) -> Result<(), CliError> {
+    let session = Session::open(&args.client).await?;
+    // nav ids are Refs on hs and haystack-py; accept them with or without the @.
+    let nav_id = args
+        .nav_id
+        .as_deref()
+        .map(|id| id.trim().trim_start_matches('@'));
+    let result = session.client.nav(nav_id).await;
+    let printed = result.and_then(|grid| session.print(&grid, &args.columns));
+    session.close().await;
+    printed
 }
 
 /// `hs read`.

@@ -129,6 +129,7 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         credentials: Some((USER.to_owned(), PASSWORD.to_owned())),
         timeout: WAIT,
         observer,
+        wire: hs_core::codec::Format::Json,
     };
     let http = Client::connect(&options(server.http_url(), client_observers.http.clone())).await?;
     let sensor = Ref::from(SENSOR);

@@ -225,3 +225,57 @@ pub(crate) fn read_all(stdout: ChildStdout) -> String {
     BufReader::new(stdout).read_to_string(&mut text).unwrap();
     text
 }
+
+/// A TCP relay in front of a server that records what clients send, to
+/// check what went over the wire. It accepts connections for [`WAIT`].
+pub(crate) struct Relay {
+    /// `127.0.0.1:PORT` to connect to instead of the server.
+    pub(crate) addr: String,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Relay {
+    pub(crate) fn start(target: &str) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let record = sent.clone();
+        let target = target.to_owned();
+        thread::spawn(move || {
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                let Ok((client, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = std::net::TcpStream::connect(&target).unwrap();
+                let (mut client_read, mut server_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut server_read, mut client_write) = (server, client);
+                let record = record.clone();
+                thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = client_read.read(&mut buf) {
+                        if n == 0 || server_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = server_write.shutdown(std::net::Shutdown::Write);
+                });
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_read, &mut client_write);
+                    let _ = client_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Relay { addr, sent }
+    }
+
+    /// What clients sent so far, lower-cased (HTTP header names vary in case).
+    pub(crate) fn sent_lowercase(&self) -> String {
+        String::from_utf8_lossy(&self.sent.lock().unwrap()).to_lowercase()
+    }
+}
