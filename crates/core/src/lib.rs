@@ -13,6 +13,7 @@ pub mod auth;
 pub mod clock;
 pub mod codec;
 pub mod demo;
+pub mod endpoint;
 pub mod observe;
 pub mod ops;
 pub mod store;

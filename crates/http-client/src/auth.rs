@@ -1,13 +1,10 @@
 //! The SCRAM-SHA-256 login over HTTP headers (PROTOCOL.md 3.2), run against
 //! `GET {base}/about` as the reference client does.
 
-use std::sync::Arc;
-
 use hs_core::auth::http::{AuthenticationInfo, Authorization, WwwAuthenticate};
-use hs_core::auth::{AuthError, ScramClient};
+use hs_core::auth::{AuthError, AuthFailure, AuthToken, ScramClient};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, WWW_AUTHENTICATE};
-use zeroize::Zeroizing;
 
 use crate::client::{CLIENT_TARGET, Inner};
 use crate::error::HttpClientError;
@@ -55,6 +52,12 @@ fn challenge(headers: &HeaderMap) -> Result<WwwAuthenticate, HttpClientError> {
     Ok(WwwAuthenticate::parse(value)?)
 }
 
+fn rejected(username: &str) -> HttpClientError {
+    HttpClientError::Auth(AuthFailure::CredentialsRejected {
+        username: username.to_owned(),
+    })
+}
+
 fn unexpected(status: StatusCode, url: &str) -> HttpClientError {
     HttpClientError::Status {
         status: status.as_u16(),
@@ -90,9 +93,7 @@ pub(crate) async fn login(
     let Some(handshake_token) = challenge(&headers)?.handshake_token else {
         // A bare challenge: the server does not know the user.
         log::warn!(target: AUTH_TARGET, "HELLO for user {username:?} refused");
-        return Err(HttpClientError::AuthRejected {
-            username: username.to_owned(),
-        });
+        return Err(rejected(username));
     };
 
     log::debug!(target: AUTH_TARGET, "SCRAM client-first for user {username:?}");
@@ -133,9 +134,7 @@ pub(crate) async fn login(
         StatusCode::OK => {}
         StatusCode::FORBIDDEN => {
             log::warn!(target: AUTH_TARGET, "SCRAM final step refused for user {username:?}");
-            return Err(HttpClientError::AuthRejected {
-                username: username.to_owned(),
-            });
+            return Err(rejected(username));
         }
         StatusCode::UNAUTHORIZED => return Err(AuthError::UnknownHandshake.into()),
         other => return Err(unexpected(other, &url)),
@@ -153,6 +152,6 @@ pub(crate) async fn login(
     log::debug!(target: AUTH_TARGET, "server signature verified for user {username:?}");
     log::info!(target: CLIENT_TARGET, "session opened for user {username:?} at {}", inner.base);
     Ok(Grant {
-        token: Some(Arc::new(Zeroizing::new(info.auth_token))),
+        token: Some(AuthToken::new(info.auth_token)),
     })
 }

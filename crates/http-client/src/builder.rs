@@ -1,7 +1,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hs_core::auth::AuthToken;
 use hs_core::codec::Format;
+use hs_core::endpoint::{HTTP_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
@@ -9,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::client::{HttpClient, Inner};
 use crate::error::HttpClientError;
 use crate::retry::RetryPolicy;
-use crate::session::{Credentials, Session};
+use crate::session::{Credentials, Grant, Session};
 use crate::tls;
 
 /// The default timeout of one HTTP exchange (the reference client's is 30 s).
@@ -20,6 +22,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// | setting | default |
 /// | --- | --- |
 /// | [`credentials`](Self::credentials) | none: no `Authorization` is sent |
+/// | [`token`](Self::token) | none: a pre-issued bearer token instead of a login |
 /// | [`format`](Self::format) | [`Format::Json`] |
 /// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (30 s), per HTTP exchange |
 /// | [`connect_timeout`](Self::connect_timeout) | the timeout |
@@ -48,6 +51,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HttpClientBuilder {
     base_url: String,
     credentials: Option<Credentials>,
+    token: Option<AuthToken>,
     format: Format,
     timeout: Duration,
     connect_timeout: Option<Duration>,
@@ -62,6 +66,7 @@ impl std::fmt::Debug for HttpClientBuilder {
         f.debug_struct("HttpClientBuilder")
             .field("base_url", &self.base_url)
             .field("credentials", &self.credentials)
+            .field("token", &self.token)
             .field("format", &self.format)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -75,6 +80,7 @@ impl HttpClientBuilder {
         HttpClientBuilder {
             base_url: base_url.into(),
             credentials: None,
+            token: None,
             format: Format::Json,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: None,
@@ -93,6 +99,18 @@ impl HttpClientBuilder {
             username: username.into(),
             password: Zeroizing::new(password.into()),
         });
+        self
+    }
+
+    /// Authenticates with a bearer token issued earlier (by a login of
+    /// another client, [`HttpClient::login`], or the server's operator)
+    /// instead of logging in: every request carries `Authorization: BEARER
+    /// authToken=<token>`. When the server refuses the token (`401`), a
+    /// client that also has [`credentials`](Self::credentials) logs in
+    /// again; one without fails with
+    /// [`AuthFailure::TokenRejected`](hs_core::auth::AuthFailure::TokenRejected).
+    pub fn token(mut self, token: impl Into<AuthToken>) -> Self {
+        self.token = Some(token.into());
         self
     }
 
@@ -149,7 +167,8 @@ impl HttpClientBuilder {
     /// Builds the client. Fails on a base URL that is not `http` or `https`,
     /// or when no TLS trust roots can be loaded for an `https` URL.
     pub fn build(self) -> Result<HttpClient, HttpClientError> {
-        let url = reqwest::Url::parse(&self.base_url).map_err(|error| {
+        let base_url = with_default_path(&self.base_url, HTTP_PATH);
+        let url = reqwest::Url::parse(&base_url).map_err(|error| {
             HttpClientError::Config(format!("base URL {:?}: {error}", self.base_url))
         })?;
         let https = match url.scheme() {
@@ -171,14 +190,18 @@ impl HttpClientBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| HttpClientError::Config(error.to_string()))?;
+        let session = Session::default();
+        if let Some(token) = self.token {
+            session.set(Grant { token: Some(token) });
+        }
         Ok(HttpClient::from_inner(Inner {
             http,
-            base: self.base_url.trim_end_matches('/').to_owned(),
+            base: base_url.trim_end_matches('/').to_owned(),
             format: self.format,
             credentials: self.credentials,
             retry: self.retry,
             observer: GuardedObserver::new(self.observer),
-            session: Session::default(),
+            session,
             scram_nonce: self.scram_nonce,
         }))
     }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hs_core::auth::http::Authorization;
+use hs_core::auth::{AuthFailure, AuthToken};
 use hs_core::codec::{self, Format};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 use hs_core::ops::build as request;
@@ -82,6 +83,15 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// The error for a `401` that the client cannot cure by logging in: the
+/// server refused the token it sent, or it sent none.
+fn refused(grant: &Grant) -> HttpClientError {
+    HttpClientError::Auth(match grant.token {
+        Some(_) => AuthFailure::TokenRejected,
+        None => AuthFailure::LoginRequired,
+    })
+}
+
 /// The method and body of one call.
 struct Call<'a> {
     op: &'a str,
@@ -92,8 +102,11 @@ struct Call<'a> {
 }
 
 impl HttpClient {
-    /// A builder for a client of the server at `base_url` (e.g.
-    /// `http://127.0.0.1:8080/api`; ops are requested at `{base_url}/{op}`).
+    /// A builder for a client of the server at `base_url`: ops are requested
+    /// at `{base_url}/{op}`. A URL without a path gets the standard one:
+    /// `http://127.0.0.1:8080` is `http://127.0.0.1:8080/api`
+    /// ([`HTTP_PATH`](hs_core::endpoint::HTTP_PATH)); any other path is used
+    /// as given (`https://host/haystack/api`).
     pub fn builder(base_url: impl Into<String>) -> HttpClientBuilder {
         HttpClientBuilder::new(base_url)
     }
@@ -104,7 +117,8 @@ impl HttpClient {
         }
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL, without a trailing slash, with the default path filled
+    /// in (see [`builder`](Self::builder)).
     pub fn base_url(&self) -> &str {
         &self.inner.base
     }
@@ -114,9 +128,30 @@ impl HttpClient {
         self.inner.format
     }
 
-    /// Whether a login has completed and not been closed or invalidated.
+    /// Whether a login has completed (or a token was given to the builder)
+    /// and not been closed or invalidated.
     pub fn is_logged_in(&self) -> bool {
         self.inner.session.current().is_some()
+    }
+
+    /// The bearer token of the current session: the token of the last
+    /// login, or the one given to [`HttpClientBuilder::token`]. `None` before
+    /// the first login, after [`close`](Self::close), and against a server
+    /// that requires no authentication. Hand it to a WebSocket endpoint that
+    /// accepts HTTP tokens (`WsClientBuilder::token` in hs-ws-client), or to
+    /// another client; its `Debug` is redacted, and it must not be logged.
+    pub fn auth_token(&self) -> Option<AuthToken> {
+        self.inner.session.current().and_then(|grant| grant.token)
+    }
+
+    /// Logs in now unless a session is open, and answers its bearer token
+    /// (see [`auth_token`](Self::auth_token)): `None` when the client has
+    /// no credentials nor token, or the server requires no authentication.
+    /// Calls log in by themselves when needed; this is for handing the
+    /// token over before any call. It is not an op and reports no observer
+    /// event.
+    pub async fn login(&self) -> Result<Option<AuthToken>, HttpClientError> {
+        Ok(self.grant(None).await?.token)
     }
 
     /// `about`: server information.
@@ -272,7 +307,7 @@ impl HttpClient {
                     log::info!(target: auth::AUTH_TARGET, "close: the server had already ended the session (token expired or revoked)");
                     Ok(())
                 } else {
-                    Err(HttpClientError::Unauthorized { url })
+                    Err(refused(&grant))
                 }
             }
             Ok(response) => self.read_response(&url, response).await.map(drop),
@@ -376,7 +411,7 @@ impl HttpClient {
             return self.read_response(&url, response).await;
         }
         if self.inner.credentials.is_none() {
-            return Err(HttpClientError::Unauthorized { url });
+            return Err(refused(&grant));
         }
         // The token expired or was revoked: a fresh login, then once more.
         log::warn!(
@@ -389,7 +424,7 @@ impl HttpClient {
             .send(&url, call.method.clone(), call.body.as_deref(), &grant)
             .await?;
         if response.status() == StatusCode::UNAUTHORIZED {
-            return Err(HttpClientError::Unauthorized { url });
+            return Err(refused(&grant));
         }
         self.read_response(&url, response).await
     }
@@ -398,10 +433,11 @@ impl HttpClient {
     /// none or the current one is `stale`. Concurrent callers share one
     /// login.
     async fn grant(&self, stale: Option<&Grant>) -> Result<Grant, HttpClientError> {
-        let Some(credentials) = &self.inner.credentials else {
-            return Ok(Grant { token: None });
-        };
         let session = &self.inner.session;
+        let Some(credentials) = &self.inner.credentials else {
+            // Anonymous, or a pre-issued token: nothing to log in with.
+            return Ok(session.current().unwrap_or(Grant { token: None }));
+        };
         if let Some(stale) = stale {
             session.invalidate(stale);
         }
@@ -435,7 +471,7 @@ impl HttpClient {
             .header(ACCEPT, media_type);
         if let Some(token) = &grant.token {
             let bearer = Authorization::Bearer {
-                auth_token: token.as_str().to_owned(),
+                auth_token: token.expose().to_owned(),
             };
             let mut value = HeaderValue::from_str(&bearer.header_value()).map_err(|_| {
                 HttpClientError::Scram(hs_core::auth::AuthError::Malformed(

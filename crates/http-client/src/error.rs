@@ -1,4 +1,4 @@
-use hs_core::auth::AuthError;
+use hs_core::auth::{AuthError, AuthFailure};
 use hs_core::codec::CodecError;
 use hs_core::observe::ErrorKind;
 
@@ -54,20 +54,13 @@ pub enum HttpClientError {
         /// The grid's `errTrace`, when the server sent one.
         trace: Option<String>,
     },
-    /// The server refused the credentials: the final SCRAM step was answered
-    /// `403` (wrong password), or the HELLO was refused (unknown user).
-    #[error("authentication refused for user {username:?}")]
-    AuthRejected {
-        /// The user that tried to log in.
-        username: String,
-    },
-    /// The server keeps answering `401`: no credentials are configured, or a
-    /// fresh login did not make the request acceptable.
-    #[error("not authenticated (HTTP 401 from {url})")]
-    Unauthorized {
-        /// The URL that was requested.
-        url: String,
-    },
+    /// The server refused to authenticate the client: it requires a login
+    /// and the client has no credentials (a `401`), it refused the user name
+    /// or password (the HELLO or the final SCRAM step), or it refused the
+    /// bearer token (a `401` to a token, a pre-issued one or a fresh login's).
+    /// Worded as the WebSocket client words the same failure.
+    #[error("{0}")]
+    Auth(AuthFailure),
     /// The SCRAM exchange broke down: a malformed or unexpected challenge,
     /// parameters the client refuses, or a server signature that does not
     /// verify (the server does not know the credential).
@@ -93,8 +86,7 @@ impl HttpClientError {
             HttpClientError::Transport { .. } => "transport",
             HttpClientError::Status { .. } => "status",
             HttpClientError::ErrorGrid { .. } => "error_grid",
-            HttpClientError::AuthRejected { .. } => "auth_rejected",
-            HttpClientError::Unauthorized { .. } => "unauthorized",
+            HttpClientError::Auth(_) => "auth",
             HttpClientError::Scram(_) => "scram",
             HttpClientError::Decode(_) => "decode",
             HttpClientError::Encode(_) => "encode",
@@ -110,9 +102,7 @@ impl HttpClientError {
             HttpClientError::Transport { .. } => ErrorKind::ConnectionClosed,
             HttpClientError::Status { status, .. } => status_kind(*status),
             HttpClientError::ErrorGrid { .. } => ErrorKind::ErrorGrid,
-            HttpClientError::AuthRejected { .. } | HttpClientError::Unauthorized { .. } => {
-                ErrorKind::Auth
-            }
+            HttpClientError::Auth(failure) => failure.kind(),
             HttpClientError::Scram(error) => error.kind(),
             HttpClientError::Decode(_) => ErrorKind::Protocol,
             HttpClientError::Encode(_) | HttpClientError::Config(_) => ErrorKind::BadRequest,
@@ -127,20 +117,24 @@ impl HttpClientError {
     /// `true` for the authentication failures (refused credentials, a `401`
     /// that a new login did not cure, a broken SCRAM exchange).
     pub fn is_auth(&self) -> bool {
-        matches!(
-            self,
-            HttpClientError::AuthRejected { .. }
-                | HttpClientError::Unauthorized { .. }
-                | HttpClientError::Scram(_)
-        )
+        matches!(self, HttpClientError::Auth(_) | HttpClientError::Scram(_))
     }
 
     /// The HTTP status code, when the error is an HTTP answer.
     pub fn status(&self) -> Option<u16> {
         match self {
             HttpClientError::Status { status, .. } => Some(*status),
-            HttpClientError::Unauthorized { .. } => Some(401),
-            HttpClientError::AuthRejected { .. } => Some(403),
+            HttpClientError::Auth(AuthFailure::LoginRequired | AuthFailure::TokenRejected) => {
+                Some(401)
+            }
+            _ => None,
+        }
+    }
+
+    /// The login failure, when the server refused to authenticate the client.
+    pub fn auth_failure(&self) -> Option<&AuthFailure> {
+        match self {
+            HttpClientError::Auth(failure) => Some(failure),
             _ => None,
         }
     }
@@ -236,12 +230,16 @@ mod tests {
 
     #[test]
     fn auth_errors() {
-        let rejected = HttpClientError::AuthRejected {
+        let rejected = HttpClientError::Auth(AuthFailure::CredentialsRejected {
             username: "demo".into(),
-        };
+        });
         assert!(rejected.is_auth());
         assert_eq!(rejected.kind(), ErrorKind::Auth);
-        assert_eq!(rejected.status(), Some(403));
+        assert_eq!(rejected.as_str(), "auth");
+        assert_eq!(
+            HttpClientError::Auth(AuthFailure::TokenRejected).status(),
+            Some(401)
+        );
         let scram = HttpClientError::from(AuthError::ServerSignatureMismatch);
         assert_eq!(scram.kind(), ErrorKind::Auth);
         assert_eq!(scram.as_str(), "scram");

@@ -1,33 +1,28 @@
 //! The login state shared by every clone of a client: the bearer token, and
 //! a lock so that concurrent calls needing a login run one handshake.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
+use hs_core::auth::AuthToken;
 use zeroize::Zeroizing;
 
 /// The outcome of a login: a bearer token, or `None` when the server let the
 /// HELLO through (it runs without authentication).
 #[derive(Clone)]
 pub(crate) struct Grant {
-    pub(crate) token: Option<Arc<Zeroizing<String>>>,
+    pub(crate) token: Option<AuthToken>,
 }
 
 impl Grant {
-    /// Whether two grants are the same login (same token allocation).
+    /// Whether two grants are the same login (each login issues a new token).
     fn same(&self, other: &Grant) -> bool {
-        match (&self.token, &other.token) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        }
+        self.token == other.token
     }
 }
 
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
+        f.debug_struct("Grant").field("token", &self.token).finish()
     }
 }
 
@@ -92,10 +87,10 @@ mod tests {
     fn invalidate_only_forgets_the_stale_grant() {
         let session = Session::default();
         let first = Grant {
-            token: Some(Arc::new(Zeroizing::new("a".to_owned()))),
+            token: Some(AuthToken::new("a")),
         };
         let second = Grant {
-            token: Some(Arc::new(Zeroizing::new("a".to_owned()))),
+            token: Some(AuthToken::new("b")),
         };
         session.set(second.clone());
         session.invalidate(&first);

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hs_core::auth::{Role, ScramServer, TokenStore, UserStore};
+use hs_core::auth::{AuthFailure, Role, ScramServer, TokenStore, UserStore};
 use hs_core::clock::ManualClock;
 use hs_core::codec::Format;
 use hs_core::observe::{RecordedEvent, RecordingObserver};
@@ -634,11 +634,14 @@ async fn wrong_password_and_unknown_user_fail_alike() {
     let h = Harness::start().await;
     let (wrong, wrong_seen) = refused(&h, OPERATOR, "not-the-password").await;
     assert!(
-        matches!(&wrong, HttpClientError::AuthRejected { username } if username == OPERATOR),
+        matches!(&wrong, HttpClientError::Auth(AuthFailure::CredentialsRejected { username }) if username == OPERATOR),
         "{wrong:?}"
     );
     assert_eq!(wrong.kind().as_str(), "auth");
-    assert_eq!(wrong.status(), Some(403));
+    assert_eq!(
+        wrong.to_string(),
+        "login refused for user \"operator\": unknown user or wrong password"
+    );
     assert!(wrong.is_auth());
     // The server answered the HELLO and the first step, refused the last.
     let expected = [ok("auth"), ok("auth"), err("auth", "auth")];
@@ -646,7 +649,7 @@ async fn wrong_password_and_unknown_user_fail_alike() {
 
     let (unknown, unknown_seen) = refused(&h, "nobody", "whatever").await;
     assert!(
-        matches!(&unknown, HttpClientError::AuthRejected { username } if username == "nobody"),
+        matches!(&unknown, HttpClientError::Auth(AuthFailure::CredentialsRejected { username }) if username == "nobody"),
         "{unknown:?}"
     );
     // Same variant, kind, status and message but for the name, and the
@@ -672,8 +675,9 @@ async fn no_credentials_is_unauthorized() {
         .build()
         .unwrap();
     let error = client.about().await.unwrap_err();
-    assert!(
-        matches!(error, HttpClientError::Unauthorized { .. }),
+    assert_eq!(
+        error.auth_failure(),
+        Some(&AuthFailure::LoginRequired),
         "{error:?}"
     );
     assert_eq!(error.status(), Some(401));

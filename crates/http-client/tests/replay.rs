@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use hs_core::auth::AuthFailure;
 use hs_core::codec::{self, Format};
 use hs_core::observe::{Event, RecordingObserver};
 use hs_core::ops::HisItem;
@@ -336,7 +337,10 @@ async fn wrong_password_capture() {
     let client = client(&server, Format::Json, &nonces(&capture)[0], &recorder);
     let error = client.about().await.unwrap_err();
     assert!(
-        matches!(error, HttpClientError::AuthRejected { .. }),
+        matches!(
+            error.auth_failure(),
+            Some(AuthFailure::CredentialsRejected { .. })
+        ),
         "{error:?}"
     );
     let sent = server.requests();
@@ -361,7 +365,10 @@ async fn unknown_user_capture_stops_after_hello() {
         .unwrap();
     let error = client.about().await.unwrap_err();
     assert!(
-        matches!(error, HttpClientError::AuthRejected { .. }),
+        matches!(
+            error.auth_failure(),
+            Some(AuthFailure::CredentialsRejected { .. })
+        ),
         "{error:?}"
     );
     // Unlike the reference, no SCRAM step with an empty handshake token.

@@ -29,7 +29,7 @@ use crate::responses;
 use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 
 /// The default API base path.
-pub const DEFAULT_BASE_PATH: &str = "/api";
+pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
 
 /// Builds the Haystack HTTP API: an axum [`Router`] ([`into_router`](Self::into_router))
 /// or a running [`HttpServer`] ([`bind`](Self::bind)).

@@ -2,13 +2,14 @@
 //! or SCRAM-SHA-256 carried in JSON messages.
 
 use futures_util::{SinkExt, StreamExt};
+use hs_core::auth::AuthFailure;
 use hs_core::observe::MetricsObserver;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::WsClientError;
 use crate::config::Auth;
-use crate::conn::{Shared, WsStream};
+use crate::conn::{Shared, WsStream, close_info};
 use crate::wire::{self, AuthReply, Incoming};
+use crate::{ServerClose, WsClientError};
 
 /// `log` target of the handshake steps (never the secrets).
 pub(crate) const AUTH_TARGET: &str = "hs::auth";
@@ -22,9 +23,10 @@ pub(crate) async fn authenticate(
     match auth {
         Auth::None => Ok(()),
         Auth::Token(token) => {
-            // Success is silent; a refusal closes the connection, which the
-            // first request then reports.
-            send(stream, shared, wire::encode_token(token)).await?;
+            // Success is silent; a refusal (authErr or a close before any
+            // response) fails the requests the connection carried with
+            // `AuthFailure::TokenRejected` (see `Shared::auth_refusal`).
+            send(stream, shared, wire::encode_token(token.expose())).await?;
             log::debug!(target: AUTH_TARGET, "token sent to {}", shared.url);
             Ok(())
         }
@@ -47,7 +49,7 @@ async fn scram(
     send(stream, shared, wire::encode_hello(&client.hello_username())).await?;
     let handshake_token = match recv(stream, shared).await? {
         AuthReply::Challenge { handshake_token } if !handshake_token.is_empty() => handshake_token,
-        AuthReply::Err => return Err(refused("hello refused (unknown user?)")),
+        AuthReply::Err => return Err(refused(username)),
         other => return Err(unexpected("hello", &other)),
     };
     let first = client.client_first();
@@ -58,13 +60,15 @@ async fn scram(
             handshake_token,
             data,
         } if !handshake_token.is_empty() && !data.is_empty() => (handshake_token, data),
-        AuthReply::Scram { .. } => return Err(refused("handshake token rejected")),
-        AuthReply::Err => return Err(refused("client-first refused")),
+        AuthReply::Scram { .. } => {
+            return Err(broken("the server refused the handshake token"));
+        }
+        AuthReply::Err => return Err(refused(username)),
         other => return Err(unexpected("server-first", &other)),
     };
     let last = client
         .client_final(&server_first)
-        .map_err(|e| WsClientError::Auth(format!("bad server-first message: {e}")))?;
+        .map_err(|e| broken(format!("bad server-first message: {e}")))?;
     log::debug!(target: AUTH_TARGET, "SCRAM client-final sent");
     send(stream, shared, wire::encode_scram(&handshake_token, &last)).await?;
     match recv(stream, shared).await? {
@@ -73,22 +77,33 @@ async fn scram(
             // password is not the server we meant.
             client
                 .verify_server_final(&data)
-                .map_err(|e| WsClientError::Auth(format!("server signature not verified: {e}")))?;
+                .map_err(|e| broken(format!("server signature not verified: {e}")))?;
             Ok(())
         }
-        AuthReply::Err => Err(refused("wrong password")),
+        AuthReply::Err => Err(refused(username)),
         other => Err(unexpected("authOk", &other)),
     }
 }
 
-fn refused(what: &str) -> WsClientError {
-    log::warn!(target: AUTH_TARGET, "SCRAM authentication refused: {what}");
-    WsClientError::Auth(what.to_string())
+/// `authErr`: the server does not say whether the user is unknown or the
+/// password wrong, so neither does the error.
+fn refused(username: &str) -> WsClientError {
+    log::warn!(target: AUTH_TARGET, "SCRAM login refused for user {username:?}");
+    WsClientError::refused(
+        AuthFailure::CredentialsRejected {
+            username: username.to_owned(),
+        },
+        None,
+    )
+}
+
+fn broken(what: impl std::fmt::Display) -> WsClientError {
+    log::warn!(target: AUTH_TARGET, "SCRAM exchange failed: {what}");
+    WsClientError::auth_broken(what, None)
 }
 
 fn unexpected(expected: &str, got: &AuthReply) -> WsClientError {
-    log::warn!(target: AUTH_TARGET, "SCRAM: expected {expected}, got {got:?}");
-    WsClientError::Auth(format!("expected {expected}, got {got:?}"))
+    broken(format!("expected {expected}, got {got:?}"))
 }
 
 async fn send(stream: &mut WsStream, shared: &Shared, text: String) -> Result<(), WsClientError> {
@@ -96,7 +111,7 @@ async fn send(stream: &mut WsStream, shared: &Shared, text: String) -> Result<()
     stream
         .send(Message::text(text))
         .await
-        .map_err(|e| WsClientError::Auth(format!("send failed during authentication: {e}")))?;
+        .map_err(|e| WsClientError::auth_broken(format!("send failed: {e}"), None))?;
     shared.observer.on_ws_message_sent("auth", len);
     Ok(())
 }
@@ -118,11 +133,22 @@ async fn recv(stream: &mut WsStream, shared: &Shared) -> Result<AuthReply, WsCli
             Ok(Message::Binary(bytes)) => {
                 shared.observer.on_ws_message_recv("invalid", bytes.len())
             }
-            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Close(frame)) => return Err(closed(frame.as_ref().map(close_info))),
+            Err(_) => break,
             Ok(_) => {}
         }
     }
-    Err(WsClientError::Auth(
-        "server closed the connection during authentication".into(),
-    ))
+    Err(closed(None))
+}
+
+/// The server closed the connection in the middle of the SCRAM exchange
+/// (haystack-py's FastAPI endpoint answers a `hello` with close 4003: it
+/// takes only a token from an HTTP login).
+fn closed(close: Option<ServerClose>) -> WsClientError {
+    let error = WsClientError::auth_broken(
+        "the server closed the connection during the SCRAM exchange",
+        close,
+    );
+    log::warn!(target: AUTH_TARGET, "{error}");
+    error
 }

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hs_core::auth::AuthToken;
+use hs_core::endpoint::{WS_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 
 use crate::backoff::Backoff;
@@ -15,9 +17,13 @@ pub enum Auth {
     /// No authentication.
     #[default]
     None,
-    /// Static token: the first message is `{"authToken":"<token>"}`; the
-    /// server answers nothing on success and closes the connection on failure.
-    Token(String),
+    /// Token: the first message is `{"authToken":"<token>"}`, with a
+    /// server's static token or the bearer token of an HTTP login
+    /// (`HttpClient::login` in hs-http-client; haystack-py's FastAPI
+    /// `/api/ws` and hs servers sharing a token store accept those). The
+    /// server answers nothing on success; a refusal fails the connection's
+    /// requests with [`AuthFailure::TokenRejected`](hs_core::auth::AuthFailure::TokenRejected).
+    Token(AuthToken),
     /// SCRAM-SHA-256 carried in WebSocket messages; the server signature is
     /// verified.
     Scram {
@@ -85,11 +91,14 @@ impl std::fmt::Debug for WsClientBuilder {
 }
 
 impl WsClientBuilder {
-    /// A builder for `url` (`ws://` or `wss://`).
+    /// A builder for `url` (`ws://` or `wss://`). A URL without a path gets
+    /// the standard one: `ws://127.0.0.1:8080` is
+    /// `ws://127.0.0.1:8080/api/ws` ([`WS_PATH`](hs_core::endpoint::WS_PATH));
+    /// any other path is used as given.
     pub fn new(url: impl Into<String>) -> Self {
         WsClientBuilder {
             config: WsConfig {
-                url: url.into(),
+                url: with_default_path(&url.into(), WS_PATH),
                 auth: Auth::None,
                 request_timeout: Duration::from_secs(30),
                 connect_timeout: Duration::from_secs(10),
@@ -110,8 +119,9 @@ impl WsClientBuilder {
         self
     }
 
-    /// Static token authentication (`{"authToken":..}`).
-    pub fn token(self, token: impl Into<String>) -> Self {
+    /// Token authentication (`{"authToken":..}`, see [`Auth::Token`]): a
+    /// server's static token, or the bearer token of an HTTP login.
+    pub fn token(self, token: impl Into<AuthToken>) -> Self {
         self.auth(Auth::Token(token.into()))
     }
 

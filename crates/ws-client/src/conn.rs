@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use hs_core::auth::AuthFailure;
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
@@ -19,10 +20,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::config::WsConfig;
+use crate::auth::AUTH_TARGET;
+use crate::config::{Auth, WsConfig};
 use crate::watch::WatchPush;
-use crate::wire::{self, Incoming};
-use crate::{Grid, WsClientError};
+use crate::wire::{self, AuthReply, Incoming};
+use crate::{Grid, ServerClose, WsClientError};
 
 /// `log` target of connection lifecycle, frames and heartbeat.
 pub(crate) const CONN_TARGET: &str = "hs::ws::conn";
@@ -53,10 +55,52 @@ struct Pending {
 
 #[derive(Default)]
 struct PendingTable {
-    /// Set once the connection has ended: nothing may register after that.
-    closed: Option<String>,
+    /// Set once the connection has ended, to the error its requests got:
+    /// nothing may register after that.
+    closed: Option<WsClientError>,
     map: HashMap<u32, Pending>,
 }
+
+/// Whether the server has accepted the client. After a token, or with no
+/// credentials, the server answers nothing on success: the first response
+/// is the acceptance, and an `authErr` or a close before it is a refusal.
+#[derive(Debug, Clone, PartialEq)]
+enum AuthCheck {
+    /// Accepted (or SCRAM, which the connect already settled).
+    Accepted,
+    /// A token was sent; no response yet.
+    TokenSent,
+    /// No credentials; no response yet.
+    Anonymous,
+    /// The server answered `authErr`.
+    Refused(AuthFailure),
+}
+
+impl AuthCheck {
+    fn new(auth: &Auth) -> Self {
+        match auth {
+            Auth::Token(_) => AuthCheck::TokenSent,
+            Auth::None => AuthCheck::Anonymous,
+            _ => AuthCheck::Accepted,
+        }
+    }
+
+    /// What an `authErr` means now, if it is a refusal of this client.
+    fn refusal(&self) -> Option<AuthFailure> {
+        match self {
+            AuthCheck::TokenSent => Some(AuthFailure::TokenRejected),
+            AuthCheck::Anonymous => Some(AuthFailure::LoginRequired),
+            AuthCheck::Accepted | AuthCheck::Refused(_) => None,
+        }
+    }
+}
+
+/// The close code haystack-py's FastAPI endpoint refuses a client with
+/// ("Authentication required").
+const CLOSE_AUTH_REQUIRED: u16 = 4003;
+
+/// The close code of a server shutting down.
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// State shared by the connection task and the client handles.
 pub(crate) struct Shared {
@@ -66,13 +110,14 @@ pub(crate) struct Shared {
     next_id: AtomicU32,
     on_push: PushSink,
     closed: watch::Sender<Option<String>>,
+    auth_check: Mutex<AuthCheck>,
 }
 
 impl Shared {
     fn register(&self, id: u32, op: &str, reply: Reply) -> Result<(), WsClientError> {
         let mut table = self.pending.lock();
-        if let Some(reason) = &table.closed {
-            return Err(WsClientError::closed(reason.clone()));
+        if let Some(error) = &table.closed {
+            return Err(error.duplicate());
         }
         table.map.insert(
             id,
@@ -135,30 +180,61 @@ impl Shared {
         let _ = pending.reply.send(Err(error));
     }
 
-    fn fail_all(&self, reason: &str) {
+    fn fail_all(&self, error: &WsClientError) {
         let drained: Vec<Pending> = {
             let mut table = self.pending.lock();
-            table.closed = Some(reason.to_string());
+            table.closed = Some(error.duplicate());
             table.map.drain().map(|(_, p)| p).collect()
         };
         if !drained.is_empty() {
             log::debug!(
                 target: CLIENT_TARGET,
-                "{} pending requests failed: connection to {} closed ({reason})",
+                "{} pending requests failed: connection to {} closed ({error})",
                 drained.len(),
                 self.url
             );
         }
         for pending in drained {
-            self.fail(pending, WsClientError::closed(reason));
+            self.fail(pending, error.duplicate());
         }
+    }
+
+    /// The server answered a request: it accepted the token (or the
+    /// anonymous client).
+    fn accepted(&self) {
+        let mut check = self.auth_check.lock();
+        if matches!(*check, AuthCheck::TokenSent | AuthCheck::Anonymous) {
+            *check = AuthCheck::Accepted;
+        }
+    }
+
+    /// The error the connection's requests get when the server refused the
+    /// client (`authErr`, or a close before any response after a token, or
+    /// FastAPI's 4003 to an anonymous client); `None` for any other end.
+    fn auth_refusal(&self, close: Option<&ServerClose>) -> Option<WsClientError> {
+        let failure = match &*self.auth_check.lock() {
+            AuthCheck::Refused(failure) => failure.clone(),
+            // haystack-py's standalone server refuses a token with a bare
+            // close 1000; 1001 is a server going away, not a refusal.
+            AuthCheck::TokenSent if close.is_some_and(|c| c.code != CLOSE_GOING_AWAY) => {
+                AuthFailure::TokenRejected
+            }
+            AuthCheck::Anonymous if close.is_some_and(|c| c.code == CLOSE_AUTH_REQUIRED) => {
+                AuthFailure::LoginRequired
+            }
+            _ => return None,
+        };
+        Some(WsClientError::refused(failure, close.cloned()))
     }
 
     /// Dispatches one text frame from the server.
     pub(crate) fn on_text(&self, text: &str) {
         let len = text.len();
         match wire::decode(text) {
-            Ok(Incoming::Response { id, grid }) => match self.take_by_json_id(id.as_ref()) {
+            Ok(Incoming::Response { id, grid }) => match self
+                .take_by_json_id(id.as_ref())
+                .inspect(|_| self.accepted())
+            {
                 Some(pending) => {
                     self.observer.on_ws_message_recv(&pending.op, len);
                     self.complete(pending, grid);
@@ -178,6 +254,7 @@ impl Shared {
             }
             Ok(Incoming::Batch(items)) => {
                 self.observer.on_ws_message_recv("batch", len);
+                self.accepted();
                 for (id, grid) in items {
                     match self.take_by_json_id(id.as_ref()) {
                         Some(pending) => self.complete(pending, grid),
@@ -194,9 +271,20 @@ impl Shared {
                 log::debug!(target: CLIENT_TARGET, "push for watch {watch_id} ({} rows)", grid.rows.len());
                 (self.on_push)(WatchPush { watch_id, grid });
             }
-            Ok(Incoming::Auth(_)) => {
+            Ok(Incoming::Auth(reply)) => {
                 self.observer.on_ws_message_recv("auth", len);
-                log::warn!(target: CLIENT_TARGET, "unexpected auth message after authentication from {}", self.url);
+                let mut check = self.auth_check.lock();
+                match (&reply, check.refusal()) {
+                    (AuthReply::Err, Some(failure)) => {
+                        // The connection ends next (the server closes it);
+                        // the close reports this to the pending requests.
+                        log::warn!(target: AUTH_TARGET, "{} refused the client: {failure}", self.url);
+                        *check = AuthCheck::Refused(failure);
+                    }
+                    _ => {
+                        log::warn!(target: CLIENT_TARGET, "unexpected auth message after authentication from {}", self.url)
+                    }
+                }
             }
             Ok(Incoming::Other) => {
                 self.observer.on_ws_message_recv("invalid", len);
@@ -236,25 +324,42 @@ impl Shared {
 /// (close, error, heartbeat, abort, runtime shutdown), it runs exactly once.
 pub(crate) struct DisconnectGuard {
     shared: Arc<Shared>,
-    reason: Option<String>,
+    /// What the pending (and later) requests fail with.
+    error: Option<WsClientError>,
 }
 
 impl DisconnectGuard {
     fn set_reason(&mut self, reason: String) {
-        self.reason = Some(reason);
+        self.error = Some(WsClientError::closed(reason));
+    }
+
+    fn set_error(&mut self, error: WsClientError) {
+        self.error = Some(error);
     }
 }
 
 impl Drop for DisconnectGuard {
     fn drop(&mut self) {
-        let reason = self
-            .reason
+        let error = self
+            .error
             .take()
-            .unwrap_or_else(|| "connection task ended".to_string());
+            .unwrap_or_else(|| WsClientError::closed("connection task ended"));
+        let reason = match &error {
+            WsClientError::ConnectionClosed { reason } => reason.clone(),
+            other => other.to_string(),
+        };
         log::info!(target: CONN_TARGET, "connection to {} closed: {reason}", self.shared.url);
-        self.shared.fail_all(&reason);
+        self.shared.fail_all(&error);
         self.shared.observer.on_ws_disconnect(&self.shared.url);
         self.shared.closed.send_replace(Some(reason));
+    }
+}
+
+/// The close frame as the errors carry it.
+pub(crate) fn close_info(frame: &CloseFrame) -> ServerClose {
+    ServerClose {
+        code: frame.code.into(),
+        reason: frame.reason.to_string(),
     }
 }
 
@@ -354,12 +459,13 @@ impl Connection {
             next_id: AtomicU32::new(0),
             on_push,
             closed,
+            auth_check: Mutex::new(AuthCheck::new(&config.auth)),
         });
         shared.observer.on_ws_connect(&shared.url);
         // From here on the guard reports the disconnect, also when auth fails.
         let mut guard = DisconnectGuard {
             shared: shared.clone(),
-            reason: None,
+            error: None,
         };
         let auth = tokio::time::timeout(
             config.auth_timeout,
@@ -367,13 +473,13 @@ impl Connection {
         )
         .await
         .unwrap_or_else(|_| {
-            Err(WsClientError::Auth(format!(
-                "no answer within {:?}",
-                config.auth_timeout
-            )))
+            Err(WsClientError::auth_broken(
+                format!("no answer within {:?}", config.auth_timeout),
+                None,
+            ))
         });
         if let Err(error) = auth {
-            guard.set_reason(format!("authentication failed: {error}"));
+            guard.set_error(error.duplicate());
             let _ = tokio::time::timeout(config.close_timeout, stream.close(None)).await;
             return Err(error);
         }
@@ -625,7 +731,7 @@ async fn run(
     let ping_due = Notify::new();
     // Set by the reader when the server's close frame arrives: the truest
     // reason, even if the writer fails first on the closing socket.
-    let server_close: Mutex<Option<String>> = Mutex::new(None);
+    let server_close: Mutex<Option<ServerClose>> = Mutex::new(None);
     // Set by the writer when it starts the closing handshake.
     let client_close = AtomicBool::new(false);
     let reason = tokio::select! {
@@ -634,9 +740,16 @@ async fn run(
         reason = heartbeat_loop(&shared, &unanswered, &ping_due, heartbeat) => reason,
     };
     let server_close = server_close.lock().take();
-    let reason = match (client_close.load(Ordering::Relaxed), server_close) {
+    let client_closed = client_close.load(Ordering::Relaxed);
+    if !client_closed {
+        if let Some(error) = shared.auth_refusal(server_close.as_ref()) {
+            guard.set_error(error);
+            return;
+        }
+    }
+    let reason = match (client_closed, server_close) {
         (true, Some(_)) => "closed by client".to_string(),
-        (_, Some(server)) => server,
+        (_, Some(server)) => closed_by_server(Some(&server)),
         (_, None) => reason,
     };
     guard.set_reason(reason);
@@ -672,9 +785,9 @@ async fn read_loop(
     mut stream: futures_util::stream::SplitStream<WsStream>,
     shared: &Shared,
     unanswered: &AtomicU32,
-    server_close: &Mutex<Option<String>>,
+    server_close: &Mutex<Option<ServerClose>>,
 ) -> String {
-    let mut close_frame: Option<CloseFrame> = None;
+    let mut close_frame: Option<ServerClose> = None;
     while let Some(message) = stream.next().await {
         match message {
             Ok(Message::Text(text)) => {
@@ -694,26 +807,24 @@ async fn read_loop(
             Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => {}
             Ok(Message::Close(frame)) => {
                 log::debug!(target: CONN_TARGET, "close frame from {}: {frame:?}", shared.url);
-                *server_close.lock() = Some(match &frame {
-                    Some(f) if !f.reason.is_empty() => {
-                        format!("closed by server ({} {})", f.code, f.reason)
-                    }
-                    Some(f) => format!("closed by server ({})", f.code),
-                    None => "closed by server".to_string(),
-                });
-                close_frame = frame;
+                close_frame = frame.as_ref().map(close_info);
+                *server_close.lock() = close_frame.clone();
             }
             Err(error) => {
                 return match close_frame {
-                    Some(frame) => format!("closed by server ({})", frame.code),
+                    Some(close) => closed_by_server(Some(&close)),
                     None => format!("transport error: {error}"),
                 };
             }
         }
     }
-    match close_frame {
-        Some(frame) if frame.reason.is_empty() => format!("closed by server ({})", frame.code),
-        Some(frame) => format!("closed by server ({} {})", frame.code, frame.reason),
+    closed_by_server(close_frame.as_ref())
+}
+
+fn closed_by_server(close: Option<&ServerClose>) -> String {
+    match close {
+        Some(close) if close.reason.is_empty() => format!("closed by server ({})", close.code),
+        Some(close) => format!("closed by server ({} {})", close.code, close.reason),
         None => "closed by server".to_string(),
     }
 }

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use hs_core::auth::AuthFailure;
 use hs_core::observe::ErrorKind;
 
 use crate::Grid;
@@ -28,10 +29,24 @@ pub enum WsClientError {
         /// What went wrong.
         reason: String,
     },
-    /// Authentication was refused or broke off (wrong password, unknown
-    /// user, bad server signature, closed during the exchange).
-    #[error("authentication failed: {0}")]
-    Auth(String),
+    /// Authentication was refused or broke off: the server refused the
+    /// credentials or the token, demands a login from an anonymous client,
+    /// or the exchange broke (a bad server signature, an unexpected message,
+    /// the connection closed). With a token or no credentials the server
+    /// answers nothing on success, so a refusal surfaces as this error on
+    /// the requests the connection carried.
+    #[error("{message}{}", close_suffix(.close.as_ref()))]
+    Auth {
+        /// The refusal, when the server's answer says which (worded as the
+        /// HTTP client words it); `None` when the exchange broke off.
+        failure: Option<AuthFailure>,
+        /// What happened, for humans.
+        message: String,
+        /// The close frame the server ended the connection with, when it
+        /// closed during authentication (e.g. haystack-py's FastAPI
+        /// endpoint: `4003 Authentication required`).
+        close: Option<ServerClose>,
+    },
     /// No response within the request timeout.
     #[error("{op} timed out after {after:?}")]
     Timeout {
@@ -69,7 +84,7 @@ impl WsClientError {
         match self {
             WsClientError::InvalidUrl { .. } => ErrorKind::BadRequest,
             WsClientError::Connect { .. } => ErrorKind::Connect,
-            WsClientError::Auth(_) => ErrorKind::Auth,
+            WsClientError::Auth { .. } => ErrorKind::Auth,
             WsClientError::Timeout { .. } => ErrorKind::Timeout,
             WsClientError::ConnectionClosed { .. } => ErrorKind::ConnectionClosed,
             WsClientError::ErrorGrid { .. } => ErrorKind::ErrorGrid,
@@ -110,6 +125,58 @@ impl WsClientError {
         }
     }
 
+    /// Whether authentication failed (see [`WsClientError::Auth`]).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, WsClientError::Auth { .. })
+    }
+
+    /// The login refusal, when the server refused the credentials or the
+    /// token, or demands a login the client cannot give.
+    pub fn auth_failure(&self) -> Option<&AuthFailure> {
+        match self {
+            WsClientError::Auth { failure, .. } => failure.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The close code the server sent when it closed the connection during
+    /// authentication.
+    pub fn close_code(&self) -> Option<u16> {
+        self.server_close().map(|close| close.code)
+    }
+
+    /// The close reason the server sent when it closed the connection during
+    /// authentication (may be empty).
+    pub fn close_reason(&self) -> Option<&str> {
+        self.server_close().map(|close| close.reason.as_str())
+    }
+
+    fn server_close(&self) -> Option<&ServerClose> {
+        match self {
+            WsClientError::Auth { close, .. } => close.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The server refused the login, the token, or an anonymous client.
+    pub(crate) fn refused(failure: AuthFailure, close: Option<ServerClose>) -> Self {
+        WsClientError::Auth {
+            message: failure.to_string(),
+            failure: Some(failure),
+            close,
+        }
+    }
+
+    /// The authentication exchange broke off for a reason other than a
+    /// refusal.
+    pub(crate) fn auth_broken(what: impl std::fmt::Display, close: Option<ServerClose>) -> Self {
+        WsClientError::Auth {
+            failure: None,
+            message: format!("authentication failed: {what}"),
+            close,
+        }
+    }
+
     pub(crate) fn closed(reason: impl Into<String>) -> Self {
         WsClientError::ConnectionClosed {
             reason: reason.into(),
@@ -128,7 +195,15 @@ impl WsClientError {
                 url: url.clone(),
                 reason: reason.clone(),
             },
-            WsClientError::Auth(m) => WsClientError::Auth(m.clone()),
+            WsClientError::Auth {
+                failure,
+                message,
+                close,
+            } => WsClientError::Auth {
+                failure: failure.clone(),
+                message: message.clone(),
+                close: close.clone(),
+            },
             WsClientError::Timeout { op, after } => WsClientError::Timeout {
                 op: op.clone(),
                 after: *after,
@@ -143,6 +218,33 @@ impl WsClientError {
             },
             WsClientError::Protocol(m) => WsClientError::Protocol(m.clone()),
         }
+    }
+}
+
+/// The close frame a server ended a connection with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerClose {
+    /// The close code (`1000` normal, `1008` policy, `4003` haystack-py's
+    /// FastAPI "Authentication required", ...).
+    pub code: u16,
+    /// The close reason (may be empty).
+    pub reason: String,
+}
+
+impl std::fmt::Display for ServerClose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.reason.is_empty() {
+            write!(f, "close code {}", self.code)
+        } else {
+            write!(f, "close code {}: {}", self.code, self.reason)
+        }
+    }
+}
+
+fn close_suffix(close: Option<&ServerClose>) -> String {
+    match close {
+        Some(close) => format!(" ({close})"),
+        None => String::new(),
     }
 }
 
@@ -168,6 +270,22 @@ mod tests {
         };
         assert_eq!(url.as_str(), "invalid_url");
         assert_eq!(url.kind().as_str(), "bad_request");
-        assert_eq!(WsClientError::Auth("no".into()).kind(), ErrorKind::Auth);
+        let refused = WsClientError::refused(
+            AuthFailure::TokenRejected,
+            Some(ServerClose {
+                code: 4003,
+                reason: "Authentication required".into(),
+            }),
+        );
+        assert_eq!(refused.kind(), ErrorKind::Auth);
+        assert_eq!(refused.close_code(), Some(4003));
+        assert_eq!(refused.close_reason(), Some("Authentication required"));
+        assert_eq!(refused.auth_failure(), Some(&AuthFailure::TokenRejected));
+        assert!(
+            refused
+                .to_string()
+                .ends_with("(close code 4003: Authentication required)"),
+            "{refused}"
+        );
     }
 }

@@ -69,7 +69,7 @@ pub use api::HaystackClient;
 pub use backoff::Backoff;
 pub use client::WsClient;
 pub use config::{Auth, DEFAULT_READ_BUFFER_SIZE, WsClientBuilder};
-pub use error::WsClientError;
+pub use error::{ServerClose, WsClientError};
 pub use pool::{WsChannel, WsPool};
 pub use reconnect::ReconnectingWsClient;
 pub use watch::{WatchEvents, WatchPush};

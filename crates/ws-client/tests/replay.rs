@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::auth::AuthFailure;
 use hs_core::value::get_unit;
 use hs_core::value::{DateTime, Dict, Number, Ref, Value};
 use hs_ws_client::{Grid, HaystackClient, WsClient, WsClientError};
@@ -56,7 +57,10 @@ fn load(name: &str, conn: u64) -> Vec<Step> {
             }
             ("s2c", "close") => {
                 if let Some(step) = steps.last_mut() {
-                    step.replies.push(Action::Close);
+                    step.replies.push(Action::CloseWith(
+                        u16::try_from(event["code"].as_u64().unwrap()).unwrap(),
+                        event["reason"].as_str().unwrap().to_owned(),
+                    ));
                 }
             }
             _ => {}
@@ -516,7 +520,8 @@ async fn captured_auth_refusals() {
         rp.mismatches.lock()
     );
 
-    // Token refused: the server just closes; the next request says so.
+    // Token refused: the server just closes (1000, no reason); the next
+    // request says the token was refused.
     let rp = replay(load("ws-token-failure", 0)).await;
     let rec = Arc::new(RecordingObserver::new());
     let c = WsClient::builder(&rp.server.url)
@@ -529,9 +534,111 @@ async fn captured_auth_refusals() {
         .await
         .unwrap();
     let err = c.about().await.unwrap_err();
-    assert!(err.is_connection_closed(), "{err}");
+    assert_eq!(
+        err.auth_failure(),
+        Some(&AuthFailure::TokenRejected),
+        "{err}"
+    );
+    assert_eq!(err.close_code(), Some(1000));
     assert_eq!(
         rec.errors(),
-        vec![("about".to_string(), "connection_closed".to_string())]
+        vec![("about".to_string(), "auth".to_string())]
+    );
+}
+
+/// haystack-py's FastAPI `/api/ws` takes the token of an HTTP login in
+/// `{"authToken":..}` and answers nothing; then every op works.
+#[tokio::test]
+async fn fastapi_endpoint_accepts_an_http_login_token() {
+    let steps = load("fastapi-ws-token", 1);
+    let token: Json = serde_json::from_str(&steps[0].client).unwrap();
+    let token = token["authToken"].as_str().unwrap();
+    let rp = replay(steps.clone()).await;
+    let c = WsClient::builder(&rp.server.url)
+        .token(token)
+        .connect()
+        .await
+        .unwrap();
+    for step in steps.iter().skip(1) {
+        let frame: Json = serde_json::from_str(&step.client).unwrap();
+        match &frame {
+            Json::Array(items) => {
+                let batch = items
+                    .iter()
+                    .map(|i| (i["op"].as_str().unwrap().to_string(), grid_of(&i["grid"])))
+                    .collect();
+                for result in c.batch(batch).await {
+                    result.unwrap();
+                }
+            }
+            _ => {
+                let result = c
+                    .call(frame["op"].as_str().unwrap(), grid_of(&frame["grid"]))
+                    .await;
+                check(&result, expected(&step.reply_texts[0]), "fastapi-ws-token");
+            }
+        }
+    }
+    assert!(
+        rp.mismatches.lock().is_empty(),
+        "{:?}",
+        rp.mismatches.lock()
+    );
+    c.close().await;
+}
+
+/// FastAPI refuses a bad token, and a SCRAM `hello`, with close 4003
+/// "Authentication required": the error carries the code and the reason.
+#[tokio::test]
+async fn fastapi_refusals_carry_the_close_code_and_reason() {
+    let rp = replay(load("fastapi-ws-token-failure", 0)).await;
+    let rec = Arc::new(RecordingObserver::new());
+    let c = WsClient::builder(&rp.server.url)
+        .token("not-a-valid-token")
+        .observer(rec.clone())
+        .connect()
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.closed())
+        .await
+        .unwrap();
+    let err = c.read_filter("site", None).await.unwrap_err();
+    assert_eq!(
+        err.auth_failure(),
+        Some(&AuthFailure::TokenRejected),
+        "{err}"
+    );
+    assert_eq!(err.close_code(), Some(4003));
+    assert_eq!(err.close_reason(), Some("Authentication required"));
+    assert_eq!(
+        err.to_string(),
+        "auth token refused: unknown, expired or revoked (close code 4003: Authentication required)"
+    );
+    assert_eq!(rec.errors(), vec![("read".to_string(), "auth".to_string())]);
+    assert!(
+        rp.mismatches.lock().is_empty(),
+        "{:?}",
+        rp.mismatches.lock()
+    );
+
+    let rp = replay(load("fastapi-ws-token-failure", 1)).await;
+    let err = WsClient::builder(&rp.server.url)
+        .scram("demo", "demo-pass")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind().as_str(), "auth");
+    assert_eq!(err.auth_failure(), None, "not a refusal of the credentials");
+    assert_eq!(err.close_code(), Some(4003));
+    assert_eq!(err.close_reason(), Some("Authentication required"));
+    assert_eq!(
+        err.to_string(),
+        "authentication failed: the server closed the connection during the SCRAM exchange \
+         (close code 4003: Authentication required)"
+    );
+    assert!(
+        rp.mismatches.lock().is_empty(),
+        "{:?}",
+        rp.mismatches.lock()
     );
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use hs_core::auth::{Role, ScramServer, TokenStore, UserStore};
+use hs_core::auth::{AuthFailure, Role, ScramServer, TokenStore, UserStore};
 use hs_core::observe::{RecordedEvent, RecordingObserver};
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
@@ -308,7 +308,13 @@ async fn scram_and_token_auth_against_the_server() {
         .connect()
         .await
         .unwrap_err();
-    assert!(matches!(err, WsClientError::Auth(_)), "{err}");
+    assert!(
+        matches!(
+            err.auth_failure(),
+            Some(AuthFailure::CredentialsRejected { username }) if username == "demo"
+        ),
+        "{err}"
+    );
     assert_eq!(
         rec.count(|e| matches!(e, RecordedEvent::WsDisconnect { .. })),
         1
@@ -327,7 +333,12 @@ async fn scram_and_token_auth_against_the_server() {
         .connect()
         .await
         .unwrap();
-    assert!(bad.about().await.unwrap_err().is_connection_closed());
+    let refused = bad.about().await.unwrap_err();
+    assert_eq!(
+        refused.auth_failure(),
+        Some(&AuthFailure::TokenRejected),
+        "{refused}"
+    );
     server.stop().await;
 }
 

@@ -16,7 +16,7 @@ use crate::state::WsServerState;
 use crate::{LOG_SERVER, conn};
 
 /// The path [`router`] mounts the endpoint at.
-pub const WS_PATH: &str = "/api/ws";
+pub const WS_PATH: &str = hs_core::endpoint::WS_PATH;
 
 /// The op name observed when an upgrade is refused (`on_error("connect",
 /// "overloaded")` at the connection limit, `on_error("connect",

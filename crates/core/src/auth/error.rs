@@ -124,6 +124,56 @@ impl AuthError {
     }
 }
 
+/// Why a client could not log in, worded the same on every transport
+/// (HTTP and WebSocket clients carry it in their error type).
+///
+/// Servers do not tell an unknown user from a wrong password, so neither
+/// does [`CredentialsRejected`](Self::CredentialsRejected). Every variant is
+/// [`ErrorKind::Auth`].
+///
+/// ```
+/// use hs_core::auth::AuthFailure;
+///
+/// let failure = AuthFailure::CredentialsRejected { username: "demo".into() };
+/// assert_eq!(failure.as_str(), "credentials_rejected");
+/// assert_eq!(failure.to_string(), "login refused for user \"demo\": unknown user or wrong password");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The server requires a login and the client has no credentials.
+    #[error(
+        "login required: the server refuses anonymous clients; give a user name and password, or a token"
+    )]
+    LoginRequired,
+    /// The server refused the user name or the password (it does not say
+    /// which).
+    #[error("login refused for user {username:?}: unknown user or wrong password")]
+    CredentialsRejected {
+        /// The user that tried to log in.
+        username: String,
+    },
+    /// The server refused the bearer token: unknown, expired or revoked.
+    #[error("auth token refused: unknown, expired or revoked")]
+    TokenRejected,
+}
+
+impl AuthFailure {
+    /// A stable snake_case name, for logs.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            AuthFailure::LoginRequired => "login_required",
+            AuthFailure::CredentialsRejected { .. } => "credentials_rejected",
+            AuthFailure::TokenRejected => "token_rejected",
+        }
+    }
+
+    /// The observer error type: always [`ErrorKind::Auth`].
+    pub const fn kind(&self) -> ErrorKind {
+        ErrorKind::Auth
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | [`UserStore`] | users with salted SCRAM credentials (never the password) and a [`Role`] |
 //! | [`TokenStore`] | auth tokens with a TTL and revocation, shared by both servers |
+//! | [`AuthToken`] | a bearer token as a client holds it (redacted in `Debug`) |
 //! | [`ScramServer`] | the server side of the handshake: [`hello`](ScramServer::hello), [`step`](ScramServer::step) ([`first`](ScramServer::first) / [`finish`](ScramServer::finish)) |
 //! | [`ScramClient`] | the client side of the handshake |
 //! | [`http`] | `Authorization`, `WWW-Authenticate` and `Authentication-Info` header values |
@@ -43,6 +44,7 @@
 //! redact it.
 
 mod authorize;
+mod bearer;
 mod client;
 mod error;
 mod server;
@@ -55,8 +57,9 @@ pub mod scram;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use authorize::{Access, AllowAll, Authorizer, RoleAuthorizer};
+pub use bearer::AuthToken;
 pub use client::{DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, MIN_SALT_LEN, ScramClient};
-pub use error::AuthError;
+pub use error::{AuthError, AuthFailure};
 pub use server::{
     Authenticated, Challenge, DEFAULT_HANDSHAKE_TTL, DEFAULT_MAX_HANDSHAKES, ScramServer,
     ScramServerBuilder, ScramStep, ServerFirst,

@@ -28,6 +28,8 @@ pub enum Action {
     Binary(Vec<u8>),
     /// Send a close frame (1000) and stop reading.
     Close,
+    /// Send a close frame with this code and reason.
+    CloseWith(u16, String),
     /// Drop the TCP connection without a close frame.
     Drop,
     /// Wait before the next action.
@@ -170,6 +172,13 @@ impl TestServer {
                                             Action::Text(t) => { if ws.send(Message::text(t)).await.is_err() { return; } }
                                             Action::Binary(b) => { if ws.send(Message::binary(b)).await.is_err() { return; } }
                                             Action::Close => { let _ = ws.close(None).await; }
+                                            Action::CloseWith(code, reason) => {
+                                                let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                                                    code: code.into(),
+                                                    reason: reason.into(),
+                                                };
+                                                let _ = ws.close(Some(frame)).await;
+                                            }
                                             Action::Drop => return,
                                             Action::Sleep(d) => tokio::time::sleep(d).await,
                                         }
