@@ -141,6 +141,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         timeout: Duration::from_secs(10),
         observer: noop(),
         wire: hs_core::codec::Format::Json,
+        token: None,
+        ws_auth: crate::cli::WsAuth::Scram,
     };
     let report = drive(&options, &args, budget).await;
     if let Some(server) = server {

@@ -203,8 +203,9 @@ pub(crate) struct ClientArgs {
     )]
     pub(crate) url: String,
 
-    /// Login name for SCRAM-SHA-256 (with --password)
-    #[arg(long, env = "HS_USER", value_name = "NAME", requires = "password")]
+    /// Login name for SCRAM-SHA-256 (with --password; ignored with --token but over HTTP)
+    // Checked by hand, not with `requires`: HS_USER exported beside --token is fine.
+    #[arg(long, env = "HS_USER", value_name = "NAME")]
     pub(crate) user: Option<String>,
 
     /// Password for --user (prefer the HS_PASSWORD environment variable)
@@ -220,6 +221,18 @@ pub(crate) struct ClientArgs {
     /// Request timeout, e.g. 500ms, 10s, 2m
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
+
+    /// A bearer token from an earlier login, used instead of --user and --password
+    /// (over HTTP as `Authorization: BEARER authToken=..`, over WebSocket as {"authToken":..});
+    /// over HTTP, --user and --password log in again if the server refuses it
+    #[arg(long, env = "HS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
+
+    /// How --user logs in to a ws:// URL: `scram` in WebSocket messages (hs, haystack-py's
+    /// WebSocketServer), `token` with SCRAM over HTTP on the same host, then the token as
+    /// {"authToken":..} (haystack-py's FastAPI /api/ws, which closes with 4003 otherwise)
+    #[arg(long, value_enum, default_value_t = WsAuth::Scram, value_name = "HOW")]
+    pub(crate) ws_auth: WsAuth,
 
     /// Output format: `table` for people; `json` and `zinc` print the grid in that
     /// encoding and, over HTTP, ask the server for it on the wire too (`table` asks for
@@ -251,6 +264,15 @@ impl OutputFormat {
             OutputFormat::Json | OutputFormat::Table => hs_core::codec::Format::Json,
         }
     }
+}
+
+/// How a client logs in to a WebSocket endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WsAuth {
+    /// SCRAM-SHA-256 in WebSocket messages.
+    Scram,
+    /// SCRAM over HTTP, then the token in `{"authToken":..}`.
+    Token,
 }
 
 /// `hs about`.

@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::auth::AuthToken;
 use hs_core::codec::Format;
 use hs_core::observe::MetricsObserver;
 use hs_core::value::{Grid, Ref, Value};
 use hs_http_client::HttpClient;
 use hs_ws_client::{HaystackClient, WsClient};
 
+use crate::cli::WsAuth;
 use crate::error::CliError;
 
 /// The transport a URL names.
@@ -49,6 +51,52 @@ pub(crate) fn normalise_url(url: &str) -> Result<(Transport, String), CliError> 
     Ok((transport, url))
 }
 
+/// `--ws-auth token`: logs in with SCRAM to the HTTP API beside the
+/// WebSocket endpoint `ws_url` (`ws://host/api/ws` → `http://host/api`) and
+/// answers the session's bearer token, for `{"authToken":..}` (haystack-py's
+/// FastAPI `/api/ws` takes only that). `None` when that API requires no
+/// login. The HTTP session is left open: closing it would revoke the token.
+async fn http_login(
+    ws_url: &str,
+    user: &str,
+    password: &str,
+    options: &ConnectOptions,
+) -> Result<Option<AuthToken>, CliError> {
+    let http_url = http_api_of(ws_url)?;
+    let http = HttpClient::builder(http_url.clone())
+        .timeout(options.timeout)
+        .credentials(user, password)
+        .build()?;
+    let token = http.login().await?;
+    match &token {
+        Some(_) => {
+            log::info!(target: "hs::auth", "logged in to {http_url} as {user}; its token opens {ws_url}")
+        }
+        None => {
+            log::info!(target: "hs::auth", "{http_url} requires no login; connecting to {ws_url} without a token")
+        }
+    }
+    Ok(token)
+}
+
+/// The HTTP API beside a WebSocket endpoint: the scheme made `http(s)` and a
+/// final `/ws` dropped (`wss://h/haystack/api/ws` → `https://h/haystack/api`).
+fn http_api_of(ws_url: &str) -> Result<String, CliError> {
+    let (scheme, rest) = ws_url
+        .split_once("://")
+        .ok_or_else(|| CliError::Usage(format!("`{ws_url}` is not a URL")))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "wss" => "https",
+        _ => "http",
+    };
+    let path = rest.strip_suffix("/ws").ok_or_else(|| {
+        CliError::Usage(format!(
+            "--ws-auth token: cannot tell the HTTP API of `{ws_url}` (its path does not end in /ws)"
+        ))
+    })?;
+    Ok(format!("{scheme}://{path}"))
+}
+
 /// How to connect.
 #[derive(Clone)]
 pub(crate) struct ConnectOptions {
@@ -62,6 +110,10 @@ pub(crate) struct ConnectOptions {
     pub(crate) observer: Arc<dyn MetricsObserver>,
     /// The encoding of HTTP bodies (WebSocket messages are always JSON).
     pub(crate) wire: Format,
+    /// A bearer token from an earlier login, instead of `credentials`.
+    pub(crate) token: Option<AuthToken>,
+    /// How `credentials` log in to a WebSocket endpoint.
+    pub(crate) ws_auth: WsAuth,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -71,6 +123,8 @@ impl std::fmt::Debug for ConnectOptions {
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
             .field("timeout", &self.timeout)
             .field("wire", &self.wire)
+            .field("token", &self.token)
+            .field("ws_auth", &self.ws_auth)
             .finish_non_exhaustive()
     }
 }
@@ -78,8 +132,9 @@ impl std::fmt::Debug for ConnectOptions {
 /// A connected client of either transport.
 #[derive(Debug)]
 pub(crate) enum Client {
-    /// Over HTTP.
-    Http(HttpClient),
+    /// Over HTTP, with the pre-issued token it was given (a session the
+    /// command did not open, so does not close).
+    Http(HttpClient, Option<AuthToken>),
     /// Over one WebSocket connection.
     Ws(WsClient),
 }
@@ -98,15 +153,27 @@ impl Client {
                 if let Some((user, password)) = &options.credentials {
                     builder = builder.credentials(user.clone(), password.clone());
                 }
-                Ok(Client::Http(builder.build()?))
+                if let Some(token) = &options.token {
+                    builder = builder.token(token.clone());
+                }
+                Ok(Client::Http(builder.build()?, options.token.clone()))
             }
             Transport::Ws => {
-                let mut builder = WsClient::builder(url)
+                let mut builder = WsClient::builder(url.clone())
                     .request_timeout(options.timeout)
                     .connect_timeout(options.timeout)
                     .observer(options.observer.clone());
-                if let Some((user, password)) = &options.credentials {
-                    builder = builder.scram(user.clone(), password.clone());
+                match (&options.token, &options.credentials, options.ws_auth) {
+                    (Some(token), _, _) => builder = builder.token(token.clone()),
+                    (None, Some((user, password)), WsAuth::Scram) => {
+                        builder = builder.scram(user.clone(), password.clone());
+                    }
+                    (None, Some((user, password)), WsAuth::Token) => {
+                        if let Some(token) = http_login(&url, user, password, options).await? {
+                            builder = builder.token(token);
+                        }
+                    }
+                    (None, None, _) => {}
                 }
                 Ok(Client::Ws(builder.connect().await?))
             }
@@ -116,7 +183,7 @@ impl Client {
     /// Which transport this is.
     pub(crate) fn transport(&self) -> Transport {
         match self {
-            Client::Http(_) => Transport::Http,
+            Client::Http(..) => Transport::Http,
             Client::Ws(_) => Transport::Ws,
         }
     }
@@ -124,7 +191,7 @@ impl Client {
     /// `about`.
     pub(crate) async fn about(&self) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.about().await?,
+            Client::Http(client, _) => client.about().await?,
             Client::Ws(client) => client.about().await?,
         })
     }
@@ -132,7 +199,7 @@ impl Client {
     /// `ops`.
     pub(crate) async fn ops(&self) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.ops().await?,
+            Client::Http(client, _) => client.ops().await?,
             Client::Ws(client) => client.ops().await?,
         })
     }
@@ -140,7 +207,7 @@ impl Client {
     /// `nav` from the roots (`None`) or from `nav_id`.
     pub(crate) async fn nav(&self, nav_id: Option<&str>) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.nav(nav_id).await?,
+            Client::Http(client, _) => client.nav(nav_id).await?,
             Client::Ws(client) => client.nav(nav_id).await?,
         })
     }
@@ -152,7 +219,7 @@ impl Client {
         limit: Option<usize>,
     ) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.read_filter(filter, limit).await?,
+            Client::Http(client, _) => client.read_filter(filter, limit).await?,
             Client::Ws(client) => client.read_filter(filter, limit).await?,
         })
     }
@@ -160,7 +227,7 @@ impl Client {
     /// `read` by ids.
     pub(crate) async fn read_ids(&self, ids: &[Ref]) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.read_ids(ids).await?,
+            Client::Http(client, _) => client.read_ids(ids).await?,
             Client::Ws(client) => client.read_ids(ids).await?,
         })
     }
@@ -168,7 +235,7 @@ impl Client {
     /// `hisRead`.
     pub(crate) async fn his_read(&self, id: &Ref, range: &str) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.his_read(id, range).await?,
+            Client::Http(client, _) => client.his_read(id, range).await?,
             Client::Ws(client) => client.his_read(id, range).await?,
         })
     }
@@ -182,7 +249,7 @@ impl Client {
         who: &str,
     ) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => {
+            Client::Http(client, _) => {
                 client
                     .point_write(id, level, val.as_ref(), who, None)
                     .await?
@@ -194,7 +261,7 @@ impl Client {
     /// `pointWrite` without a level: the priority array.
     pub(crate) async fn point_write_array(&self, id: &Ref) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.point_write_array(id).await?,
+            Client::Http(client, _) => client.point_write_array(id).await?,
             Client::Ws(client) => client.point_write_array(id).await?,
         })
     }
@@ -202,7 +269,7 @@ impl Client {
     /// Any op by name.
     pub(crate) async fn call(&self, op: &str, grid: Grid) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.call(op, &grid).await?,
+            Client::Http(client, _) => client.call(op, &grid).await?,
             Client::Ws(client) => client.call(op, grid).await?,
         })
     }
@@ -214,7 +281,7 @@ impl Client {
         ids: &[Ref],
     ) -> Result<(String, Grid), CliError> {
         let grid = match self {
-            Client::Http(client) => client.watch_sub(dis, ids, None).await?,
+            Client::Http(client, _) => client.watch_sub(dis, ids, None).await?,
             Client::Ws(client) => client.watch_sub(None, dis, ids, None).await?,
         };
         let watch_id = hs_ws_client::requests::watch_id(&grid).ok_or_else(|| {
@@ -226,7 +293,7 @@ impl Client {
     /// `watchUnsub` closing the watch.
     pub(crate) async fn watch_close(&self, watch_id: &str) -> Result<(), CliError> {
         match self {
-            Client::Http(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
+            Client::Http(client, _) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
             Client::Ws(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
         }
         Ok(())
@@ -235,7 +302,7 @@ impl Client {
     /// `watchPoll` of `watch_id`: the entities changed since the last poll.
     pub(crate) async fn watch_poll(&self, watch_id: &str) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.watch_poll(watch_id, false).await?,
+            Client::Http(client, _) => client.watch_poll(watch_id, false).await?,
             Client::Ws(client) => client.watch_poll(watch_id, false).await?,
         })
     }
@@ -273,20 +340,23 @@ impl Client {
     pub(crate) fn watch_events(&self) -> Option<hs_ws_client::WatchEvents> {
         match self {
             Client::Ws(client) => Some(client.watch_events()),
-            Client::Http(_) => None,
+            Client::Http(..) => None,
         }
     }
 
     /// Ends the session and closes the connection.
     pub(crate) async fn close(&self) {
         match self {
-            // Only a logged-in session has anything to close on the server.
-            Client::Http(client) if client.is_logged_in() => {
+            // Only a session this command logged in has anything to close:
+            // closing a pre-issued token's would revoke it for its owner.
+            Client::Http(client, given)
+                if client.is_logged_in() && client.auth_token() != *given =>
+            {
                 if let Err(error) = client.close().await {
                     log::debug!(target: "hs::http::client", "close: {error}");
                 }
             }
-            Client::Http(_) => {}
+            Client::Http(..) => {}
             Client::Ws(client) => client.close().await,
         }
     }
@@ -301,7 +371,7 @@ impl Client {
                 .into_iter()
                 .map(|result| result.map_err(CliError::from))
                 .collect(),
-            Client::Http(client) => {
+            Client::Http(client, _) => {
                 let mut results = Vec::with_capacity(items.len());
                 for (op, grid) in items {
                     results.push(client.call(&op, &grid).await.map_err(CliError::from));
@@ -337,6 +407,19 @@ mod tests {
         );
         assert!(normalise_url("ftp://h").is_err());
         assert!(normalise_url("127.0.0.1:8080").is_err());
+    }
+
+    #[test]
+    fn the_http_api_beside_a_websocket_endpoint() {
+        assert_eq!(
+            http_api_of("ws://127.0.0.1:8080/api/ws").unwrap(),
+            "http://127.0.0.1:8080/api"
+        );
+        assert_eq!(
+            http_api_of("wss://h/haystack/api/ws").unwrap(),
+            "https://h/haystack/api"
+        );
+        assert!(http_api_of("ws://h/socket").is_err());
     }
 
     #[test]

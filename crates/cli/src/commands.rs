@@ -37,13 +37,15 @@ impl Session {
         );
         let client = Client::connect(&ConnectOptions {
             url: args.url.clone(),
-            credentials: args.user.clone().zip(args.password.clone()),
+            credentials: credentials(args)?,
             timeout: args.timeout,
             observer: match crate::client::normalise_url(&args.url)?.0 {
                 crate::client::Transport::Http => observers.http.clone(),
                 crate::client::Transport::Ws => observers.ws.clone(),
             },
             wire: args.format.wire(),
+            token: args.token.clone().map(hs_core::auth::AuthToken::from),
+            ws_auth: args.ws_auth,
         })
         .await?;
         Ok(Session {
@@ -72,6 +74,19 @@ impl Session {
         if let Some(stats) = &self.observers.stats {
             eprintln!("{}", stats.snapshot());
         }
+    }
+}
+
+/// `--user` and `--password`; a user without a password is an error unless
+/// a `--token` is given (then HS_USER may well be exported for other uses).
+fn credentials(args: &ClientArgs) -> Result<Option<(String, String)>, CliError> {
+    match (&args.user, &args.password, &args.token) {
+        (Some(user), Some(password), _) => Ok(Some((user.clone(), password.clone()))),
+        (Some(_), None, None) => Err(CliError::Usage(
+            "--user needs a password: --password or the HS_PASSWORD environment variable"
+                .to_owned(),
+        )),
+        _ => Ok(None),
     }
 }
 

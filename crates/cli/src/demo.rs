@@ -130,6 +130,8 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         timeout: WAIT,
         observer,
         wire: hs_core::codec::Format::Json,
+        token: None,
+        ws_auth: crate::cli::WsAuth::Scram,
     };
     let http = Client::connect(&options(server.http_url(), client_observers.http.clone())).await?;
     let sensor = Ref::from(SENSOR);

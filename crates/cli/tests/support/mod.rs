@@ -279,3 +279,26 @@ impl Relay {
         String::from_utf8_lossy(&self.sent.lock().unwrap()).to_lowercase()
     }
 }
+
+/// `GET /metrics` (the text format) over a plain socket.
+pub(crate) fn scrape(addr: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: hs\r\nAccept: text/plain\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of one series, 0 when absent.
+pub(crate) fn series(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
