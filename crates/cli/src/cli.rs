@@ -203,7 +203,8 @@ pub(crate) struct ClientArgs {
     )]
     pub(crate) url: String,
 
-    /// Login name for SCRAM-SHA-256 (with --password; ignored with --token but over HTTP)
+    /// Login name for SCRAM-SHA-256 (with --password); with --token, used only over HTTP,
+    /// to log in again if the server refuses the token
     // Checked by hand, not with `requires`: HS_USER exported beside --token is fine.
     #[arg(long, env = "HS_USER", value_name = "NAME")]
     pub(crate) user: Option<String>,
@@ -229,9 +230,10 @@ pub(crate) struct ClientArgs {
     pub(crate) token: Option<String>,
 
     /// How --user logs in to a ws:// URL: `scram` in WebSocket messages (hs, haystack-py's
-    /// WebSocketServer), `token` with SCRAM over HTTP on the same host, then the token as
-    /// {"authToken":..} (haystack-py's FastAPI /api/ws, which closes with 4003 otherwise)
-    #[arg(long, value_enum, default_value_t = WsAuth::Scram, value_name = "HOW")]
+    /// WebSocketServer); `token` with SCRAM over the HTTP API beside the endpoint, then the
+    /// token as {"authToken":..} (haystack-py's FastAPI /api/ws); `auto` tries `scram` and
+    /// turns to `token` when the endpoint closes with 4003, as FastAPI's does
+    #[arg(long, value_enum, default_value_t = WsAuth::Auto, value_name = "HOW")]
     pub(crate) ws_auth: WsAuth,
 
     /// Output format: `table` for people; `json` and `zinc` print the grid in that
@@ -269,6 +271,8 @@ impl OutputFormat {
 /// How a client logs in to a WebSocket endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum WsAuth {
+    /// `scram`, then `token` if the endpoint closes with 4003.
+    Auto,
     /// SCRAM-SHA-256 in WebSocket messages.
     Scram,
     /// SCRAM over HTTP, then the token in `{"authToken":..}`.

@@ -51,6 +51,10 @@ pub(crate) fn normalise_url(url: &str) -> Result<(Transport, String), CliError> 
     Ok((transport, url))
 }
 
+/// The close code with which haystack-py's FastAPI `/api/ws` refuses any
+/// first message but `{"authToken":..}` (PROTOCOL.md 4.3).
+const CLOSE_TOKEN_ONLY: u16 = 4003;
+
 /// `--ws-auth token`: logs in with SCRAM to the HTTP API beside the
 /// WebSocket endpoint `ws_url` (`ws://host/api/ws` → `http://host/api`) and
 /// answers the session's bearer token, for `{"authToken":..}` (haystack-py's
@@ -159,23 +163,43 @@ impl Client {
                 Ok(Client::Http(builder.build()?, options.token.clone()))
             }
             Transport::Ws => {
-                let mut builder = WsClient::builder(url.clone())
-                    .request_timeout(options.timeout)
-                    .connect_timeout(options.timeout)
-                    .observer(options.observer.clone());
-                match (&options.token, &options.credentials, options.ws_auth) {
-                    (Some(token), _, _) => builder = builder.token(token.clone()),
+                let builder = || {
+                    WsClient::builder(url.clone())
+                        .request_timeout(options.timeout)
+                        .connect_timeout(options.timeout)
+                        .observer(options.observer.clone())
+                };
+                let client = match (&options.token, &options.credentials, options.ws_auth) {
+                    (Some(token), _, _) => builder().token(token.clone()).connect().await?,
+                    (None, None, _) => builder().connect().await?,
                     (None, Some((user, password)), WsAuth::Scram) => {
-                        builder = builder.scram(user.clone(), password.clone());
+                        builder().scram(user, password).connect().await?
                     }
                     (None, Some((user, password)), WsAuth::Token) => {
-                        if let Some(token) = http_login(&url, user, password, options).await? {
-                            builder = builder.token(token);
+                        match http_login(&url, user, password, options).await? {
+                            Some(token) => builder().token(token).connect().await?,
+                            None => builder().connect().await?,
                         }
                     }
-                    (None, None, _) => {}
-                }
-                Ok(Client::Ws(builder.connect().await?))
+                    (None, Some((user, password)), WsAuth::Auto) => {
+                        match builder().scram(user, password).connect().await {
+                            Ok(client) => client,
+                            Err(error) if error.close_code() == Some(CLOSE_TOKEN_ONLY) => {
+                                log::info!(
+                                    target: "hs::auth",
+                                    "{url} refused a SCRAM login with close {CLOSE_TOKEN_ONLY} ({}): it takes tokens; logging in over HTTP",
+                                    error.close_reason().unwrap_or_default()
+                                );
+                                match http_login(&url, user, password, options).await? {
+                                    Some(token) => builder().token(token).connect().await?,
+                                    None => return Err(error.into()),
+                                }
+                            }
+                            Err(error) => return Err(error.into()),
+                        }
+                    }
+                };
+                Ok(Client::Ws(client))
             }
         }
     }
