@@ -1,9 +1,13 @@
 //! `--token`/`HS_TOKEN` (a pre-issued bearer token) over both transports,
 //! and `--ws-auth token`: SCRAM over HTTP, then the token handed to the
 //! WebSocket endpoint as `{"authToken":..}` (what haystack-py's FastAPI
-//! `/api/ws` requires), against a real `hs serve` with a SCRAM user.
+//! `/api/ws` requires), against a real `hs serve` with a SCRAM user, and
+//! `--ws-auth auto` turning to it when an endpoint refuses SCRAM with 4003.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
+#![allow(clippy::unwrap_used)]
+// tests may unwrap (COMMON.md)
+// tungstenite's handshake callback type has a large error (an HTTP response).
+#![allow(clippy::result_large_err)]
 
 mod support;
 
