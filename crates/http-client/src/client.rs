@@ -279,10 +279,19 @@ impl HttpClient {
         self.post(Op::InvokeAction, &grid, false).await
     }
 
-    /// Any op by name: `POST {base}/{op}` with `grid`. Retried only when the
-    /// op is one of the idempotent reads (see [`RetryPolicy`]).
+    /// Any op by name, with the method the op allows: a bodiless `GET
+    /// {base}/{op}` for the ops without arguments (`about`, `ops`,
+    /// `formats`, `close`: [`Op::takes_no_arguments`]; `grid` is not sent),
+    /// else `POST {base}/{op}` with `grid`. Retried only when the op is one
+    /// of the idempotent reads (see [`RetryPolicy`]). Unlike
+    /// [`close`](Self::close), `call("close", ..)` is an ordinary call: it
+    /// logs in if needed and keeps the session.
     pub async fn call(&self, op: &str, grid: &Grid) -> Result<Grid, HttpClientError> {
-        self.post_named(op, grid, is_idempotent_op(op)).await
+        let idempotent = is_idempotent_op(op);
+        match op.parse::<Op>() {
+            Ok(known) if known.takes_no_arguments() => self.get_with(known, idempotent).await,
+            _ => self.post_named(op, grid, idempotent).await,
+        }
     }
 
     /// Ends the session: sends the `close` op once (best effort: `GET
@@ -319,6 +328,11 @@ impl HttpClient {
     }
 
     async fn get(&self, op: Op) -> Result<Grid, HttpClientError> {
+        self.get_with(op, true).await
+    }
+
+    /// `GET {base}/{op}`: one observed call, retried when `idempotent`.
+    async fn get_with(&self, op: Op, idempotent: bool) -> Result<Grid, HttpClientError> {
         let op = op.as_str();
         let started = Instant::now();
         let result = self
@@ -326,7 +340,7 @@ impl HttpClient {
                 op,
                 method: Method::GET,
                 body: None,
-                idempotent: true,
+                idempotent,
             })
             .await;
         self.report(op, started, result)

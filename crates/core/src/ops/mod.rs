@@ -125,6 +125,14 @@ impl Op {
         }
     }
 
+    /// Whether the op takes no request arguments: `about`, `ops`, `formats`
+    /// and `close`. Over HTTP these are a bodiless `GET` (haystack-py's
+    /// server answers any other method with `405`); every other op takes a
+    /// request grid.
+    pub const fn takes_no_arguments(self) -> bool {
+        matches!(self, Op::About | Op::Ops | Op::Formats | Op::Close)
+    }
+
     /// A one-line description, used as the `summary` of the `ops` response.
     pub const fn summary(self) -> &'static str {
         match self {
