@@ -9,8 +9,8 @@ use support::{Relay, hs, json_rows, serve, stderr, stdout};
 
 #[test]
 fn about_ops_and_nav_work_over_both_transports() {
-    let server = serve(&["--event-log", "off"]);
-    for url in [server.http(), server.ws()] {
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    for url in [format!("http://{addr}"), format!("ws://{addr}")] {
         let about = json_rows(&hs(&["about", "--url", &url, "--format", "json"]));
         assert_eq!(about.len(), 1, "{url}");
         assert_eq!(about[0]["productName"], "hs", "{url}");
@@ -56,8 +56,8 @@ fn about_ops_and_nav_work_over_both_transports() {
 
 #[test]
 fn format_chooses_the_http_wire_encoding_too() {
-    let server = serve(&["--event-log", "off"]);
-    let zinc_relay = Relay::start(&server.addr);
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    let zinc_relay = Relay::start(&addr);
     let zinc = hs(&[
         "read",
         "site",
@@ -73,7 +73,7 @@ fn format_chooses_the_http_wire_encoding_too() {
     assert!(sent.contains("content-type: text/zinc"), "{sent}");
 
     for format in ["json", "table"] {
-        let relay = Relay::start(&server.addr);
+        let relay = Relay::start(&addr);
         let output = hs(&[
             "about",
             "--url",

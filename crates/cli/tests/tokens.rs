@@ -11,12 +11,12 @@
 
 mod support;
 
-use support::{Server, hs, hs_with, json_rows, scrape, series, serve, stderr};
+use support::{ChildGuard, hs, hs_env, json_rows, scrape, series, serve, stderr};
 
 const USER: &str = "ada";
 const PASSWORD: &str = "lovelace";
 
-fn scram_server() -> Server {
+fn scram_server() -> (ChildGuard, String) {
     serve(&[
         "--user",
         &format!("{USER}:{PASSWORD}:operator"),
@@ -26,13 +26,13 @@ fn scram_server() -> Server {
 }
 
 /// A token issued by an HTTP login with the library client.
-fn login(server: &Server) -> String {
+fn login(addr: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let client = hs_http_client::HttpClient::builder(server.http())
+        let client = hs_http_client::HttpClient::builder(format!("http://{addr}"))
             .credentials(USER, PASSWORD)
             .build()
             .unwrap();
@@ -43,27 +43,27 @@ fn login(server: &Server) -> String {
 
 #[test]
 fn a_pre_issued_token_opens_both_transports() {
-    let server = scram_server();
-    let token = login(&server);
-    for url in [server.http(), server.ws()] {
+    let (_server, addr) = scram_server();
+    let token = login(&addr);
+    for url in [format!("http://{addr}"), format!("ws://{addr}")] {
         let by_flag = hs(&[
             "read", "site", "--url", &url, "--token", &token, "--format", "json",
         ]);
         assert_eq!(json_rows(&by_flag).len(), 1, "{url}");
-        let by_env = hs_with(
+        let by_env = hs_env(
             &["read", "site", "--url", &url, "--format", "json"],
             &[("HS_TOKEN", &token)],
         );
         assert_eq!(json_rows(&by_env).len(), 1, "{url}");
         // A token in the environment wins over a user there too.
-        let with_user_env = hs_with(
+        let with_user_env = hs_env(
             &["about", "--url", &url, "--format", "json"],
             &[("HS_TOKEN", &token), ("HS_USER", USER)],
         );
         assert_eq!(json_rows(&with_user_env).len(), 1, "{url}");
 
         // HS_USER alone, without a token, still asks for the password.
-        let no_password = hs_with(&["about", "--url", &url], &[("HS_USER", USER)]);
+        let no_password = hs_env(&["about", "--url", &url], &[("HS_USER", USER)]);
         assert!(
             stderr(&no_password).contains("--user needs a password"),
             "{}",
@@ -82,7 +82,8 @@ fn a_pre_issued_token_opens_both_transports() {
 
 #[test]
 fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
-    let server = scram_server();
+    let (_server, addr) = scram_server();
+    let ws = format!("ws://{addr}");
     let http_logins = |metrics: &str| {
         series(
             metrics,
@@ -100,7 +101,7 @@ fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
         "read",
         "site",
         "--url",
-        &server.ws(),
+        &ws,
         "--user",
         USER,
         "--password",
@@ -109,7 +110,7 @@ fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
         "json",
     ]);
     assert_eq!(json_rows(&scram).len(), 1);
-    let before = scrape(&server.addr);
+    let before = scrape(&addr);
     assert_eq!(http_logins(&before), 0.0, "{before}");
     assert_eq!(ws_reads(&before), 1.0);
 
@@ -117,7 +118,7 @@ fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
         "read",
         "site",
         "--url",
-        &server.ws(),
+        &ws,
         "--user",
         USER,
         "--password",
@@ -135,7 +136,7 @@ fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
         "{}",
         stderr(&handed)
     );
-    let after = scrape(&server.addr);
+    let after = scrape(&addr);
     assert!(http_logins(&after) > 0.0, "SCRAM ran over HTTP: {after}");
     assert_eq!(ws_reads(&after), 2.0, "the read went over WebSocket");
 
@@ -143,7 +144,7 @@ fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
         "read",
         "site",
         "--url",
-        &server.ws(),
+        &ws,
         "--user",
         USER,
         "--password",
@@ -272,8 +273,8 @@ mod fastapi_gate {
 
 #[test]
 fn a_token_only_endpoint_is_detected_by_its_4003_and_logged_in_to_with_an_http_token() {
-    let server = scram_server();
-    let gate = format!("ws://{}", fastapi_gate::start(&server.addr));
+    let (_server, addr) = scram_server();
+    let gate = format!("ws://{}", fastapi_gate::start(&addr));
 
     // SCRAM in WebSocket messages is refused, and the error says how.
     let scram = hs(&[
@@ -322,7 +323,7 @@ fn a_token_only_endpoint_is_detected_by_its_4003_and_logged_in_to_with_an_http_t
             "{how}: {log}"
         );
     }
-    let metrics = scrape(&server.addr);
+    let metrics = scrape(&addr);
     assert_eq!(
         series(
             &metrics,

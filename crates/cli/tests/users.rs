@@ -8,7 +8,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use support::{ChildGuard, hs, json_rows, serve, serve_with, stderr};
+use support::{ChildGuard, hs, json_rows, serve, serve_with_stdin, stderr};
 
 /// A users file with `mode`, in a directory of its own.
 fn users_file(test: &str, text: &str, mode: u32) -> PathBuf {
@@ -42,7 +42,7 @@ fn serve_reads_users_from_a_private_file() {
         "# who may log in\nada:correct horse:operator\n\nbob:battery staple:reader\n",
         0o600,
     );
-    let server = serve(&[
+    let (_server, addr) = serve(&[
         "--users",
         path.to_str().unwrap(),
         "--scram-iterations",
@@ -50,7 +50,7 @@ fn serve_reads_users_from_a_private_file() {
         "--event-log",
         "off",
     ]);
-    for url in [server.http(), server.ws()] {
+    for url in [format!("http://{addr}"), format!("ws://{addr}")] {
         assert_eq!(json_rows(&read_site(&url, "ada", "correct horse")).len(), 1);
         assert_eq!(
             json_rows(&read_site(&url, "bob", "battery staple")).len(),
@@ -68,7 +68,7 @@ fn serve_reads_users_from_a_private_file() {
         "8",
         "60",
         "--url",
-        &server.http(),
+        &format!("http://{addr}"),
         "--user",
         "bob",
         "--password",
@@ -80,7 +80,7 @@ fn serve_reads_users_from_a_private_file() {
 
 #[test]
 fn serve_reads_users_from_stdin() {
-    let server = serve_with(
+    let (_server, addr) = serve_with_stdin(
         &[
             "--users",
             "-",
@@ -89,25 +89,26 @@ fn serve_reads_users_from_stdin() {
             "--event-log",
             "off",
         ],
-        Some("carol:from stdin:reader\n"),
+        "carol:from stdin:reader\n",
     );
-    assert_eq!(
-        json_rows(&read_site(&server.ws(), "carol", "from stdin")).len(),
-        1
-    );
-    assert!(!read_site(&server.ws(), "carol", "wrong").status.success());
+    let ws = format!("ws://{addr}");
+    assert_eq!(json_rows(&read_site(&ws, "carol", "from stdin")).len(), 1);
+    assert!(!read_site(&ws, "carol", "wrong").status.success());
 }
 
 #[test]
 fn serve_refuses_a_users_file_others_can_read_and_never_prints_a_password() {
     let path = users_file("open", "ada:hunter2:operator\n", 0o644);
-    let (mut server, _stdout) = ChildGuard::spawn(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--users",
-        path.to_str().unwrap(),
-    ]);
+    let (mut server, _stdout) = ChildGuard::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
     let status = server.wait_exit().expect("hs serve refuses and exits");
     assert!(!status.success());
     let log = server.stderr_lines().join("\n");
@@ -116,13 +117,16 @@ fn serve_refuses_a_users_file_others_can_read_and_never_prints_a_password() {
 
     // A bad line is named by number, without its content.
     let bad = users_file("bad", "ada:hunter2:operator\nbob:s3cr:xyzzy:boss\n", 0o600);
-    let (mut server, _stdout) = ChildGuard::spawn(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--users",
-        bad.to_str().unwrap(),
-    ]);
+    let (mut server, _stdout) = ChildGuard::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
     let status = server.wait_exit().expect("hs serve refuses and exits");
     assert!(!status.success());
     let log = server.stderr_lines().join("\n");

@@ -28,27 +28,31 @@ fn table(stdout: &str) -> Vec<String> {
 
 #[test]
 fn watch_over_ws_falls_back_to_polling_when_the_server_never_pushes() {
-    let server = serve(&["--no-push", "--event-log", "off"]);
-    let (mut watch, stdout) = ChildGuard::spawn(&[
-        "watch",
-        SETPOINTS,
-        "--url",
-        &server.ws(),
-        "--count",
-        "1",
-        "--duration",
-        "15s",
-        "--poll",
-        "100ms",
-        "--columns",
-        "id,writeVal",
-    ]);
+    let (_server, addr) = serve(&["--no-push", "--event-log", "off"]);
+    let (http, ws) = (format!("http://{addr}"), format!("ws://{addr}"));
+    let (mut watch, stdout) = ChildGuard::spawn(
+        &[
+            "watch",
+            SETPOINTS,
+            "--url",
+            &ws,
+            "--count",
+            "1",
+            "--duration",
+            "15s",
+            "--poll",
+            "100ms",
+            "--columns",
+            "id,writeVal",
+        ],
+        &[],
+    );
     assert!(
-        watch.wait_for_stderr("watching"),
+        watch.wait_for_stderr("watching", 1),
         "{:?}",
         watch.stderr_lines()
     );
-    write_setpoint(&server.http(), "61°F");
+    write_setpoint(&http, "61°F");
     let status = watch.wait_exit().expect("hs watch stops after --count 1");
     let log = watch.stderr_lines();
     assert!(status.success(), "{log:#?}");
@@ -74,28 +78,32 @@ fn watch_over_ws_falls_back_to_polling_when_the_server_never_pushes() {
 
 #[test]
 fn watch_over_ws_settles_on_pushes_when_the_server_pushes() {
-    let server = serve(&["--event-log", "off"]);
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    let (http, ws) = (format!("http://{addr}"), format!("ws://{addr}"));
     // A poll interval far longer than the test: the change can only come as a push.
-    let (mut watch, stdout) = ChildGuard::spawn(&[
-        "watch",
-        SETPOINTS,
-        "--url",
-        &server.ws(),
-        "--count",
-        "1",
-        "--duration",
-        "15s",
-        "--poll",
-        "60s",
-        "--columns",
-        "dis,writeLevel",
-    ]);
+    let (mut watch, stdout) = ChildGuard::spawn(
+        &[
+            "watch",
+            SETPOINTS,
+            "--url",
+            &ws,
+            "--count",
+            "1",
+            "--duration",
+            "15s",
+            "--poll",
+            "60s",
+            "--columns",
+            "dis,writeLevel",
+        ],
+        &[],
+    );
     assert!(
-        watch.wait_for_stderr("watching"),
+        watch.wait_for_stderr("watching", 1),
         "{:?}",
         watch.stderr_lines()
     );
-    write_setpoint(&server.http(), "62°F");
+    write_setpoint(&http, "62°F");
     let status = watch.wait_exit().expect("hs watch stops after --count 1");
     let log = watch.stderr_lines();
     assert!(status.success(), "{log:#?}");
@@ -114,29 +122,33 @@ fn watch_over_ws_settles_on_pushes_when_the_server_pushes() {
 
 #[test]
 fn watch_polls_when_asked_and_refuses_push_mode_over_http() {
-    let server = serve(&["--event-log", "off"]);
-    let (mut watch, stdout) = ChildGuard::spawn(&[
-        "watch",
-        SETPOINTS,
-        "--url",
-        &server.ws(),
-        "--mode",
-        "poll",
-        "--poll",
-        "100ms",
-        "--count",
-        "1",
-        "--duration",
-        "15s",
-        "--format",
-        "json",
-    ]);
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    let (http, ws) = (format!("http://{addr}"), format!("ws://{addr}"));
+    let (mut watch, stdout) = ChildGuard::spawn(
+        &[
+            "watch",
+            SETPOINTS,
+            "--url",
+            &ws,
+            "--mode",
+            "poll",
+            "--poll",
+            "100ms",
+            "--count",
+            "1",
+            "--duration",
+            "15s",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
     assert!(
-        watch.wait_for_stderr("polling with watchPoll every 100ms"),
+        watch.wait_for_stderr("polling with watchPoll every 100ms", 1),
         "{:?}",
         watch.stderr_lines()
     );
-    write_setpoint(&server.http(), "63°F");
+    write_setpoint(&http, "63°F");
     let status = watch.wait_exit().expect("hs watch stops after --count 1");
     assert!(status.success(), "{:?}", watch.stderr_lines());
     let grid: serde_json::Value = serde_json::from_str(read_all(stdout).trim()).unwrap();
@@ -146,7 +158,7 @@ fn watch_polls_when_asked_and_refuses_push_mode_over_http() {
         "watch",
         SETPOINTS,
         "--url",
-        &server.http(),
+        &http,
         "--mode",
         "push",
         "--duration",

@@ -1,72 +1,51 @@
-//! Running the real `hs` binary from tests: `hs serve` on port 0 (stopped
-//! when its guard drops), long-running commands with their stderr collected,
-//! and one-shot commands bounded by a watchdog.
+//! Running the real `hs` binary from tests: a child that is always killed
+//! and reaped, `hs serve` on a free port, one-shot commands under a
+//! watchdog. Every wait is bounded.
 
-#![allow(dead_code)] // each test file uses a different part
-#![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
+#![allow(dead_code)] // each test crate uses a different part
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 pub(crate) const HS: &str = env!("CARGO_BIN_EXE_hs");
-/// The bound on every wait: generous for a loaded 2-core machine.
-pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-/// `hs` with RUST_LOG and the HS_* variables removed, so the caller's
-/// environment cannot change what a test sees.
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(HS);
-    command.args(args).env_remove("RUST_LOG");
-    for var in ["HS_URL", "HS_USER", "HS_PASSWORD", "HS_TOKEN"] {
-        command.env_remove(var);
-    }
-    command
-}
+/// The longest any step waits: generous, as `hs serve --user` derives its
+/// SCRAM credentials (600,000 PBKDF2 iterations) in a debug build on a
+/// shared 2-core machine.
+pub(crate) const WAIT: Duration = Duration::from_secs(120);
 
-/// Kills and reaps the child on every path out of a test.
+/// A `hs` process that is killed and reaped on every path out of a test.
 pub(crate) struct ChildGuard {
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl ChildGuard {
-    /// Spawns `hs args...` with stdout piped (returned) and stderr collected.
-    pub(crate) fn spawn(args: &[&str]) -> (ChildGuard, ChildStdout) {
-        Self::spawn_with(args, &[], None)
-    }
-
-    /// Like [`spawn`](Self::spawn), with extra environment variables and
-    /// `stdin` written to the child's standard input (then closed).
-    pub(crate) fn spawn_with(
-        args: &[&str],
-        env: &[(&str, &str)],
-        stdin: Option<&str>,
-    ) -> (ChildGuard, ChildStdout) {
-        let mut command = command(args);
+    /// Spawns `hs args...` (RUST_LOG, HS_USER and HS_PASSWORD removed, then
+    /// `env` set) with stdout piped (returned) and stderr collected by lines.
+    pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)]) -> (ChildGuard, ChildStdout) {
+        let mut command = Command::new(HS);
         command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("HS_USER")
+            .env_remove("HS_PASSWORD")
+            .env_remove("HS_URL")
             .envs(env.iter().copied())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn hs");
-        if let Some(text) = stdin {
-            let mut pipe = child.stdin.take().unwrap();
-            pipe.write_all(text.as_bytes()).unwrap();
-        }
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
+                sink.lock().expect("stderr lines").push(line);
             }
         });
         (
@@ -79,14 +58,19 @@ impl ChildGuard {
     }
 
     pub(crate) fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.lock().expect("stderr lines").clone()
     }
 
-    /// Waits until a stderr line contains `needle` (bounded).
-    pub(crate) fn wait_for_stderr(&self, needle: &str) -> bool {
+    /// Waits until `count` stderr lines contain `needle` (bounded by [`WAIT`]).
+    pub(crate) fn wait_for_stderr(&self, needle: &str, count: usize) -> bool {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if self.stderr_lines().iter().any(|l| l.contains(needle)) {
+            let seen = self
+                .stderr_lines()
+                .iter()
+                .filter(|line| line.contains(needle))
+                .count();
+            if seen >= count {
                 return true;
             }
             thread::sleep(Duration::from_millis(20));
@@ -94,16 +78,28 @@ impl ChildGuard {
         false
     }
 
-    /// Waits for the process to exit (bounded); `None` if it did not.
-    pub(crate) fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+    /// Waits for the process to exit (bounded by [`WAIT`]) and for its
+    /// stderr to be read to the end.
+    pub(crate) fn wait_exit(&mut self) -> Option<ExitStatus> {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The reader thread drains what is left in the pipe.
+                let settle = Instant::now() + Duration::from_secs(5);
+                while Arc::strong_count(&self.stderr) > 1 && Instant::now() < settle {
+                    thread::sleep(Duration::from_millis(10));
+                }
                 return Some(status);
             }
             thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// SIGKILL: the server disappears without closing anything.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -114,75 +110,48 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A running `hs serve`, stopped when dropped.
-pub(crate) struct Server {
-    pub(crate) guard: ChildGuard,
-    /// `127.0.0.1:PORT`.
-    pub(crate) addr: String,
-    /// The stdout lines after the first (the banner).
-    pub(crate) banner: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    pub(crate) fn http(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub(crate) fn ws(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-}
-
-/// Starts `hs serve --listen 127.0.0.1:0 ARGS` and reads the bound address
-/// from the first stdout line.
-pub(crate) fn serve(extra: &[&str]) -> Server {
-    serve_with(extra, None)
-}
-
-/// [`serve`] with `stdin` fed to the server.
-pub(crate) fn serve_with(extra: &[&str], stdin: Option<&str>) -> Server {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+/// Starts `hs serve --listen LISTEN ARGS` and reads the bound address from
+/// the first stdout line (the rest is drained so the server never blocks).
+pub(crate) fn serve_on(listen: &str, extra: &[&str]) -> (ChildGuard, String) {
+    let mut args = vec!["serve", "--listen", listen];
     args.extend_from_slice(extra);
-    let (guard, stdout) = ChildGuard::spawn_with(&args, &[], stdin);
+    let (guard, stdout) = ChildGuard::spawn(&args, &[]);
     let (tx, rx) = std::sync::mpsc::channel();
-    let banner = Arc::new(Mutex::new(Vec::new()));
-    let sink = banner.clone();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let mut first = String::new();
         let _ = reader.read_line(&mut first);
         let _ = tx.send(first);
-        // Keep draining so the server never blocks on a full pipe.
-        for line in reader.lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
     });
-    let first = rx.recv_timeout(WAIT).unwrap_or_default();
+    let first = rx.recv_timeout(WAIT).expect("hs serve printed a line");
     let addr = first
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| {
             panic!(
-                "hs serve printed {first:?}, stderr {:#?}",
+                "unexpected first line {first:?}; stderr: {:?}",
                 guard.stderr_lines()
             )
         })
         .to_owned();
-    Server {
-        guard,
-        addr,
-        banner,
-    }
+    (guard, addr)
 }
 
-/// Runs `hs args...` to completion (bounded by a watchdog kill).
-pub(crate) fn hs(args: &[&str]) -> Output {
-    hs_with(args, &[])
+/// `hs serve` on 127.0.0.1, a free port.
+pub(crate) fn serve(extra: &[&str]) -> (ChildGuard, String) {
+    serve_on("127.0.0.1:0", extra)
 }
 
-/// [`hs`] with extra environment variables.
-pub(crate) fn hs_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = command(args)
+/// Runs `hs args...` to completion with `env` set (killed after [`WAIT`]).
+pub(crate) fn hs_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = Command::new(HS)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HS_USER")
+        .env_remove("HS_PASSWORD")
+        .env_remove("HS_URL")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -203,12 +172,116 @@ pub(crate) fn hs_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     output
 }
 
+/// Runs `hs args...` to completion (killed after [`WAIT`]).
+pub(crate) fn hs(args: &[&str]) -> Output {
+    hs_env(args, &[])
+}
+
 pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A port on 127.0.0.1 with nothing listening (bound, then released).
+pub(crate) fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A scratch directory for data files, removed on drop.
+pub(crate) struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("hs-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// Writes `text` to `name` in the directory; returns its path.
+    pub(crate) fn file(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write data file");
+        path.to_str().expect("utf-8 path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// Beside the helpers above: stdin for `hs serve --users -`, JSON grids,
+// a recording relay and /metrics.
+
+/// Like [`ChildGuard::spawn`], with `stdin` written to the child's standard
+/// input (then closed).
+pub(crate) fn spawn_with_stdin(args: &[&str], stdin: &str) -> (ChildGuard, ChildStdout) {
+    let mut child = Command::new(HS)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HS_USER")
+        .env_remove("HS_PASSWORD")
+        .env_remove("HS_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hs");
+    {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("stderr lines").push(line);
+        }
+    });
+    (
+        ChildGuard {
+            child,
+            stderr: lines,
+        },
+        stdout,
+    )
+}
+
+/// `hs serve --listen 127.0.0.1:0 ARGS` with `stdin` fed to it; answers the
+/// bound address from the first stdout line.
+pub(crate) fn serve_with_stdin(extra: &[&str], stdin: &str) -> (ChildGuard, String) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (guard, stdout) = spawn_with_stdin(&args, stdin);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+    });
+    let first = rx.recv_timeout(WAIT).expect("hs serve printed a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line {first:?}; stderr: {:?}",
+                guard.stderr_lines()
+            )
+        })
+        .to_owned();
+    (guard, addr)
 }
 
 /// The rows of the JSON grid `hs ... --format json` printed; panics with
@@ -236,6 +309,7 @@ pub(crate) struct Relay {
 
 impl Relay {
     pub(crate) fn start(target: &str) -> Relay {
+        use std::io::Write;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -282,6 +356,7 @@ impl Relay {
 
 /// `GET /metrics` (the text format) over a plain socket.
 pub(crate) fn scrape(addr: &str) -> String {
+    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
     stream
