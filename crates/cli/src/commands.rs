@@ -306,7 +306,7 @@ enum ChangeSource {
 impl ChangeSource {
     fn describe(self, poll: Duration) -> String {
         match self {
-            ChangeSource::Push => "server pushes".to_owned(),
+            ChangeSource::Push => "waiting for server pushes".to_owned(),
             ChangeSource::Poll => format!("polling with watchPoll every {poll:?}"),
             ChangeSource::PushOrPoll => {
                 format!(
@@ -335,7 +335,7 @@ async fn next_change(
                 match tokio::time::timeout(poll, session.client.next_push(watch_id, stream)).await {
                     Ok(Some(grid)) => {
                         *source = ChangeSource::Push;
-                        eprintln!("the server pushes: {}", source.describe(poll));
+                        eprintln!("a push arrived: {}", source.describe(poll));
                         return Ok(Some(grid));
                     }
                     Ok(None) => return Ok(None),
@@ -366,6 +366,7 @@ async fn next_change(
 /// `--poll`, shortened to half the lease the server granted (in the
 /// `watchSub` response's meta) so the watch never expires between polls.
 fn poll_interval(requested: Duration, watch_sub: &Grid) -> Duration {
+    // The request parser reads the same meta (`lease` with its time unit).
     let lease = hs_core::ops::WatchSubRequest::from_grid(watch_sub)
         .ok()
         .and_then(|sub| sub.lease);
@@ -407,6 +408,17 @@ fn chrono_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polls_come_at_least_twice_per_lease() {
+        let response =
+            |lease: Option<Duration>| hs_core::ops::build::watch_sub(Some("w-1"), None, &[], lease);
+        let second = Duration::from_secs(1);
+        let minute = Duration::from_secs(60);
+        assert_eq!(poll_interval(second, &response(Some(minute))), second);
+        assert_eq!(poll_interval(minute, &response(Some(minute))), minute / 2);
+        assert_eq!(poll_interval(minute, &response(None)), minute);
+    }
 
     #[test]
     fn values_parse_as_zinc() {

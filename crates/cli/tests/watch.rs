@@ -108,7 +108,8 @@ fn watch_over_ws_settles_on_pushes_when_the_server_pushes() {
     let log = watch.stderr_lines();
     assert!(status.success(), "{log:#?}");
     assert!(
-        log.iter().any(|l| l.contains("the server pushes")),
+        log.iter()
+            .any(|l| l.contains("a push arrived: waiting for server pushes")),
         "{log:#?}"
     );
     let rows = table(&read_all(stdout));
