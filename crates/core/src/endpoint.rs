@@ -1,5 +1,6 @@
-//! Where the Haystack endpoints live on an hs (or haystack-py) server, and
-//! how a client URL that names only the server gets its path.
+//! How clients reach a server: where the Haystack endpoints live on an hs
+//! (or haystack-py) server, how a client URL that names only the server
+//! gets its path, and how a failed connection is described.
 
 /// The path of the HTTP API: ops are at `{HTTP_PATH}/{op}`.
 pub const HTTP_PATH: &str = "/api";
@@ -35,6 +36,48 @@ pub fn with_default_path(url: &str, path: &str) -> String {
     format!("{scheme}://{authority}{path}")
 }
 
+/// What went wrong, in a few words, from the innermost error of `error`'s
+/// source chain: `connection refused`, `connection reset by peer`,
+/// `invalid peer certificate: UnknownIssuer`, `failed to lookup address
+/// information: ...`. The wrappers above it (which often repeat the URL)
+/// are skipped: clients put the URL in their own message, once.
+///
+/// ```
+/// use std::io;
+/// use hs_core::endpoint::failure_cause;
+///
+/// let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+/// assert_eq!(failure_cause(&refused), "connection refused");
+/// ```
+pub fn failure_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    // Source chains are short; the bound only guards a cyclic one.
+    for _ in 0..32 {
+        match innermost.source() {
+            Some(source) => innermost = source,
+            None => break,
+        }
+    }
+    if let Some(io) = innermost.downcast_ref::<std::io::Error>() {
+        use std::io::ErrorKind;
+        let phrase = match io.kind() {
+            ErrorKind::ConnectionRefused => Some("connection refused"),
+            ErrorKind::ConnectionReset => Some("connection reset by peer"),
+            ErrorKind::ConnectionAborted => Some("connection aborted"),
+            ErrorKind::NotConnected => Some("not connected"),
+            ErrorKind::AddrNotAvailable => Some("address not available"),
+            ErrorKind::TimedOut => Some("timed out"),
+            ErrorKind::UnexpectedEof => Some("connection closed by the server"),
+            ErrorKind::BrokenPipe => Some("broken pipe"),
+            _ => None,
+        };
+        if let Some(phrase) = phrase {
+            return phrase.to_owned();
+        }
+    }
+    innermost.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +92,17 @@ mod tests {
         assert_eq!(with_default_path("http://h?x=1", HTTP_PATH), "http://h?x=1");
         assert_eq!(with_default_path("not a url", HTTP_PATH), "not a url");
         assert_eq!(with_default_path("ws://", WS_PATH), "ws://");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request for url (http://h/api/about)")]
+    struct Wrapper(#[source] std::io::Error);
+
+    #[test]
+    fn the_cause_is_the_innermost_error() {
+        let wrapped = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(failure_cause(&wrapped), "connection refused");
+        let other = Wrapper(std::io::Error::other("no route to the moon"));
+        assert_eq!(failure_cause(&other), "no route to the moon");
     }
 }

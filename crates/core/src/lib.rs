@@ -17,5 +17,7 @@ pub mod endpoint;
 pub mod observe;
 pub mod ops;
 pub mod store;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 pub mod ws;

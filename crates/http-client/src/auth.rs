@@ -33,7 +33,7 @@ async fn step(
         .header(AUTHORIZATION, value)
         .send()
         .await
-        .map_err(|error| HttpClientError::from_reqwest(url, error))?;
+        .map_err(|error| HttpClientError::from_reqwest(url, error, inner.timeout))?;
     let status = response.status();
     let headers = response.headers().clone();
     // Drain the (normally empty) body so the connection can be reused.
@@ -92,7 +92,9 @@ pub(crate) async fn login(
     }
     let Some(handshake_token) = challenge(&headers)?.handshake_token else {
         // A bare challenge: the server does not know the user.
-        log::warn!(target: AUTH_TARGET, "HELLO for user {username:?} refused");
+        // DEBUG: the error returned to the caller says it (without telling
+        // an unknown user from a wrong password); a WARN would say it twice.
+        log::debug!(target: AUTH_TARGET, "login refused for user {username:?} (HELLO)");
         return Err(rejected(username));
     };
 
@@ -133,7 +135,7 @@ pub(crate) async fn login(
     match status {
         StatusCode::OK => {}
         StatusCode::FORBIDDEN => {
-            log::warn!(target: AUTH_TARGET, "SCRAM final step refused for user {username:?}");
+            log::debug!(target: AUTH_TARGET, "login refused for user {username:?} (final step)");
             return Err(rejected(username));
         }
         StatusCode::UNAUTHORIZED => return Err(AuthError::UnknownHandshake.into()),

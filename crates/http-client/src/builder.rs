@@ -17,6 +17,10 @@ use crate::tls;
 /// The default timeout of one HTTP exchange (the reference client's is 30 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default deadline of one call, retries included, unless the timeout
+/// is longer: 30 s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Configures an [`HttpClient`].
 ///
 /// | setting | default |
@@ -24,11 +28,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// | [`credentials`](Self::credentials) | none: no `Authorization` is sent |
 /// | [`token`](Self::token) | none: a pre-issued bearer token instead of a login |
 /// | [`format`](Self::format) | [`Format::Json`] |
-/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (30 s), per HTTP exchange |
+/// | [`timeout`](Self::timeout) | [`DEFAULT_TIMEOUT`] (30 s), per HTTP exchange (attempt) |
+/// | [`deadline`](Self::deadline) | the timeout, at least [`DEFAULT_DEADLINE`] (30 s): per call, in total |
 /// | [`connect_timeout`](Self::connect_timeout) | the timeout |
 /// | [`retry`](Self::retry) | [`RetryPolicy::default`] (3 attempts for reads) |
 /// | [`observer`](Self::observer) | a no-op observer |
-/// | [`add_root_certificate`](Self::add_root_certificate) | the platform's roots only |
+/// | [`add_root_certificate`](Self::add_root_certificate) | none: the operating system's trust store |
+/// | [`tls_config`](Self::tls_config) | none: the trust policy of [`hs_core::tls`] |
 ///
 /// ```
 /// use std::sync::Arc;
@@ -54,10 +60,12 @@ pub struct HttpClientBuilder {
     token: Option<AuthToken>,
     format: Format,
     timeout: Duration,
+    deadline: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry: RetryPolicy,
     observer: Arc<dyn MetricsObserver>,
     root_certificates: Vec<CertificateDer<'static>>,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
     scram_nonce: Option<String>,
 }
 
@@ -69,6 +77,7 @@ impl std::fmt::Debug for HttpClientBuilder {
             .field("token", &self.token)
             .field("format", &self.format)
             .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -83,10 +92,12 @@ impl HttpClientBuilder {
             token: None,
             format: Format::Json,
             timeout: DEFAULT_TIMEOUT,
+            deadline: None,
             connect_timeout: None,
             retry: RetryPolicy::default(),
             observer: noop(),
             root_certificates: Vec::new(),
+            tls_config: None,
             scram_nonce: None,
         }
     }
@@ -121,10 +132,22 @@ impl HttpClientBuilder {
         self
     }
 
-    /// The deadline of one HTTP exchange, from sending to the end of the
-    /// response body. A call that logs in or retries makes several.
+    /// The deadline of one HTTP exchange (one attempt), from sending to
+    /// the end of the response body. A call that logs in or retries makes
+    /// several; [`deadline`](Self::deadline) bounds them all.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The deadline of one call in total: the login it may need, every
+    /// attempt and every backoff. A retry that could not finish in time is
+    /// not started (the call fails with the last attempt's error); a call
+    /// still running at the deadline fails with
+    /// [`HttpClientError::Timeout`]. Default: the
+    /// [`timeout`](Self::timeout), at least [`DEFAULT_DEADLINE`] (30 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -148,10 +171,22 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Trusts `der` (a DER-encoded CA certificate) for `https` servers, in
-    /// addition to the platform's roots.
-    pub fn add_root_certificate(mut self, der: Vec<u8>) -> Self {
-        self.root_certificates.push(CertificateDer::from(der));
+    /// Trusts `der` (a DER-encoded CA certificate) for `https` servers
+    /// **instead of** the operating system's trust store; call it again to
+    /// trust several CAs. The policy is the WebSocket client's too (see
+    /// [`hs_core::tls`]).
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates
+            .push(CertificateDer::from(der.into()));
+        self
+    }
+
+    /// The complete rustls configuration for `https` (client certificates,
+    /// pinning, ...), instead of the trust policy; it wins over
+    /// [`add_root_certificate`](Self::add_root_certificate). Its ALPN list is
+    /// replaced by `http/1.1`.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls_config = Some(config);
         self
     }
 
@@ -180,7 +215,7 @@ impl HttpClientBuilder {
                 )));
             }
         };
-        let tls = tls::client_config(https, self.root_certificates)?;
+        let tls = tls::client_config(https, &self.root_certificates, self.tls_config)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(self.timeout)
@@ -200,6 +235,8 @@ impl HttpClientBuilder {
             format: self.format,
             credentials: self.credentials,
             retry: self.retry,
+            timeout: self.timeout,
+            deadline: self.deadline.unwrap_or(self.timeout.max(DEFAULT_DEADLINE)),
             observer: GuardedObserver::new(self.observer),
             session,
             scram_nonce: self.scram_nonce,

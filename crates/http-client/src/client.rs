@@ -60,6 +60,10 @@ pub(crate) struct Inner {
     pub(crate) format: Format,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) retry: RetryPolicy,
+    /// The deadline of one HTTP exchange.
+    pub(crate) timeout: Duration,
+    /// The deadline of one call: login, attempts and backoff.
+    pub(crate) deadline: Duration,
     pub(crate) observer: GuardedObserver,
     pub(crate) session: Session,
     /// Test hook: a fixed SCRAM client nonce (see the builder).
@@ -392,14 +396,28 @@ impl HttpClient {
         result
     }
 
-    /// Runs a call with the retry policy.
+    /// Runs a call with the retry policy, within the call's deadline. A
+    /// retry whose backoff would end past the deadline is not made: the call
+    /// fails with the last attempt's error, which says what happened.
     async fn execute(&self, call: &Call<'_>) -> Result<Grid, HttpClientError> {
         let attempts = self.inner.retry.attempts_for(call.idempotent);
+        let deadline = tokio::time::Instant::now() + self.inner.deadline;
         let mut attempt = 1;
         loop {
-            match self.attempt(call).await {
+            let result = tokio::time::timeout_at(deadline, self.attempt(call))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(HttpClientError::Timeout {
+                        url: self.inner.op_url(call.op),
+                        after: self.inner.deadline,
+                    })
+                });
+            match result {
                 Err(error) if attempt < attempts && error.is_transient() => {
                     let wait = self.inner.retry.backoff(attempt);
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        return Err(error);
+                    }
                     log::warn!(
                         target: CLIENT_TARGET,
                         "{} attempt {attempt}/{attempts} failed ({error}); retrying in {wait:?}",
@@ -501,7 +519,7 @@ impl HttpClient {
         request
             .send()
             .await
-            .map_err(|error| HttpClientError::from_reqwest(url, error))
+            .map_err(|error| HttpClientError::from_reqwest(url, error, self.inner.timeout))
     }
 
     async fn read_response(
@@ -518,7 +536,7 @@ impl HttpClient {
         let body = response
             .bytes()
             .await
-            .map_err(|error| HttpClientError::from_reqwest(url, error))?;
+            .map_err(|error| HttpClientError::from_reqwest(url, error, self.inner.timeout))?;
         if status != StatusCode::OK {
             let end = body.len().min(ERROR_BODY_LIMIT);
             return Err(HttpClientError::Status {

@@ -1,5 +1,8 @@
+use std::time::Duration;
+
 use hs_core::auth::{AuthError, AuthFailure};
 use hs_core::codec::CodecError;
+use hs_core::endpoint::failure_cause;
 use hs_core::observe::ErrorKind;
 
 /// Why a call through [`HttpClient`](crate::HttpClient) failed.
@@ -11,26 +14,35 @@ use hs_core::observe::ErrorKind;
 #[non_exhaustive]
 pub enum HttpClientError {
     /// The TCP (or TLS) connection could not be established.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {reason}")]
     Connect {
         /// The URL that was requested.
         url: String,
+        /// What went wrong (`connection refused`, a certificate error, ...).
+        reason: String,
         /// The underlying error.
         #[source]
         source: reqwest::Error,
     },
-    /// No complete answer within the configured timeout.
-    #[error("request to {url} timed out")]
+    /// No complete answer in time: one HTTP exchange outlived the
+    /// [`timeout`](crate::HttpClientBuilder::timeout), or the whole call
+    /// (login, retries and backoff included) its
+    /// [`deadline`](crate::HttpClientBuilder::deadline).
+    #[error("no answer from {url} within {after:?}")]
     Timeout {
         /// The URL that was requested.
         url: String,
+        /// The timeout or deadline that passed.
+        after: Duration,
     },
     /// The connection failed after it was established (reset, closed while
     /// the request or response was in flight).
-    #[error("connection to {url} failed: {source}")]
+    #[error("connection to {url} failed: {reason}")]
     Transport {
         /// The URL that was requested.
         url: String,
+        /// What went wrong (`connection reset by peer`, ...).
+        reason: String,
         /// The underlying error.
         #[source]
         source: reqwest::Error,
@@ -161,17 +173,33 @@ impl HttpClientError {
         }
     }
 
-    /// Classifies a reqwest error for `url`.
-    pub(crate) fn from_reqwest(url: &str, error: reqwest::Error) -> Self {
+    /// Classifies a reqwest error for `url`; `timeout` is the per-exchange
+    /// timeout in force.
+    pub(crate) fn from_reqwest(url: &str, error: reqwest::Error, timeout: Duration) -> Self {
         let url = url.to_owned();
         if error.is_timeout() {
-            HttpClientError::Timeout { url }
-        } else if error.is_connect() {
-            HttpClientError::Connect { url, source: error }
+            HttpClientError::Timeout {
+                url,
+                after: timeout,
+            }
         } else if error.is_builder() {
             HttpClientError::Config(error.to_string())
         } else {
-            HttpClientError::Transport { url, source: error }
+            // reqwest's own message repeats the URL and hides the cause.
+            let reason = failure_cause(&error);
+            if error.is_connect() {
+                HttpClientError::Connect {
+                    url,
+                    reason,
+                    source: error,
+                }
+            } else {
+                HttpClientError::Transport {
+                    url,
+                    reason,
+                    source: error,
+                }
+            }
         }
     }
 }
@@ -243,7 +271,10 @@ mod tests {
         let scram = HttpClientError::from(AuthError::ServerSignatureMismatch);
         assert_eq!(scram.kind(), ErrorKind::Auth);
         assert_eq!(scram.as_str(), "scram");
-        let timeout = HttpClientError::Timeout { url: "u".into() };
+        let timeout = HttpClientError::Timeout {
+            url: "u".into(),
+            after: Duration::from_secs(1),
+        };
         assert!(timeout.is_timeout() && timeout.is_transient());
     }
 }

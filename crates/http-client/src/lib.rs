@@ -33,9 +33,26 @@
 //! | item | job |
 //! | --- | --- |
 //! | [`HttpClient`] | the client: the 13 ops, typed, and [`HttpClient::call`] for any op |
-//! | [`HttpClientBuilder`] | credentials, format, timeout, retry policy, observer, TLS roots |
+//! | [`HttpClientBuilder`] | credentials or token, format, timeout, retry policy, observer, TLS |
 //! | [`RetryPolicy`] | which calls are retried, how often, with what backoff |
 //! | [`HttpClientError`] | why a call failed, with [`kind`](HttpClientError::kind) for metrics |
+//!
+//! **Base URL**: `http://host:port` means `http://host:port/api`; any other
+//! path is used as given.
+//!
+//! **Tokens**: [`HttpClient::login`] (or [`HttpClient::auth_token`] after a
+//! call) gives the session's bearer token as an
+//! [`AuthToken`](hs_core::auth::AuthToken) (redacted in `Debug`), to hand to
+//! a WebSocket endpoint that accepts HTTP tokens (hs, haystack-py's FastAPI
+//! `/api/ws`) or to another client; [`HttpClientBuilder::token`] builds a
+//! client on such a token instead of credentials. Login failures are
+//! [`HttpClientError::Auth`] with an [`AuthFailure`](hs_core::auth::AuthFailure),
+//! worded as the WebSocket client words them.
+//!
+//! **TLS**: the operating system's trust store by default; CAs given to
+//! [`HttpClientBuilder::add_root_certificate`] replace it; a rustls
+//! configuration given to [`HttpClientBuilder::tls_config`] replaces both.
+//! The WebSocket client follows the same policy ([`hs_core::tls`]).
 //!
 //! Logging: target `hs::http::client` (DEBUG `<METHOD> <url>` for every HTTP
 //! exchange, INFO session opened and closed, WARN retries and re-logins) and
@@ -50,7 +67,7 @@ mod retry;
 mod session;
 mod tls;
 
-pub use builder::{DEFAULT_TIMEOUT, HttpClientBuilder};
+pub use builder::{DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpClientBuilder};
 pub use client::HttpClient;
 pub use error::HttpClientError;
 pub use retry::RetryPolicy;

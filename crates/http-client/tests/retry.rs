@@ -220,10 +220,46 @@ async fn connect_errors_are_retried_then_reported() {
         matches!(error, HttpClientError::Connect { .. }),
         "{error:?}"
     );
+    // What happened, once: the cause, the URL once.
+    assert_eq!(
+        error.to_string(),
+        format!("cannot connect to http://{addr}/api/about: connection refused")
+    );
     assert_eq!(
         recorder.errors(),
         [("about".to_owned(), "connect".to_owned())]
     );
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_a_call_across_attempts() {
+    // Accepts (the kernel completes the handshake from the backlog) and
+    // never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let recorder = Arc::new(RecordingObserver::new());
+    let client = HttpClient::builder(format!("http://{addr}"))
+        .retry(fast_policy(3))
+        .timeout(Duration::from_secs(60))
+        .deadline(Duration::from_millis(300))
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    // Bounded so that a missing deadline fails rather than hangs 3 × 60 s.
+    let error = tokio::time::timeout(Duration::from_secs(30), client.read_filter("site", None))
+        .await
+        .expect("the deadline ends the call")
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!("no answer from http://{addr}/api/read within 300ms")
+    );
+    assert_eq!(
+        recorder.errors(),
+        [("read".to_owned(), "timeout".to_owned())]
+    );
+    drop(silent);
 }
 
 #[tokio::test]

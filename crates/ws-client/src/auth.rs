@@ -88,7 +88,8 @@ async fn scram(
 /// `authErr`: the server does not say whether the user is unknown or the
 /// password wrong, so neither does the error.
 fn refused(username: &str) -> WsClientError {
-    log::warn!(target: AUTH_TARGET, "SCRAM login refused for user {username:?}");
+    // DEBUG: the error returned to the caller says it; a WARN would say it twice.
+    log::debug!(target: AUTH_TARGET, "login refused for user {username:?} (authErr)");
     WsClientError::refused(
         AuthFailure::CredentialsRejected {
             username: username.to_owned(),
@@ -98,7 +99,7 @@ fn refused(username: &str) -> WsClientError {
 }
 
 fn broken(what: impl std::fmt::Display) -> WsClientError {
-    log::warn!(target: AUTH_TARGET, "SCRAM exchange failed: {what}");
+    log::debug!(target: AUTH_TARGET, "SCRAM exchange failed: {what}");
     WsClientError::auth_broken(what, None)
 }
 
@@ -149,6 +150,6 @@ fn closed(close: Option<ServerClose>) -> WsClientError {
         "the server closed the connection during the SCRAM exchange",
         close,
     );
-    log::warn!(target: AUTH_TARGET, "{error}");
+    log::debug!(target: AUTH_TARGET, "{error}");
     error
 }

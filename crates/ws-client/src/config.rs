@@ -4,6 +4,7 @@ use std::time::Duration;
 use hs_core::auth::AuthToken;
 use hs_core::endpoint::{WS_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
+use rustls::pki_types::CertificateDer;
 
 use crate::backoff::Backoff;
 use crate::pool::WsPool;
@@ -65,7 +66,27 @@ pub(crate) struct WsConfig {
     pub(crate) close_timeout: Duration,
     pub(crate) read_buffer_size: usize,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// CAs trusted instead of the operating system's store.
+    pub(crate) roots: Vec<CertificateDer<'static>>,
     pub(crate) observer: GuardedObserver,
+}
+
+impl WsConfig {
+    /// Settles the TLS configuration of a `wss://` URL once, before the
+    /// first connection (reconnections reuse it): the caller's, or the
+    /// trust policy of [`hs_core::tls`].
+    fn with_tls(mut self) -> Result<Self, WsClientError> {
+        if self.tls.is_none() && self.url.starts_with("wss://") {
+            let config = hs_core::tls::client_config(&self.roots).map_err(|error| {
+                WsClientError::Connect {
+                    url: self.url.clone(),
+                    reason: format!("TLS: {error}"),
+                }
+            })?;
+            self.tls = Some(Arc::new(config));
+        }
+        Ok(self)
+    }
 }
 
 /// Builds a [`WsClient`], a [`ReconnectingWsClient`] or a [`WsPool`].
@@ -73,8 +94,9 @@ pub(crate) struct WsConfig {
 /// Defaults: no auth, request timeout 30 s, connect timeout 10 s (TCP, TLS
 /// and upgrade), auth timeout 30 s, a ping every 30 s with the connection
 /// closed after 2 missed pongs, close timeout 5 s, read buffer 8 KiB
-/// ([`DEFAULT_READ_BUFFER_SIZE`]), the webpki root
-/// certificates for `wss://`, no observer.
+/// ([`DEFAULT_READ_BUFFER_SIZE`]), the operating system's trust store for
+/// `wss://` (the policy of [`hs_core::tls`], shared with the HTTP client),
+/// no observer.
 pub struct WsClientBuilder {
     config: WsConfig,
 }
@@ -108,6 +130,7 @@ impl WsClientBuilder {
                 close_timeout: Duration::from_secs(5),
                 read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
                 tls: None,
+                roots: Vec::new(),
                 observer: GuardedObserver::default(),
             },
         }
@@ -182,8 +205,18 @@ impl WsClientBuilder {
         self
     }
 
-    /// The rustls configuration for `wss://` (custom roots, client
-    /// certificates). Default: the webpki roots.
+    /// Trusts `der` (a DER-encoded CA certificate) for `wss://` servers
+    /// **instead of** the operating system's trust store; call it again to
+    /// trust several CAs. The policy is the HTTP client's too (see
+    /// [`hs_core::tls`]).
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.config.roots.push(CertificateDer::from(der.into()));
+        self
+    }
+
+    /// The complete rustls configuration for `wss://` (client certificates,
+    /// pinning, ...), instead of the trust policy; it wins over
+    /// [`add_root_certificate`](Self::add_root_certificate).
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.config.tls = Some(config);
         self
@@ -198,7 +231,7 @@ impl WsClientBuilder {
 
     /// Connects and authenticates one connection.
     pub async fn connect(self) -> Result<WsClient, WsClientError> {
-        WsClient::connect_with(self.config).await
+        WsClient::connect_with(self.config.with_tls()?).await
     }
 
     /// Connects a client that reconnects with `backoff` whenever its
@@ -207,13 +240,13 @@ impl WsClientBuilder {
         self,
         backoff: Backoff,
     ) -> Result<ReconnectingWsClient, WsClientError> {
-        ReconnectingWsClient::connect_with(self.config, backoff).await
+        ReconnectingWsClient::connect_with(self.config.with_tls()?, backoff).await
     }
 
     /// Connects a pool of `size` connections (at least one), each
     /// reconnecting with the default [`Backoff`].
     pub async fn connect_pool(self, size: usize) -> Result<WsPool, WsClientError> {
-        WsPool::connect_with(self.config, size, Backoff::default()).await
+        WsPool::connect_with(self.config.with_tls()?, size, Backoff::default()).await
     }
 
     /// Connects a pool of `size` connections, each reconnecting with `backoff`.
@@ -222,6 +255,6 @@ impl WsClientBuilder {
         size: usize,
         backoff: Backoff,
     ) -> Result<WsPool, WsClientError> {
-        WsPool::connect_with(self.config, size, backoff).await
+        WsPool::connect_with(self.config.with_tls()?, size, backoff).await
     }
 }

@@ -278,7 +278,8 @@ impl Shared {
                     (AuthReply::Err, Some(failure)) => {
                         // The connection ends next (the server closes it);
                         // the close reports this to the pending requests.
-                        log::warn!(target: AUTH_TARGET, "{} refused the client: {failure}", self.url);
+                        // DEBUG: the requests' errors say it.
+                        log::debug!(target: AUTH_TARGET, "{} refused the client: {failure}", self.url);
                         *check = AuthCheck::Refused(failure);
                     }
                     _ => {
@@ -431,8 +432,15 @@ async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
         tokio_tungstenite::connect_async_tls_with_config(request, Some(transport), true, connector);
     let (stream, response) = tokio::time::timeout(config.connect_timeout, handshake)
         .await
-        .map_err(|_| connect_error(url, format!("timed out after {:?}", config.connect_timeout)))?
-        .map_err(|e| connect_error(url, e))?;
+        .map_err(|_| {
+            connect_error(
+                url,
+                format!("no answer within {:?}", config.connect_timeout),
+            )
+        })?
+        // tungstenite's message wraps the cause ("IO error: ..."): say the
+        // cause, as the HTTP client does.
+        .map_err(|e| connect_error(url, hs_core::endpoint::failure_cause(&e)))?;
     let offered = response
         .headers()
         .get(SEC_WEBSOCKET_PROTOCOL)

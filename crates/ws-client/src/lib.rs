@@ -31,6 +31,25 @@
 //! - [`WsPool`]: several connections behind one handle, and [`WsChannel`]s
 //!   that tag requests with `ch`.
 //!
+//! # URL, authentication, TLS
+//!
+//! `ws://host:port` means `ws://host:port/api/ws`; any other path is used as
+//! given. [`Auth`] is none, SCRAM over messages, or a token sent as
+//! `{"authToken":..}`: a server's static token, or the bearer token of an
+//! HTTP login (`HttpClient::login` in hs-http-client), which hs servers
+//! sharing a token store and haystack-py's FastAPI `/api/ws` accept. A
+//! refusal is [`WsClientError::Auth`] with an
+//! [`AuthFailure`](hs_core::auth::AuthFailure) worded as the HTTP client
+//! words it, and with the server's close code and reason when it closed
+//! the connection ([`WsClientError::close_code`]). A token or an anonymous
+//! client gets no answer on success, so its refusal surfaces on the first
+//! request.
+//!
+//! `wss://` trusts the operating system's store by default; CAs given to
+//! [`WsClientBuilder::add_root_certificate`] replace it; a rustls
+//! configuration given to [`WsClientBuilder::tls_config`] replaces both. The
+//! HTTP client follows the same policy ([`hs_core::tls`]).
+//!
 //! # Events
 //!
 //! The observer set with [`WsClientBuilder::observer`] sees, per the hs

@@ -457,8 +457,28 @@ async fn connect_errors_are_typed() {
         .await
         .unwrap_err();
     assert_eq!(err.kind().as_str(), "connect");
+    // What happened, once, in the HTTP client's words.
+    assert_eq!(
+        err.to_string(),
+        format!("cannot connect to ws://{addr}/api/ws: connection refused")
+    );
     // No connection, so no connect/disconnect pair.
     assert!(rec.events().is_empty());
+
+    // A port that accepts (the kernel completes the handshake from the
+    // backlog) but never answers the upgrade.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let err = WsClient::builder(format!("ws://{addr}"))
+        .connect_timeout(Duration::from_millis(200))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("cannot connect to ws://{addr}/api/ws: no answer within 200ms")
+    );
+    drop(silent);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use hs_core::observe::{RecordedEvent, RecordingObserver};
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
 use hs_core::value::{DateTime, Dict, Number, Ref, Value, get_unit};
-use hs_ws_client::{Backoff, HaystackClient, WsClient, WsClientError, requests};
+use hs_ws_client::{Backoff, HaystackClient, WsClient, requests};
 use hs_ws_server::{ShutdownHandle, WsServer, WsServerState, WsServerStateBuilder};
 
 struct Server {
