@@ -1,7 +1,7 @@
 //! `hs serve --users FILE|-`: SCRAM users read from a file or stdin, so
 //! their passwords never appear on the command line (where `ps` shows them).
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use crate::cli::{UserSpec, parse_user};
@@ -17,6 +17,9 @@ const LOG_TARGET: &str = "hs::auth";
 /// read is warned about), as it holds passwords.
 pub(crate) fn load(source: &Path) -> Result<Vec<UserSpec>, CliError> {
     if source == Path::new("-") {
+        if std::io::stdin().is_terminal() {
+            eprintln!("users, one NAME:PASSWORD[:ROLE] per line, then Ctrl-D:");
+        }
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)

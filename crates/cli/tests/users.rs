@@ -79,6 +79,25 @@ fn serve_reads_users_from_a_private_file() {
 }
 
 #[test]
+fn serve_warns_about_a_users_file_its_group_can_read() {
+    let path = users_file("group", "ada:correct horse:reader\n", 0o640);
+    let (server, _addr) = serve(&[
+        "--users",
+        path.to_str().unwrap(),
+        "--scram-iterations",
+        "4096",
+        "--event-log",
+        "off",
+    ]);
+    assert!(
+        server.wait_for_stderr("readable by its group (mode 640)", 1),
+        "{:?}",
+        server.stderr_lines()
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
 fn serve_reads_users_from_stdin() {
     let (_server, addr) = serve_with_stdin(
         &[
