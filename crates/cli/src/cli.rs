@@ -430,6 +430,11 @@ pub(crate) struct WatchArgs {
     #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) poll: Duration,
 
+    /// The lease to ask for, e.g. 10m; the server may clamp it [default: the server's]. hs
+    /// polls, or renews the watch when it only waits for pushes, twice per lease granted
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) lease: Option<Duration>,
+
     /// How changes are learnt: `auto` waits for pushes over WebSocket and
     /// falls back to polling, `push` only waits for pushes, `poll` only polls
     #[arg(long, value_enum, default_value_t = WatchMode::Auto)]

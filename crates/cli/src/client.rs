@@ -300,20 +300,36 @@ impl Client {
         })
     }
 
-    /// `watchSub` of `ids`; returns the watch id and the current values.
+    /// `watchSub` of `ids`, asking for `lease` (`None`: the server's
+    /// default); returns the watch id and the response (current values, the
+    /// granted lease in its meta).
     pub(crate) async fn watch_sub(
         &self,
         dis: &str,
         ids: &[Ref],
+        lease: Option<Duration>,
     ) -> Result<(String, Grid), CliError> {
         let grid = match self {
-            Client::Http(client, _) => client.watch_sub(dis, ids, None).await?,
-            Client::Ws(client) => client.watch_sub(None, dis, ids, None).await?,
+            Client::Http(client, _) => client.watch_sub(dis, ids, lease).await?,
+            Client::Ws(client) => client.watch_sub(None, dis, ids, lease).await?,
         };
         let watch_id = hs_ws_client::requests::watch_id(&grid).ok_or_else(|| {
             CliError::Protocol("the watchSub response carries no watchId".to_owned())
         })?;
         Ok((watch_id, grid))
+    }
+
+    /// `watchSub` of the open watch `watch_id` with no ids: renews its lease
+    /// (a push-only client never polls, which is what renews it otherwise).
+    pub(crate) async fn watch_renew(&self, watch_id: &str) -> Result<(), CliError> {
+        match self {
+            Client::Http(client, _) => client.watch_extend(watch_id, &[]).await.map(drop)?,
+            Client::Ws(client) => client
+                .watch_sub(Some(watch_id), "hs watch", &[], None)
+                .await
+                .map(drop)?,
+        }
+        Ok(())
     }
 
     /// `watchUnsub` closing the watch.

@@ -293,8 +293,12 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         ChangeSource::Poll => None,
         ChangeSource::Push | ChangeSource::PushOrPoll => session.client.watch_events(),
     };
-    let (watch_id, current) = session.client.watch_sub("hs watch", &ids).await?;
-    let poll = poll_interval(args.poll, &current);
+    let (watch_id, current) = session
+        .client
+        .watch_sub("hs watch", &ids, args.lease)
+        .await?;
+    let lease = granted_lease(&current);
+    let poll = poll_interval(args.poll, lease);
     eprintln!(
         "watching {} (watch {watch_id}): {}; Ctrl-C to stop",
         plural(ids.len(), "entity", "entities"),
@@ -306,7 +310,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         if args.count.is_some_and(|count| printed >= count) {
             break Ok(());
         }
-        let next = next_change(session, &watch_id, &mut source, &mut pushes, poll);
+        let next = next_change(session, &watch_id, &mut source, &mut pushes, poll, lease);
         let sleep_until = deadline
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         let change = tokio::select! {
@@ -370,18 +374,30 @@ impl ChangeSource {
 }
 
 /// The next change set: see [`ChangeSource`]. `None` when the connection
-/// ended. Switching source is announced on stderr.
+/// ended. Switching source is announced on stderr. Waiting only for pushes,
+/// the watch is renewed twice per `lease`, as polls would.
 async fn next_change(
     session: &Session,
     watch_id: &str,
     source: &mut ChangeSource,
     pushes: &mut Option<hs_ws_client::WatchEvents>,
     poll: Duration,
+    lease: Option<Duration>,
 ) -> Result<Option<Grid>, CliError> {
     loop {
         match (*source, pushes.as_mut()) {
             (ChangeSource::Push, Some(stream)) => {
-                return Ok(session.client.next_push(watch_id, stream).await);
+                let next_push = session.client.next_push(watch_id, stream);
+                let Some(renew_every) = lease.map(|lease| lease / 2) else {
+                    return Ok(next_push.await);
+                };
+                match tokio::time::timeout(renew_every, next_push).await {
+                    Ok(push) => return Ok(push),
+                    Err(_elapsed) => {
+                        session.client.watch_renew(watch_id).await?;
+                        log::debug!(target: "hs::ws::client", "watch {watch_id} renewed");
+                    }
+                }
             }
             (ChangeSource::PushOrPoll, Some(stream)) => {
                 match tokio::time::timeout(poll, session.client.next_push(watch_id, stream)).await {
@@ -415,15 +431,21 @@ async fn next_change(
     }
 }
 
-/// `--poll`, shortened to half the lease the server granted (in the
-/// `watchSub` response's meta) so the watch never expires between polls.
-fn poll_interval(requested: Duration, watch_sub: &Grid) -> Duration {
+/// The lease the server granted, in the `watchSub` response's meta (a
+/// zero or missing lease is none).
+fn granted_lease(watch_sub: &Grid) -> Option<Duration> {
     // The request parser reads the same meta (`lease` with its time unit).
-    let lease = hs_core::ops::WatchSubRequest::from_grid(watch_sub)
+    hs_core::ops::WatchSubRequest::from_grid(watch_sub)
         .ok()
-        .and_then(|sub| sub.lease);
+        .and_then(|sub| sub.lease)
+        .filter(|lease| !lease.is_zero())
+}
+
+/// `--poll`, shortened to half the granted lease so the watch never
+/// expires between polls.
+fn poll_interval(requested: Duration, lease: Option<Duration>) -> Duration {
     match lease {
-        Some(lease) if !lease.is_zero() && requested > lease / 2 => {
+        Some(lease) if requested > lease / 2 => {
             log::warn!(
                 target: "hs::observe",
                 "--poll {requested:?} is longer than half the watch lease ({lease:?}): polling every {:?}",
@@ -459,13 +481,22 @@ mod tests {
 
     #[test]
     fn polls_come_at_least_twice_per_lease() {
-        let response =
-            |lease: Option<Duration>| hs_core::ops::build::watch_sub(Some("w-1"), None, &[], lease);
+        let granted = |lease: Option<Duration>| {
+            granted_lease(&hs_core::ops::build::watch_sub(
+                Some("w-1"),
+                None,
+                &[],
+                lease,
+            ))
+        };
         let second = Duration::from_secs(1);
         let minute = Duration::from_secs(60);
-        assert_eq!(poll_interval(second, &response(Some(minute))), second);
-        assert_eq!(poll_interval(minute, &response(Some(minute))), minute / 2);
-        assert_eq!(poll_interval(minute, &response(None)), minute);
+        assert_eq!(granted(Some(minute)), Some(minute));
+        assert_eq!(granted(Some(Duration::ZERO)), None);
+        assert_eq!(granted(None), None);
+        assert_eq!(poll_interval(second, Some(minute)), second);
+        assert_eq!(poll_interval(minute, Some(minute)), minute / 2);
+        assert_eq!(poll_interval(minute, None), minute);
     }
 
     #[test]

@@ -170,7 +170,7 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     let ws = Client::connect(&options(server.ws_url(), client_observers.ws.clone())).await?;
     let mut pushes = ws.watch_events();
     let (watch_id, _) = ws
-        .watch_sub("hs demo", std::slice::from_ref(&setpoint))
+        .watch_sub("hs demo", std::slice::from_ref(&setpoint), None)
         .await?;
     outln!("    watch {watch_id} open; writing 56°F at level 8 over HTTP...")?;
     http.point_write(&setpoint, 8, parse_val("56°F")?, "hs demo")

@@ -5,7 +5,9 @@
 
 mod support;
 
-use support::{ChildGuard, hs, read_all, serve, stderr};
+use std::time::{Duration, Instant};
+
+use support::{ChildGuard, WAIT, hs, read_all, scrape, series, serve, stderr};
 
 const SETPOINTS: &str = "point and sp and equipRef->ahu";
 
@@ -171,4 +173,38 @@ fn watch_polls_when_asked_and_refuses_push_mode_over_http() {
         "{}",
         stderr(&refused)
     );
+}
+
+#[test]
+fn watch_waiting_only_for_pushes_renews_its_lease() {
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    let ws = format!("ws://{addr}");
+    let (mut watch, stdout) = ChildGuard::spawn(
+        &[
+            "watch", SETPOINTS, "--url", &ws, "--mode", "push", "--lease", "2s", "--count", "1",
+        ],
+        &[],
+    );
+    assert!(
+        watch.wait_for_stderr("watching", 1),
+        "{:?}",
+        watch.stderr_lines()
+    );
+    // Without polls, only a renewing watchSub keeps the watch's lease: wait
+    // (bounded) until the server has seen one beside the first.
+    let subs = || {
+        series(
+            &scrape(&addr),
+            r#"haystack_request_duration_seconds_count{op="watchSub",side="server",transport="ws"}"#,
+        )
+    };
+    let deadline = Instant::now() + WAIT;
+    while subs() < 2.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(subs() >= 2.0, "no renewal: {:?}", watch.stderr_lines());
+    write_setpoint(&format!("http://{addr}"), "64°F");
+    let status = watch.wait_exit().expect("hs watch stops after --count 1");
+    assert!(status.success(), "{:?}", watch.stderr_lines());
+    assert!(read_all(stdout).contains("64°F"));
 }
