@@ -14,7 +14,7 @@ use crate::cli::{BenchArgs, BenchTransport, EventLog};
 use crate::client::{Client, ConnectOptions, normalise_url, parse_ref};
 use crate::error::CliError;
 use crate::observers::ObserverChoice;
-use crate::output::outln;
+use crate::output::{outln, plural};
 use crate::serve::{RunningServer, ServerConfig, load_store};
 
 /// What one run measured.
@@ -149,8 +149,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         }
     )?;
     outln!(
-        "{} connections x {} in flight, {}",
-        args.connections.max(1),
+        "{} x {} in flight, {}",
+        plural(args.connections.max(1), "connection", "connections"),
         args.in_flight.max(1),
         match budget {
             Budget::Time(d) => format!("{:.1} s", d.as_secs_f64()),

@@ -570,6 +570,18 @@ mod tests {
     }
 
     #[test]
+    fn listen_addresses_take_ips_and_host_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:0"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 0)))
+        );
+        assert!(parse_listen("[::1]:8080").is_ok());
+        let localhost = parse_listen("localhost:8080").unwrap();
+        assert!(localhost.ip().is_loopback() && localhost.port() == 8080);
+        assert!(parse_listen("8080").unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
     fn users_parse() {
         let user = parse_user("ada:s3cret:reader").unwrap();
         assert_eq!(user.name, "ada");

@@ -301,7 +301,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     let poll = poll_interval(args.poll, lease);
     eprintln!(
         "watching {} (watch {watch_id}): {}; Ctrl-C to stop",
-        plural(ids.len(), "entity", "entities"),
+        output::plural(ids.len(), "entity", "entities"),
         source.describe(poll)
     );
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
@@ -455,11 +455,6 @@ fn poll_interval(requested: Duration, lease: Option<Duration>) -> Duration {
         }
         _ => requested,
     }
-}
-
-/// `1 entity`, `2 entities`.
-fn plural(count: usize, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// The local wall-clock time as `HH:MM:SS` UTC (no timezone database needed).

@@ -152,6 +152,11 @@ pub(crate) fn cell(value: &Value) -> String {
     }
 }
 
+/// `1 entity`, `2 entities`.
+pub(crate) fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// `72`, `72.5`, `0.001`: shortest round-trip form without a trailing `.0`.
 fn trim_float(value: f64) -> String {
     if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {

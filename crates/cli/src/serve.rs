@@ -17,7 +17,7 @@ use hs_ws_server::{WsConfig, WsServerState};
 use crate::cli::{ServeArgs, UserSpec};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
-use crate::output::outln;
+use crate::output::{outln, plural};
 
 /// The log target of the command's own lifecycle lines.
 const LOG_TARGET: &str = "hs::http::server";
@@ -187,7 +187,12 @@ pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>
             path: path.display().to_string(),
             source,
         })?;
-        log::info!(target: LOG_TARGET, "loaded {count} entities from {}", path.display());
+        log::info!(
+            target: LOG_TARGET,
+            "loaded {} from {}",
+            plural(count, "entity", "entities"),
+            path.display()
+        );
     }
     Ok(Arc::new(store))
 }
@@ -241,7 +246,10 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         Some(url) => outln!("  metrics    {url}"),
         None => outln!("  metrics    off (--no-metrics)"),
     }?;
-    outln!("  store      {entities} entities from the {source}")?;
+    outln!(
+        "  store      {} from the {source}",
+        plural(entities, "entity", "entities")
+    )?;
     if users.is_empty() {
         outln!("  auth       none (add --users FILE or --user NAME:PASSWORD to require SCRAM)")?;
     } else {

@@ -373,6 +373,18 @@ fn the_watch_banner_agrees_in_number() {
 }
 
 #[test]
+fn serve_counts_agree_in_number() {
+    let dir = TempDir::new("one");
+    let zinc = dir.file("one.zinc", "ver:\"3.0\"\nid,dis,site\n@only,\"Only\",M\n");
+    let (server, _addr) = serve(&["--data", &zinc, "--event-log", "off"]);
+    assert!(
+        server.wait_for_stderr("loaded 1 entity from ", 1),
+        "{:#?}",
+        server.stderr_lines()
+    );
+}
+
+#[test]
 fn the_timeout_help_says_it_is_a_total_deadline() {
     for command in ["read", "his", "write", "watch"] {
         let output = hs(&[command, "--help"]);

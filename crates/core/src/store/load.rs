@@ -129,3 +129,18 @@ fn read(path: &Path) -> Result<String, LoadError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_ids_keep_the_last_row_and_count_once() {
+        let store = MemoryStore::new();
+        let zinc = "ver:\"3.0\"\nid,dis\n@a,\"first\"\n@b,\"B\"\n@a,\"second\"\n";
+        assert_eq!(store.load_zinc_str(zinc).unwrap(), 2);
+        assert_eq!(store.len(), 2);
+        let a = store.entity("a").unwrap();
+        assert_eq!(a.get("dis"), Some(&Value::from("second")));
+    }
+}
