@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hs_core::observe::noop;
+use hs_core::observe::{ErrorKind, noop};
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::Mutex;
 
@@ -14,6 +14,7 @@ use crate::cli::{BenchArgs, BenchTransport, EventLog};
 use crate::client::{Client, ConnectOptions, normalise_url, parse_ref};
 use crate::error::CliError;
 use crate::observers::ObserverChoice;
+use crate::output::{outln, plural};
 use crate::serve::{RunningServer, ServerConfig, load_store};
 
 /// What one run measured.
@@ -23,6 +24,8 @@ pub(crate) struct BenchReport {
     pub(crate) ok: u64,
     /// Failed requests by error type.
     pub(crate) errors: BTreeMap<&'static str, u64>,
+    /// The message of the first failed request.
+    pub(crate) first_error: Option<String>,
     /// Wall time of the run.
     pub(crate) elapsed: Duration,
     /// Round trips of the successful requests, in microseconds, sorted.
@@ -32,6 +35,30 @@ pub(crate) struct BenchReport {
 impl BenchReport {
     fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// `Err` naming how many requests failed, by error type, once.
+    fn outcome(&self) -> Result<(), CliError> {
+        let failed = self.error_count();
+        if failed == 0 {
+            return Ok(());
+        }
+        Err(CliError::RequestsFailed {
+            failed,
+            total: self.ok + failed,
+            by_kind: self.errors_by_kind(),
+            first: self.first_error.clone().unwrap_or_default(),
+        })
+    }
+
+    /// `connect 3, timeout 1`.
+    fn errors_by_kind(&self) -> String {
+        let kinds: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        kinds.join(", ")
     }
 
     fn percentile(&self, p: f64) -> Duration {
@@ -49,12 +76,7 @@ impl BenchReport {
         let errors = if self.errors.is_empty() {
             "0".to_owned()
         } else {
-            let kinds: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            format!("{} ({})", self.error_count(), kinds.join(", "))
+            format!("{} ({})", self.error_count(), self.errors_by_kind())
         };
         let rows = [
             ("requests", total.to_string()),
@@ -117,7 +139,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         Some(n) => Budget::Requests(n),
         None => Budget::Time(args.duration),
     };
-    println!(
+    outln!(
         "hs bench: read @{} over {url}{}",
         args.id.trim_start_matches('@'),
         if server.is_some() {
@@ -125,16 +147,16 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         } else {
             ""
         }
-    );
-    println!(
-        "{} connections x {} in flight, {}",
-        args.connections.max(1),
+    )?;
+    outln!(
+        "{} x {} in flight, {}",
+        plural(args.connections.max(1), "connection", "connections"),
         args.in_flight.max(1),
         match budget {
             Budget::Time(d) => format!("{:.1} s", d.as_secs_f64()),
             Budget::Requests(n) => format!("{n} requests"),
         }
-    );
+    )?;
     let options = ConnectOptions {
         url,
         credentials: args.user.clone().zip(args.password.clone()),
@@ -149,8 +171,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         server.shutdown().await?;
     }
     let report = report?;
-    println!("\n{}", report.table());
-    Ok(())
+    outln!("\n{}", report.table())?;
+    report.outcome()
 }
 
 async fn drive(
@@ -158,15 +180,22 @@ async fn drive(
     args: &BenchArgs,
     budget: Budget,
 ) -> Result<BenchReport, CliError> {
+    let id = parse_ref(&args.id);
     let mut clients = Vec::with_capacity(args.connections.max(1));
     for _ in 0..args.connections.max(1) {
-        clients.push(Arc::new(Client::connect(options).await?));
+        let client = Client::connect(options).await?;
+        // One untimed read first: a server that cannot be reached or refuses
+        // the login fails the command now, with one message, instead of
+        // failing every request; and an HTTP login stays out of the timings,
+        // as the WebSocket one does.
+        client.read_ids(std::slice::from_ref(&id)).await?;
+        clients.push(Arc::new(client));
     }
     let progress = progress_bar(budget, args.quiet);
     let issued = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let errors: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
-    let id = parse_ref(&args.id);
+    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let started = Instant::now();
     let deadline = match budget {
         Budget::Time(d) => Some(started + d),
@@ -176,10 +205,11 @@ async fn drive(
     for client in &clients {
         for _ in 0..args.in_flight.max(1) {
             let client = client.clone();
-            let (issued, done, errors, progress, id) = (
+            let (issued, done, errors, first_error, progress, id) = (
                 issued.clone(),
                 done.clone(),
                 errors.clone(),
+                first_error.clone(),
                 progress.clone(),
                 id.clone(),
             );
@@ -205,7 +235,19 @@ async fn drive(
                             latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
                         }
                         Err(error) => {
-                            *errors.lock().entry(error.kind().as_str()).or_insert(0) += 1;
+                            let kind = error.kind();
+                            *errors.lock().entry(kind.as_str()).or_insert(0) += 1;
+                            first_error.lock().get_or_insert_with(|| error.to_string());
+                            // The server went away or stopped accepting the
+                            // login: later requests would only fail the same
+                            // way, so this worker stops (counted once).
+                            if matches!(
+                                kind,
+                                ErrorKind::Connect | ErrorKind::ConnectionClosed | ErrorKind::Auth
+                            ) {
+                                done.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
                         }
                     }
                     done.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +289,7 @@ async fn drive(
     report.latencies_us.sort_unstable();
     report.ok = report.latencies_us.len() as u64;
     report.errors = std::mem::take(&mut *errors.lock());
+    report.first_error = first_error.lock().take();
     for client in clients {
         client.close().await;
     }
@@ -285,6 +328,7 @@ mod tests {
             errors: BTreeMap::from([("timeout", 1)]),
             elapsed: Duration::from_secs(1),
             latencies_us: vec![100, 200, 300, 10_000],
+            first_error: Some("read timed out after 10s".to_owned()),
         };
         let table = report.table();
         assert!(table.contains("requests    5\n"), "{table}");
@@ -292,5 +336,10 @@ mod tests {
         assert!(table.contains("p50         0.300 ms"), "{table}");
         assert!(table.contains("p99         10.000 ms"), "{table}");
         assert!(table.contains("errors      1 (timeout 1)"), "{table}");
+        let error = report.outcome().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "1 of 5 requests failed (timeout 1); the first: read timed out after 10s"
+        );
     }
 }

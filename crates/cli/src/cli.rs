@@ -27,7 +27,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub(crate) struct Cli {
     /// Log filter in env_logger syntax, e.g. `debug` or `hs::ws::server=debug,hs::observe=info`
-    /// [default: $RUST_LOG, else `info` for serve, demo and bench, `warn` otherwise]
+    /// [default: $RUST_LOG, else `info` for serve and demo, `error` otherwise: the other
+    /// commands print each failure once themselves]
     #[arg(long, global = true, value_name = "FILTER")]
     pub(crate) log: Option<String>,
 
@@ -85,8 +86,9 @@ pub(crate) enum Command {
 /// `hs serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    /// Address to listen on, HOST:PORT with an IP or a host name (the first address it
+    /// resolves to, e.g. localhost:8080); port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = parse_listen)]
     pub(crate) listen: SocketAddr,
 
     /// Haystack JSON (.json) or Zinc (.zinc) grid files of entities to serve
@@ -144,6 +146,18 @@ pub(crate) struct UserSpec {
     pub(crate) password: String,
     /// Role name.
     pub(crate) role: hs_core::auth::Role,
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved to its first address.
+fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    raw.to_socket_addrs()
+        .map_err(|error| format!("cannot resolve `{raw}`: {error} (expected HOST:PORT)"))?
+        .next()
+        .ok_or_else(|| format!("`{raw}` resolves to no address"))
 }
 
 pub(crate) fn parse_user(raw: &str) -> Result<UserSpec, String> {
@@ -209,17 +223,19 @@ pub(crate) struct ClientArgs {
     #[arg(long, env = "HS_USER", value_name = "NAME")]
     pub(crate) user: Option<String>,
 
-    /// Password for --user (prefer the HS_PASSWORD environment variable)
+    /// Password for --user (prefer the HS_PASSWORD environment variable); ignored
+    /// without --user, so an exported HS_PASSWORD does not get in the way of open servers
     #[arg(
         long,
         env = "HS_PASSWORD",
         hide_env_values = true,
-        value_name = "PASSWORD",
-        requires = "user"
+        value_name = "PASSWORD"
     )]
     pub(crate) password: Option<String>,
 
-    /// Request timeout, e.g. 500ms, 10s, 2m
+    /// Deadline of each request in total, retries and an HTTP login included, e.g. 500ms,
+    /// 10s, 2m (over WebSocket, connecting and logging in each get a deadline of the same
+    /// length before the first request)
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
 
@@ -491,13 +507,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, env = "HS_USER", value_name = "NAME", requires = "password")]
     pub(crate) user: Option<String>,
 
-    /// Password for --user
+    /// Password for --user (prefer HS_PASSWORD); ignored without --user
     #[arg(
         long,
         env = "HS_PASSWORD",
         hide_env_values = true,
-        value_name = "PASSWORD",
-        requires = "user"
+        value_name = "PASSWORD"
     )]
     pub(crate) password: Option<String>,
 
@@ -552,6 +567,18 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn listen_addresses_take_ips_and_host_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:0"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 0)))
+        );
+        assert!(parse_listen("[::1]:8080").is_ok());
+        let localhost = parse_listen("localhost:8080").unwrap();
+        assert!(localhost.ip().is_loopback() && localhost.port() == 8080);
+        assert!(parse_listen("8080").unwrap_err().contains("HOST:PORT"));
     }
 
     #[test]

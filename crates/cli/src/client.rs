@@ -108,7 +108,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) url: String,
     /// SCRAM credentials.
     pub(crate) credentials: Option<(String, String)>,
-    /// Per-request timeout.
+    /// Deadline of each request (and, over WebSocket, of connecting and of
+    /// logging in).
     pub(crate) timeout: Duration,
     /// The client's observer.
     pub(crate) observer: Arc<dyn MetricsObserver>,
@@ -167,6 +168,7 @@ impl Client {
                     WsClient::builder(url.clone())
                         .request_timeout(options.timeout)
                         .connect_timeout(options.timeout)
+                        .auth_timeout(options.timeout)
                         .observer(options.observer.clone())
                 };
                 let client = match (&options.token, &options.credentials, options.ws_auth) {

@@ -1,10 +1,11 @@
 //! The client commands: `hs about`, `hs ops`, `hs nav`, `hs read`, `hs his`,
 //! `hs write`, `hs watch`.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
-use hs_core::value::{Grid, Value};
+use hs_core::value::{Grid, Ref, Value};
 use hs_prometheus::Side;
 
 use crate::cli::{
@@ -14,7 +15,7 @@ use crate::cli::{
 use crate::client::{Client, ConnectOptions, Transport, parse_ref};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
-use crate::output;
+use crate::output::{self, outln};
 
 /// A connected client and the observers attached to it.
 struct Session {
@@ -143,19 +144,64 @@ pub(crate) async fn nav(args: NavArgs) -> Result<(), CliError> {
     printed
 }
 
-/// `hs read`.
+/// `hs read`. By id, the entities found are printed and the ids not found
+/// are named in the error, which makes the exit status 1 (as `ls a b`
+/// reports a missing `b` after listing `a`).
 pub(crate) async fn read(args: ReadArgs) -> Result<(), CliError> {
     let session = Session::open(&args.client).await?;
     let result = match &args.filter {
-        Some(filter) => session.client.read_filter(filter, args.limit).await,
+        Some(filter) => session
+            .client
+            .read_filter(filter, args.limit)
+            .await
+            .map(|grid| (grid, Vec::new())),
         None => {
             let ids: Vec<_> = args.ids.iter().map(|id| parse_ref(id)).collect();
-            session.client.read_ids(&ids).await
+            session
+                .client
+                .read_ids(&ids)
+                .await
+                .map(|grid| split_unknown(grid, &ids))
         }
     };
-    let printed = result.and_then(|grid| session.print(&grid, &args.columns));
+    let printed = result.and_then(|(grid, missing)| {
+        session.print(&grid, &args.columns)?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(CliError::NotFound {
+                missing,
+                asked: args.ids.len(),
+            })
+        }
+    });
     session.close().await;
     printed
+}
+
+/// A read-by-id answer without its placeholder rows, and the ids (as `@id`)
+/// it has no entity for. Haystack answers an unknown id with an empty row;
+/// matching by id rather than by position also copes with servers that
+/// leave the row out.
+fn split_unknown(mut grid: Grid, asked: &[Ref]) -> (Grid, Vec<String>) {
+    grid.rows
+        .retain(|row| matches!(row.get("id"), Some(Value::Ref(_))));
+    let found: HashSet<&str> = grid
+        .rows
+        .iter()
+        .filter_map(|row| match row.get("id") {
+            Some(Value::Ref(id)) => Some(id.value()),
+            _ => None,
+        })
+        .collect();
+    let mut missing: Vec<String> = Vec::new();
+    for id in asked {
+        let name = format!("@{}", id.value());
+        if !found.contains(id.value()) && !missing.contains(&name) {
+            missing.push(name);
+        }
+    }
+    (grid, missing)
 }
 
 /// `hs his`.
@@ -255,7 +301,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     let poll = poll_interval(args.poll, lease);
     eprintln!(
         "watching {} (watch {watch_id}): {}; Ctrl-C to stop",
-        plural(ids.len(), "entity", "entities"),
+        output::plural(ids.len(), "entity", "entities"),
         source.describe(poll)
     );
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
@@ -274,10 +320,16 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         };
         match change {
             Ok(Some(grid)) => {
-                if session.format == OutputFormat::Table {
-                    println!("── {} change(s) at {}", grid.rows.len(), chrono_now());
+                let heading = match session.format {
+                    OutputFormat::Table => {
+                        outln!("── {} change(s) at {}", grid.rows.len(), chrono_now())
+                    }
+                    _ => Ok(()),
+                };
+                // A closed stdout still closes the watch on the way out.
+                if let Err(error) = heading.and_then(|()| session.print(&grid, &args.columns)) {
+                    break Err(error);
                 }
-                session.print(&grid, &args.columns)?;
                 printed += 1;
             }
             Ok(None) => {
@@ -402,15 +454,6 @@ fn poll_interval(requested: Duration, lease: Option<Duration>) -> Duration {
             lease / 2
         }
         _ => requested,
-    }
-}
-
-/// `1 entity`, `3 entities`.
-fn plural(count: usize, one: &str, many: &str) -> String {
-    if count == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{count} {many}")
     }
 }
 

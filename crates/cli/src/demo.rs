@@ -1,6 +1,7 @@
 //! `hs demo`: a server in-process, a scripted tour through both transports,
 //! and what the observers saw.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use crate::client::{Client, ConnectOptions};
 use crate::commands::parse_val;
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
-use crate::output;
+use crate::output::{self, outln};
 use crate::serve::{RunningServer, ServerConfig, load_store};
 
 const USER: &str = "demo";
@@ -58,35 +59,35 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
         push: true,
     })
     .await?;
-    println!(
+    outln!(
         "hs demo: a Haystack server on {} with the demo building ({} entities)",
         server.addr,
         server.store.len()
-    );
-    println!(
+    )?;
+    outln!(
         "  HTTP {}   WebSocket {}   metrics /metrics   SCRAM user {USER}",
         server.http_url(),
         server.ws_url()
-    );
-    println!(
+    )?;
+    outln!(
         "  server observers: LoggingObserver (the `log │` lines), StatsObserver, PrometheusObserver,"
-    );
-    println!("  and FlakyObserver, which panics on every error: watch the transport shrug it off.");
+    )?;
+    outln!("  and FlakyObserver, which panics on every error: watch the transport shrug it off.")?;
 
     let result = tour(&server).await;
-    println!("\n▶ 8. Shut down (every WebSocket gets close 1001; each disconnect is observed)");
+    outln!("\n▶ 8. Shut down (every WebSocket gets close 1001; each disconnect is observed)")?;
     let stats = server.observers.stats.clone();
     let metrics_text = scrape_metrics(server.addr).await;
     server.shutdown().await?;
     result?;
 
-    println!("\n══ What the StatsObserver saw (server side, both transports) ══");
+    outln!("\n══ What the StatsObserver saw (server side, both transports) ══")?;
     if let Some(stats) = stats {
-        println!("{}", stats.snapshot());
+        outln!("{}", stats.snapshot())?;
     }
-    println!(
+    outln!(
         "\n══ /metrics excerpt (haystack_* counts; buckets, sums and byte counters left out; side=client is the demo's own clients) ══"
-    );
+    )?;
     match metrics_text {
         Ok(text) => {
             let mut lines: Vec<&str> = text
@@ -98,16 +99,16 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
                 .collect();
             lines.sort_unstable();
             for line in lines {
-                println!("{line}");
+                outln!("{line}")?;
             }
         }
-        Err(error) => println!("(cannot scrape /metrics: {error})"),
+        Err(error) => outln!("(cannot scrape /metrics: {error})")?,
     }
-    println!(
+    outln!(
         "\nFlakyObserver panicked {} times; every request was still answered and the other observers saw every event.",
         panics.load(Ordering::Relaxed)
-    );
-    println!("Done in {:.1} s.", started.elapsed().as_secs_f64());
+    )?;
+    outln!("Done in {:.1} s.", started.elapsed().as_secs_f64())?;
     Ok(())
 }
 
@@ -140,38 +141,38 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     step(
         1,
         "HTTP read `ahu` (the first request logs in with SCRAM-SHA-256)",
-    );
+    )?;
     let ahus = http.read_filter("ahu", None).await?;
-    show(&output::table(&ahus, &["id".to_owned(), "dis".to_owned()]));
+    show(&output::table(&ahus, &["id".to_owned(), "dis".to_owned()]))?;
 
-    step(2, &format!("HTTP hisRead @{SENSOR} yesterday"));
+    step(2, &format!("HTTP hisRead @{SENSOR} yesterday"))?;
     let his = http.his_read(&sensor, "yesterday").await?;
-    println!(
+    outln!(
         "    {} samples at 15-minute intervals; the first three:",
         his.rows.len()
-    );
+    )?;
     let mut first = his.clone();
     first.rows.truncate(3);
-    show(&output::table(&first, &[]));
+    show(&output::table(&first, &[]))?;
 
-    step(3, &format!("HTTP pointWrite @{SETPOINT} level 8 = 54°F"));
+    step(3, &format!("HTTP pointWrite @{SETPOINT} level 8 = 54°F"))?;
     http.point_write(&setpoint, 8, parse_val("54°F")?, "hs demo")
         .await?;
     let array = http.point_write_array(&setpoint).await?;
     let mut level8 = array.clone();
     level8.rows.retain(|row| row.get("val").is_some());
-    show(&output::table(&level8, &[]));
+    show(&output::table(&level8, &[]))?;
 
     step(
         4,
         &format!("WebSocket watchSub @{SETPOINT}, then a pointWrite over HTTP, and the push"),
-    );
+    )?;
     let ws = Client::connect(&options(server.ws_url(), client_observers.ws.clone())).await?;
     let mut pushes = ws.watch_events();
     let (watch_id, _) = ws
         .watch_sub("hs demo", std::slice::from_ref(&setpoint), None)
         .await?;
-    println!("    watch {watch_id} open; writing 56°F at level 8 over HTTP...");
+    outln!("    watch {watch_id} open; writing 56°F at level 8 over HTTP...")?;
     http.point_write(&setpoint, 8, parse_val("56°F")?, "hs demo")
         .await?;
     let next_push = async {
@@ -182,17 +183,17 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     };
     match tokio::time::timeout(WAIT, next_push).await {
         Ok(Some(push)) => {
-            println!("    push received over WebSocket:");
+            outln!("    push received over WebSocket:")?;
             let columns: Vec<String> = ["id", "curVal", "writeLevel", "writeVal"]
                 .map(str::to_owned)
                 .into();
-            show(&output::table(&push, &columns));
+            show(&output::table(&push, &columns))
         }
-        Ok(None) => println!("    (the connection ended before the push)"),
-        Err(_) => println!("    (no push within {WAIT:?})"),
-    }
+        Ok(None) => outln!("    (the connection ended before the push)"),
+        Err(_) => outln!("    (no push within {WAIT:?})"),
+    }?;
 
-    step(5, "WebSocket batch: read, hisRead and about in one frame");
+    step(5, "WebSocket batch: read, hisRead and about in one frame")?;
     let results = ws
         .batch(vec![
             (
@@ -208,32 +209,32 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         .await;
     for (op, result) in ["read", "hisRead", "about"].into_iter().zip(results) {
         match result {
-            Ok(grid) => println!(
+            Ok(grid) => outln!(
                 "    {op:<8} {} row(s){}",
                 grid.rows.len(),
                 about_line(op, &grid)
             ),
-            Err(error) => println!("    {op:<8} failed: {error}"),
-        }
+            Err(error) => outln!("    {op:<8} failed: {error}"),
+        }?;
     }
 
     step(
         6,
         "Failing requests: a bad filter over HTTP, an unknown op over WebSocket",
-    );
+    )?;
     match http.read_filter("point and (", None).await {
-        Ok(_) => println!("    unexpectedly succeeded"),
-        Err(error) => println!("    HTTP read `point and (` → {} ({})", error, error.kind()),
-    }
+        Ok(_) => outln!("    unexpectedly succeeded"),
+        Err(error) => outln!("    HTTP read `point and (` → {} ({})", error, error.kind()),
+    }?;
     match ws.call("fooBar", hs_ws_client::requests::empty()).await {
-        Ok(_) => println!("    unexpectedly succeeded"),
-        Err(error) => println!("    WebSocket fooBar → {} ({})", error, error.kind()),
-    }
-    println!(
+        Ok(_) => outln!("    unexpectedly succeeded"),
+        Err(error) => outln!("    WebSocket fooBar → {} ({})", error, error.kind()),
+    }?;
+    outln!(
         "    FlakyObserver panicked on both errors: the guard logged the first at WARN and the next at DEBUG."
-    );
+    )?;
 
-    step(7, "Close the clients");
+    step(7, "Close the clients")?;
     ws.watch_close(&watch_id).await?;
     ws.close().await;
     http.close().await;
@@ -241,14 +242,15 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     Ok(())
 }
 
-fn step(n: u32, title: &str) {
-    println!("\n▶ {n}. {title}");
+fn step(n: u32, title: &str) -> Result<(), CliError> {
+    outln!("\n▶ {n}. {title}")
 }
 
-fn show(text: &str) {
+fn show(text: &str) -> Result<(), CliError> {
     for line in text.lines() {
-        println!("    {line}");
+        outln!("    {line}")?;
     }
+    Ok(())
 }
 
 fn about_line(op: &str, grid: &Grid) -> String {
@@ -302,7 +304,9 @@ fn install_quiet_panic_hook() {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        println!(
+        // A write error here must not become a panic inside the hook.
+        let _ = writeln!(
+            std::io::stdout().lock(),
             "  hook │ panic: {message} (the process-wide hook still runs; catch_unwind then contains it)"
         );
     }));

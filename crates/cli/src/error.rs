@@ -33,6 +33,26 @@ pub(crate) enum CliError {
     /// The server answered something this command cannot use.
     #[error("{0}")]
     Protocol(String),
+    /// Some of the ids asked for are not in the server's store.
+    #[error("not found: {} ({} of {asked} ids)", missing.join(", "), missing.len())]
+    NotFound {
+        /// The missing ids, as `@id`.
+        missing: Vec<String>,
+        /// How many ids were asked for.
+        asked: usize,
+    },
+    /// Requests of `hs bench` failed.
+    #[error("{failed} of {total} requests failed ({by_kind}); the first: {first}")]
+    RequestsFailed {
+        /// Failed requests.
+        failed: u64,
+        /// Requests made.
+        total: u64,
+        /// `kind count` per error kind, e.g. `connect 3, timeout 1`.
+        by_kind: String,
+        /// The message of the first failure.
+        first: String,
+    },
     /// Reading or writing a local resource failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -50,8 +70,16 @@ impl CliError {
             CliError::Ws(_) => "ws",
             CliError::Server(_) => "server",
             CliError::Protocol(_) => "protocol",
+            CliError::NotFound { .. } => "not_found",
+            CliError::RequestsFailed { .. } => "requests_failed",
             CliError::Io(_) => "io",
         }
+    }
+
+    /// `true` when stdout was closed under the command (`hs ... | head -1`):
+    /// like other Unix tools it then ends quietly.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io(error) if error.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     /// The observer error kind this error corresponds to.
@@ -63,6 +91,8 @@ impl CliError {
             CliError::Ws(error) => error.kind(),
             CliError::Server(error) => error.kind(),
             CliError::Protocol(_) => ErrorKind::Protocol,
+            CliError::NotFound { .. } => ErrorKind::NotFound,
+            CliError::RequestsFailed { .. } => ErrorKind::ServerError,
             CliError::Io(_) => ErrorKind::ServerError,
         }
     }

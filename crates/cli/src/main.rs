@@ -22,10 +22,13 @@ use crate::logging::LogStyle;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let (default_filter, style) = match &cli.command {
-        Command::Serve(_) | Command::Bench(_) => ("info", LogStyle::Stderr),
+        Command::Serve(_) => ("info", LogStyle::Stderr),
         Command::Demo(args) if args.verbose => ("debug", LogStyle::DemoTranscript),
         Command::Demo(_) => ("info", LogStyle::DemoTranscript),
-        _ => ("warn", LogStyle::Stderr),
+        // The client commands and bench print each failure once themselves
+        // (bench as one summary); the libraries' WARN lines about the same
+        // failure (a refused login, a retried attempt) would repeat it.
+        _ => ("error", LogStyle::Stderr),
     };
     logging::init(cli.log.as_deref(), default_filter, style);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -40,6 +43,9 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader went away (`hs read ... | head -1`): nothing is left to
+        // tell it, so end quietly, as Unix tools do.
+        Err(error) if error.is_broken_pipe() => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             std::process::ExitCode::FAILURE

@@ -58,7 +58,12 @@ impl Observers {
         };
         let component = |transport: Transport| -> Arc<dyn MetricsObserver> {
             let mut builder = CompositeObserver::builder();
-            if let Some(logging) = logging_observer(choice.event_log) {
+            if let Some(mut logging) = logging_observer(choice.event_log) {
+                // A client command prints its failure itself, once; at WARN
+                // the observer's line would repeat it.
+                if side == Side::Client && choice.event_log == EventLog::Default {
+                    logging = logging.with_level(Event::Error, LevelFilter::Debug);
+                }
                 builder = builder.with(logging);
             }
             if let Some(stats) = &stats {

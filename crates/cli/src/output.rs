@@ -1,4 +1,7 @@
-//! Printing grids: an aligned table for people, or Zinc / JSON for programs.
+//! Printing grids: an aligned table for people, or Zinc / JSON for programs;
+//! and [`outln!`], the one way the commands write a line to stdout.
+
+use std::io::Write;
 
 use hs_core::codec::{self, Format};
 use hs_core::value::{Grid, Value};
@@ -6,6 +9,24 @@ use libhaystack::encoding::zinc::encode::ToZinc;
 
 use crate::cli::OutputFormat;
 use crate::error::CliError;
+
+/// `println!` that returns the write error (as [`CliError`]) instead of
+/// panicking, so a closed stdout (`hs ... | head -1`) ends the command
+/// through the usual error path, where `main` lets it end quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use outln;
+
+/// Writes one line to stdout; see [`outln!`].
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_fmt(args)?;
+    stdout.write_all(b"\n")?;
+    Ok(())
+}
 
 /// Renders `grid` in `format`; `columns` (table only) picks and orders the
 /// columns shown, empty for all.
@@ -104,10 +125,10 @@ fn push_line<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>, widths:
     out.push('\n');
 }
 
-/// Display width in terminal cells; counting chars is right for the
-/// Latin text, units (°F) and box-drawing characters printed here.
+/// Display width in terminal cells: CJK text and most emoji take two cells,
+/// combining marks none (a char count misaligns both).
 fn width(text: &str) -> usize {
-    text.chars().count()
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 /// One value as a person reads it: markers as ✓, numbers with their unit,
@@ -129,6 +150,11 @@ pub(crate) fn cell(value: &Value) -> String {
         },
         other => other.to_zinc_string().unwrap_or_else(|_| "?".to_owned()),
     }
+}
+
+/// `1 entity`, `2 entities`.
+pub(crate) fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// `72`, `72.5`, `0.001`: shortest round-trip form without a trailing `.0`.

@@ -17,6 +17,7 @@ use hs_ws_server::{WsConfig, WsServerState};
 use crate::cli::{ServeArgs, UserSpec};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
+use crate::output::{outln, plural};
 
 /// The log target of the command's own lifecycle lines.
 const LOG_TARGET: &str = "hs::http::server";
@@ -186,7 +187,12 @@ pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>
             path: path.display().to_string(),
             source,
         })?;
-        log::info!(target: LOG_TARGET, "loaded {count} entities from {}", path.display());
+        log::info!(
+            target: LOG_TARGET,
+            "loaded {} from {}",
+            plural(count, "entity", "entities"),
+            path.display()
+        );
     }
     Ok(Arc::new(store))
 }
@@ -226,27 +232,30 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.
-    println!("listening on {}", server.addr);
-    println!("  http api   {}", server.http_url());
+    outln!("listening on {}", server.addr)?;
+    outln!("  http api   {}", server.http_url())?;
     if args.no_push {
-        println!(
+        outln!(
             "  websocket  {} (no pushes: clients poll, --no-push)",
             server.ws_url()
-        );
+        )?;
     } else {
-        println!("  websocket  {}", server.ws_url());
+        outln!("  websocket  {}", server.ws_url())?;
     }
     match server.metrics_url() {
-        Some(url) => println!("  metrics    {url}"),
-        None => println!("  metrics    off (--no-metrics)"),
-    }
-    println!("  store      {entities} entities from the {source}");
+        Some(url) => outln!("  metrics    {url}"),
+        None => outln!("  metrics    off (--no-metrics)"),
+    }?;
+    outln!(
+        "  store      {} from the {source}",
+        plural(entities, "entity", "entities")
+    )?;
     if users.is_empty() {
-        println!("  auth       none (add --users FILE or --user NAME:PASSWORD to require SCRAM)");
+        outln!("  auth       none (add --users FILE or --user NAME:PASSWORD to require SCRAM)")?;
     } else {
-        println!("  auth       SCRAM-SHA-256: {}", users.join(", "));
+        outln!("  auth       SCRAM-SHA-256: {}", users.join(", "))?;
     }
-    println!("Ctrl-C to stop");
+    outln!("Ctrl-C to stop")?;
     flush_stdout();
 
     let signal = signal.wait().await;
@@ -254,7 +263,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     let stats = server.observers.stats.clone();
     server.shutdown().await?;
     if let Some(stats) = stats {
-        println!("\n{}", stats.snapshot());
+        outln!("\n{}", stats.snapshot())?;
     }
     log::info!(target: LOG_TARGET, "stopped");
     Ok(())

@@ -1,15 +1,19 @@
 //! Loading entities from Haystack JSON (v4) and Zinc grid files.
 
+use std::collections::HashSet;
 use std::io::Cursor;
 use std::path::Path;
 
 use libhaystack::encoding::zinc::decode::parse_grid;
 use libhaystack::encoding::zinc::decode::parser::Parser;
-use libhaystack::val::{Dict, Grid};
+use libhaystack::val::{Dict, Grid, Value};
 
 use super::MemoryStore;
 use crate::observe::ErrorKind;
 use crate::ops::OpError;
+
+/// The log target of the store's own lines.
+const LOG_TARGET: &str = "hs::store";
 
 /// Loading a grid file into a [`MemoryStore`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +59,13 @@ impl LoadError {
 }
 
 impl MemoryStore {
-    /// Insert (or replace) every row of `grid` as an entity; returns how many.
-    /// Null cells are dropped. Every row needs an `id` Ref.
+    /// Insert (or replace) every row of `grid` as an entity; returns how many
+    /// distinct entities it holds. Null cells are dropped. Every row needs an
+    /// `id` Ref. When rows repeat an id the last one wins, and the repeated
+    /// ids are named in one WARN line (target `hs::store`): a data file with
+    /// duplicates is almost always a mistake.
     pub fn load_grid(&self, grid: &Grid) -> Result<usize, OpError> {
-        let entities = grid
+        let entities: Vec<Dict> = grid
             .rows
             .iter()
             .map(|row| {
@@ -67,7 +74,28 @@ impl MemoryStore {
                 entity
             })
             .collect();
-        self.update_entities(entities)
+        let mut seen = HashSet::with_capacity(entities.len());
+        let mut repeated: Vec<String> = Vec::new();
+        for entity in &entities {
+            let Some(Value::Ref(id)) = entity.get("id") else {
+                continue;
+            };
+            let name = format!("@{}", id.value());
+            if !seen.insert(id.value()) && !repeated.contains(&name) {
+                repeated.push(name);
+            }
+        }
+        if !repeated.is_empty() {
+            log::warn!(
+                target: LOG_TARGET,
+                "{} id(s) appear in more than one row; the last row of each is kept: {}",
+                repeated.len(),
+                repeated.join(", ")
+            );
+        }
+        let distinct = seen.len();
+        self.update_entities(entities)?;
+        Ok(distinct)
     }
 
     /// Load a Haystack JSON v4 grid (`{"_kind":"grid",...}`) from text.
@@ -100,4 +128,19 @@ fn read(path: &Path) -> Result<String, LoadError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_ids_keep_the_last_row_and_count_once() {
+        let store = MemoryStore::new();
+        let zinc = "ver:\"3.0\"\nid,dis\n@a,\"first\"\n@b,\"B\"\n@a,\"second\"\n";
+        assert_eq!(store.load_zinc_str(zinc).unwrap(), 2);
+        assert_eq!(store.len(), 2);
+        let a = store.entity("a").unwrap();
+        assert_eq!(a.get("dis"), Some(&Value::from("second")));
+    }
 }
