@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use hs_core::observe::{CompositeObserver, Event, LoggingObserver, MetricsObserver, StatsObserver};
-use hs_prometheus::{PrometheusMetrics, Side, Transport};
+use hs_core::observe::{
+    CompositeObserver, Event, LoggingObserver, MetricsObserver, Side, StatsObserver, Transport,
+};
+use hs_prometheus::PrometheusMetrics;
 use log::LevelFilter;
 
 use crate::cli::EventLog;
@@ -58,7 +60,8 @@ impl Observers {
         };
         let component = |transport: Transport| -> Arc<dyn MetricsObserver> {
             let mut builder = CompositeObserver::builder();
-            if let Some(mut logging) = logging_observer(choice.event_log) {
+            if let Some(logging) = logging_observer(choice.event_log) {
+                let mut logging = logging.for_component(side, transport);
                 // A client command prints its failure itself, once; at WARN
                 // the observer's line would repeat it.
                 if side == Side::Client && choice.event_log == EventLog::Default {

@@ -343,7 +343,7 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
     let connects = server
         .stderr_lines()
         .iter()
-        .filter(|l| l.contains("ws connect "))
+        .filter(|l| l.contains("server/ws ws connect "))
         .count();
     assert_eq!(connects, 4, "{:#?}", server.stderr_lines());
 
@@ -441,7 +441,8 @@ fn demo_runs_the_tour_and_exits_zero() {
         "FlakyObserver panicked 2 times",
         "ws connections: 1 opened, 1 closed, 0 active",
         r#"haystack_ws_connections_active{side="server"} 0"#,
-        "log │ INFO  hs::observe      ws disconnect",
+        // The logging observer names the component each line comes from.
+        "log │ INFO  hs::observe      server/ws ws disconnect",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }

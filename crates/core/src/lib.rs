@@ -8,6 +8,13 @@
 //! let observer: Arc<dyn MetricsObserver> = Arc::new(NoopObserver);
 //! observer.on_request("read", std::time::Duration::from_millis(2));
 //! ```
+//!
+//! # Features
+//!
+//! - `test-util`: `observe::RecordingObserver`, which records every event
+//!   in order, for your tests and ours.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
 pub mod clock;

@@ -10,7 +10,8 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use hs_core::observe::{
-    CompositeObserver, Event, FnObserver, GuardedObserver, LoggingObserver, MetricsObserver,
+    CompositeObserver, Event, FnObserver, GuardedObserver, LoggingObserver, MetricsObserver, Side,
+    Transport,
 };
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -109,6 +110,36 @@ fn logging_observer_writes_one_readable_line_per_event_at_default_levels() {
             (Level::Debug, "request read 1.234 ms".to_string()),
             (Level::Warn, "error read timeout".to_string()),
             (Level::Info, "ws disconnect 127.0.0.1:5000".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn logging_observer_lines_name_their_component() {
+    capture();
+    let client_ws = LoggingObserver::new().for_component(Side::Client, Transport::Ws);
+    let server_http = LoggingObserver::new()
+        .for_component(Side::Server, Transport::Http)
+        .with_level(Event::Request, LevelFilter::Info);
+    client_ws.on_ws_connect("ws://127.0.0.1:5000/api/ws");
+    client_ws.on_ws_message_sent("read", 412);
+    client_ws.on_error("read", "timeout");
+    server_http.on_request("read", Duration::from_micros(1234));
+    server_http.on_error("hisRead", "bad_request");
+    assert_eq!(
+        my_lines(),
+        [
+            (
+                Level::Info,
+                "client/ws ws connect ws://127.0.0.1:5000/api/ws".to_string()
+            ),
+            (Level::Trace, "client/ws ws sent read 412 B".to_string()),
+            (Level::Warn, "client/ws error read timeout".to_string()),
+            (Level::Info, "server/http request read 1.234 ms".to_string()),
+            (
+                Level::Warn,
+                "server/http error hisRead bad_request".to_string()
+            ),
         ]
     );
 }

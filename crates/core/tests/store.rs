@@ -918,17 +918,32 @@ async fn dispatch_answers_every_op_name() {
     let store = store(&clock);
     let empty = || json!({"_kind":"grid","meta":{},"cols":[],"rows":[]});
     let about = ok(&store, "about", empty()).await;
+    // The tags the Haystack `about` op requires, and the optional ones hs knows.
     for tag in [
         "haystackVersion",
-        "productName",
-        "productVersion",
+        "tz",
         "serverName",
-        "vendorName",
         "serverTime",
         "serverBootTime",
+        "productName",
+        "productUri",
+        "productVersion",
+        "vendorName",
+        "vendorUri",
     ] {
         assert!(about.rows[0].get(tag).is_some(), "about lacks {tag}");
     }
+    let tz = hs_core::ops::haystack_tz_name(hs_core::ops::local_timezone());
+    assert_eq!(about.rows[0].get("tz"), Some(&Value::make_str(tz)));
+    assert!(libhaystack::timezone::find_timezone(tz).is_ok(), "{tz}");
+    let Some(Value::DateTime(server_time)) = about.rows[0].get("serverTime") else {
+        panic!("serverTime is not a DateTime");
+    };
+    assert_eq!(
+        hs_core::ops::haystack_tz_name(server_time.timezone()),
+        tz,
+        "serverTime is written in the server's zone"
+    );
     assert_eq!(
         about.rows[0].get("haystackVersion"),
         Some(&Value::make_str("4.0"))

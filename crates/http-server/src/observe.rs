@@ -187,12 +187,14 @@ where
         let started = Instant::now();
         let method = request.method().clone();
         let path_label = op_label(&self.state.base_path, request.uri().path());
+        let request_bytes = body_bytes(request.body());
         let inner = AssertUnwindSafe(self.inner.call(request)).catch_unwind();
         ObservedFuture {
             inner: tokio::time::timeout_at((started + self.state.request_timeout).into(), inner),
             started,
             method,
             path_label,
+            request_bytes,
             state: self.state.clone(),
         }
     }
@@ -206,6 +208,8 @@ pin_project! {
         started: Instant,
         method: Method,
         path_label: Cow<'static, str>,
+        // The request body's length when known up front (Content-Length).
+        request_bytes: Option<u64>,
         state: Arc<ObserveState>,
     }
 }
@@ -244,13 +248,33 @@ where
         }
         log::debug!(
             target: LOG_TARGET,
-            "{} {op} -> {} in {:.3} ms{}",
+            "{} {op} -> {} in {:.3} ms, {} B in, {} B out{}",
             this.method,
             status.as_u16(),
             elapsed.as_secs_f64() * 1e3,
+            ByteCount(*this.request_bytes),
+            ByteCount(body_bytes(response.body())),
             error.map(|k| format!(" ({k})")).unwrap_or_default()
         );
         Poll::Ready(Ok(response))
+    }
+}
+
+/// A body's length when it is known without reading it: a full body, or a
+/// request with a Content-Length.
+fn body_bytes(body: &axum::body::Body) -> Option<u64> {
+    axum::body::HttpBody::size_hint(body).exact()
+}
+
+/// A byte count for the log line: the number, or `?` when the body streams.
+struct ByteCount(Option<u64>);
+
+impl std::fmt::Display for ByteCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(bytes) => write!(f, "{bytes}"),
+            None => f.write_str("?"),
+        }
     }
 }
 

@@ -14,10 +14,10 @@ const LOG_TARGET: &str = "hs::observe";
 /// A router serving `GET /metrics` from `metrics`; merge it into your app
 /// (`app.merge(metrics_router(metrics))`) or serve it on its own port.
 ///
-/// The answer is OpenMetrics text
-/// (`application/openmetrics-text; version=1.0.0; charset=utf-8`), or the
-/// Prometheus text format 0.0.4 when the `Accept` header asks only for
-/// `text/plain` (see [`ExpositionFormat::negotiate`]).
+/// The answer is the Prometheus text format 0.0.4, or OpenMetrics text
+/// (`application/openmetrics-text; version=1.0.0; charset=utf-8`) when the
+/// `Accept` header asks for it, as Prometheus does (see
+/// [`ExpositionFormat::negotiate`]).
 pub fn metrics_router<S>(metrics: PrometheusMetrics) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

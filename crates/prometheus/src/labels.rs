@@ -7,47 +7,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 
 pub use hs_core::observe::OBSERVED_OPS as OPS;
-pub use hs_core::observe::labels::OTHER;
-
-/// Which end of a connection a component is: the `side` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Side {
-    /// A client (`side="client"`).
-    Client,
-    /// A server (`side="server"`).
-    Server,
-}
-
-impl Side {
-    /// The label value: `client` or `server`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-}
-
-/// Which transport a component speaks: the `transport` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Transport {
-    /// HTTP (`transport="http"`).
-    Http,
-    /// WebSocket (`transport="ws"`).
-    Ws,
-}
-
-impl Transport {
-    /// The label value: `http` or `ws`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Transport::Http => "http",
-            Transport::Ws => "ws",
-        }
-    }
-}
+pub use hs_core::observe::labels::{OTHER, Side, Transport};
 
 /// Labels of `haystack_request_duration_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

@@ -13,12 +13,18 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::labels::{ErrorLabels, RequestLabels, Side, SideLabels, Transport, WsOpLabels};
 use crate::observer::PrometheusObserver;
 
-/// Upper bounds (seconds) of the request-duration histogram buckets: 100 µs
-/// to 10 s, roughly 1-2.5-5 per decade, so both an in-memory read and a
-/// slow history query land in a bucket that tells them apart.
-pub const DURATION_BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+/// Upper bounds (seconds) of the request-duration histogram buckets: 5 µs
+/// to 50 s, 1-2.5-5 per decade.
+///
+/// An hs server answers an in-memory read in 5–10 µs, so the lowest bound
+/// must sit there for `histogram_quantile` to tell 9 µs from 90 µs; a client
+/// waiting on a slow history query or a timeout (30 s by default) must still
+/// land below `+Inf`. 22 buckets per series, with the op list bounded, keep
+/// the series count small. prometheus-client has no native (sparse)
+/// histograms, which would make this choice unnecessary.
+pub const DURATION_BUCKETS: [f64; 22] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0,
 ];
 
 /// The prefix of every metric name.
@@ -113,9 +119,9 @@ impl Families {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ExpositionFormat {
-    /// OpenMetrics 1.0 text (ends with `# EOF`): the default.
+    /// OpenMetrics 1.0 text (ends with `# EOF`), for scrapers that ask for it.
     OpenMetrics,
-    /// The Prometheus text format 0.0.4, for scrapers that ask only for `text/plain`.
+    /// The Prometheus text format 0.0.4: the default.
     PrometheusText,
 }
 
@@ -130,19 +136,29 @@ impl ExpositionFormat {
         }
     }
 
-    /// Picks the format for an `Accept` header: OpenMetrics unless the
-    /// header names `text/plain` and not `application/openmetrics-text`
-    /// (Prometheus itself asks for both and prefers OpenMetrics; `*/*` or no
-    /// header gets OpenMetrics).
+    /// Picks the format for an `Accept` header, as Prometheus' own
+    /// exporters do: OpenMetrics when the header accepts
+    /// `application/openmetrics-text` (Prometheus asks for it first), the
+    /// Prometheus text format otherwise (`*/*` from curl, `text/plain`, no
+    /// header), which every scraper and `promtool check metrics` reads.
     pub fn negotiate(accept: Option<&str>) -> Self {
-        match accept {
-            Some(accept)
-                if accept.contains("text/plain")
-                    && !accept.contains("application/openmetrics-text") =>
-            {
-                ExpositionFormat::PrometheusText
-            }
-            _ => ExpositionFormat::OpenMetrics,
+        let asks_for_openmetrics = accept.is_some_and(|accept| {
+            accept.split(',').any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media_type = parts.next().unwrap_or_default();
+                media_type.eq_ignore_ascii_case("application/openmetrics-text")
+                    && !parts.any(|param| {
+                        param
+                            .strip_prefix("q=")
+                            .and_then(|q| q.parse::<f32>().ok())
+                            .is_some_and(|q| q <= 0.0)
+                    })
+            })
+        });
+        if asks_for_openmetrics {
+            ExpositionFormat::OpenMetrics
+        } else {
+            ExpositionFormat::PrometheusText
         }
     }
 }

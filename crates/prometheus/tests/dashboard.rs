@@ -23,6 +23,8 @@ fn dashboard() -> Value {
 fn queries(dashboard: &Value) -> Vec<String> {
     fn walk(value: &Value, out: &mut Vec<String>) {
         match value {
+            // A data-source variable's `query` is a plugin id, not PromQL.
+            Value::Object(map) if map.get("type").is_some_and(|t| t == "datasource") => {}
             Value::Object(map) => {
                 for (key, child) in map {
                     match (key.as_str(), child) {
@@ -81,6 +83,9 @@ fn exposed() -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
+/// The labels Prometheus attaches to every scraped sample.
+const TARGET_LABELS: [&str; 2] = ["job", "instance"];
+
 #[test]
 fn every_queried_metric_and_label_is_exposed() {
     let exposed = exposed();
@@ -94,7 +99,11 @@ fn every_queried_metric_and_label_is_exposed() {
             let exposed_labels = exposed
                 .get(&name)
                 .unwrap_or_else(|| panic!("{name} (in `{query}`) is not exposed"));
-            for label in labels {
+            // `job` and `instance` are the target labels Prometheus adds.
+            for label in labels
+                .into_iter()
+                .filter(|l| !TARGET_LABELS.contains(&l.as_str()))
+            {
                 assert!(
                     exposed_labels.contains(&label),
                     "{name} has no label {label} (in `{query}`)"
@@ -140,18 +149,45 @@ fn dashboard_is_an_importable_grafana_model() {
     assert_eq!(dashboard["uid"], "hs-overview");
     assert!(dashboard["title"].as_str().unwrap().contains("hs"));
     assert!(dashboard["schemaVersion"].as_u64().unwrap() >= 30);
-    let inputs = dashboard["__inputs"].as_array().unwrap();
-    assert!(inputs.iter().any(|input| input["name"] == "DS_PROMETHEUS"
-        && input["type"] == "datasource"
-        && input["pluginId"] == "prometheus"));
+    // File provisioning does not fill `__inputs`: the data source is a
+    // template variable, so the file works both imported and provisioned.
+    let text = dashboard.to_string();
+    assert!(dashboard.get("__inputs").is_none());
+    assert!(
+        !text.contains("${DS_"),
+        "an import-only data source input is used"
+    );
 
-    let variables: BTreeSet<&str> = dashboard["templating"]["list"]
-        .as_array()
-        .unwrap()
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    let variable = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no variable {name}"))
+    };
+    let names: Vec<&str> = variables
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(variables, BTreeSet::from(["side", "transport"]));
+    assert_eq!(
+        names,
+        ["datasource", "job", "instance", "side", "transport"]
+    );
+    assert_eq!(variable("datasource")["type"], "datasource");
+    assert_eq!(variable("datasource")["query"], "prometheus");
+    // One side at a time: client and server both time the same request, so
+    // "All" would count every request twice and mix two latencies.
+    let side = variable("side");
+    assert_eq!(side["multi"], false);
+    assert_eq!(side["includeAll"], false);
+    assert_eq!(side["current"]["value"], "server");
+    for name in ["job", "instance", "side", "transport"] {
+        assert_eq!(
+            variable(name)["datasource"]["uid"],
+            "${datasource}",
+            "{name}"
+        );
+    }
 
     let panels = dashboard["panels"].as_array().unwrap();
     let mut ids = BTreeSet::new();
@@ -164,16 +200,19 @@ fn dashboard_is_an_importable_grafana_model() {
             continue;
         }
         assert_eq!(
-            panel["datasource"]["uid"], "${DS_PROMETHEUS}",
+            panel["datasource"]["uid"], "${datasource}",
             "{}",
             panel["title"]
         );
         let targets = panel["targets"].as_array().unwrap();
         assert!(!targets.is_empty(), "{}", panel["title"]);
         for target in targets {
-            assert_eq!(target["datasource"]["uid"], "${DS_PROMETHEUS}");
+            assert_eq!(target["datasource"]["uid"], "${datasource}");
             let expr = target["expr"].as_str().unwrap();
-            assert!(expr.contains("$side"), "{expr} ignores $side");
+            for variable in ["$job", "$instance"] {
+                assert!(expr.contains(variable), "{expr} ignores {variable}");
+            }
+            assert!(expr.contains(r#"side="$side""#), "{expr} mixes the sides");
             if expr.contains("haystack_request_duration") || expr.contains("haystack_errors") {
                 assert!(expr.contains("$transport"), "{expr} ignores $transport");
             }
@@ -186,6 +225,19 @@ fn dashboard_is_an_importable_grafana_model() {
         "Active WebSocket connections",
     ] {
         assert!(titles.contains(&wanted), "{wanted} missing");
+    }
+    // The error panels say when the rate is bad.
+    for title in ["Errors / s", "Error ratio", "Errors by type"] {
+        let panel = panels.iter().find(|p| p["title"] == title).unwrap();
+        let steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{title} has no thresholds"));
+        assert!(
+            steps
+                .iter()
+                .any(|step| step["color"] == "red" && step["value"].is_number()),
+            "{title}"
+        );
     }
 }
 
@@ -202,8 +254,10 @@ fn dashboard_queries_are_valid_promql() {
     for (index, expr) in exprs.iter().enumerate() {
         let expr = expr
             .replace("$__rate_interval", "1m")
-            .replace("$side", ".*")
-            .replace("$transport", ".*");
+            .replace("$side", "server")
+            .replace("$transport", ".*")
+            .replace("$job", ".*")
+            .replace("$instance", ".*");
         assert!(!expr.contains('\''), "{expr}");
         rules.push_str(&format!(
             "      - record: hs:dashboard_query_{index}\n        expr: '{expr}'\n"

@@ -463,20 +463,30 @@ fn both_formats_carry_the_same_samples() {
 }
 
 #[test]
-fn format_negotiation_prefers_openmetrics() {
+fn format_negotiation_gives_openmetrics_only_when_asked() {
     use ExpositionFormat::{OpenMetrics, PrometheusText};
     let prometheus_scraper = "application/openmetrics-text;version=1.0.0;q=0.5,\
         application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-    assert_eq!(ExpositionFormat::negotiate(None), OpenMetrics);
-    assert_eq!(ExpositionFormat::negotiate(Some("*/*")), OpenMetrics);
     assert_eq!(
         ExpositionFormat::negotiate(Some(prometheus_scraper)),
         OpenMetrics
     );
     assert_eq!(
-        ExpositionFormat::negotiate(Some("text/plain; version=0.0.4")),
-        PrometheusText
+        ExpositionFormat::negotiate(Some("Application/OpenMetrics-Text; version=1.0.0")),
+        OpenMetrics
     );
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("text/plain; version=0.0.4"),
+        Some("application/openmetrics-text;q=0,text/plain"),
+    ] {
+        assert_eq!(
+            ExpositionFormat::negotiate(accept),
+            PrometheusText,
+            "{accept:?}"
+        );
+    }
     assert_eq!(
         OpenMetrics.content_type(),
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -485,4 +495,56 @@ fn format_negotiation_prefers_openmetrics() {
         PrometheusText.content_type(),
         "text/plain; version=0.0.4; charset=utf-8"
     );
+}
+
+#[test]
+fn buckets_resolve_a_ten_microsecond_server_and_reach_tens_of_seconds() {
+    let metrics = PrometheusMetrics::new();
+    let observer = metrics.observer(Side::Server, Transport::Http);
+    // An in-memory read answered in 9 µs, and a tail at 128 µs.
+    for _ in 0..99 {
+        observer.on_request("read", Duration::from_micros(9));
+    }
+    observer.on_request("read", Duration::from_micros(128));
+    // A client that waited 40 s.
+    observer.on_request("hisRead", Duration::from_secs(40));
+
+    let samples = scrape(&metrics);
+    let bucket = |op: &str, le: f64| {
+        let le = format!("{le:?}");
+        value(
+            &samples,
+            "haystack_request_duration_seconds_bucket",
+            &[
+                ("op", op),
+                ("le", le.as_str()),
+                SERVER_HTTP[0],
+                SERVER_HTTP[1],
+            ],
+        )
+        .unwrap()
+    };
+    // histogram_quantile interpolates inside one bucket: the 9 µs reads must
+    // sit in a bucket no wider than 5–10 µs, and the tail above them.
+    let p50_bucket = DURATION_BUCKETS
+        .iter()
+        .position(|&le| bucket("read", le) >= 50.0)
+        .unwrap();
+    let upper = DURATION_BUCKETS[p50_bucket];
+    let lower = p50_bucket
+        .checked_sub(1)
+        .map_or(0.0, |i| DURATION_BUCKETS[i]);
+    assert!(
+        upper <= 10e-6 && lower >= 5e-6,
+        "p50 bucket ({lower}, {upper}]"
+    );
+    assert_eq!(bucket("read", upper), 99.0);
+    assert!(
+        bucket("read", 100e-6) < 100.0,
+        "the 128 µs tail is its own bucket"
+    );
+    // The 40 s request lands in a finite bucket.
+    let largest = DURATION_BUCKETS[DURATION_BUCKETS.len() - 1];
+    assert!(largest >= 40.0, "largest bucket {largest} s");
+    assert_eq!(bucket("hisRead", largest), 1.0);
 }

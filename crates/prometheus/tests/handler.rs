@@ -41,14 +41,16 @@ async fn get(metrics: &PrometheusMetrics, accept: Option<&str>) -> (StatusCode, 
 }
 
 #[tokio::test]
-async fn serves_openmetrics_by_default() {
+async fn serves_openmetrics_to_scrapers_that_ask_for_it() {
     let metrics = PrometheusMetrics::new();
     metrics
         .observer(Side::Server, Transport::Http)
         .on_request("read", Duration::from_millis(5));
 
-    for accept in [None, Some("*/*"), Some("application/openmetrics-text")] {
-        let (status, content_type, body) = get(&metrics, accept).await;
+    let prometheus_scraper = "application/openmetrics-text;version=1.0.0,\
+        application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for accept in ["application/openmetrics-text", prometheus_scraper] {
+        let (status, content_type, body) = get(&metrics, Some(accept)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(content_type, OPENMETRICS, "{accept:?}");
         assert!(body.ends_with("# EOF\n"));
@@ -61,6 +63,29 @@ async fn serves_openmetrics_by_default() {
             ),
             Some(1.0)
         );
+    }
+}
+
+#[tokio::test]
+async fn serves_prometheus_text_by_default() {
+    // curl sends `*/*`; a browser or a script may send nothing: both get the
+    // format `promtool check metrics` and every scraper read.
+    let metrics = PrometheusMetrics::new();
+    metrics
+        .observer(Side::Server, Transport::Http)
+        .on_request("read", Duration::from_millis(5));
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/openmetrics-text;q=0, */*"),
+    ] {
+        let (status, content_type, body) = get(&metrics, accept).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            content_type, "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        assert!(!body.contains("# EOF"), "{accept:?}");
     }
 }
 

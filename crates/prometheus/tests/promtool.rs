@@ -138,3 +138,21 @@ fn strict_openmetrics_parser_accepts_the_exposition() {
     let output = run_with_stdin("/usr/bin/python3", &["-c", script], truncated, hint);
     assert!(!output.status.success());
 }
+
+#[tokio::test]
+async fn promtool_accepts_what_curl_gets_from_the_endpoint() {
+    // `curl /metrics | promtool check metrics`: curl sends `Accept: */*`.
+    use tower::ServiceExt;
+    let app: axum::Router = hs_prometheus::metrics_router(everything());
+    let request = axum::http::Request::get("/metrics")
+        .header(axum::http::header::ACCEPT, "*/*")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let (code, report) = promtool(std::str::from_utf8(&body).unwrap());
+    assert_eq!(code, Some(0), "promtool check metrics:\n{report}");
+    assert!(report.trim().is_empty(), "promtool findings:\n{report}");
+}

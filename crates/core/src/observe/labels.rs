@@ -1,4 +1,5 @@
-//! The bounded op and error-type names metric observers count by.
+//! The bounded label values metric observers count by: a component's
+//! [`Side`] and [`Transport`], and the op and error-type names.
 //!
 //! Every name comes from a fixed list, so the number of counters (or
 //! Prometheus series) is bounded whatever a peer sends: an op or error type
@@ -8,6 +9,46 @@
 
 use super::ErrorKind;
 use crate::ops::STANDARD_OPS;
+
+/// Which end of a connection a component is: the `side` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Side {
+    /// A client (`side="client"`).
+    Client,
+    /// A server (`side="server"`).
+    Server,
+}
+
+impl Side {
+    /// The label value: `client` or `server`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// Which transport a component speaks: the `transport` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// HTTP (`transport="http"`).
+    Http,
+    /// WebSocket (`transport="ws"`).
+    Ws,
+}
+
+impl Transport {
+    /// The label value: `http` or `ws`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Ws => "ws",
+        }
+    }
+}
 
 /// The name counted for an op or error type outside the fixed lists.
 pub const OTHER: &str = "_other";

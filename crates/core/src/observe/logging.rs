@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use log::{Level, LevelFilter};
 
-use super::{Event, LOG_TARGET, MetricsObserver};
+use super::{Event, LOG_TARGET, MetricsObserver, Side, Transport};
 
 /// Writes every event through `log` on target `hs::observe`, one short line
 /// a person reads at a glance:
@@ -16,6 +16,11 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 /// | `on_request` | DEBUG | `request read 1.234 ms` |
 /// | `on_error` | WARN | `error read timeout` |
 ///
+/// A process often runs several components (an HTTP server beside a
+/// WebSocket client, say): [`for_component`](Self::for_component) starts
+/// each line with the component's side and transport
+/// (`server/http request read 1.234 ms`), as the Prometheus labels do.
+///
 /// Each level can be changed, or turned off, with
 /// [`with_level`](Self::with_level). The logger is asked
 /// (`log::log_enabled!`) before any formatting, so an event whose level is
@@ -25,7 +30,10 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 /// use log::LevelFilter;
 /// use hs_core::observe::{Event, LoggingObserver};
 ///
+/// use hs_core::observe::{Side, Transport};
+///
 /// let observer = LoggingObserver::new()
+///     .for_component(Side::Server, Transport::Http)
 ///     .with_level(Event::Request, LevelFilter::Info)
 ///     .with_level(Event::WsMessageSent, LevelFilter::Off);
 /// assert_eq!(observer.level(Event::Request), LevelFilter::Info);
@@ -34,6 +42,8 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 pub struct LoggingObserver {
     /// Indexed by `Event::index`; `None` = off.
     levels: [Option<Level>; 6],
+    /// `"server/http "` and the like, or empty: written before every line.
+    component: &'static str,
 }
 
 impl LoggingObserver {
@@ -46,7 +56,21 @@ impl LoggingObserver {
         levels[Event::WsMessageRecv.index()] = Some(Level::Trace);
         levels[Event::Request.index()] = Some(Level::Debug);
         levels[Event::Error.index()] = Some(Level::Warn);
-        LoggingObserver { levels }
+        LoggingObserver {
+            levels,
+            component: "",
+        }
+    }
+
+    /// Starts every line with `side/transport` (`client/ws ws sent read 412 B`).
+    pub const fn for_component(mut self, side: Side, transport: Transport) -> Self {
+        self.component = match (side, transport) {
+            (Side::Client, Transport::Http) => "client/http ",
+            (Side::Client, Transport::Ws) => "client/ws ",
+            (Side::Server, Transport::Http) => "server/http ",
+            (Side::Server, Transport::Ws) => "server/ws ",
+        };
+        self
     }
 
     /// Logs `event` at `level`; [`LevelFilter::Off`] silences it.
@@ -84,38 +108,38 @@ impl Default for LoggingObserver {
 impl MetricsObserver for LoggingObserver {
     fn on_ws_connect(&self, remote_addr: &str) {
         if let Some(level) = self.enabled(Event::WsConnect) {
-            log::log!(target: LOG_TARGET, level, "ws connect {remote_addr}");
+            log::log!(target: LOG_TARGET, level, "{}ws connect {remote_addr}", self.component);
         }
     }
 
     fn on_ws_disconnect(&self, remote_addr: &str) {
         if let Some(level) = self.enabled(Event::WsDisconnect) {
-            log::log!(target: LOG_TARGET, level, "ws disconnect {remote_addr}");
+            log::log!(target: LOG_TARGET, level, "{}ws disconnect {remote_addr}", self.component);
         }
     }
 
     fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
         if let Some(level) = self.enabled(Event::WsMessageSent) {
-            log::log!(target: LOG_TARGET, level, "ws sent {op} {byte_count} B");
+            log::log!(target: LOG_TARGET, level, "{}ws sent {op} {byte_count} B", self.component);
         }
     }
 
     fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
         if let Some(level) = self.enabled(Event::WsMessageRecv) {
-            log::log!(target: LOG_TARGET, level, "ws recv {op} {byte_count} B");
+            log::log!(target: LOG_TARGET, level, "{}ws recv {op} {byte_count} B", self.component);
         }
     }
 
     fn on_request(&self, op: &str, duration: Duration) {
         if let Some(level) = self.enabled(Event::Request) {
             let millis = duration.as_secs_f64() * 1000.0;
-            log::log!(target: LOG_TARGET, level, "request {op} {millis:.3} ms");
+            log::log!(target: LOG_TARGET, level, "{}request {op} {millis:.3} ms", self.component);
         }
     }
 
     fn on_error(&self, op: &str, error_type: &str) {
         if let Some(level) = self.enabled(Event::Error) {
-            log::log!(target: LOG_TARGET, level, "error {op} {error_type}");
+            log::log!(target: LOG_TARGET, level, "{}error {op} {error_type}", self.component);
         }
     }
 }

@@ -44,9 +44,10 @@ pub use composite::{CompositeObserver, CompositeObserverBuilder};
 pub use error_kind::ErrorKind;
 pub use fn_observer::FnObserver;
 pub use guard::GuardedObserver;
-pub use labels::OBSERVED_OPS;
+pub use labels::{OBSERVED_OPS, Side, Transport};
 pub use logging::LoggingObserver;
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use recording::{RecordedEvent, RecordingObserver};
 pub use stats::{LatencySummary, OpStats, StatsObserver, StatsSnapshot};
 

@@ -31,6 +31,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use chrono_tz::Tz;
 use libhaystack::val::{DateTime, Dict, Grid, Value};
 use tokio::sync::broadcast;
 
@@ -190,10 +191,15 @@ pub struct WatchEvent {
 /// [`OpError::unsupported`], so that `ops` lists what really works.
 #[async_trait]
 pub trait HaystackOps: Send + Sync {
-    /// `about`: one row with `haystackVersion`, `productName`, `productVersion`,
-    /// `serverName`, `vendorName`, `serverTime` and, when known, `serverBootTime`.
+    /// `about`: one row with `haystackVersion`, `tz`, `serverName`,
+    /// `serverTime`, `productName`, `productUri`, `productVersion`,
+    /// `vendorName`, `vendorUri` and, when known, `serverBootTime`.
     async fn about(&self) -> Result<Grid, OpError> {
-        Ok(about_grid(&self.server_name(), self.boot_time()))
+        Ok(about_grid(
+            &self.server_name(),
+            self.timezone(),
+            self.boot_time(),
+        ))
     }
 
     /// `ops`: one row `{name, summary}` per [`supported_ops`](Self::supported_ops).
@@ -266,6 +272,13 @@ pub trait HaystackOps: Send + Sync {
     /// `serverBootTime` in `about`; omitted when `None`.
     fn boot_time(&self) -> Option<DateTime> {
         None
+    }
+
+    /// The server's default timezone: `tz` in `about`, and the zone
+    /// `serverTime` is written in. The machine's own zone by default
+    /// ([`local_timezone`]).
+    fn timezone(&self) -> Tz {
+        local_timezone()
     }
 }
 
@@ -428,10 +441,12 @@ pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
     names
 }
 
-/// The `about` grid for a server called `server_name`.
-pub fn about_grid(server_name: &str, boot_time: Option<DateTime>) -> Grid {
+/// The `about` grid for a server called `server_name` whose default
+/// timezone is `tz`.
+pub fn about_grid(server_name: &str, tz: Tz, boot_time: Option<DateTime>) -> Grid {
     let mut row = Dict::new();
     row.insert("haystackVersion".into(), Value::make_str("4.0"));
+    row.insert("tz".into(), Value::make_str(haystack_tz_name(tz)));
     row.insert("productName".into(), Value::make_str("hs"));
     row.insert(
         "productVersion".into(),
@@ -443,11 +458,35 @@ pub fn about_grid(server_name: &str, boot_time: Option<DateTime>) -> Grid {
     );
     row.insert("serverName".into(), Value::make_str(server_name));
     row.insert("vendorName".into(), Value::make_str("hs developers"));
-    row.insert("serverTime".into(), Value::from(DateTime::utc_now()));
+    row.insert(
+        "vendorUri".into(),
+        Value::make_uri(env!("CARGO_PKG_REPOSITORY")),
+    );
+    let now = chrono::Utc::now().with_timezone(&tz);
+    row.insert("serverTime".into(), Value::from(DateTime::from(now)));
     if let Some(boot_time) = boot_time {
         row.insert("serverBootTime".into(), Value::from(boot_time));
     }
     make_grid(Dict::new(), vec![row])
+}
+
+/// The machine's timezone: `TZ` when it names a zone, else the system's
+/// configured zone, else UTC.
+pub fn local_timezone() -> Tz {
+    std::env::var("TZ")
+        .ok()
+        .and_then(|name| name.trim_start_matches(':').parse().ok())
+        .or_else(|| iana_time_zone::get_timezone().ok()?.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+/// A zone's Haystack name: the city part of its IANA name
+/// (`America/New_York` is `New_York`), `UTC` for UTC.
+pub fn haystack_tz_name(tz: Tz) -> &'static str {
+    match tz {
+        Tz::UTC | Tz::Etc__UTC | Tz::Etc__UCT | Tz::Etc__Universal | Tz::Etc__Zulu => "UTC",
+        tz => tz.name().rsplit('/').next().unwrap_or(tz.name()),
+    }
 }
 
 /// The `ops` grid listing `ops`.
@@ -489,6 +528,17 @@ mod tests {
             row.insert((*tag).into(), Value::make_marker());
         }
         row
+    }
+
+    #[test]
+    fn haystack_tz_names_are_the_city_part() {
+        assert_eq!(haystack_tz_name(Tz::America__New_York), "New_York");
+        assert_eq!(
+            haystack_tz_name(Tz::America__Argentina__Buenos_Aires),
+            "Buenos_Aires"
+        );
+        assert_eq!(haystack_tz_name(Tz::Etc__UTC), "UTC");
+        assert_eq!(haystack_tz_name(Tz::UTC), "UTC");
     }
 
     #[test]
