@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use hs_core::auth::http::Authorization;
 use hs_core::auth::{AuthFailure, AuthToken};
 use hs_core::codec::{self, Format};
-use hs_core::observe::{GuardedObserver, MetricsObserver};
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::build as request;
 use hs_core::ops::{HisItem, Op};
 use hs_core::value::{Dict, Grid, Ref, Value};
@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use crate::auth;
 use crate::builder::HttpClientBuilder;
 use crate::error::HttpClientError;
-use crate::retry::{RetryPolicy, is_idempotent_op};
+use crate::retry::RetryPolicy;
 use crate::session::{Credentials, Grant, Session};
 
 /// Log target of requests, responses, retries and the session lifecycle.
@@ -291,10 +291,16 @@ impl HttpClient {
     /// [`close`](Self::close), `call("close", ..)` is an ordinary call: it
     /// logs in if needed and keeps the session.
     pub async fn call(&self, op: &str, grid: &Grid) -> Result<Grid, HttpClientError> {
-        let idempotent = is_idempotent_op(op);
-        match op.parse::<Op>() {
-            Ok(known) if known.takes_no_arguments() => self.get_with(known, idempotent).await,
-            _ => self.post_named(op, grid, idempotent).await,
+        // Ops not in the standard list are treated as writes.
+        let known = op.parse::<Op>().ok();
+        match known {
+            Some(known) if known.takes_no_arguments() => {
+                self.get_with(known, known.is_idempotent_read()).await
+            }
+            _ => {
+                let idempotent = known.is_some_and(Op::is_idempotent_read);
+                self.post_named(op, grid, idempotent).await
+            }
         }
     }
 
@@ -559,7 +565,10 @@ impl HttpClient {
                     Some(Value::Str(trace)) => Some(trace.value().to_owned()),
                     _ => None,
                 });
-            return Err(HttpClientError::ErrorGrid { dis, trace });
+            // The kind an hs server names, so client and server report one
+            // error type for one failure; foreign servers name none.
+            let kind = codec::error_kind(&grid).unwrap_or(ErrorKind::ErrorGrid);
+            return Err(HttpClientError::ErrorGrid { dis, trace, kind });
         }
         Ok(grid)
     }

@@ -65,6 +65,10 @@ pub enum HttpClientError {
         dis: String,
         /// The grid's `errTrace`, when the server sent one.
         trace: Option<String>,
+        /// The error type the grid names (`errKind`, which hs servers send:
+        /// the type their observer reported), else
+        /// [`ErrorKind::ErrorGrid`] (haystack-py and other servers).
+        kind: ErrorKind,
     },
     /// The server refused to authenticate the client: it requires a login
     /// and the client has no credentials (a `401`), it refused the user name
@@ -113,7 +117,7 @@ impl HttpClientError {
             HttpClientError::Timeout { .. } => ErrorKind::Timeout,
             HttpClientError::Transport { .. } => ErrorKind::ConnectionClosed,
             HttpClientError::Status { status, .. } => status_kind(*status),
-            HttpClientError::ErrorGrid { .. } => ErrorKind::ErrorGrid,
+            HttpClientError::ErrorGrid { kind, .. } => *kind,
             HttpClientError::Auth(failure) => failure.kind(),
             HttpClientError::Scram(error) => error.kind(),
             HttpClientError::Decode(_) => ErrorKind::Protocol,
@@ -247,6 +251,7 @@ mod tests {
     #[test]
     fn error_grid_carries_dis() {
         let error = HttpClientError::ErrorGrid {
+            kind: ErrorKind::ErrorGrid,
             dis: "Unknown watch".into(),
             trace: None,
         };

@@ -105,12 +105,6 @@ impl RetryPolicy {
     }
 }
 
-/// Whether a call of `op` may be repeated (see [`RetryPolicy`]). Ops not in
-/// the standard list are treated as writes.
-pub(crate) fn is_idempotent_op(op: &str) -> bool {
-    matches!(op, "about" | "ops" | "formats" | "read" | "nav" | "hisRead")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +158,11 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert_eq!(zero.attempts_for(true), 1);
+        // The ops `HttpClient::call` retries (`Op::is_idempotent_read`).
+        let is_idempotent_op = |op: &str| {
+            op.parse::<hs_core::ops::Op>()
+                .is_ok_and(hs_core::ops::Op::is_idempotent_read)
+        };
         for op in ["about", "ops", "formats", "read", "nav", "hisRead"] {
             assert!(is_idempotent_op(op), "{op}");
         }

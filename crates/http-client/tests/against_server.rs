@@ -5,8 +5,10 @@
 //!
 //! A `RecordingObserver` sits on each side. Each call must end in exactly one
 //! `on_request` or `on_error` on the client and one on the server, with the
-//! same op name; the error types are the stable ones (an error grid is
-//! `error_grid` on the client and the op's own kind on the server). The
+//! same op name; the error types are the stable ones, and the same on both
+//! sides for an error grid (the server names its kind in the grid's
+//! `errKind`; an unknown op, answered `404` without a grid, is `unknown_op`
+//! on the server and `not_found` on the client). The
 //! server also reports each SCRAM handshake step as op `auth`, which the
 //! tests check separately.
 
@@ -317,7 +319,7 @@ async fn every_op(format: Format) {
     }
     let bad_filter = client.read_filter("point and", None).await.unwrap_err();
     assert!(error_grid(bad_filter).to_lowercase().contains("filter"));
-    ledger.err("read", "error_grid", "bad_request");
+    ledger.err("read", "bad_request", "bad_request");
 
     // nav down the tree: site, equips, points.
     let roots = client.nav(None).await.unwrap();
@@ -335,7 +337,7 @@ async fn every_op(format: Format) {
     }
     let unknown_nav = client.nav(Some("nope")).await.unwrap_err();
     assert!(error_grid(unknown_nav).contains("nope"));
-    ledger.err("nav", "error_grid", "not_found");
+    ledger.err("nav", "not_found", "not_found");
 
     // hisRead ranges.
     let day = client.his_read(&temp, "2024-01-01").await.unwrap();
@@ -372,10 +374,10 @@ async fn every_op(format: Format) {
     }
     let not_his = client.his_read(&sp, "2024-01-01").await.unwrap_err();
     assert!(error_grid(not_his).contains("his"));
-    ledger.err("hisRead", "error_grid", "bad_request");
+    ledger.err("hisRead", "bad_request", "bad_request");
     let bad_range = client.his_read(&temp, "someday").await.unwrap_err();
     assert!(matches!(bad_range, HttpClientError::ErrorGrid { .. }));
-    ledger.err("hisRead", "error_grid", "bad_request");
+    ledger.err("hisRead", "bad_request", "bad_request");
 
     // hisWrite, then hisRead sees the samples and curVal follows the newest.
     let items = [
@@ -399,7 +401,7 @@ async fn every_op(format: Format) {
     ledger.ok("read");
     let unknown_point = client.his_write(&nope, &items).await.unwrap_err();
     assert!(error_grid(unknown_point).contains("nope"));
-    ledger.err("hisWrite", "error_grid", "not_found");
+    ledger.err("hisWrite", "not_found", "not_found");
 
     // pointWrite: the priority array decides curVal.
     let array = client.point_write_array(&sp).await.unwrap();
@@ -471,13 +473,13 @@ async fn every_op(format: Format) {
         .await
         .unwrap_err();
     assert!(error_grid(level18).contains("level"));
-    ledger.err("pointWrite", "error_grid", "bad_request");
+    ledger.err("pointWrite", "bad_request", "bad_request");
     let not_writable = client
         .point_write(&temp, 8, Some(&val(1.0)), "e2e", None)
         .await
         .unwrap_err();
     assert!(error_grid(not_writable).contains("writable"));
-    ledger.err("pointWrite", "error_grid", "bad_request");
+    ledger.err("pointWrite", "bad_request", "bad_request");
 
     // watchSub, watchPoll after writes, watchUnsub.
     let watch = client
@@ -557,7 +559,7 @@ async fn every_op(format: Format) {
     }
     let closed = client.watch_poll(&watch_id, false).await.unwrap_err();
     assert!(error_grid(closed).contains(&watch_id));
-    ledger.err("watchPoll", "error_grid", "not_found");
+    ledger.err("watchPoll", "not_found", "not_found");
 
     // invokeAction on a registered action.
     let mut args = Dict::new();
@@ -572,13 +574,13 @@ async fn every_op(format: Format) {
         .await
         .unwrap_err();
     assert_eq!(error_grid(missing_arg), "bump: no by");
-    ledger.err("invokeAction", "error_grid", "bad_request");
+    ledger.err("invokeAction", "bad_request", "bad_request");
     let unknown_action = client
         .invoke_action(&sp, "noSuchAction", &args)
         .await
         .unwrap_err();
     assert!(error_grid(unknown_action).contains("noSuchAction"));
-    ledger.err("invokeAction", "error_grid", "not_found");
+    ledger.err("invokeAction", "not_found", "not_found");
 
     // Any op by name: a standard op, and one the server does not know (404).
     let raw = client.call("about", &Grid::make_empty()).await.unwrap();
@@ -813,30 +815,31 @@ async fn reader_reads_but_is_refused_writes() {
     assert_eq!(client.point_write_array(&sp).await.unwrap().rows.len(), 17);
     ledger.ok("pointWrite");
 
-    // Writes: an error grid (HTTP 200, as the reference), observed by the
-    // server as `forbidden`.
+    // Writes: an error grid (HTTP 200, as the reference), observed by both
+    // sides as `forbidden`.
     let write = client
         .point_write(&sp, 8, Some(&Value::make_number(50.0)), "reader", None)
         .await
         .unwrap_err();
-    assert_eq!(write.kind().as_str(), "error_grid");
+    assert_eq!(write.kind().as_str(), "forbidden");
+    assert_eq!(write.as_str(), "error_grid");
     assert!(
         error_grid(write).contains("Insufficient permissions"),
         "pointWrite"
     );
-    ledger.err("pointWrite", "error_grid", "forbidden");
+    ledger.err("pointWrite", "forbidden", "forbidden");
     let items = [HisItem {
         ts: ts("2024-01-05T08:00:00-05:00"),
         val: Value::make_number(1.0),
     }];
     let his = client.his_write(&temp, &items).await.unwrap_err();
     assert!(error_grid(his).contains("Insufficient permissions"));
-    ledger.err("hisWrite", "error_grid", "forbidden");
+    ledger.err("hisWrite", "forbidden", "forbidden");
     let mut args = Dict::new();
     args.insert("by".into(), Value::make_number(1.0));
     let action = client.invoke_action(&sp, "bump", &args).await.unwrap_err();
     assert!(error_grid(action).contains("Insufficient permissions"));
-    ledger.err("invokeAction", "error_grid", "forbidden");
+    ledger.err("invokeAction", "forbidden", "forbidden");
 
     // Nothing was written.
     assert_eq!(h.store.history_len("p-temp"), 4);

@@ -14,9 +14,9 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use hs_core::auth::Authorizer;
-use hs_core::codec::{Format, decode_grid, error_grid};
+use hs_core::codec::{Format, decode_grid};
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, Op, OpRequest, ReadRequest, dispatch_request};
+use hs_core::ops::{HaystackOps, Op, OpError, OpRequest, ReadRequest, dispatch_request};
 use hs_core::value::Grid;
 
 use crate::auth::Session;
@@ -91,7 +91,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
                 return responses::error_grid(
                     name,
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    &error_grid("Request body too large"),
+                    &OpError::new(ErrorKind::TooLarge, "Request body too large").to_grid(),
                     format,
                     ErrorKind::TooLarge,
                 );
@@ -170,7 +170,9 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
     }
 }
 
-/// An error grid with `dis` (HTTP 200, as the reference), observed as `kind`.
+/// An error grid with `dis` and `kind` (HTTP 200, as the reference),
+/// observed as `kind`.
 fn error_grid_response(op: &'static str, kind: ErrorKind, dis: &str, format: Format) -> Response {
-    responses::error_grid(op, StatusCode::OK, &error_grid(dis), format, kind)
+    let grid = OpError::new(kind, dis).to_grid();
+    responses::error_grid(op, StatusCode::OK, &grid, format, kind)
 }

@@ -158,12 +158,15 @@ impl Shared {
     fn complete(&self, pending: Pending, grid: Grid) {
         let result = match wire::error_dis(&grid) {
             Some(dis) => {
-                self.observer.on_error(&pending.op, "error_grid");
-                Err(WsClientError::ErrorGrid {
+                let error = WsClientError::ErrorGrid {
                     op: pending.op,
                     dis,
                     grid: Box::new(grid),
-                })
+                };
+                if let WsClientError::ErrorGrid { op, .. } = &error {
+                    self.observer.on_error(op, error.kind().as_str());
+                }
+                Err(error)
             }
             None => {
                 self.observer
@@ -487,6 +490,7 @@ impl Connection {
             ))
         });
         if let Err(error) = auth {
+            // The disconnect reason is the error's own text.
             guard.set_error(error.duplicate());
             let _ = tokio::time::timeout(config.close_timeout, stream.close(None)).await;
             return Err(error);

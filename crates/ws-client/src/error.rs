@@ -62,7 +62,10 @@ pub enum WsClientError {
         /// Why the connection ended.
         reason: String,
     },
-    /// The server answered with an error grid.
+    /// The server answered with an error grid. [`kind`](Self::kind) is the
+    /// error type the grid names (`errKind`, which hs servers send: the type
+    /// their observer reported), else `error_grid` (haystack-py and other
+    /// servers).
     #[error("{op}: server error: {dis}")]
     ErrorGrid {
         /// The op the error grid answered.
@@ -87,16 +90,21 @@ impl WsClientError {
             WsClientError::Auth { .. } => ErrorKind::Auth,
             WsClientError::Timeout { .. } => ErrorKind::Timeout,
             WsClientError::ConnectionClosed { .. } => ErrorKind::ConnectionClosed,
-            WsClientError::ErrorGrid { .. } => ErrorKind::ErrorGrid,
+            // The kind the server named (hs servers), so both sides report
+            // one error type for one failure; foreign servers name none.
+            WsClientError::ErrorGrid { grid, .. } => {
+                hs_core::codec::error_kind(grid).unwrap_or(ErrorKind::ErrorGrid)
+            }
             WsClientError::Protocol(_) => ErrorKind::Protocol,
         }
     }
 
     /// A stable snake_case name of the variant (finer than [`kind`](Self::kind)
-    /// only for `invalid_url`).
+    /// for `invalid_url`, coarser for an error grid: always `error_grid`).
     pub fn as_str(&self) -> &'static str {
         match self {
             WsClientError::InvalidUrl { .. } => "invalid_url",
+            WsClientError::ErrorGrid { .. } => "error_grid",
             other => other.kind().as_str(),
         }
     }

@@ -191,3 +191,45 @@ async fn login_failures_read_the_same_on_both_transports() {
     assert_eq!(ws.auth_failure(), Some(&AuthFailure::TokenRejected));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn one_failure_is_one_error_type_on_both_sides_and_both_transports() {
+    let server = Server::start(false).await;
+    let client_events = Arc::new(RecordingObserver::new());
+    let http = HttpClient::builder(server.http.base_url())
+        .observer(client_events.clone())
+        .build()
+        .unwrap();
+    let ws = WsClient::builder(format!("ws://{}", server.addr()))
+        .observer(client_events.clone())
+        .connect()
+        .await
+        .unwrap();
+    let bad_filter = "site and (";
+    let http_error = http.read_filter(bad_filter, None).await.unwrap_err();
+    let ws_error = ws.read_filter(bad_filter, None).await.unwrap_err();
+    // An unknown id is the other failure an error grid carries.
+    let missing = hs_core::value::Ref::make("no-such-point", None);
+    http.his_read(&missing, "today").await.unwrap_err();
+    ws.his_read(&missing, "today").await.unwrap_err();
+    ws.close().await;
+
+    assert_eq!(http_error.kind().as_str(), "bad_request", "{http_error}");
+    assert_eq!(ws_error.kind().as_str(), "bad_request", "{ws_error}");
+    let expected = [
+        ("read".to_owned(), "bad_request".to_owned()),
+        ("read".to_owned(), "bad_request".to_owned()),
+        ("hisRead".to_owned(), "not_found".to_owned()),
+        ("hisRead".to_owned(), "not_found".to_owned()),
+    ];
+    assert_eq!(client_events.errors(), expected);
+    // The server may report a request just after answering it.
+    for _ in 0..500 {
+        if server.events.errors().len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.events.errors(), expected);
+    server.stop().await;
+}

@@ -318,7 +318,8 @@ impl SessionInner {
                     received,
                     error: Some(ErrorKind::Protocol),
                 };
-                let response = WsResponse::error(None, None, "unexpected authentication message");
+                let error = OpError::new(ErrorKind::Protocol, "unexpected authentication message");
+                let response = WsResponse::error(None, None, &error);
                 self.shared.enqueue(Outgoing::text(
                     ws::encode_response(&response),
                     AUTH.into(),
@@ -343,7 +344,7 @@ impl SessionInner {
         message: &str,
         received: Instant,
     ) {
-        let response = WsResponse::error(id, None, message);
+        let response = WsResponse::error(id, None, &OpError::new(kind, message));
         let outcome = Outcome {
             op: INVALID.into(),
             received,
@@ -371,7 +372,8 @@ impl SessionInner {
                 items.len()
             );
             let message = format!("batch of {} items exceeds the limit of {max}", items.len());
-            let response = WsResponse::error(None, None, &message);
+            let response =
+                WsResponse::error(None, None, &OpError::new(ErrorKind::TooLarge, message));
             let outcome = Outcome {
                 op: BATCH.into(),
                 received,
@@ -393,8 +395,8 @@ impl SessionInner {
                     self.run(request.into(), op, received).await
                 }
                 Err(err) => {
-                    let response =
-                        WsResponse::error(err.request_id().cloned(), None, &err.to_string());
+                    let error = OpError::new(err.kind(), err.to_string());
+                    let response = WsResponse::error(err.request_id().cloned(), None, &error);
                     (
                         response,
                         Outcome {

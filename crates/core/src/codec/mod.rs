@@ -158,6 +158,27 @@ pub fn error_grid(dis: &str) -> Grid {
     }
 }
 
+/// The error grid meta tag in which hs servers name the failure's
+/// [`ErrorKind`](crate::observe::ErrorKind) (`errKind: "bad_request"`), so that a client reports the
+/// same error type as the server for the same failure. Not `errType`, which
+/// SkySpark uses for its exception class.
+pub const ERROR_KIND_TAG: &str = "errKind";
+
+/// The error type an error grid names in [`ERROR_KIND_TAG`]; `None` when
+/// `grid` is no error grid, or names no known kind (foreign servers such
+/// as haystack-py name none: clients then report
+/// [`ErrorKind::ErrorGrid`](crate::observe::ErrorKind::ErrorGrid)).
+pub fn error_kind(grid: &Grid) -> Option<crate::observe::ErrorKind> {
+    let meta = grid.meta.as_ref()?;
+    if !meta.get("err").is_some_and(Value::is_marker) {
+        return None;
+    }
+    match meta.get(ERROR_KIND_TAG) {
+        Some(Value::Str(name)) => crate::observe::ErrorKind::from_name(name.value()),
+        _ => None,
+    }
+}
+
 /// `Some(dis)` when `grid` is an error grid (meta has the `err` marker): its
 /// `dis`, or `"error grid without dis"` when it has none.
 pub fn error_message(grid: &Grid) -> Option<String> {

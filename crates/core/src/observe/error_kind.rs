@@ -17,7 +17,7 @@
 /// | `TooLarge` | `too_large` | message or body over the configured limit |
 /// | `Overloaded` | `overloaded` | refused for capacity (connections, queue) |
 /// | `Protocol` | `protocol` | the peer broke the wire protocol (bad frame, unexpected message) |
-/// | `ErrorGrid` | `error_grid` | the server answered with an error grid (client side) |
+/// | `ErrorGrid` | `error_grid` | the server answered with an error grid naming no kind (client side; an hs server names one in `errKind`, which the client reports instead) |
 /// | `ServerError` | `server_error` | the server failed while handling the request |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -70,6 +70,14 @@ impl ErrorKind {
         ErrorKind::ErrorGrid,
         ErrorKind::ServerError,
     ];
+
+    /// The kind named `name` (an [`as_str`](Self::as_str) name), if any.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.as_str() == name)
+    }
 
     /// The stable snake_case name.
     pub const fn as_str(self) -> &'static str {

@@ -14,7 +14,9 @@ use crate::observe::ErrorKind;
 /// let err = OpError::bad_request("read: filter must be a Str");
 /// assert_eq!(err.kind(), ErrorKind::BadRequest);
 /// assert_eq!(err.as_str(), "bad_request");
-/// assert!(err.to_grid().meta.unwrap().contains_key("err"));
+/// let grid = err.to_grid();
+/// assert!(grid.meta.as_ref().unwrap().contains_key("err"));
+/// assert_eq!(hs_core::codec::error_kind(&grid), Some(ErrorKind::BadRequest));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -73,8 +75,18 @@ impl OpError {
         &self.message
     }
 
-    /// The error grid sent on the wire: meta `{err: marker, dis: message}`, no columns.
+    /// The error grid sent on the wire: meta `{err: marker, dis: message,
+    /// errKind: kind}` ([`ERROR_KIND_TAG`](crate::codec::ERROR_KIND_TAG)),
+    /// no columns. Clients read the kind back with
+    /// [`codec::error_kind`](crate::codec::error_kind).
     pub fn to_grid(&self) -> Grid {
-        crate::codec::error_grid(&self.message)
+        let mut grid = crate::codec::error_grid(&self.message);
+        if let Some(meta) = grid.meta.as_mut() {
+            meta.insert(
+                crate::codec::ERROR_KIND_TAG.to_owned(),
+                libhaystack::val::Value::make_str(self.kind.as_str()),
+            );
+        }
+        grid
     }
 }

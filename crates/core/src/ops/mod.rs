@@ -134,6 +134,17 @@ impl Op {
         matches!(self, Op::About | Op::Ops | Op::Formats | Op::Close)
     }
 
+    /// Whether the op only reads, so repeating it (a client's retry) is
+    /// safe: `about`, `ops`, `formats`, `read`, `nav`, `hisRead`. Not
+    /// `close` (it ends the session), not the watch ops (a `watchPoll`
+    /// consumes the server's change set), not the writes.
+    pub const fn is_idempotent_read(self) -> bool {
+        matches!(
+            self,
+            Op::About | Op::Ops | Op::Formats | Op::Read | Op::Nav | Op::HisRead
+        )
+    }
+
     /// A one-line description, used as the `summary` of the `ops` response.
     pub const fn summary(self) -> &'static str {
         match self {

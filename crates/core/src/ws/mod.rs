@@ -10,10 +10,11 @@
 //! assert_eq!(request.op, "about");
 //! assert!(request.grid.rows.is_empty()); // an omitted grid is the empty grid
 //!
-//! let reply = WsResponse::error(request.id.clone(), request.ch.clone(), "Unknown operation: about");
+//! let error = hs_core::ops::OpError::unknown_op("about");
+//! let reply = WsResponse::error(request.id.clone(), request.ch.clone(), &error);
 //! assert_eq!(
 //!     encode_response(&reply),
-//!     r#"{"grid":{"_kind":"grid","meta":{"err":{"_kind":"marker"},"dis":"Unknown operation: about"},"cols":[],"rows":[]},"id":7}"#
+//!     r#"{"grid":{"_kind":"grid","meta":{"err":{"_kind":"marker"},"dis":"Unknown operation: about","errKind":"unknown_op"},"cols":[],"rows":[]},"id":7}"#
 //! );
 //! ```
 //!
@@ -44,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::codec;
-use crate::ops::{ReadRequest, Reply};
+use crate::ops::{OpError, ReadRequest, Reply};
 
 /// The WebSocket subprotocol the reference requires (`Sec-WebSocket-Protocol`).
 pub const SUBPROTOCOL: &str = "haystack";
@@ -93,11 +94,11 @@ pub struct WsResponse {
 }
 
 impl WsResponse {
-    /// A response carrying the error grid for `dis`.
-    pub fn error(id: Option<serde_json::Value>, ch: Option<String>, dis: &str) -> Self {
+    /// A response carrying the error grid of `error` (its `dis` and kind).
+    pub fn error(id: Option<serde_json::Value>, ch: Option<String>, error: &OpError) -> Self {
         WsResponse {
             id,
-            grid: Reply::Grid(codec::error_grid(dis)),
+            grid: Reply::Grid(error.to_grid()),
             ch,
         }
     }
