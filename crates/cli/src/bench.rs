@@ -124,6 +124,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 extra_observers: Vec::new(),
                 max_connections: None,
                 scram_iterations: None,
+                push: true,
             })
             .await?;
             let url = match args.transport {
@@ -161,6 +162,9 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         credentials: args.user.clone().zip(args.password.clone()),
         timeout: Duration::from_secs(10),
         observer: noop(),
+        wire: hs_core::codec::Format::Json,
+        token: None,
+        ws_auth: crate::cli::WsAuth::Scram,
     };
     let report = drive(&options, &args, budget).await;
     if let Some(server) = server {

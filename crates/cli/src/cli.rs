@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = None,
     after_help = "Examples:\n  \
         hs serve                                  # demo building on http://127.0.0.1:8080\n  \
+        hs about                                  # is it there? what is it?\n  \
         hs read 'ahu'                             # query it over HTTP\n  \
         hs read --url ws://127.0.0.1:8080 'point and temp' --format zinc\n  \
         hs watch 'point and sp' --count 1         # print the next change, then exit\n  \
@@ -47,6 +48,12 @@ pub(crate) enum Command {
     /// Ctrl-C (SIGINT) or SIGTERM shuts down gracefully: new connections are
     /// refused, WebSocket clients get a close frame, in-flight requests finish.
     Serve(ServeArgs),
+    /// Print the server's `about`: its name, product, version, time and time zone
+    About(AboutArgs),
+    /// List the ops the server supports
+    Ops(OpsArgs),
+    /// Navigate the server's tree: the roots, or the children of NAV_ID (a quick connectivity check)
+    Nav(NavArgs),
     /// Read entities matching a filter, or by id
     Read(ReadArgs),
     /// Read the history of a point over a range
@@ -55,9 +62,12 @@ pub(crate) enum Command {
     Write(WriteArgs),
     /// Subscribe to the entities matching a filter and print their changes as they arrive
     ///
-    /// Over WebSocket the server pushes changes; over HTTP they are polled
-    /// with watchPoll every --poll interval. Runs until Ctrl-C, or until
-    /// --count changes or --duration have passed.
+    /// Over HTTP changes are polled with watchPoll every --poll interval.
+    /// Over WebSocket (--mode auto) hs waits for the server's pushes and,
+    /// when none arrives within a poll interval, asks with watchPoll; once
+    /// a poll finds changes no push announced, it keeps polling (servers such
+    /// as haystack-py's never push). The mode in use is printed on stderr.
+    /// Runs until Ctrl-C, or until --count changes or --duration have passed.
     Watch(WatchArgs),
     /// Load-test a server with `read` by id, and print requests/s, p50/p99 and errors
     ///
@@ -87,9 +97,21 @@ pub(crate) struct ServeArgs {
     pub(crate) data: Vec<PathBuf>,
 
     /// Require SCRAM-SHA-256 login; NAME:PASSWORD or NAME:PASSWORD:ROLE, with ROLE one of
-    /// reader, operator, admin [default role: admin] (may be repeated)
+    /// reader, operator, admin [default role: admin] (may be repeated). The command line
+    /// is visible to every user of the machine (ps): prefer --users for real passwords
     #[arg(long = "user", value_name = "NAME:PASSWORD[:ROLE]", value_parser = parse_user)]
     pub(crate) users: Vec<UserSpec>,
+
+    /// Require SCRAM-SHA-256 login for the users in FILE, or on stdin for `-`: one
+    /// NAME:PASSWORD[:ROLE] per line, blank lines and `#` comments skipped. A file
+    /// other users may read is refused (chmod 600 it)
+    #[arg(long = "users", value_name = "FILE")]
+    pub(crate) users_file: Option<PathBuf>,
+
+    /// PBKDF2 iterations of the users' SCRAM credentials: each login costs the
+    /// client this many (at least 4096, the protocol minimum) [default: 600000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(4096..))]
+    pub(crate) scram_iterations: Option<u32>,
 
     /// How the logging observer reports events (target hs::observe): `default`
     /// logs connects at INFO, requests at DEBUG, errors at WARN, frames at TRACE;
@@ -108,6 +130,11 @@ pub(crate) struct ServeArgs {
     /// The most WebSocket connections served at once
     #[arg(long, value_name = "N")]
     pub(crate) max_connections: Option<usize>,
+
+    /// Push no watch changes over WebSocket: clients learn of them only with
+    /// watchPoll, as with haystack-py's servers, whose ops never push
+    #[arg(long)]
+    pub(crate) no_push: bool,
 }
 
 /// One `--user` of `hs serve`.
@@ -133,7 +160,7 @@ fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{raw}` resolves to no address"))
 }
 
-fn parse_user(raw: &str) -> Result<UserSpec, String> {
+pub(crate) fn parse_user(raw: &str) -> Result<UserSpec, String> {
     let mut parts = raw.splitn(3, ':');
     let name = parts.next().unwrap_or_default();
     let password = parts
@@ -146,7 +173,11 @@ fn parse_user(raw: &str) -> Result<UserSpec, String> {
         None => hs_core::auth::Role::Admin,
         Some(role) => role
             .parse()
-            .map_err(|_| format!("unknown role `{role}` (reader, operator or admin)"))?,
+            // The role is not echoed: in a password with a `:` it is part of the password.
+            .map_err(|_| {
+                "unknown role: use reader, operator or admin (a password cannot contain `:`)"
+                    .to_owned()
+            })?,
     };
     Ok(UserSpec {
         name: name.to_owned(),
@@ -186,8 +217,10 @@ pub(crate) struct ClientArgs {
     )]
     pub(crate) url: String,
 
-    /// Login name for SCRAM-SHA-256 (with --password)
-    #[arg(long, env = "HS_USER", value_name = "NAME", requires = "password")]
+    /// Login name for SCRAM-SHA-256 (with --password); with --token, used only over HTTP,
+    /// to log in again if the server refuses the token
+    // Checked by hand, not with `requires`: HS_USER exported beside --token is fine.
+    #[arg(long, env = "HS_USER", value_name = "NAME")]
     pub(crate) user: Option<String>,
 
     /// Password for --user (prefer the HS_PASSWORD environment variable); ignored
@@ -206,7 +239,22 @@ pub(crate) struct ClientArgs {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
 
-    /// Output format
+    /// A bearer token from an earlier login, used instead of --user and --password
+    /// (over HTTP as `Authorization: BEARER authToken=..`, over WebSocket as {"authToken":..});
+    /// over HTTP, --user and --password log in again if the server refuses it
+    #[arg(long, env = "HS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
+
+    /// How --user logs in to a ws:// URL: `scram` in WebSocket messages (hs, haystack-py's
+    /// WebSocketServer); `token` with SCRAM over the HTTP API beside the endpoint, then the
+    /// token as {"authToken":..} (haystack-py's FastAPI /api/ws); `auto` tries `scram` and
+    /// turns to `token` when the endpoint closes with 4003, as FastAPI's does
+    #[arg(long, value_enum, default_value_t = WsAuth::Auto, value_name = "HOW")]
+    pub(crate) ws_auth: WsAuth,
+
+    /// Output format: `table` for people; `json` and `zinc` print the grid in that
+    /// encoding and, over HTTP, ask the server for it on the wire too (`table` asks for
+    /// JSON). WebSocket messages are always JSON
     #[arg(long, short = 'f', value_enum, default_value_t = OutputFormat::Table)]
     pub(crate) format: OutputFormat,
 
@@ -224,6 +272,63 @@ pub(crate) enum OutputFormat {
     Zinc,
     /// Haystack JSON (v4 encoding).
     Json,
+}
+
+impl OutputFormat {
+    /// The encoding asked of an HTTP server: the printed one, JSON for a table.
+    pub(crate) fn wire(self) -> hs_core::codec::Format {
+        match self {
+            OutputFormat::Zinc => hs_core::codec::Format::Zinc,
+            OutputFormat::Json | OutputFormat::Table => hs_core::codec::Format::Json,
+        }
+    }
+}
+
+/// How a client logs in to a WebSocket endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WsAuth {
+    /// `scram`, then `token` if the endpoint closes with 4003.
+    Auto,
+    /// SCRAM-SHA-256 in WebSocket messages.
+    Scram,
+    /// SCRAM over HTTP, then the token in `{"authToken":..}`.
+    Token,
+}
+
+/// `hs about`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  hs about --url ws://127.0.0.1:8080")]
+pub(crate) struct AboutArgs {
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs ops`.
+#[derive(Debug, Args)]
+pub(crate) struct OpsArgs {
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+/// `hs nav`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  hs nav                 # the roots: sites\n  hs nav demo-site       # the equipment of a site"
+)]
+pub(crate) struct NavArgs {
+    /// The entity whose children to list (with or without the leading @); the roots without it
+    #[arg(value_name = "NAV_ID")]
+    pub(crate) nav_id: Option<String>,
+
+    /// Only these columns in the table, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub(crate) columns: Vec<String>,
+
+    /// Connection and output.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 /// `hs read`.
@@ -306,7 +411,7 @@ pub(crate) struct WriteArgs {
 /// `hs watch`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  hs watch --url ws://127.0.0.1:8080 'point and sp' --count 1 --duration 30s"
+    after_help = "Examples:\n  hs watch --url ws://127.0.0.1:8080 'point and sp' --count 1 --duration 30s\n  hs watch 'point and sp' --mode poll --poll 5s --columns id,dis,curVal,writeVal"
 )]
 pub(crate) struct WatchArgs {
     /// Haystack filter selecting the entities to watch
@@ -321,13 +426,38 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) duration: Option<Duration>,
 
-    /// How often to poll over HTTP (WebSocket servers push instead)
+    /// How often to poll with watchPoll (at most half the watch's lease)
     #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) poll: Duration,
+
+    /// The lease to ask for, e.g. 10m; the server may clamp it [default: the server's]. hs
+    /// polls, or renews the watch when it only waits for pushes, twice per lease granted
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) lease: Option<Duration>,
+
+    /// How changes are learnt: `auto` waits for pushes over WebSocket and
+    /// falls back to polling, `push` only waits for pushes, `poll` only polls
+    #[arg(long, value_enum, default_value_t = WatchMode::Auto)]
+    pub(crate) mode: WatchMode,
+
+    /// Only these columns in the table, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub(crate) columns: Vec<String>,
 
     /// Connection and output.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+}
+
+/// How `hs watch` learns of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WatchMode {
+    /// Pushes over WebSocket, falling back to polling when none arrives; polling over HTTP.
+    Auto,
+    /// Only the server's pushes (WebSocket only).
+    Push,
+    /// Only watchPoll every --poll interval.
+    Poll,
 }
 
 /// Which transport `hs bench` drives against its in-process server.

@@ -4,11 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use hs_core::auth::AuthToken;
+use hs_core::codec::Format;
 use hs_core::observe::MetricsObserver;
 use hs_core::value::{Grid, Ref, Value};
 use hs_http_client::HttpClient;
 use hs_ws_client::{HaystackClient, WsClient};
 
+use crate::cli::WsAuth;
 use crate::error::CliError;
 
 /// The transport a URL names.
@@ -48,6 +51,56 @@ pub(crate) fn normalise_url(url: &str) -> Result<(Transport, String), CliError> 
     Ok((transport, url))
 }
 
+/// The close code with which haystack-py's FastAPI `/api/ws` refuses any
+/// first message but `{"authToken":..}` (PROTOCOL.md 4.3).
+const CLOSE_TOKEN_ONLY: u16 = 4003;
+
+/// `--ws-auth token`: logs in with SCRAM to the HTTP API beside the
+/// WebSocket endpoint `ws_url` (`ws://host/api/ws` → `http://host/api`) and
+/// answers the session's bearer token, for `{"authToken":..}` (haystack-py's
+/// FastAPI `/api/ws` takes only that). `None` when that API requires no
+/// login. The HTTP session is left open: closing it would revoke the token.
+async fn http_login(
+    ws_url: &str,
+    user: &str,
+    password: &str,
+    options: &ConnectOptions,
+) -> Result<Option<AuthToken>, CliError> {
+    let http_url = http_api_of(ws_url)?;
+    let http = HttpClient::builder(http_url.clone())
+        .timeout(options.timeout)
+        .credentials(user, password)
+        .build()?;
+    let token = http.login().await?;
+    match &token {
+        Some(_) => {
+            log::info!(target: "hs::auth", "logged in to {http_url} as {user}; its token opens {ws_url}")
+        }
+        None => {
+            log::info!(target: "hs::auth", "{http_url} requires no login; connecting to {ws_url} without a token")
+        }
+    }
+    Ok(token)
+}
+
+/// The HTTP API beside a WebSocket endpoint: the scheme made `http(s)` and a
+/// final `/ws` dropped (`wss://h/haystack/api/ws` → `https://h/haystack/api`).
+fn http_api_of(ws_url: &str) -> Result<String, CliError> {
+    let (scheme, rest) = ws_url
+        .split_once("://")
+        .ok_or_else(|| CliError::Usage(format!("`{ws_url}` is not a URL")))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "wss" => "https",
+        _ => "http",
+    };
+    let path = rest.strip_suffix("/ws").ok_or_else(|| {
+        CliError::Usage(format!(
+            "--ws-auth token: cannot tell the HTTP API of `{ws_url}` (its path does not end in /ws)"
+        ))
+    })?;
+    Ok(format!("{scheme}://{path}"))
+}
+
 /// How to connect.
 #[derive(Clone)]
 pub(crate) struct ConnectOptions {
@@ -60,6 +113,12 @@ pub(crate) struct ConnectOptions {
     pub(crate) timeout: Duration,
     /// The client's observer.
     pub(crate) observer: Arc<dyn MetricsObserver>,
+    /// The encoding of HTTP bodies (WebSocket messages are always JSON).
+    pub(crate) wire: Format,
+    /// A bearer token from an earlier login, instead of `credentials`.
+    pub(crate) token: Option<AuthToken>,
+    /// How `credentials` log in to a WebSocket endpoint.
+    pub(crate) ws_auth: WsAuth,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -68,6 +127,9 @@ impl std::fmt::Debug for ConnectOptions {
             .field("url", &self.url)
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
             .field("timeout", &self.timeout)
+            .field("wire", &self.wire)
+            .field("token", &self.token)
+            .field("ws_auth", &self.ws_auth)
             .finish_non_exhaustive()
     }
 }
@@ -75,8 +137,9 @@ impl std::fmt::Debug for ConnectOptions {
 /// A connected client of either transport.
 #[derive(Debug)]
 pub(crate) enum Client {
-    /// Over HTTP.
-    Http(HttpClient),
+    /// Over HTTP, with the pre-issued token it was given (a session the
+    /// command did not open, so does not close).
+    Http(HttpClient, Option<AuthToken>),
     /// Over one WebSocket connection.
     Ws(WsClient),
 }
@@ -89,23 +152,56 @@ impl Client {
         match transport {
             Transport::Http => {
                 let mut builder = HttpClient::builder(url)
+                    .format(options.wire)
                     .timeout(options.timeout)
                     .observer(options.observer.clone());
                 if let Some((user, password)) = &options.credentials {
                     builder = builder.credentials(user.clone(), password.clone());
                 }
-                Ok(Client::Http(builder.build()?))
+                if let Some(token) = &options.token {
+                    builder = builder.token(token.clone());
+                }
+                Ok(Client::Http(builder.build()?, options.token.clone()))
             }
             Transport::Ws => {
-                let mut builder = WsClient::builder(url)
-                    .request_timeout(options.timeout)
-                    .connect_timeout(options.timeout)
-                    .auth_timeout(options.timeout)
-                    .observer(options.observer.clone());
-                if let Some((user, password)) = &options.credentials {
-                    builder = builder.scram(user.clone(), password.clone());
-                }
-                Ok(Client::Ws(builder.connect().await?))
+                let builder = || {
+                    WsClient::builder(url.clone())
+                        .request_timeout(options.timeout)
+                        .connect_timeout(options.timeout)
+                        .auth_timeout(options.timeout)
+                        .observer(options.observer.clone())
+                };
+                let client = match (&options.token, &options.credentials, options.ws_auth) {
+                    (Some(token), _, _) => builder().token(token.clone()).connect().await?,
+                    (None, None, _) => builder().connect().await?,
+                    (None, Some((user, password)), WsAuth::Scram) => {
+                        builder().scram(user, password).connect().await?
+                    }
+                    (None, Some((user, password)), WsAuth::Token) => {
+                        match http_login(&url, user, password, options).await? {
+                            Some(token) => builder().token(token).connect().await?,
+                            None => builder().connect().await?,
+                        }
+                    }
+                    (None, Some((user, password)), WsAuth::Auto) => {
+                        match builder().scram(user, password).connect().await {
+                            Ok(client) => client,
+                            Err(error) if error.close_code() == Some(CLOSE_TOKEN_ONLY) => {
+                                log::info!(
+                                    target: "hs::auth",
+                                    "{url} refused a SCRAM login with close {CLOSE_TOKEN_ONLY} ({}): it takes tokens; logging in over HTTP",
+                                    error.close_reason().unwrap_or_default()
+                                );
+                                match http_login(&url, user, password, options).await? {
+                                    Some(token) => builder().token(token).connect().await?,
+                                    None => return Err(error.into()),
+                                }
+                            }
+                            Err(error) => return Err(error.into()),
+                        }
+                    }
+                };
+                Ok(Client::Ws(client))
             }
         }
     }
@@ -113,9 +209,33 @@ impl Client {
     /// Which transport this is.
     pub(crate) fn transport(&self) -> Transport {
         match self {
-            Client::Http(_) => Transport::Http,
+            Client::Http(..) => Transport::Http,
             Client::Ws(_) => Transport::Ws,
         }
+    }
+
+    /// `about`.
+    pub(crate) async fn about(&self) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client, _) => client.about().await?,
+            Client::Ws(client) => client.about().await?,
+        })
+    }
+
+    /// `ops`.
+    pub(crate) async fn ops(&self) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client, _) => client.ops().await?,
+            Client::Ws(client) => client.ops().await?,
+        })
+    }
+
+    /// `nav` from the roots (`None`) or from `nav_id`.
+    pub(crate) async fn nav(&self, nav_id: Option<&str>) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client, _) => client.nav(nav_id).await?,
+            Client::Ws(client) => client.nav(nav_id).await?,
+        })
     }
 
     /// `read` by filter.
@@ -125,7 +245,7 @@ impl Client {
         limit: Option<usize>,
     ) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.read_filter(filter, limit).await?,
+            Client::Http(client, _) => client.read_filter(filter, limit).await?,
             Client::Ws(client) => client.read_filter(filter, limit).await?,
         })
     }
@@ -133,7 +253,7 @@ impl Client {
     /// `read` by ids.
     pub(crate) async fn read_ids(&self, ids: &[Ref]) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.read_ids(ids).await?,
+            Client::Http(client, _) => client.read_ids(ids).await?,
             Client::Ws(client) => client.read_ids(ids).await?,
         })
     }
@@ -141,7 +261,7 @@ impl Client {
     /// `hisRead`.
     pub(crate) async fn his_read(&self, id: &Ref, range: &str) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.his_read(id, range).await?,
+            Client::Http(client, _) => client.his_read(id, range).await?,
             Client::Ws(client) => client.his_read(id, range).await?,
         })
     }
@@ -155,7 +275,7 @@ impl Client {
         who: &str,
     ) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => {
+            Client::Http(client, _) => {
                 client
                     .point_write(id, level, val.as_ref(), who, None)
                     .await?
@@ -167,7 +287,7 @@ impl Client {
     /// `pointWrite` without a level: the priority array.
     pub(crate) async fn point_write_array(&self, id: &Ref) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.point_write_array(id).await?,
+            Client::Http(client, _) => client.point_write_array(id).await?,
             Client::Ws(client) => client.point_write_array(id).await?,
         })
     }
@@ -175,20 +295,23 @@ impl Client {
     /// Any op by name.
     pub(crate) async fn call(&self, op: &str, grid: Grid) -> Result<Grid, CliError> {
         Ok(match self {
-            Client::Http(client) => client.call(op, &grid).await?,
+            Client::Http(client, _) => client.call(op, &grid).await?,
             Client::Ws(client) => client.call(op, grid).await?,
         })
     }
 
-    /// `watchSub` of `ids`; returns the watch id and the current values.
+    /// `watchSub` of `ids`, asking for `lease` (`None`: the server's
+    /// default); returns the watch id and the response (current values, the
+    /// granted lease in its meta).
     pub(crate) async fn watch_sub(
         &self,
         dis: &str,
         ids: &[Ref],
+        lease: Option<Duration>,
     ) -> Result<(String, Grid), CliError> {
         let grid = match self {
-            Client::Http(client) => client.watch_sub(dis, ids, None).await?,
-            Client::Ws(client) => client.watch_sub(None, dis, ids, None).await?,
+            Client::Http(client, _) => client.watch_sub(dis, ids, lease).await?,
+            Client::Ws(client) => client.watch_sub(None, dis, ids, lease).await?,
         };
         let watch_id = hs_ws_client::requests::watch_id(&grid).ok_or_else(|| {
             CliError::Protocol("the watchSub response carries no watchId".to_owned())
@@ -196,51 +319,61 @@ impl Client {
         Ok((watch_id, grid))
     }
 
+    /// `watchSub` of the open watch `watch_id` with no ids: renews its lease
+    /// (a push-only client never polls, which is what renews it otherwise).
+    pub(crate) async fn watch_renew(&self, watch_id: &str) -> Result<(), CliError> {
+        match self {
+            Client::Http(client, _) => client.watch_extend(watch_id, &[]).await.map(drop)?,
+            Client::Ws(client) => client
+                .watch_sub(Some(watch_id), "hs watch", &[], None)
+                .await
+                .map(drop)?,
+        }
+        Ok(())
+    }
+
     /// `watchUnsub` closing the watch.
     pub(crate) async fn watch_close(&self, watch_id: &str) -> Result<(), CliError> {
         match self {
-            Client::Http(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
+            Client::Http(client, _) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
             Client::Ws(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
         }
         Ok(())
     }
 
-    /// The next change set of `watch_id`: a push over WebSocket, a non-empty
-    /// `watchPoll` every `poll` over HTTP. `None` when the connection ended.
-    pub(crate) async fn next_change(
+    /// `watchPoll` of `watch_id`: the entities changed since the last poll.
+    pub(crate) async fn watch_poll(&self, watch_id: &str) -> Result<Grid, CliError> {
+        Ok(match self {
+            Client::Http(client, _) => client.watch_poll(watch_id, false).await?,
+            Client::Ws(client) => client.watch_poll(watch_id, false).await?,
+        })
+    }
+
+    /// The next push for `watch_id` from `pushes`; `None` when the
+    /// connection ended (or there is no push stream). Cancel-safe: no push
+    /// is lost when the future is dropped.
+    pub(crate) async fn next_push(
         &self,
         watch_id: &str,
-        pushes: &mut Option<hs_ws_client::WatchEvents>,
-        poll: Duration,
-    ) -> Result<Option<Grid>, CliError> {
-        match self {
-            Client::Ws(client) => {
-                let Some(stream) = pushes.as_mut() else {
-                    return Ok(None);
-                };
-                let next_push = async {
-                    while let Some(push) = stream.next().await {
-                        if push.watch_id == watch_id {
-                            return Some(push.grid);
-                        }
-                    }
-                    None
-                };
-                tokio::select! {
-                    push = next_push => Ok(push),
-                    reason = client.closed() => {
-                        log::info!(target: "hs::ws::client", "connection ended: {reason}");
-                        Ok(None)
-                    }
+        pushes: &mut hs_ws_client::WatchEvents,
+    ) -> Option<Grid> {
+        let Client::Ws(client) = self else {
+            return None;
+        };
+        let next_push = async {
+            while let Some(push) = pushes.next().await {
+                if push.watch_id == watch_id {
+                    return Some(push.grid);
                 }
             }
-            Client::Http(client) => loop {
-                tokio::time::sleep(poll).await;
-                let grid = client.watch_poll(watch_id, false).await?;
-                if !grid.rows.is_empty() {
-                    return Ok(Some(grid));
-                }
-            },
+            None
+        };
+        tokio::select! {
+            push = next_push => push,
+            reason = client.closed() => {
+                log::info!(target: "hs::ws::client", "connection ended: {reason}");
+                None
+            }
         }
     }
 
@@ -249,20 +382,23 @@ impl Client {
     pub(crate) fn watch_events(&self) -> Option<hs_ws_client::WatchEvents> {
         match self {
             Client::Ws(client) => Some(client.watch_events()),
-            Client::Http(_) => None,
+            Client::Http(..) => None,
         }
     }
 
     /// Ends the session and closes the connection.
     pub(crate) async fn close(&self) {
         match self {
-            // Only a logged-in session has anything to close on the server.
-            Client::Http(client) if client.is_logged_in() => {
+            // Only a session this command logged in has anything to close:
+            // closing a pre-issued token's would revoke it for its owner.
+            Client::Http(client, given)
+                if client.is_logged_in() && client.auth_token() != *given =>
+            {
                 if let Err(error) = client.close().await {
                     log::debug!(target: "hs::http::client", "close: {error}");
                 }
             }
-            Client::Http(_) => {}
+            Client::Http(..) => {}
             Client::Ws(client) => client.close().await,
         }
     }
@@ -277,7 +413,7 @@ impl Client {
                 .into_iter()
                 .map(|result| result.map_err(CliError::from))
                 .collect(),
-            Client::Http(client) => {
+            Client::Http(client, _) => {
                 let mut results = Vec::with_capacity(items.len());
                 for (op, grid) in items {
                     results.push(client.call(&op, &grid).await.map_err(CliError::from));
@@ -313,6 +449,19 @@ mod tests {
         );
         assert!(normalise_url("ftp://h").is_err());
         assert!(normalise_url("127.0.0.1:8080").is_err());
+    }
+
+    #[test]
+    fn the_http_api_beside_a_websocket_endpoint() {
+        assert_eq!(
+            http_api_of("ws://127.0.0.1:8080/api/ws").unwrap(),
+            "http://127.0.0.1:8080/api"
+        );
+        assert_eq!(
+            http_api_of("wss://h/haystack/api/ws").unwrap(),
+            "https://h/haystack/api"
+        );
+        assert!(http_api_of("ws://h/socket").is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The client commands: `hs read`, `hs his`, `hs write`, `hs watch`.
+//! The client commands: `hs about`, `hs ops`, `hs nav`, `hs read`, `hs his`,
+//! `hs write`, `hs watch`.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -7,8 +8,11 @@ use std::time::Duration;
 use hs_core::value::{Grid, Ref, Value};
 use hs_prometheus::Side;
 
-use crate::cli::{ClientArgs, EventLog, HisArgs, OutputFormat, ReadArgs, WatchArgs, WriteArgs};
-use crate::client::{Client, ConnectOptions, parse_ref};
+use crate::cli::{
+    AboutArgs, ClientArgs, EventLog, HisArgs, NavArgs, OpsArgs, OutputFormat, ReadArgs, WatchArgs,
+    WatchMode, WriteArgs,
+};
+use crate::client::{Client, ConnectOptions, Transport, parse_ref};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
 use crate::output::{self, outln};
@@ -34,12 +38,15 @@ impl Session {
         );
         let client = Client::connect(&ConnectOptions {
             url: args.url.clone(),
-            credentials: args.user.clone().zip(args.password.clone()),
+            credentials: credentials(args)?,
             timeout: args.timeout,
             observer: match crate::client::normalise_url(&args.url)?.0 {
                 crate::client::Transport::Http => observers.http.clone(),
                 crate::client::Transport::Ws => observers.ws.clone(),
             },
+            wire: args.format.wire(),
+            token: args.token.clone().map(hs_core::auth::AuthToken::from),
+            ws_auth: args.ws_auth,
         })
         .await?;
         Ok(Session {
@@ -50,7 +57,10 @@ impl Session {
     }
 
     fn print(&self, grid: &Grid, columns: &[String]) -> Result<(), CliError> {
-        let text = output::render(grid, self.format, columns)?;
+        self.print_text(&output::render(grid, self.format, columns)?)
+    }
+
+    fn print_text(&self, text: &str) -> Result<(), CliError> {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -66,6 +76,72 @@ impl Session {
             eprintln!("{}", stats.snapshot());
         }
     }
+}
+
+/// `--user` and `--password`; a user without a password is an error unless
+/// a `--token` is given (then HS_USER may well be exported for other uses).
+fn credentials(args: &ClientArgs) -> Result<Option<(String, String)>, CliError> {
+    match (&args.user, &args.password, &args.token) {
+        (Some(user), Some(password), _) => Ok(Some((user.clone(), password.clone()))),
+        (Some(_), None, None) => Err(CliError::Usage(
+            "--user needs a password: --password or the HS_PASSWORD environment variable"
+                .to_owned(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// `hs about`: as a table, one line per tag (the grid has one wide row).
+pub(crate) async fn about(args: AboutArgs) -> Result<(), CliError> {
+    let session = Session::open(&args.client).await?;
+    let result = session.client.about().await;
+    let printed = result.and_then(|grid| match session.format {
+        OutputFormat::Table => session.print_text(&output::table(&transpose(&grid), &[])),
+        _ => session.print(&grid, &[]),
+    });
+    session.close().await;
+    printed
+}
+
+/// A grid's first row as a grid of `tag`, `value` rows (one per non-empty
+/// cell), values as the table prints them.
+fn transpose(grid: &Grid) -> Grid {
+    let rows = grid.rows.first().map_or_else(Vec::new, |row| {
+        grid.columns
+            .iter()
+            .filter_map(|column| {
+                let value = row.get(&column.name)?;
+                let mut line = hs_core::value::Dict::new();
+                line.insert("tag".to_owned(), Value::make_str(&column.name));
+                line.insert("value".to_owned(), Value::make_str(&output::cell(value)));
+                Some(line)
+            })
+            .collect()
+    });
+    Grid::make_from_dicts(rows)
+}
+
+/// `hs ops`.
+pub(crate) async fn ops(args: OpsArgs) -> Result<(), CliError> {
+    let session = Session::open(&args.client).await?;
+    let result = session.client.ops().await;
+    let printed = result.and_then(|grid| session.print(&grid, &[]));
+    session.close().await;
+    printed
+}
+
+/// `hs nav`.
+pub(crate) async fn nav(args: NavArgs) -> Result<(), CliError> {
+    let session = Session::open(&args.client).await?;
+    // nav ids are Refs on hs and haystack-py; accept them with or without the @.
+    let nav_id = args
+        .nav_id
+        .as_deref()
+        .map(|id| id.trim().trim_start_matches('@'));
+    let result = session.client.nav(nav_id).await;
+    let printed = result.and_then(|grid| session.print(&grid, &args.columns));
+    session.close().await;
+    printed
 }
 
 /// `hs read`. By id, the entities found are printed and the ids not found
@@ -187,6 +263,17 @@ pub(crate) async fn watch(args: WatchArgs) -> Result<(), CliError> {
 }
 
 async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError> {
+    let transport = session.client.transport();
+    let mut source = match (args.mode, transport) {
+        (WatchMode::Push, Transport::Http) => {
+            return Err(CliError::Usage(
+                "HTTP has no pushes: use --mode poll (or auto), or a ws:// URL".to_owned(),
+            ));
+        }
+        (WatchMode::Push, Transport::Ws) => ChangeSource::Push,
+        (WatchMode::Auto, Transport::Ws) => ChangeSource::PushOrPoll,
+        (WatchMode::Poll, _) | (WatchMode::Auto, Transport::Http) => ChangeSource::Poll,
+    };
     let entities = session.client.read_filter(&args.filter, None).await?;
     let ids: Vec<_> = entities
         .rows
@@ -202,15 +289,20 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
             args.filter
         )));
     }
-    let mut pushes = session.client.watch_events();
-    let (watch_id, _current) = session.client.watch_sub("hs watch", &ids).await?;
+    let mut pushes = match source {
+        ChangeSource::Poll => None,
+        ChangeSource::Push | ChangeSource::PushOrPoll => session.client.watch_events(),
+    };
+    let (watch_id, current) = session
+        .client
+        .watch_sub("hs watch", &ids, args.lease)
+        .await?;
+    let lease = granted_lease(&current);
+    let poll = poll_interval(args.poll, lease);
     eprintln!(
-        "watching {} (watch {watch_id}, {}); Ctrl-C to stop",
+        "watching {} (watch {watch_id}): {}; Ctrl-C to stop",
         output::plural(ids.len(), "entity", "entities"),
-        match session.client.transport() {
-            crate::client::Transport::Ws => "server pushes".to_owned(),
-            crate::client::Transport::Http => format!("polling every {:?}", args.poll),
-        }
+        source.describe(poll)
     );
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut printed = 0u64;
@@ -218,9 +310,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         if args.count.is_some_and(|count| printed >= count) {
             break Ok(());
         }
-        let next = session
-            .client
-            .next_change(&watch_id, &mut pushes, args.poll);
+        let next = next_change(session, &watch_id, &mut source, &mut pushes, poll, lease);
         let sleep_until = deadline
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         let change = tokio::select! {
@@ -237,7 +327,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
                     _ => Ok(()),
                 };
                 // A closed stdout still closes the watch on the way out.
-                if let Err(error) = heading.and_then(|()| session.print(&grid, &[])) {
+                if let Err(error) = heading.and_then(|()| session.print(&grid, &args.columns)) {
                     break Err(error);
                 }
                 printed += 1;
@@ -254,6 +344,117 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         log::debug!(target: "hs::observe", "watchUnsub on exit: {error}");
     }
     outcome
+}
+
+/// Where `hs watch` gets its changes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChangeSource {
+    /// The server's pushes only.
+    Push,
+    /// `watchPoll` every interval.
+    Poll,
+    /// Pushes, with a `watchPoll` after every interval without one; the first
+    /// push settles on [`Push`](Self::Push), the first poll that finds
+    /// changes on [`Poll`](Self::Poll) (the server did not push them).
+    PushOrPoll,
+}
+
+impl ChangeSource {
+    fn describe(self, poll: Duration) -> String {
+        match self {
+            ChangeSource::Push => "waiting for server pushes".to_owned(),
+            ChangeSource::Poll => format!("polling with watchPoll every {poll:?}"),
+            ChangeSource::PushOrPoll => {
+                format!(
+                    "waiting for server pushes, polling with watchPoll every {poll:?} without one"
+                )
+            }
+        }
+    }
+}
+
+/// The next change set: see [`ChangeSource`]. `None` when the connection
+/// ended. Switching source is announced on stderr. Waiting only for pushes,
+/// the watch is renewed twice per `lease`, as polls would.
+async fn next_change(
+    session: &Session,
+    watch_id: &str,
+    source: &mut ChangeSource,
+    pushes: &mut Option<hs_ws_client::WatchEvents>,
+    poll: Duration,
+    lease: Option<Duration>,
+) -> Result<Option<Grid>, CliError> {
+    loop {
+        match (*source, pushes.as_mut()) {
+            (ChangeSource::Push, Some(stream)) => {
+                let next_push = session.client.next_push(watch_id, stream);
+                let Some(renew_every) = lease.map(|lease| lease / 2) else {
+                    return Ok(next_push.await);
+                };
+                match tokio::time::timeout(renew_every, next_push).await {
+                    Ok(push) => return Ok(push),
+                    Err(_elapsed) => {
+                        session.client.watch_renew(watch_id).await?;
+                        log::debug!(target: "hs::ws::client", "watch {watch_id} renewed");
+                    }
+                }
+            }
+            (ChangeSource::PushOrPoll, Some(stream)) => {
+                match tokio::time::timeout(poll, session.client.next_push(watch_id, stream)).await {
+                    Ok(Some(grid)) => {
+                        *source = ChangeSource::Push;
+                        eprintln!("a push arrived: {}", source.describe(poll));
+                        return Ok(Some(grid));
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(_elapsed) => {
+                        let grid = session.client.watch_poll(watch_id).await?;
+                        if !grid.rows.is_empty() {
+                            // Changes no push announced: this server does not push.
+                            *source = ChangeSource::Poll;
+                            *pushes = None;
+                            eprintln!("no push from the server: {}", source.describe(poll));
+                            return Ok(Some(grid));
+                        }
+                    }
+                }
+            }
+            (ChangeSource::Push | ChangeSource::PushOrPoll, None) => return Ok(None),
+            (ChangeSource::Poll, _) => {
+                tokio::time::sleep(poll).await;
+                let grid = session.client.watch_poll(watch_id).await?;
+                if !grid.rows.is_empty() {
+                    return Ok(Some(grid));
+                }
+            }
+        }
+    }
+}
+
+/// The lease the server granted, in the `watchSub` response's meta (a
+/// zero or missing lease is none).
+fn granted_lease(watch_sub: &Grid) -> Option<Duration> {
+    // The request parser reads the same meta (`lease` with its time unit).
+    hs_core::ops::WatchSubRequest::from_grid(watch_sub)
+        .ok()
+        .and_then(|sub| sub.lease)
+        .filter(|lease| !lease.is_zero())
+}
+
+/// `--poll`, shortened to half the granted lease so the watch never
+/// expires between polls.
+fn poll_interval(requested: Duration, lease: Option<Duration>) -> Duration {
+    match lease {
+        Some(lease) if requested > lease / 2 => {
+            log::warn!(
+                target: "hs::observe",
+                "--poll {requested:?} is longer than half the watch lease ({lease:?}): polling every {:?}",
+                lease / 2
+            );
+            lease / 2
+        }
+        _ => requested,
+    }
 }
 
 /// The local wall-clock time as `HH:MM:SS` UTC (no timezone database needed).
@@ -274,25 +475,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_ids_are_named_whether_the_server_sends_empty_rows_or_none() {
-        use hs_core::value::Dict;
-        let entity = |id: &str| {
-            let mut row = Dict::new();
-            row.insert("id".into(), Value::from(Ref::from(id)));
-            row.insert("dis".into(), Value::from(id));
-            row
+    fn polls_come_at_least_twice_per_lease() {
+        let granted = |lease: Option<Duration>| {
+            granted_lease(&hs_core::ops::build::watch_sub(
+                Some("w-1"),
+                None,
+                &[],
+                lease,
+            ))
         };
-        let asked: Vec<Ref> = ["a", "x", "b", "x"].map(Ref::from).into();
-        // Haystack's answer: one row per id, empty for an unknown one.
-        let with_placeholders =
-            Grid::make_from_dicts(vec![entity("a"), Dict::new(), entity("b"), Dict::new()]);
-        let (grid, missing) = split_unknown(with_placeholders, &asked);
-        assert_eq!(grid.rows.len(), 2);
-        assert_eq!(missing, ["@x"]);
-        // A server that leaves unknown ids out.
-        let (grid, missing) = split_unknown(Grid::make_from_dicts(vec![entity("b")]), &asked);
-        assert_eq!(grid.rows.len(), 1);
-        assert_eq!(missing, ["@a", "@x"]);
+        let second = Duration::from_secs(1);
+        let minute = Duration::from_secs(60);
+        assert_eq!(granted(Some(minute)), Some(minute));
+        assert_eq!(granted(Some(Duration::ZERO)), None);
+        assert_eq!(granted(None), None);
+        assert_eq!(poll_interval(second, Some(minute)), second);
+        assert_eq!(poll_interval(minute, Some(minute)), minute / 2);
+        assert_eq!(poll_interval(minute, None), minute);
     }
 
     #[test]

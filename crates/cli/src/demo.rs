@@ -56,6 +56,7 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
         // The SCRAM minimum: two logins in a debug build then take
         // milliseconds, not seconds (`hs serve` keeps hs-core's 600,000).
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),
+        push: true,
     })
     .await?;
     outln!(
@@ -129,6 +130,9 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         credentials: Some((USER.to_owned(), PASSWORD.to_owned())),
         timeout: WAIT,
         observer,
+        wire: hs_core::codec::Format::Json,
+        token: None,
+        ws_auth: crate::cli::WsAuth::Scram,
     };
     let http = Client::connect(&options(server.http_url(), client_observers.http.clone())).await?;
     let sensor = Ref::from(SENSOR);
@@ -166,21 +170,26 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     let ws = Client::connect(&options(server.ws_url(), client_observers.ws.clone())).await?;
     let mut pushes = ws.watch_events();
     let (watch_id, _) = ws
-        .watch_sub("hs demo", std::slice::from_ref(&setpoint))
+        .watch_sub("hs demo", std::slice::from_ref(&setpoint), None)
         .await?;
     outln!("    watch {watch_id} open; writing 56°F at level 8 over HTTP...")?;
     http.point_write(&setpoint, 8, parse_val("56°F")?, "hs demo")
         .await?;
-    match tokio::time::timeout(WAIT, ws.next_change(&watch_id, &mut pushes, WAIT)).await {
-        Ok(Ok(Some(push))) => {
+    let next_push = async {
+        match pushes.as_mut() {
+            Some(stream) => ws.next_push(&watch_id, stream).await,
+            None => None,
+        }
+    };
+    match tokio::time::timeout(WAIT, next_push).await {
+        Ok(Some(push)) => {
             outln!("    push received over WebSocket:")?;
             let columns: Vec<String> = ["id", "curVal", "writeLevel", "writeVal"]
                 .map(str::to_owned)
                 .into();
             show(&output::table(&push, &columns))
         }
-        Ok(Ok(None)) => outln!("    (the connection ended before the push)"),
-        Ok(Err(error)) => outln!("    (waiting for the push failed: {error})"),
+        Ok(None) => outln!("    (the connection ended before the push)"),
         Err(_) => outln!("    (no push within {WAIT:?})"),
     }?;
 

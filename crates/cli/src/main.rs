@@ -11,6 +11,7 @@ mod logging;
 mod observers;
 mod output;
 mod serve;
+mod users;
 
 use clap::Parser;
 
@@ -55,6 +56,9 @@ fn main() -> std::process::ExitCode {
 async fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => serve::run(args).await,
+        Command::About(args) => commands::about(args).await,
+        Command::Ops(args) => commands::ops(args).await,
+        Command::Nav(args) => commands::nav(args).await,
         Command::Read(args) => commands::read(args).await,
         Command::His(args) => commands::his(args).await,
         Command::Write(args) => commands::write(args).await,

@@ -41,6 +41,8 @@ pub(crate) struct ServerConfig {
     pub(crate) max_connections: Option<usize>,
     /// PBKDF2 iterations for the users' SCRAM credentials (default: hs-core's).
     pub(crate) scram_iterations: Option<u32>,
+    /// Whether the WebSocket endpoint pushes watch changes.
+    pub(crate) push: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -92,6 +94,7 @@ impl RunningServer {
         if let Some(max) = config.max_connections {
             ws_config = ws_config.with_max_connections(max);
         }
+        ws_config = ws_config.with_push(config.push);
         let mut ws = WsServerState::builder(ops.clone())
             .observer(observers.ws.clone())
             .config(ws_config);
@@ -195,7 +198,11 @@ pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>
 }
 
 /// `hs serve`: run until SIGINT or SIGTERM.
-pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
+pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
+    if let Some(source) = &args.users_file {
+        let users = crate::users::load(source)?;
+        args.users = crate::users::merge(std::mem::take(&mut args.users), users);
+    }
     let store = load_store(&args.data)?;
     let source = if args.data.is_empty() {
         "demo building".to_owned()
@@ -220,13 +227,21 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
         },
         extra_observers: Vec::new(),
         max_connections: args.max_connections,
-        scram_iterations: None,
+        scram_iterations: args.scram_iterations,
+        push: !args.no_push,
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.
     outln!("listening on {}", server.addr)?;
     outln!("  http api   {}", server.http_url())?;
-    outln!("  websocket  {}", server.ws_url())?;
+    if args.no_push {
+        outln!(
+            "  websocket  {} (no pushes: clients poll, --no-push)",
+            server.ws_url()
+        )?;
+    } else {
+        outln!("  websocket  {}", server.ws_url())?;
+    }
     match server.metrics_url() {
         Some(url) => outln!("  metrics    {url}"),
         None => outln!("  metrics    off (--no-metrics)"),
@@ -236,7 +251,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
         plural(entities, "entity", "entities")
     )?;
     if users.is_empty() {
-        outln!("  auth       none (add --user NAME:PASSWORD to require SCRAM)")?;
+        outln!("  auth       none (add --users FILE or --user NAME:PASSWORD to require SCRAM)")?;
     } else {
         outln!("  auth       SCRAM-SHA-256: {}", users.join(", "))?;
     }

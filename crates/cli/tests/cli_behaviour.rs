@@ -113,7 +113,8 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
         );
         assert_one_error_line(&format!("bench {url}"), &stderr(&output));
         assert!(
-            stderr(&output).contains("auth"),
+            // The clients' one login wording (AuthFailure): "login refused for user ...".
+            stderr(&output).contains("login refused"),
             "bench {url}: {}",
             stderr(&output)
         );
@@ -123,7 +124,7 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
         assert_eq!(output.status.code(), Some(1), "read {url}");
         assert_one_error_line(&format!("read {url}"), &stderr(&output));
     }
-    // Asked for, the logs say "authentication failed" once per line.
+    // Asked for, the logs say why once per line (the clients' wording: "login refused").
     let output = hs_env(
         &[
             "read",
@@ -137,7 +138,7 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
     );
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("closed: authentication failed"), "{err}");
+    assert!(err.contains("closed: login refused for user"), "{err}");
     assert!(
         !err.contains("authentication failed: authentication failed"),
         "{err}"

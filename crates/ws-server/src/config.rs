@@ -28,6 +28,7 @@ use std::time::Duration;
 /// | `max_batch` | 1 000 items | the batch is answered with one error grid (`too_large`) |
 /// | `close_timeout` | 1 s | how long a closing handshake may take before TCP is dropped |
 /// | `read_buffer_size` | 8 KiB | (not a limit) bytes read from the socket at a time |
+/// | `push` | on | (not a limit) whether watch changes are pushed; off, clients must `watchPoll` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WsConfig {
@@ -58,6 +59,11 @@ pub struct WsConfig {
     /// costs more than parsing a small request; larger messages are still
     /// read whole, in several reads.
     pub read_buffer_size: usize,
+    /// Whether changes to watched entities are pushed to the connection
+    /// (`{"type":"watch",..}`, PROTOCOL.md 4.6). Off, the endpoint behaves
+    /// like haystack-py's, whose ops never push: clients learn of changes
+    /// only through `watchPoll`.
+    pub push: bool,
 }
 
 /// The default [`WsConfig::read_buffer_size`]: 8 KiB, a dozen typical
@@ -77,6 +83,7 @@ impl Default for WsConfig {
             max_batch: 1_000,
             close_timeout: Duration::from_secs(1),
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
+            push: true,
         }
     }
 }
@@ -135,6 +142,12 @@ impl WsConfig {
     /// Sets [`read_buffer_size`](Self::read_buffer_size) (at least 1 KiB).
     pub fn with_read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(1024);
+        self
+    }
+
+    /// Sets [`push`](Self::push).
+    pub fn with_push(mut self, push: bool) -> Self {
+        self.push = push;
         self
     }
 }

@@ -81,7 +81,11 @@ pub(crate) async fn run(
     ));
 
     // Subscribe before auth so no change made meanwhile is missed.
-    let pushes = inner.ops.watch_events();
+    let pushes = if inner.config.push {
+        inner.ops.watch_events()
+    } else {
+        None
+    };
     let principal = if inner.auth.required() {
         match auth::authenticate(&state, &shared, &mut stream).await {
             Some(principal) => principal,

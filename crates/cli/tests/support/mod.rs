@@ -214,3 +214,166 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+// Beside the helpers above: stdin for `hs serve --users -`, JSON grids,
+// a recording relay and /metrics.
+
+/// Like [`ChildGuard::spawn`], with `stdin` written to the child's standard
+/// input (then closed).
+pub(crate) fn spawn_with_stdin(args: &[&str], stdin: &str) -> (ChildGuard, ChildStdout) {
+    let mut child = Command::new(HS)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("HS_USER")
+        .env_remove("HS_PASSWORD")
+        .env_remove("HS_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hs");
+    {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("stderr lines").push(line);
+        }
+    });
+    (
+        ChildGuard {
+            child,
+            stderr: lines,
+        },
+        stdout,
+    )
+}
+
+/// `hs serve --listen 127.0.0.1:0 ARGS` with `stdin` fed to it; answers the
+/// bound address from the first stdout line.
+pub(crate) fn serve_with_stdin(extra: &[&str], stdin: &str) -> (ChildGuard, String) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (guard, stdout) = spawn_with_stdin(&args, stdin);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+    });
+    let first = rx.recv_timeout(WAIT).expect("hs serve printed a line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line {first:?}; stderr: {:?}",
+                guard.stderr_lines()
+            )
+        })
+        .to_owned();
+    (guard, addr)
+}
+
+/// The rows of the JSON grid `hs ... --format json` printed; panics with
+/// stderr when the command failed.
+pub(crate) fn json_rows(output: &Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "hs failed: {}", stderr(output));
+    let grid: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON grid");
+    grid["rows"].as_array().cloned().unwrap_or_default()
+}
+
+/// Everything a child printed on stdout until it closed it.
+pub(crate) fn read_all(stdout: ChildStdout) -> String {
+    let mut text = String::new();
+    BufReader::new(stdout).read_to_string(&mut text).unwrap();
+    text
+}
+
+/// A TCP relay in front of a server that records what clients send, to
+/// check what went over the wire. It accepts connections for [`WAIT`].
+pub(crate) struct Relay {
+    /// `127.0.0.1:PORT` to connect to instead of the server.
+    pub(crate) addr: String,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Relay {
+    pub(crate) fn start(target: &str) -> Relay {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let record = sent.clone();
+        let target = target.to_owned();
+        thread::spawn(move || {
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                let Ok((client, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = std::net::TcpStream::connect(&target).unwrap();
+                let (mut client_read, mut server_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut server_read, mut client_write) = (server, client);
+                let record = record.clone();
+                thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = client_read.read(&mut buf) {
+                        if n == 0 || server_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = server_write.shutdown(std::net::Shutdown::Write);
+                });
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_read, &mut client_write);
+                    let _ = client_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Relay { addr, sent }
+    }
+
+    /// What clients sent so far, lower-cased (HTTP header names vary in case).
+    pub(crate) fn sent_lowercase(&self) -> String {
+        String::from_utf8_lossy(&self.sent.lock().unwrap()).to_lowercase()
+    }
+}
+
+/// `GET /metrics` (the text format) over a plain socket.
+pub(crate) fn scrape(addr: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: hs\r\nAccept: text/plain\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of one series, 0 when absent.
+pub(crate) fn series(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}

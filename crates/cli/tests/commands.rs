@@ -1,0 +1,92 @@
+//! `hs about`, `hs ops` and `hs nav` over both transports, and `--format`
+//! choosing the encoding on the HTTP wire as well as on stdout.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
+
+mod support;
+
+use support::{Relay, hs, json_rows, serve, stderr, stdout};
+
+#[test]
+fn about_ops_and_nav_work_over_both_transports() {
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    for url in [format!("http://{addr}"), format!("ws://{addr}")] {
+        let about = json_rows(&hs(&["about", "--url", &url, "--format", "json"]));
+        assert_eq!(about.len(), 1, "{url}");
+        assert_eq!(about[0]["productName"], "hs", "{url}");
+        // The table shows one line per tag.
+        let table = stdout(&hs(&["about", "--url", &url]));
+        assert!(
+            table
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["productName", "hs"]),
+            "{url}: {table}"
+        );
+
+        let ops = json_rows(&hs(&["ops", "--url", &url, "--format", "json"]));
+        let names: Vec<_> = ops.iter().filter_map(|op| op["name"].as_str()).collect();
+        for op in ["about", "read", "nav", "watchSub", "hisRead"] {
+            assert!(names.contains(&op), "{url}: {names:?}");
+        }
+
+        let roots = json_rows(&hs(&["nav", "--url", &url, "--format", "json"]));
+        assert_eq!(roots.len(), 1, "{url}: one site");
+        assert_eq!(roots[0]["navId"], "demo-site");
+        let equips = hs(&["nav", "@demo-site", "--url", &url, "--columns", "navId,dis"]);
+        assert!(equips.status.success(), "{}", stderr(&equips));
+        let text = stdout(&equips);
+        assert!(
+            text.lines().any(|l| l.starts_with("demo-ahu1 ")),
+            "{url}: {text}"
+        );
+        assert_eq!(
+            text.lines()
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["navId", "dis"]
+        );
+
+        let unknown = hs(&["nav", "nosuch", "--url", &url]);
+        assert!(!unknown.status.success(), "{url}");
+        assert!(stderr(&unknown).contains("nosuch"), "{}", stderr(&unknown));
+    }
+}
+
+#[test]
+fn format_chooses_the_http_wire_encoding_too() {
+    let (_server, addr) = serve(&["--event-log", "off"]);
+    let zinc_relay = Relay::start(&addr);
+    let zinc = hs(&[
+        "read",
+        "site",
+        "--url",
+        &format!("http://{}", zinc_relay.addr),
+        "--format",
+        "zinc",
+    ]);
+    assert!(zinc.status.success(), "{}", stderr(&zinc));
+    assert!(stdout(&zinc).starts_with("ver:\"3.0\""));
+    let sent = zinc_relay.sent_lowercase();
+    assert!(sent.contains("accept: text/zinc"), "{sent}");
+    assert!(sent.contains("content-type: text/zinc"), "{sent}");
+
+    for format in ["json", "table"] {
+        let relay = Relay::start(&addr);
+        let output = hs(&[
+            "about",
+            "--url",
+            &format!("http://{}", relay.addr),
+            "--format",
+            format,
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let sent = relay.sent_lowercase();
+        assert!(
+            sent.contains("accept: application/json"),
+            "{format}: {sent}"
+        );
+        assert!(!sent.contains("zinc"), "{format}: {sent}");
+    }
+}
