@@ -69,6 +69,7 @@ async fn http_login(
     let http_url = http_api_of(ws_url)?;
     let http = HttpClient::builder(http_url.clone())
         .timeout(options.timeout)
+        .deadline(options.timeout)
         .credentials(user, password)
         .build()?;
     let token = http.login().await?;
@@ -154,6 +155,8 @@ impl Client {
                 let mut builder = HttpClient::builder(url)
                     .format(options.wire)
                     .timeout(options.timeout)
+                    // `--timeout` bounds the whole request, retries included.
+                    .deadline(options.timeout)
                     .observer(options.observer.clone());
                 if let Some((user, password)) = &options.credentials {
                     builder = builder.credentials(user.clone(), password.clone());

@@ -76,6 +76,18 @@ impl CliError {
         }
     }
 
+    /// What the user can do about a server that wants a login this command
+    /// did not give: the flags that give one.
+    pub(crate) fn hint(&self) -> Option<&'static str> {
+        let failure = match self {
+            CliError::Http(error) => error.auth_failure(),
+            CliError::Ws(error) => error.auth_failure(),
+            _ => None,
+        };
+        matches!(failure, Some(hs_core::auth::AuthFailure::LoginRequired))
+            .then_some("log in with --user NAME and the password in HS_PASSWORD, or --token TOKEN")
+    }
+
     /// `true` when stdout was closed under the command (`hs ... | head -1`):
     /// like other Unix tools it then ends quietly.
     pub(crate) fn is_broken_pipe(&self) -> bool {

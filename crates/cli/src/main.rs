@@ -47,7 +47,10 @@ fn main() -> std::process::ExitCode {
         // tell it, so end quietly, as Unix tools do.
         Err(error) if error.is_broken_pipe() => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            match error.hint() {
+                Some(hint) => eprintln!("error: {error}\nhint: {hint}"),
+                None => eprintln!("error: {error}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -95,6 +95,35 @@ fn bench_that_loses_its_server_exits_1_and_summarises_the_errors_once() {
 }
 
 #[test]
+fn a_login_required_reads_the_same_on_both_transports_and_suggests_user() {
+    let (_server, addr) = serve(&["--user", "ada:right-password", "--event-log", "off"]);
+    let mut messages = Vec::new();
+    for scheme in ["http", "ws"] {
+        let url = format!("{scheme}://{addr}");
+        let output = hs(&["read", "site", "--url", &url]);
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let err = stderr(&output);
+        let lines = lines(&err);
+        assert_eq!(lines.len(), 2, "{url}: an error and a hint, got {lines:#?}");
+        assert!(
+            lines[0].starts_with("error: authentication required"),
+            "{url}: {err}"
+        );
+        assert!(
+            lines[1].starts_with("hint: ") && lines[1].contains("--user"),
+            "{url}: {err}"
+        );
+        messages.push(lines[0].to_owned());
+    }
+    // The WebSocket error adds the server's close code and reason after the
+    // shared wording.
+    assert!(
+        messages[1].starts_with(&messages[0]),
+        "one wording on both transports: {messages:#?}"
+    );
+}
+
+#[test]
 fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
     let (_server, addr) = serve(&["--user", "ada:right-password", "--event-log", "off"]);
     let wrong = [("HS_USER", "ada"), ("HS_PASSWORD", "wrong-password")];
@@ -113,8 +142,8 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
         );
         assert_one_error_line(&format!("bench {url}"), &stderr(&output));
         assert!(
-            // The clients' one login wording (AuthFailure): "login refused for user ...".
-            stderr(&output).contains("login refused"),
+            // The clients' one login wording (AuthFailure::CredentialsRejected).
+            stderr(&output).contains("unknown user or wrong password"),
             "bench {url}: {}",
             stderr(&output)
         );
@@ -124,7 +153,7 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
         assert_eq!(output.status.code(), Some(1), "read {url}");
         assert_one_error_line(&format!("read {url}"), &stderr(&output));
     }
-    // Asked for, the logs say why once per line (the clients' wording: "login refused").
+    // Asked for, the logs say why once per line, in the clients' one wording.
     let output = hs_env(
         &[
             "read",
@@ -138,7 +167,14 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
     );
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("closed: login refused for user"), "{err}");
+    assert!(
+        err.contains("closed: authentication failed for user"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("authentication failed: authentication failed"),
+        "{err}"
+    );
     assert!(
         !err.contains("authentication failed: authentication failed"),
         "{err}"
@@ -155,6 +191,26 @@ fn a_refused_connection_is_reported_once() {
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         assert_one_error_line(&format!("{args:?}"), &stderr(&output));
     }
+}
+
+#[test]
+fn the_timeout_bounds_a_request_to_a_server_that_never_answers() {
+    // A port that accepts and never answers: `--timeout` is the whole
+    // request's deadline, so the command gives up after one attempt instead
+    // of retrying each for the full time.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let output = hs(&["read", "site", "--url", &url, "--timeout", "1s"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_one_error_line("read", &err);
+    assert!(err.contains("within 1s"), "{err}");
+    let mut accepted = Vec::new();
+    while let Ok((stream, _)) = listener.accept() {
+        accepted.push(stream);
+    }
+    assert_eq!(accepted.len(), 1, "one attempt, no retry past the deadline");
 }
 
 #[test]

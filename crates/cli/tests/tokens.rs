@@ -73,7 +73,7 @@ fn a_pre_issued_token_opens_both_transports() {
         let refused = hs(&["read", "site", "--url", &url, "--token", "not-a-token"]);
         assert!(!refused.status.success(), "{url}");
         assert!(
-            stderr(&refused).contains("token refused"),
+            stderr(&refused).contains("the auth token was refused"),
             "{url}: {}",
             stderr(&refused)
         );
