@@ -103,7 +103,7 @@ pub(crate) struct ServeArgs {
     pub(crate) users: Vec<UserSpec>,
 
     /// Require SCRAM-SHA-256 login for the users in FILE, or on stdin for `-`: one
-    /// NAME:PASSWORD[:ROLE] per line, blank lines and `#` comments skipped. A file
+    /// `NAME:PASSWORD[:ROLE]` per line, blank lines and `#` comments skipped. A file
     /// other users may read is refused (chmod 600 it)
     #[arg(long = "users", value_name = "FILE")]
     pub(crate) users_file: Option<PathBuf>,
