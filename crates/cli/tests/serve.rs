@@ -4,182 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md); clippy.toml covers only #[test] fns
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
+mod support;
+
+use std::io::{BufReader, Read};
 use std::time::{Duration, Instant};
 
-const HS: &str = env!("CARGO_BIN_EXE_hs");
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Kills and reaps the child on every path out of a test.
-struct ChildGuard {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl ChildGuard {
-    /// Spawns `hs args...` with stdout piped (returned) and stderr collected.
-    fn spawn(args: &[&str]) -> (ChildGuard, ChildStdout) {
-        let mut child = Command::new(HS)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn hs");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        (
-            ChildGuard {
-                child,
-                stderr: lines,
-            },
-            stdout,
-        )
-    }
-
-    fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits until a stderr line contains `needle` `count` times (bounded).
-    fn wait_for_stderr(&self, needle: &str, count: usize) -> bool {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self
-                .stderr_lines()
-                .iter()
-                .filter(|l| l.contains(needle))
-                .count()
-                >= count
-            {
-                return true;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    /// Waits for the process to exit (bounded); `None` if it did not.
-    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-
-    fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `hs serve --listen 127.0.0.1:0 ARGS` and reads the bound address
-/// from the first stdout line.
-fn serve(extra: &[&str]) -> (ChildGuard, String) {
-    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let (guard, stdout) = ChildGuard::spawn(&args);
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut first = String::new();
-        let _ = reader.read_line(&mut first);
-        let _ = tx.send(first);
-        // Keep draining so the server never blocks on a full pipe.
-        let mut rest = String::new();
-        let _ = reader.read_to_string(&mut rest);
-    });
-    let first = rx.recv_timeout(WAIT).expect("hs serve printed its address");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
-    (guard, addr)
-}
-
-/// Runs `hs args...` to completion (bounded by a watchdog kill).
-fn hs(args: &[&str]) -> Output {
-    let child = Command::new(HS)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hs");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    thread::spawn(move || {
-        if rx.recv_timeout(WAIT).is_err() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    });
-    let output = child.wait_with_output().expect("hs output");
-    let _ = tx.send(());
-    output
-}
-
-fn json_rows(output: &Output) -> Vec<serde_json::Value> {
-    assert!(
-        output.status.success(),
-        "hs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let grid: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON grid");
-    grid["rows"].as_array().cloned().unwrap_or_default()
-}
-
-/// `GET /metrics` over a plain socket.
-fn scrape(addr: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: hs\r\nAccept: text/plain\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
-}
-
-/// The value of one series, 0 when absent.
-fn series(metrics: &str, name_and_labels: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
+use support::{ChildGuard, WAIT, hs, json_rows, scrape, series, serve};
 
 fn requests(metrics: &str, op: &str, transport: &str) -> f64 {
     series(
@@ -215,18 +45,21 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
     assert!(String::from_utf8_lossy(&zinc.stdout).starts_with("ver:\"3.0\""));
 
     // hs watch over WebSocket prints the push caused by hs write over HTTP.
-    let (mut watch, watch_stdout) = ChildGuard::spawn(&[
-        "watch",
-        "point and sp and equipRef->ahu",
-        "--url",
-        &ws,
-        "--count",
-        "1",
-        "--duration",
-        "15s",
-        "--format",
-        "json",
-    ]);
+    let (mut watch, watch_stdout) = ChildGuard::spawn(
+        &[
+            "watch",
+            "point and sp and equipRef->ahu",
+            "--url",
+            &ws,
+            "--count",
+            "1",
+            "--duration",
+            "15s",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
     assert!(
         watch.wait_for_stderr("watching", 1),
         "{:?}",
@@ -245,7 +78,7 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
     let levels = json_rows(&write);
     assert_eq!(levels.len(), 17);
     let status = watch
-        .wait_exit(WAIT)
+        .wait_exit_within(WAIT)
         .expect("hs watch stops after --count 1");
     assert!(status.success(), "{:?}", watch.stderr_lines());
     let mut pushed = String::new();
@@ -322,14 +155,17 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
     );
 
     // Hold a connection open, then SIGINT: it is closed and its disconnect observed.
-    let (mut holder, _holder_stdout) = ChildGuard::spawn(&[
-        "watch",
-        "point and sp and equipRef->ahu",
-        "--url",
-        &ws,
-        "--duration",
-        "30s",
-    ]);
+    let (mut holder, _holder_stdout) = ChildGuard::spawn(
+        &[
+            "watch",
+            "point and sp and equipRef->ahu",
+            "--url",
+            &ws,
+            "--duration",
+            "30s",
+        ],
+        &[],
+    );
     assert!(
         holder.wait_for_stderr("watching", 1),
         "{:?}",
@@ -351,7 +187,7 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
     server.interrupt();
     // Generous for a loaded 2-core CI machine; it takes milliseconds.
     let status = server
-        .wait_exit(Duration::from_secs(3))
+        .wait_exit_within(Duration::from_secs(3))
         .expect("hs serve exits after SIGINT");
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}");
@@ -369,7 +205,7 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
 
     // The held client notices the close and ends by itself.
     let holder_status = holder
-        .wait_exit(WAIT)
+        .wait_exit_within(WAIT)
         .expect("hs watch ends when the server goes away");
     assert!(
         !holder_status.success(),

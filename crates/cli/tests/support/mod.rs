@@ -27,6 +27,16 @@ impl ChildGuard {
     /// Spawns `hs args...` (RUST_LOG, HS_USER and HS_PASSWORD removed, then
     /// `env` set) with stdout piped (returned) and stderr collected by lines.
     pub(crate) fn spawn(args: &[&str], env: &[(&str, &str)]) -> (ChildGuard, ChildStdout) {
+        Self::spawn_fed(args, env, None)
+    }
+
+    /// [`spawn`](Self::spawn), with `stdin` (when given) written to the
+    /// child's standard input, then closed.
+    fn spawn_fed(
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+    ) -> (ChildGuard, ChildStdout) {
         let mut command = Command::new(HS);
         command
             .args(args)
@@ -35,10 +45,19 @@ impl ChildGuard {
             .env_remove("HS_PASSWORD")
             .env_remove("HS_URL")
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn hs");
+        if let Some(stdin) = stdin {
+            use std::io::Write;
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            pipe.write_all(stdin.as_bytes()).expect("write stdin");
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -81,7 +100,12 @@ impl ChildGuard {
     /// Waits for the process to exit (bounded by [`WAIT`]) and for its
     /// stderr to be read to the end.
     pub(crate) fn wait_exit(&mut self) -> Option<ExitStatus> {
-        let deadline = Instant::now() + WAIT;
+        self.wait_exit_within(WAIT)
+    }
+
+    /// [`wait_exit`](Self::wait_exit), bounded by `limit`.
+    pub(crate) fn wait_exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 // The reader thread drains what is left in the pipe.
@@ -94,6 +118,15 @@ impl ChildGuard {
             thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// SIGINT, as Ctrl-C sends: a graceful shutdown.
+    pub(crate) fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
     }
 
     /// SIGKILL: the server disappears without closing anything.
@@ -111,11 +144,17 @@ impl Drop for ChildGuard {
 }
 
 /// Starts `hs serve --listen LISTEN ARGS` and reads the bound address from
-/// the first stdout line (the rest is drained so the server never blocks).
+/// the first stdout line.
 pub(crate) fn serve_on(listen: &str, extra: &[&str]) -> (ChildGuard, String) {
     let mut args = vec!["serve", "--listen", listen];
     args.extend_from_slice(extra);
     let (guard, stdout) = ChildGuard::spawn(&args, &[]);
+    listening(guard, stdout)
+}
+
+/// The address `hs serve` printed as its first line (the rest of stdout is
+/// drained so the server never blocks on a full pipe).
+fn listening(guard: ChildGuard, stdout: ChildStdout) -> (ChildGuard, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
@@ -221,38 +260,7 @@ impl Drop for TempDir {
 /// Like [`ChildGuard::spawn`], with `stdin` written to the child's standard
 /// input (then closed).
 pub(crate) fn spawn_with_stdin(args: &[&str], stdin: &str) -> (ChildGuard, ChildStdout) {
-    let mut child = Command::new(HS)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("HS_USER")
-        .env_remove("HS_PASSWORD")
-        .env_remove("HS_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hs");
-    {
-        use std::io::Write;
-        let mut pipe = child.stdin.take().expect("piped stdin");
-        pipe.write_all(stdin.as_bytes()).expect("write stdin");
-    }
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().expect("stderr lines").push(line);
-        }
-    });
-    (
-        ChildGuard {
-            child,
-            stderr: lines,
-        },
-        stdout,
-    )
+    ChildGuard::spawn_fed(args, &[], Some(stdin))
 }
 
 /// `hs serve --listen 127.0.0.1:0 ARGS` with `stdin` fed to it; answers the
@@ -261,27 +269,7 @@ pub(crate) fn serve_with_stdin(extra: &[&str], stdin: &str) -> (ChildGuard, Stri
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let (guard, stdout) = spawn_with_stdin(&args, stdin);
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut first = String::new();
-        let _ = reader.read_line(&mut first);
-        let _ = tx.send(first);
-        let mut rest = String::new();
-        let _ = reader.read_to_string(&mut rest);
-    });
-    let first = rx.recv_timeout(WAIT).expect("hs serve printed a line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| {
-            panic!(
-                "unexpected first line {first:?}; stderr: {:?}",
-                guard.stderr_lines()
-            )
-        })
-        .to_owned();
-    (guard, addr)
+    listening(guard, stdout)
 }
 
 /// The rows of the JSON grid `hs ... --format json` printed; panics with
