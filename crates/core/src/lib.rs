@@ -13,6 +13,8 @@
 //!
 //! - `test-util`: `observe::RecordingObserver`, which records every event
 //!   in order, for your tests and ours.
+//! - `tls`: `tls`, the clients' one TLS trust policy (rustls with ring, the
+//!   operating system's trust store by default).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -25,6 +27,7 @@ pub mod observe;
 pub mod ops;
 pub mod store;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 pub mod value;
 pub mod ws;
