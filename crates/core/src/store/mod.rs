@@ -33,6 +33,9 @@ mod his;
 mod index;
 mod load;
 mod priority;
+mod query;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -44,9 +47,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use chrono_tz::Tz;
-use libhaystack::defs::namespace::DEFAULT_NS;
 use libhaystack::filter::Filter;
-use libhaystack::filter::eval::EvalContext;
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
 use parking_lot::RwLock;
@@ -63,8 +64,9 @@ pub use load::LoadError;
 
 pub(crate) use his::Sample;
 use his::Series;
-use index::{Plan, RefResolver, TagIndex};
+use index::TagIndex;
 use priority::{LevelWrite, PriorityArray};
+use query::Node;
 
 /// The lease of a watch that asked for none.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
@@ -355,8 +357,8 @@ impl State {
     fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
         if *self.entities[slot] != entity {
             let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
-            self.index.remove(slot_u32(slot), &old);
-            self.index.add(slot_u32(slot), &self.entities[slot]);
+            self.index
+                .update(slot_u32(slot), &old, &self.entities[slot]);
             changed.push(slot);
         }
     }
@@ -388,37 +390,38 @@ impl State {
         }
     }
 
+    /// The slots of the entities `filter` matches, in slot order, at most `limit`.
     fn query(&self, filter: &Filter, limit: Option<usize>) -> Vec<usize> {
         let limit = limit.unwrap_or(usize::MAX);
-        let resolver = RefResolver {
-            lookup: |id: &str| self.entity(id),
-        };
-        let matches = |slot: usize| {
-            eval::matches(
-                filter,
-                &EvalContext::make(&self.entities[slot], &DEFAULT_NS, &resolver),
-            )
-        };
-        match self.index.plan(filter) {
-            Plan::Candidates { slots, exact: true } => slots
-                .into_iter()
-                .take(limit)
-                .map(|slot| slot as usize)
-                .collect(),
-            Plan::Candidates {
-                slots,
-                exact: false,
-            } => slots
-                .into_iter()
-                .map(|slot| slot as usize)
-                .filter(|slot| matches(*slot))
-                .take(limit)
-                .collect(),
-            Plan::Scan => (0..self.entities.len())
-                .filter(|slot| matches(*slot))
-                .take(limit)
-                .collect(),
+        let query = Node::compile(filter);
+        let plan = self.index.plan(&query);
+        log::debug!(
+            target: "hs::store",
+            "read {filter}: plan {}, {} candidates",
+            if plan.exact { "exact" } else { "evaluated" },
+            plan.count(self.entities.len())
+        );
+        let candidates = plan.slots(self.entities.len());
+        if plan.exact {
+            return candidates.take(limit).collect();
         }
+        let lookup = |id: &str| self.entity(id);
+        candidates
+            .filter(|slot| query.matches(&self.entities[*slot], &lookup))
+            .take(limit)
+            .collect()
+    }
+
+    /// As [`query`](Self::query), by testing every entity (no index): the
+    /// reference the indexed reads are checked against.
+    #[cfg(any(test, feature = "test-util"))]
+    fn scan(&self, filter: &Filter, limit: Option<usize>) -> Vec<usize> {
+        let query = Node::compile(filter);
+        let lookup = |id: &str| self.entity(id);
+        (0..self.entities.len())
+            .filter(|slot| query.matches(&self.entities[*slot], &lookup))
+            .take(limit.unwrap_or(usize::MAX))
+            .collect()
     }
 
     fn sweep_watches(&mut self, now: chrono::DateTime<Utc>) {
