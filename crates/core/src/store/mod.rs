@@ -225,6 +225,20 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Every entity `filter` matches (at most `limit`), found by testing each
+    /// one without the indexes: the baseline that indexed reads are tested
+    /// and measured against (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn read_scan(&self, filter: &Filter, limit: Option<usize>) -> Vec<Arc<Dict>> {
+        let state = self.state.read();
+        state
+            .scan(filter, limit)
+            .into_iter()
+            .map(|slot| Arc::clone(&state.entities[slot]))
+            .collect()
+    }
+
     /// Register (or replace) the handler of action `name` for `invokeAction`.
     /// The handler may block: see [`ActionHandler`].
     pub fn register_action<F>(&self, name: impl Into<String>, handler: F)
