@@ -1,15 +1,22 @@
 //! The store's indexes, and filter planning over them.
 //!
-//! - Presence: tag name → sorted slots of the entities that have the tag
-//!   (any non-null value).
-//! - Values: `(tag, value)` → sorted slots of the entities whose tag holds
-//!   the value (or a list holding it), for every tag whose value is a Ref,
-//!   Str, Number, Bool, Symbol, Uri, Date, Time or DateTime. The key is a
-//!   keyed 64-bit hash of the tag and the value, built so that values equal
-//!   under the filter's `==` (libhaystack's `Value` equality: a Number's
-//!   value and unit, a Ref's id without its dis) hash alike; a Number NaN
-//!   equals nothing and is not indexed. Hashes may collide, so the slots of
-//!   an equality are candidates, confirmed by evaluating the filter.
+//! Per tag name:
+//! - presence: the sorted slots of the entities that have the tag (any
+//!   non-null value);
+//! - values: value key → the sorted slots of the entities whose tag holds
+//!   that value (or a list holding it), for every value that is a Ref, Str,
+//!   Number, Bool, Symbol, Uri, Date, Time or DateTime. The key is a keyed
+//!   64-bit hash of the value, built so that values equal under the filter's
+//!   `==` (libhaystack's `Value` equality: a Number's value and unit, a
+//!   Ref's id without its dis) hash alike; a Number NaN equals nothing and
+//!   is not indexed.
+//!
+//! Every value under one key is equal, unless a hash collision put a
+//! different one there: inserting a slot compares its value with another
+//! slot's under the key and, when they differ, marks the key
+//! [`Postings::Mixed`], whose slots are then only candidates. A lookup
+//! compares its value with the first slot's likewise, so an equality
+//! answers exactly, without evaluating the filter.
 //!
 //! Both are kept up to date by [`TagIndex::add`] (a new entity) and
 //! [`TagIndex::update`] (a changed one: only the tags that changed are
@@ -18,6 +25,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::Arc;
 
 use libhaystack::filter::PathResolver;
 use libhaystack::filter::nodes::CmpOp;
@@ -30,9 +38,102 @@ use super::query::Node;
 /// The store's indexes. See the [module docs](self).
 #[derive(Debug, Default)]
 pub(super) struct TagIndex {
-    tags: HashMap<String, Vec<u32>>,
+    tags: HashMap<String, Tag>,
+    keyer: Keyer,
+}
+
+/// One tag's postings.
+#[derive(Debug, Default)]
+struct Tag {
+    /// Entities that have the tag.
+    slots: Vec<u32>,
+    /// Value key → entities whose tag holds the value.
     values: HashMap<u64, Postings, BuildHasherDefault<KeyHasher>>,
+}
+
+/// Computes value keys.
+#[derive(Debug)]
+struct Keyer {
     keys: RandomState,
+    /// All ones; tests keep a few bits to make keys collide.
+    mask: u64,
+}
+
+impl Default for Keyer {
+    fn default() -> Self {
+        Self {
+            keys: RandomState::new(),
+            mask: u64::MAX,
+        }
+    }
+}
+
+impl Keyer {
+    /// The key of `value`, when its kind is indexed.
+    fn key(&self, value: &Value) -> Option<u64> {
+        let mut hasher = self.keys.build_hasher();
+        std::mem::discriminant(value).hash(&mut hasher);
+        match value {
+            Value::Number(number) => {
+                if number.value.is_nan() {
+                    return None;
+                }
+                // -0.0 == 0.0, as `f64` equality has it.
+                let bits = if number.value == 0.0 {
+                    0
+                } else {
+                    number.value.to_bits()
+                };
+                bits.hash(&mut hasher);
+                // Units compare (and hash) by content.
+                number.unit.hash(&mut hasher);
+            }
+            // `Value`'s own hash agrees with its equality for these kinds
+            // (a Ref hashes its id only, a DateTime its UTC instant).
+            Value::Bool(_)
+            | Value::Str(_)
+            | Value::Ref(_)
+            | Value::Uri(_)
+            | Value::Symbol(_)
+            | Value::Date(_)
+            | Value::Time(_)
+            | Value::DateTime(_) => value.hash(&mut hasher),
+            _ => return None,
+        }
+        Some(hasher.finish() & self.mask)
+    }
+
+    /// The keys of a tag's `value`, each with its scalar: a list's items (at
+    /// any depth) each have one, as `==` matches a list holding the value.
+    fn keys_of<'v>(&self, value: &'v Value, keys: &mut Keys<'v>) {
+        match value {
+            Value::List(items) => {
+                for item in items {
+                    self.keys_of(item, keys);
+                }
+            }
+            scalar => {
+                if let Some(key) = self.key(scalar) {
+                    keys.push((key, scalar));
+                }
+            }
+        }
+    }
+
+    /// True when every scalar of `entities[slot]`'s `tag` under `key` (at
+    /// least one) equals `value`.
+    fn holds(&self, entities: &[Arc<Dict>], slot: u32, tag: &str, key: u64, value: &Value) -> bool {
+        let Some(held) = entities
+            .get(slot as usize)
+            .and_then(|entity| entity.get(tag))
+        else {
+            return false;
+        };
+        let mut keys = Keys::new();
+        self.keys_of(held, &mut keys);
+        let mut under_key = keys.iter().filter(|(other, _)| *other == key).peekable();
+        under_key.peek().is_some() && under_key.all(|(_, scalar)| *scalar == value)
+    }
 }
 
 /// Sorted slots; one slot (the usual case for ids, names and readings) kept inline.
@@ -40,13 +141,15 @@ pub(super) struct TagIndex {
 enum Postings {
     One(u32),
     Many(Vec<u32>),
+    /// Values that are not all equal share this key (a hash collision).
+    Mixed(Vec<u32>),
 }
 
 impl Postings {
     fn as_slice(&self) -> &[u32] {
         match self {
             Postings::One(slot) => std::slice::from_ref(slot),
-            Postings::Many(slots) => slots,
+            Postings::Many(slots) | Postings::Mixed(slots) => slots,
         }
     }
 
@@ -61,8 +164,16 @@ impl Postings {
                     vec![slot, only]
                 });
             }
-            Postings::Many(slots) => insert_sorted(slots, slot),
+            Postings::Many(slots) | Postings::Mixed(slots) => insert_sorted(slots, slot),
         }
+    }
+
+    fn mark_mixed(&mut self) {
+        let slots = match self {
+            Postings::One(only) => vec![*only],
+            Postings::Many(slots) | Postings::Mixed(slots) => std::mem::take(slots),
+        };
+        *self = Postings::Mixed(slots);
     }
 
     /// Remove `slot`; true when no slot is left.
@@ -81,6 +192,12 @@ impl Postings {
                     }
                     _ => false,
                 }
+            }
+            Postings::Mixed(slots) => {
+                if let Ok(position) = slots.binary_search(&slot) {
+                    slots.remove(position);
+                }
+                slots.is_empty()
             }
         }
     }
@@ -120,8 +237,9 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// The keys of one tag's value: one per indexable scalar (list items each).
-type Keys = SmallVec<[u64; 2]>;
+/// The keys of one tag's value, each with the scalar it comes from: one per
+/// indexable scalar (list items each).
+type Keys<'v> = SmallVec<[(u64, &'v Value); 2]>;
 
 /// Slots a filter (or a part of one) may match.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,161 +291,143 @@ impl<'i> Plan<'i> {
 }
 
 impl TagIndex {
-    /// Index a new entity at `slot`.
-    pub(super) fn add(&mut self, slot: u32, entity: &Dict) {
+    /// An empty index whose value keys have only `bits` bits, so that
+    /// different values share keys: the collision path, under test.
+    #[cfg(test)]
+    pub(super) fn with_key_bits(bits: u32) -> Self {
+        let mut index = Self::default();
+        index.keyer.mask = (1 << bits) - 1;
+        index
+    }
+
+    /// Index the new entity `entities[slot]`.
+    pub(super) fn add(&mut self, slot: u32, entities: &[Arc<Dict>]) {
+        let Some(entity) = entities.get(slot as usize) else {
+            return;
+        };
         for (name, value) in entity.iter() {
-            self.add_tag(slot, name, value);
+            self.add_tag(slot, name, value, entities);
         }
     }
 
-    /// The entity at `slot` changed from `old` to `new`: re-index the tags that differ.
-    pub(super) fn update(&mut self, slot: u32, old: &Dict, new: &Dict) {
+    /// `entities[slot]` changed from `old`: re-index the tags that differ.
+    pub(super) fn update(&mut self, slot: u32, old: &Dict, entities: &[Arc<Dict>]) {
+        let Some(new) = entities.get(slot as usize) else {
+            return;
+        };
         for (name, old_value) in old.iter() {
             match new.get(name) {
                 Some(new_value) if new_value == old_value => {}
-                Some(new_value) => self.change_tag(slot, name, old_value, new_value),
+                Some(new_value) => self.change_tag(slot, name, old_value, new_value, entities),
                 None => self.remove_tag(slot, name, old_value),
             }
         }
         for (name, new_value) in new.iter() {
             if !old.contains_key(name) {
-                self.add_tag(slot, name, new_value);
+                self.add_tag(slot, name, new_value, entities);
             }
         }
     }
 
     /// Slots of the entities that have `tag`.
     pub(super) fn postings(&self, tag: &str) -> &[u32] {
-        self.tags.get(tag).map(Vec::as_slice).unwrap_or(&[])
+        self.tags.get(tag).map_or(&[], |tag| tag.slots.as_slice())
     }
 
-    /// Slots of the entities whose `tag` may equal `value`; `None` when the
-    /// value's kind is not indexed.
-    fn equal(&self, tag: &str, value: &Value) -> Option<&[u32]> {
-        let key = self.key(tag, value)?;
-        Some(self.values.get(&key).map_or(&[], Postings::as_slice))
+    /// Slots of the entities whose `tag` may equal `value`, and whether they
+    /// all do; `None` when the value's kind is not indexed.
+    fn equal(&self, tag: &str, value: &Value, entities: &[Arc<Dict>]) -> Option<(&[u32], bool)> {
+        let key = self.keyer.key(value)?;
+        let Some(postings) = self.tags.get(tag).and_then(|entry| entry.values.get(&key)) else {
+            return Some((&[], true));
+        };
+        Some(match postings {
+            Postings::Mixed(slots) => (slots, false),
+            postings => {
+                let slots = postings.as_slice();
+                if self.keyer.holds(entities, slots[0], tag, key, value) {
+                    (slots, true)
+                } else {
+                    // Another value with the same key: none of these matches.
+                    (&[], true)
+                }
+            }
+        })
     }
 
-    fn add_tag(&mut self, slot: u32, name: &str, value: &Value) {
+    fn add_tag(&mut self, slot: u32, name: &str, value: &Value, entities: &[Arc<Dict>]) {
         if value.is_null() {
             return;
         }
-        match self.tags.get_mut(name) {
-            Some(slots) => insert_sorted(slots, slot),
-            None => {
-                self.tags.insert(name.to_owned(), vec![slot]);
-            }
-        }
+        let entry = match self.tags.get_mut(name) {
+            Some(entry) => entry,
+            None => self.tags.entry(name.to_owned()).or_default(),
+        };
+        insert_sorted(&mut entry.slots, slot);
         let mut keys = Keys::new();
-        self.keys_of(name, value, &mut keys);
-        for key in keys {
-            self.insert_key(key, slot);
+        self.keyer.keys_of(value, &mut keys);
+        for (position, (key, _)) in keys.iter().enumerate() {
+            if first_of(&keys, position) {
+                insert_key(&self.keyer, entry, *key, slot, name, &keys, entities);
+            }
         }
     }
 
     fn remove_tag(&mut self, slot: u32, name: &str, value: &Value) {
-        if let Some(slots) = self.tags.get_mut(name) {
-            if let Ok(position) = slots.binary_search(&slot) {
-                slots.remove(position);
-            }
-            if slots.is_empty() {
-                self.tags.remove(name);
-            }
+        let Some(entry) = self.tags.get_mut(name) else {
+            return;
+        };
+        if let Ok(position) = entry.slots.binary_search(&slot) {
+            entry.slots.remove(position);
         }
         let mut keys = Keys::new();
-        self.keys_of(name, value, &mut keys);
-        for key in keys {
-            self.remove_key(key, slot);
+        self.keyer.keys_of(value, &mut keys);
+        for (key, _) in keys {
+            remove_key(entry, key, slot);
+        }
+        if entry.slots.is_empty() {
+            self.tags.remove(name);
         }
     }
 
-    fn change_tag(&mut self, slot: u32, name: &str, old: &Value, new: &Value) {
+    fn change_tag(
+        &mut self,
+        slot: u32,
+        name: &str,
+        old: &Value,
+        new: &Value,
+        entities: &[Arc<Dict>],
+    ) {
         if old.is_null() || new.is_null() {
             self.remove_tag(slot, name, old);
-            self.add_tag(slot, name, new);
+            self.add_tag(slot, name, new, entities);
             return;
         }
+        let Some(entry) = self.tags.get_mut(name) else {
+            return;
+        };
         let (mut old_keys, mut new_keys) = (Keys::new(), Keys::new());
-        self.keys_of(name, old, &mut old_keys);
-        self.keys_of(name, new, &mut new_keys);
-        for key in &old_keys {
-            if !new_keys.contains(key) {
-                self.remove_key(*key, slot);
+        self.keyer.keys_of(old, &mut old_keys);
+        self.keyer.keys_of(new, &mut new_keys);
+        for (key, _) in &old_keys {
+            if !new_keys.iter().any(|(other, _)| other == key) {
+                remove_key(entry, *key, slot);
             }
         }
-        for key in &new_keys {
-            if !old_keys.contains(key) {
-                self.insert_key(*key, slot);
+        for (position, (key, _)) in new_keys.iter().enumerate() {
+            if !first_of(&new_keys, position) {
+                continue;
             }
-        }
-    }
-
-    fn insert_key(&mut self, key: u64, slot: u32) {
-        self.values
-            .entry(key)
-            .and_modify(|postings| postings.insert(slot))
-            .or_insert(Postings::One(slot));
-    }
-
-    fn remove_key(&mut self, key: u64, slot: u32) {
-        if let Some(postings) = self.values.get_mut(&key) {
-            if postings.remove(slot) {
-                self.values.remove(&key);
-            }
-        }
-    }
-
-    /// The key of `tag == value`, when `value`'s kind is indexed.
-    fn key(&self, tag: &str, value: &Value) -> Option<u64> {
-        let mut hasher = self.keys.build_hasher();
-        tag.hash(&mut hasher);
-        std::mem::discriminant(value).hash(&mut hasher);
-        match value {
-            Value::Number(number) => {
-                if number.value.is_nan() {
-                    return None;
+            let old_scalars = old_keys.iter().filter(|(other, _)| other == key);
+            let new_scalars = new_keys.iter().filter(|(other, _)| other == key);
+            if old_scalars.clone().next().is_some() {
+                if old_scalars.eq(new_scalars) {
+                    continue;
                 }
-                // -0.0 == 0.0, as `f64` equality has it.
-                let bits = if number.value == 0.0 {
-                    0
-                } else {
-                    number.value.to_bits()
-                };
-                bits.hash(&mut hasher);
-                // Units compare (and hash) by content.
-                number.unit.hash(&mut hasher);
+                // Same key, other values (a collision): file the slot anew.
+                remove_key(entry, *key, slot);
             }
-            // `Value`'s own hash agrees with its equality for these kinds
-            // (a Ref hashes its id only, a DateTime its UTC instant).
-            Value::Bool(_)
-            | Value::Str(_)
-            | Value::Ref(_)
-            | Value::Uri(_)
-            | Value::Symbol(_)
-            | Value::Date(_)
-            | Value::Time(_)
-            | Value::DateTime(_) => value.hash(&mut hasher),
-            _ => return None,
-        }
-        Some(hasher.finish())
-    }
-
-    /// The keys of `tag`'s `value`: a list's items (at any depth) each have one,
-    /// as `==` matches a list holding the value.
-    fn keys_of(&self, tag: &str, value: &Value, keys: &mut Keys) {
-        match value {
-            Value::List(items) => {
-                for item in items {
-                    self.keys_of(tag, item, keys);
-                }
-            }
-            scalar => {
-                if let Some(key) = self.key(tag, scalar) {
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
-                }
-            }
+            insert_key(&self.keyer, entry, *key, slot, name, &new_keys, entities);
         }
     }
 
@@ -335,10 +435,10 @@ impl TagIndex {
     /// the shortest and subtracts its missing tags; each `or` unions. A term
     /// the indexes cannot answer exactly (an equality, a comparison, a path,
     /// `^def`…) narrows what it can and leaves the rest to evaluation.
-    pub(super) fn plan<'i>(&'i self, node: &Node<'_>) -> Plan<'i> {
+    pub(super) fn plan<'i>(&'i self, node: &Node<'_>, entities: &[Arc<Dict>]) -> Plan<'i> {
         match node {
-            Node::Or(branches) => self.plan_or(branches),
-            Node::And(terms) => self.plan_and(terms),
+            Node::Or(branches) => self.plan_or(branches, entities),
+            Node::And(terms) => self.plan_and(terms, entities),
             Node::Has(path) => Plan::new(
                 Candidates::Only(Cow::Borrowed(self.postings(first(path)))),
                 path.len() == 1,
@@ -351,22 +451,22 @@ impl TagIndex {
             Node::Cmp { path, op, value } => {
                 // Any comparison needs the path's first tag (one against a
                 // missing tag is false); an equality on a single tag has postings.
-                let slots = match (op, path.as_slice()) {
-                    (CmpOp::Eq, [tag]) => self.equal(tag, value),
+                let (slots, exact) = match (op, path.as_slice()) {
+                    (CmpOp::Eq, [tag]) => self.equal(tag, value, entities),
                     _ => None,
                 }
-                .unwrap_or_else(|| self.postings(first(path)));
-                Plan::new(Candidates::Only(Cow::Borrowed(slots)), false)
+                .unwrap_or_else(|| (self.postings(first(path)), false));
+                Plan::new(Candidates::Only(Cow::Borrowed(slots)), exact)
             }
         }
     }
 
-    fn plan_and<'i>(&'i self, terms: &[Node<'_>]) -> Plan<'i> {
+    fn plan_and<'i>(&'i self, terms: &[Node<'_>], entities: &[Arc<Dict>]) -> Plan<'i> {
         let mut only: Vec<Cow<'i, [u32]>> = Vec::new();
         let mut except: Vec<Cow<'i, [u32]>> = Vec::new();
         let mut exact = true;
         for term in terms {
-            let plan = self.plan(term);
+            let plan = self.plan(term, entities);
             exact &= plan.exact;
             match plan.candidates {
                 Candidates::All => {}
@@ -402,15 +502,15 @@ impl TagIndex {
         Plan::new(Candidates::Only(slots), exact)
     }
 
-    fn plan_or<'i>(&'i self, branches: &[Node<'_>]) -> Plan<'i> {
+    fn plan_or<'i>(&'i self, branches: &[Node<'_>], entities: &[Arc<Dict>]) -> Plan<'i> {
         if let [single] = branches {
-            return self.plan(single);
+            return self.plan(single, entities);
         }
         let mut only: Vec<Cow<'i, [u32]>> = Vec::new();
         let mut except: Option<Cow<'i, [u32]>> = None;
         let mut exact = true;
         for branch in branches {
-            let plan = self.plan(branch);
+            let plan = self.plan(branch, entities);
             exact &= plan.exact;
             match plan.candidates {
                 // An exact `All` branch matches everything.
@@ -435,6 +535,53 @@ impl TagIndex {
             None => Plan::new(Candidates::Only(only), exact),
         }
     }
+}
+
+/// Add `slot` under `key` in `tag`'s values (`keys` are the slot's keys and
+/// scalars for the tag), marking the key mixed unless the slot's scalars
+/// under it, and another slot's there, are all equal.
+fn insert_key(
+    keyer: &Keyer,
+    entry: &mut Tag,
+    key: u64,
+    slot: u32,
+    tag: &str,
+    keys: &Keys<'_>,
+    entities: &[Arc<Dict>],
+) {
+    let mut scalars = keys.iter().filter(|(other, _)| *other == key);
+    let Some((_, scalar)) = scalars.next() else {
+        return;
+    };
+    let consistent = scalars.all(|(_, other)| other == scalar);
+    let mixed = match entry.values.get(&key) {
+        None => !consistent,
+        Some(Postings::Mixed(_)) => true,
+        Some(postings) => {
+            let other = postings.as_slice().iter().find(|other| **other != slot);
+            !consistent
+                || other.is_some_and(|other| !keyer.holds(entities, *other, tag, key, scalar))
+        }
+    };
+    let postings = entry.values.entry(key).or_insert(Postings::One(slot));
+    if mixed {
+        postings.mark_mixed();
+    }
+    postings.insert(slot);
+}
+
+fn remove_key(entry: &mut Tag, key: u64, slot: u32) {
+    if let Some(postings) = entry.values.get_mut(&key) {
+        if postings.remove(slot) {
+            entry.values.remove(&key);
+        }
+    }
+}
+
+/// True when `keys[position]` is the first entry with its key.
+fn first_of(keys: &Keys<'_>, position: usize) -> bool {
+    let key = keys[position].0;
+    !keys[..position].iter().any(|(other, _)| *other == key)
 }
 
 fn first(path: &[String]) -> &str {
@@ -563,39 +710,47 @@ mod tests {
         dict
     }
 
-    fn index() -> TagIndex {
-        let mut index = TagIndex::default();
-        index.add(0, &entity(&["site"]));
-        index.add(
-            1,
-            &with(
-                entity(&["point", "temp"]),
-                "equipRef",
-                Ref::from("e1").into(),
-            ),
-        );
-        index.add(
-            2,
-            &with(
-                entity(&["point", "temp", "sp"]),
-                "equipRef",
-                Ref::from("e2").into(),
-            ),
-        );
-        index.add(
-            3,
-            &with(
-                entity(&["point", "flow"]),
-                "equipRef",
-                Ref::from("e1").into(),
-            ),
-        );
-        index
+    /// An index and the entities it indexes.
+    struct Fixture {
+        index: TagIndex,
+        entities: Vec<Arc<Dict>>,
     }
 
-    fn plan(index: &TagIndex, text: &str) -> (Candidates<'static>, bool) {
+    impl Fixture {
+        fn push(&mut self, entity: Dict) {
+            self.entities.push(Arc::new(entity));
+            self.index
+                .add(self.entities.len() as u32 - 1, &self.entities);
+        }
+
+        fn replace(&mut self, slot: usize, entity: Dict) {
+            let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
+            self.index.update(slot as u32, &old, &self.entities);
+        }
+    }
+
+    fn fixture() -> Fixture {
+        let mut fixture = Fixture {
+            index: TagIndex::default(),
+            entities: Vec::new(),
+        };
+        let e1 = || Value::from(Ref::from("e1"));
+        fixture.push(entity(&["site"]));
+        fixture.push(with(entity(&["point", "temp"]), "equipRef", e1()));
+        fixture.push(with(
+            entity(&["point", "temp", "sp"]),
+            "equipRef",
+            Value::from(Ref::from("e2")),
+        ));
+        fixture.push(with(entity(&["point", "flow"]), "equipRef", e1()));
+        fixture
+    }
+
+    fn plan(fixture: &Fixture, text: &str) -> (Candidates<'static>, bool) {
         let filter = Filter::try_from(text).unwrap();
-        let plan = index.plan(&Node::compile(&filter));
+        let plan = fixture
+            .index
+            .plan(&Node::compile(&filter), &fixture.entities);
         let candidates = match plan.candidates {
             Candidates::All => Candidates::All,
             Candidates::Only(slots) => Candidates::Only(Cow::Owned(slots.into_owned())),
@@ -608,91 +763,103 @@ mod tests {
         Candidates::Only(Cow::Owned(slots.to_vec()))
     }
 
+    fn except(slots: &[u32]) -> Candidates<'static> {
+        Candidates::Except(Cow::Owned(slots.to_vec()))
+    }
+
     #[test]
     fn and_of_markers_is_an_exact_intersection() {
-        let index = index();
-        assert_eq!(plan(&index, "point and temp"), (only(&[1, 2]), true));
-        assert_eq!(plan(&index, "point and nothing"), (only(&[]), true));
+        let fixture = fixture();
+        assert_eq!(plan(&fixture, "point and temp"), (only(&[1, 2]), true));
+        assert_eq!(plan(&fixture, "point and nothing"), (only(&[]), true));
     }
 
     #[test]
     fn missing_tags_subtract_and_or_unions() {
-        let index = index();
-        assert_eq!(plan(&index, "site or flow"), (only(&[0, 3]), true));
-        assert_eq!(plan(&index, "point and not sp"), (only(&[1, 3]), true));
+        let fixture = fixture();
+        assert_eq!(plan(&fixture, "site or flow"), (only(&[0, 3]), true));
+        assert_eq!(plan(&fixture, "point and not sp"), (only(&[1, 3]), true));
         assert_eq!(
-            plan(&index, "point and (temp or flow)"),
+            plan(&fixture, "point and (temp or flow)"),
             (only(&[1, 2, 3]), true)
         );
+        assert_eq!(plan(&fixture, "not point"), (except(&[1, 2, 3]), true));
         assert_eq!(
-            plan(&index, "not point"),
-            (Candidates::Except(Cow::Owned(vec![1, 2, 3])), true)
-        );
-        assert_eq!(
-            plan(&index, "site or not point"),
-            (Candidates::Except(Cow::Owned(vec![1, 2, 3])), true)
+            plan(&fixture, "site or not point"),
+            (except(&[1, 2, 3]), true)
         );
     }
 
     #[test]
-    fn equality_uses_value_postings_and_is_evaluated() {
-        let index = index();
-        assert_eq!(plan(&index, "equipRef==@e1"), (only(&[1, 3]), false));
-        assert_eq!(plan(&index, "equipRef==@e1 and temp"), (only(&[1]), false));
-        assert_eq!(plan(&index, "equipRef==@nope and temp"), (only(&[]), true));
+    fn equality_uses_value_postings_exactly() {
+        let fixture = fixture();
+        assert_eq!(plan(&fixture, "equipRef==@e1"), (only(&[1, 3]), true));
+        assert_eq!(plan(&fixture, "equipRef==@e1 and temp"), (only(&[1]), true));
+        assert_eq!(
+            plan(&fixture, "equipRef==@nope and temp"),
+            (only(&[]), true)
+        );
         // Paths and orderings need the first tag; `^def` needs evaluation.
-        assert_eq!(plan(&index, "equipRef->ahu"), (only(&[1, 2, 3]), false));
-        assert_eq!(plan(&index, "curVal < 3"), (only(&[]), true));
-        assert_eq!(plan(&index, "^point"), (Candidates::All, false));
+        assert_eq!(plan(&fixture, "equipRef->ahu"), (only(&[1, 2, 3]), false));
+        assert_eq!(plan(&fixture, "equipRef!=@e1"), (only(&[1, 2, 3]), false));
+        assert_eq!(plan(&fixture, "curVal < 3"), (only(&[]), true));
+        assert_eq!(plan(&fixture, "^point"), (Candidates::All, false));
     }
 
     #[test]
     fn updates_move_only_the_changed_postings() {
-        let mut index = index();
-        let old = with(
-            entity(&["point", "flow"]),
-            "equipRef",
-            Ref::from("e1").into(),
+        let mut fixture = fixture();
+        fixture.replace(
+            3,
+            with(entity(&["point"]), "equipRef", Value::from(Ref::from("e2"))),
         );
-        let new = with(entity(&["point"]), "equipRef", Ref::from("e2").into());
-        index.update(3, &old, &new);
-        assert_eq!(index.postings("flow"), &[] as &[u32]);
-        assert_eq!(index.postings("point"), &[1, 2, 3]);
-        assert_eq!(plan(&index, "equipRef==@e2"), (only(&[2, 3]), false));
-        assert_eq!(plan(&index, "equipRef==@e1"), (only(&[1]), false));
+        assert_eq!(fixture.index.postings("flow"), &[] as &[u32]);
+        assert_eq!(fixture.index.postings("point"), &[1, 2, 3]);
+        assert_eq!(plan(&fixture, "equipRef==@e2"), (only(&[2, 3]), true));
+        assert_eq!(plan(&fixture, "equipRef==@e1"), (only(&[1]), true));
+    }
+
+    #[test]
+    fn a_collision_makes_a_key_mixed_and_its_slots_candidates() {
+        let mut fixture = fixture();
+        let a = Value::make_str("a");
+        let b = Value::make_str("b");
+        fixture.push(with(Dict::new(), "dis", a.clone()));
+        fixture.push(with(Dict::new(), "dis", b.clone()));
+        // File b's slot under a's key, as a collision would.
+        let key = fixture.index.keyer.key(&a).unwrap();
+        let keys: Keys<'_> = [(key, &b)].into_iter().collect();
+        let TagIndex { tags, keyer } = &mut fixture.index;
+        let dis = tags.get_mut("dis").unwrap();
+        insert_key(keyer, dis, key, 5, "dis", &keys, &fixture.entities);
+        assert!(matches!(dis.values.get(&key), Some(Postings::Mixed(_))));
+        assert_eq!(plan(&fixture, "dis==\"a\""), (only(&[4, 5]), false));
+        // A lookup whose value only shares its key with others finds nothing.
+        let key_b = fixture.index.keyer.key(&b).unwrap();
+        let dis = fixture.index.tags.get_mut("dis").unwrap();
+        dis.values.insert(key_b, Postings::One(4));
+        assert_eq!(plan(&fixture, "dis==\"b\""), (only(&[]), true));
     }
 
     #[test]
     fn number_keys_follow_number_equality() {
-        let key = |value: Value| TagIndex::default().key("t", &value);
-        let index = TagIndex::default();
+        let keyer = Keyer::default();
+        let key = |value: Value| keyer.key(&value);
         let number = |value: f64, unit: Option<&str>| {
             Value::from(match unit {
                 Some(unit) => Number::make_with_unit(value, get_unit_or_default(unit)),
                 None => Number::make(value),
             })
         };
-        assert_eq!(
-            index.key("t", &number(0.0, None)),
-            index.key("t", &number(-0.0, None))
-        );
-        assert_ne!(
-            index.key("t", &number(1.0, Some("°F"))),
-            index.key("t", &number(1.0, None))
-        );
-        assert_ne!(
-            index.key("t", &number(1.0, Some("°F"))),
-            index.key("t", &number(1.0, Some("°C")))
-        );
+        assert_eq!(key(number(0.0, None)), key(number(-0.0, None)));
+        assert_ne!(key(number(1.0, Some("°F"))), key(number(1.0, None)));
+        assert_ne!(key(number(1.0, Some("°F"))), key(number(1.0, Some("°C"))));
         assert_eq!(key(number(f64::NAN, None)), None);
-        // A Ref's dis is not part of its identity.
+        // A Ref's dis is not part of its identity; kinds never share a key.
         assert_eq!(
-            index.key("t", &Value::from(Ref::from("a"))),
-            index.key("t", &Value::from(Ref::make("a", Some("A"))))
+            key(Value::from(Ref::from("a"))),
+            key(Value::from(Ref::make("a", Some("A"))))
         );
-        assert_ne!(
-            index.key("t", &Value::make_str("a")),
-            index.key("t", &Value::from(Ref::from("a")))
-        );
+        assert_ne!(key(Value::make_str("a")), key(Value::from(Ref::from("a"))));
     }
 }

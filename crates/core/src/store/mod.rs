@@ -361,8 +361,8 @@ impl State {
             Some(slot) => self.replace(slot, entity, changed),
             None => {
                 let slot = self.entities.len();
-                self.index.add(slot_u32(slot), &entity);
                 self.entities.push(Arc::new(entity));
+                self.index.add(slot_u32(slot), &self.entities);
                 self.by_id.insert(id, slot);
             }
         }
@@ -371,8 +371,7 @@ impl State {
     fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
         if *self.entities[slot] != entity {
             let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
-            self.index
-                .update(slot_u32(slot), &old, &self.entities[slot]);
+            self.index.update(slot_u32(slot), &old, &self.entities);
             changed.push(slot);
         }
     }
@@ -408,7 +407,7 @@ impl State {
     fn query(&self, filter: &Filter, limit: Option<usize>) -> Vec<usize> {
         let limit = limit.unwrap_or(usize::MAX);
         let query = Node::compile(filter);
-        let plan = self.index.plan(&query);
+        let plan = self.index.plan(&query, &self.entities);
         log::debug!(
             target: "hs::store",
             "read {filter}: plan {}, {} candidates",
