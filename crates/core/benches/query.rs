@@ -1,8 +1,8 @@
 //! Filter reads on generated buildings ([`hs_core::demo::sized`]) of 1k, 10k
 //! and 100k points: hs's indexed read, the same filter testing every entity
 //! (`MemoryStore::read_scan`), and rusty-haystack-core 0.8.1's
-//! `EntityGraph::read` on the same entities, in the same run. Figures in
-//! docs/performance.md.
+//! `EntityGraph::read` on the same entities, in the same run; and a write
+//! of an indexed tag (`curVal`). Figures in docs/performance.md.
 //!
 //! Each iteration reads a different filter text where the query has a
 //! parameter (a different id, equip or site), and rusty-haystack-core is
@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use haystack_core::graph::EntityGraph;
@@ -25,7 +25,8 @@ use hs_core::demo::sized;
 use hs_core::ops::{HaystackOps, ReadRequest, make_grid};
 use hs_core::store::MemoryStore;
 use libhaystack::filter::Filter;
-use libhaystack::val::{Dict, Value};
+use libhaystack::units::get_unit_or_default;
+use libhaystack::val::{Dict, Number, Value};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 /// Distinct filter texts cycled through per query.
@@ -87,6 +88,39 @@ fn hs_id(row: &Dict) -> String {
         Some(Value::Ref(id)) => id.value().to_owned(),
         other => panic!("row without id: {other:?}"),
     }
+}
+
+/// This process's resident set (Linux), 0 elsewhere.
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Memory and load time at the largest size, measured first in a fresh
+/// process: the store holds its own copy of the dicts, as large as the
+/// generated ones; the rest of its growth is the id map and the indexes.
+fn memory(_: &mut Criterion) {
+    let points = SIZES[SIZES.len() - 1];
+    let before = resident_bytes();
+    let entities = sized::entities(points);
+    let generated = resident_bytes();
+    let store = MemoryStore::new();
+    let start = Instant::now();
+    store.update_entities(entities.clone()).unwrap();
+    let load = start.elapsed();
+    let loaded = resident_bytes();
+    let dicts = generated.saturating_sub(before);
+    let overhead = loaded.saturating_sub(generated).saturating_sub(dicts);
+    eprintln!(
+        "{points} points ({} entities): dicts {} MiB; loading them into a store took {load:.2?} \
+         and {} MiB more than the dicts (indexes and id map: {:.0} % of the dicts)",
+        store.len(),
+        dicts >> 20,
+        overhead >> 20,
+        100.0 * overhead as f64 / dicts.max(1) as f64
+    );
 }
 
 fn queries(c: &mut Criterion) {
@@ -184,6 +218,21 @@ fn queries(c: &mut Criterion) {
                 })
             });
         }
+        // A write that changes an indexed tag: a point's curVal, a different
+        // point and value each time.
+        let mut n = 0;
+        group.bench_function("hs write curVal", |b| {
+            b.iter(|| {
+                n += 1;
+                let value = Value::from(Number::make_with_unit(
+                    (n % 1_000) as f64 / 10.0,
+                    get_unit_or_default("°F"),
+                ));
+                store
+                    .set_tag(&format!("p{}", spread(n, points)), "curVal", value)
+                    .unwrap()
+            })
+        });
         group.finish();
     }
 }
@@ -197,6 +246,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = queries
+    targets = memory, queries
 }
 criterion_main!(benches);

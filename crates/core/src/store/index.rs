@@ -49,6 +49,8 @@ struct Tag {
     slots: Vec<u32>,
     /// Value key → entities whose tag holds the value.
     values: HashMap<u64, Postings, BuildHasherDefault<KeyHasher>>,
+    /// Entities whose tag holds a dict (a path may continue into it).
+    dicts: Vec<u32>,
 }
 
 /// Computes value keys.
@@ -241,6 +243,13 @@ impl Hasher for KeyHasher {
 /// indexable scalar (list items each).
 type Keys<'v> = SmallVec<[(u64, &'v Value); 2]>;
 
+/// The end of a path term: `has`, or a comparison with a value.
+#[derive(Debug, Clone, Copy)]
+enum Leaf<'f> {
+    Has,
+    Cmp(&'f CmpOp, &'f Value),
+}
+
 /// Slots a filter (or a part of one) may match.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Candidates<'i> {
@@ -364,6 +373,9 @@ impl TagIndex {
             None => self.tags.entry(name.to_owned()).or_default(),
         };
         insert_sorted(&mut entry.slots, slot);
+        if value.is_dict() {
+            insert_sorted(&mut entry.dicts, slot);
+        }
         let mut keys = Keys::new();
         self.keyer.keys_of(value, &mut keys);
         for (position, (key, _)) in keys.iter().enumerate() {
@@ -377,8 +389,10 @@ impl TagIndex {
         let Some(entry) = self.tags.get_mut(name) else {
             return;
         };
-        if let Ok(position) = entry.slots.binary_search(&slot) {
-            entry.slots.remove(position);
+        for slots in [&mut entry.slots, &mut entry.dicts] {
+            if let Ok(position) = slots.binary_search(&slot) {
+                slots.remove(position);
+            }
         }
         let mut keys = Keys::new();
         self.keyer.keys_of(value, &mut keys);
@@ -406,6 +420,15 @@ impl TagIndex {
         let Some(entry) = self.tags.get_mut(name) else {
             return;
         };
+        match (old.is_dict(), new.is_dict()) {
+            (false, true) => insert_sorted(&mut entry.dicts, slot),
+            (true, false) => {
+                if let Ok(position) = entry.dicts.binary_search(&slot) {
+                    entry.dicts.remove(position);
+                }
+            }
+            _ => {}
+        }
         let (mut old_keys, mut new_keys) = (Keys::new(), Keys::new());
         self.keyer.keys_of(old, &mut old_keys);
         self.keyer.keys_of(new, &mut new_keys);
@@ -439,26 +462,68 @@ impl TagIndex {
         match node {
             Node::Or(branches) => self.plan_or(branches, entities),
             Node::And(terms) => self.plan_and(terms, entities),
-            Node::Has(path) => Plan::new(
-                Candidates::Only(Cow::Borrowed(self.postings(first(path)))),
-                path.len() == 1,
-            ),
+            Node::Has(path) => self.plan_path(path, Leaf::Has, entities),
             Node::Missing(path) if path.len() == 1 => Plan::new(
                 Candidates::Except(Cow::Borrowed(self.postings(first(path)))),
                 true,
             ),
             Node::Missing(_) | Node::Other(_) => Plan::new(Candidates::All, false),
-            Node::Cmp { path, op, value } => {
-                // Any comparison needs the path's first tag (one against a
-                // missing tag is false); an equality on a single tag has postings.
-                let (slots, exact) = match (op, path.as_slice()) {
-                    (CmpOp::Eq, [tag]) => self.equal(tag, value, entities),
-                    _ => None,
+            Node::Cmp { path, op, value } => self.plan_path(path, Leaf::Cmp(op, value), entities),
+        }
+    }
+
+    /// Plan `path` ending in `leaf`. On one tag: the tag's postings (exact
+    /// for `has`), or the value's for an equality (exact); any other
+    /// comparison needs the tag (one against a missing tag is false). On
+    /// `tag->rest`: the entities whose `tag` names an entity that `rest` may
+    /// match (the value postings of each one's id, the reverse of the Ref),
+    /// or holds a dict, when there are fewer such targets than entities
+    /// with the tag; those candidates are evaluated.
+    fn plan_path<'i>(
+        &'i self,
+        path: &[String],
+        leaf: Leaf<'_>,
+        entities: &[Arc<Dict>],
+    ) -> Plan<'i> {
+        let [tag, rest @ ..] = path else {
+            return Plan::new(Candidates::All, false);
+        };
+        let with_tag = || Plan::new(Candidates::Only(Cow::Borrowed(self.postings(tag))), false);
+        if rest.is_empty() {
+            return match leaf {
+                Leaf::Has => Plan::new(Candidates::Only(Cow::Borrowed(self.postings(tag))), true),
+                Leaf::Cmp(CmpOp::Eq, value) => match self.equal(tag, value, entities) {
+                    Some((slots, exact)) => {
+                        Plan::new(Candidates::Only(Cow::Borrowed(slots)), exact)
+                    }
+                    None => with_tag(),
+                },
+                Leaf::Cmp(..) => with_tag(),
+            };
+        }
+        let Some(entry) = self.tags.get(tag.as_str()) else {
+            return Plan::new(Candidates::Only(Cow::Borrowed(&[])), true);
+        };
+        let targets = self.plan_path(rest, leaf, entities);
+        let Candidates::Only(targets) = targets.candidates else {
+            return with_tag();
+        };
+        if targets.len() >= entry.slots.len() {
+            return with_tag();
+        }
+        let mut sources: Vec<Cow<'i, [u32]>> = Vec::with_capacity(targets.len() + 1);
+        sources.push(Cow::Borrowed(entry.dicts.as_slice()));
+        for target in targets.iter() {
+            let id = entities
+                .get(*target as usize)
+                .and_then(|entity| entity.get("id"));
+            if let Some(id @ Value::Ref(_)) = id {
+                if let Some((slots, _)) = self.equal(tag, id, entities) {
+                    sources.push(Cow::Borrowed(slots));
                 }
-                .unwrap_or_else(|| (self.postings(first(path)), false));
-                Plan::new(Candidates::Only(Cow::Borrowed(slots)), exact)
             }
         }
+        Plan::new(Candidates::Only(union_all(sources)), false)
     }
 
     fn plan_and<'i>(&'i self, terms: &[Node<'_>], entities: &[Arc<Dict>]) -> Plan<'i> {
@@ -800,10 +865,38 @@ mod tests {
             (only(&[]), true)
         );
         // Paths and orderings need the first tag; `^def` needs evaluation.
-        assert_eq!(plan(&fixture, "equipRef->ahu"), (only(&[1, 2, 3]), false));
+        assert_eq!(plan(&fixture, "equipRef->ahu"), (only(&[]), true));
         assert_eq!(plan(&fixture, "equipRef!=@e1"), (only(&[1, 2, 3]), false));
         assert_eq!(plan(&fixture, "curVal < 3"), (only(&[]), true));
         assert_eq!(plan(&fixture, "^point"), (Candidates::All, false));
+    }
+
+    #[test]
+    fn paths_resolve_backwards_from_their_targets() {
+        let mut fixture = fixture();
+        let id = |id: &str| Value::from(Ref::from(id));
+        fixture.push(with(
+            with(entity(&["equip", "ahu"]), "id", id("e1")),
+            "siteRef",
+            id("s"),
+        ));
+        fixture.push(with(entity(&["equip"]), "id", id("e2")));
+        fixture.push(with(
+            Dict::new(),
+            "equipRef",
+            Value::make_dict(entity(&["ahu"])),
+        ));
+        // Points of e1 (the ahu), and the dict that may hold the rest of the path.
+        assert_eq!(plan(&fixture, "equipRef->ahu"), (only(&[1, 3, 6]), false));
+        assert_eq!(
+            plan(&fixture, "equipRef->siteRef==@s"),
+            (only(&[1, 3, 6]), false)
+        );
+        assert_eq!(
+            plan(&fixture, "equipRef->equip"),
+            (only(&[1, 2, 3, 6]), false)
+        );
+        assert_eq!(plan(&fixture, "equipRef->siteRef==@x"), (only(&[6]), false));
     }
 
     #[test]

@@ -1,8 +1,15 @@
 //! [`MemoryStore`]: the embedded, in-memory [`HaystackOps`] implementation.
 //!
-//! Entities are Haystack dicts with an `id` Ref. Filter reads use a tag index
-//! (tag name → entities having it) to pick candidates, and follow `->` paths
-//! through Refs. History is kept per point, sorted by time; writable points
+//! Entities are Haystack dicts with an `id` Ref. Filter reads are planned
+//! over indexes kept up to date on every write: per tag, the entities that
+//! have it, and for every Ref, Str, Number, Bool, Symbol, Uri, Date, Time or
+//! DateTime value, the entities whose tag equals it. An `and` intersects its
+//! terms' postings from the shortest and subtracts its missing tags, an `or`
+//! unions; markers, missing tags and equalities are answered from the indexes
+//! alone (`id==@x` is one lookup), and only the candidates of the other terms
+//! (orderings, `!=`, `->` paths, `^defs`) are evaluated. Rows come in the
+//! order the entities were first loaded, with or without the indexes.
+//! `->` paths follow Refs through the id map. History is kept per point, sorted by time; writable points
 //! have a 17-level priority array; watches track changes and publish them on a
 //! broadcast channel ([`HaystackOps::watch_events`]).
 //!
