@@ -23,14 +23,16 @@
 //! touched, so a `curVal` write costs two small postings edits).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use libhaystack::filter::PathResolver;
 use libhaystack::filter::nodes::CmpOp;
 use libhaystack::filter::path::Path;
-use libhaystack::val::{Dict, Ref, Value};
+use libhaystack::units::Unit;
+use libhaystack::val::{Dict, Number, Ref, Value};
 use smallvec::SmallVec;
 
 use super::query::Node;
@@ -51,6 +53,66 @@ struct Tag {
     values: HashMap<u64, Postings, BuildHasherDefault<KeyHasher>>,
     /// Entities whose tag holds a dict (a path may continue into it).
     dicts: Vec<u32>,
+    /// The tag's Numbers in order (NaN aside), per unit: numbers of
+    /// different units never compare.
+    numbers: HashMap<Option<&'static Unit>, BTreeSet<(u64, u32)>>,
+}
+
+impl Tag {
+    fn insert_number(&mut self, number: &Number, slot: u32) {
+        if let Some(order) = order_key(number.value) {
+            self.numbers
+                .entry(number.unit)
+                .or_default()
+                .insert((order, slot));
+        }
+    }
+
+    fn remove_number(&mut self, number: &Number, slot: u32) {
+        let Some(order) = order_key(number.value) else {
+            return;
+        };
+        if let Some(numbers) = self.numbers.get_mut(&number.unit) {
+            numbers.remove(&(order, slot));
+            if numbers.is_empty() {
+                self.numbers.remove(&number.unit);
+            }
+        }
+    }
+
+    /// The sorted slots whose tag holds a Number (or a list with one) that
+    /// compares `op` to `number`; `None` for an equality.
+    fn range(&self, op: &CmpOp, number: &Number) -> Option<Vec<u32>> {
+        let (low, high) = match (op, order_key(number.value)) {
+            (CmpOp::Eq | CmpOp::NotEq, _) => return None,
+            // NaN orders against nothing.
+            (_, None) => return Some(Vec::new()),
+            (CmpOp::LessThan, Some(key)) => (Bound::Unbounded, Bound::Excluded((key, 0))),
+            (CmpOp::LessThanEq, Some(key)) => (Bound::Unbounded, Bound::Included((key, u32::MAX))),
+            (CmpOp::GreatThan, Some(key)) => (Bound::Excluded((key, u32::MAX)), Bound::Unbounded),
+            (CmpOp::GreatThanEq, Some(key)) => (Bound::Included((key, 0)), Bound::Unbounded),
+        };
+        let Some(numbers) = self.numbers.get(&number.unit) else {
+            return Some(Vec::new());
+        };
+        let mut slots: Vec<u32> = numbers.range((low, high)).map(|(_, slot)| *slot).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        Some(slots)
+    }
+}
+
+/// A key that orders as the number does (`-0.0` as `0.0`); `None` for NaN.
+fn order_key(value: f64) -> Option<u64> {
+    if value.is_nan() {
+        return None;
+    }
+    let bits = if value == 0.0 { 0 } else { value.to_bits() };
+    Some(if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    })
 }
 
 /// Computes value keys.
@@ -378,9 +440,12 @@ impl TagIndex {
         }
         let mut keys = Keys::new();
         self.keyer.keys_of(value, &mut keys);
-        for (position, (key, _)) in keys.iter().enumerate() {
+        for (position, (key, scalar)) in keys.iter().enumerate() {
             if first_of(&keys, position) {
                 insert_key(&self.keyer, entry, *key, slot, name, &keys, entities);
+            }
+            if let Value::Number(number) = scalar {
+                entry.insert_number(number, slot);
             }
         }
     }
@@ -396,8 +461,11 @@ impl TagIndex {
         }
         let mut keys = Keys::new();
         self.keyer.keys_of(value, &mut keys);
-        for (key, _) in keys {
+        for (key, scalar) in keys {
             remove_key(entry, key, slot);
+            if let Value::Number(number) = scalar {
+                entry.remove_number(number, slot);
+            }
         }
         if entry.slots.is_empty() {
             self.tags.remove(name);
@@ -432,6 +500,16 @@ impl TagIndex {
         let (mut old_keys, mut new_keys) = (Keys::new(), Keys::new());
         self.keyer.keys_of(old, &mut old_keys);
         self.keyer.keys_of(new, &mut new_keys);
+        for (_, scalar) in &old_keys {
+            if let Value::Number(number) = scalar {
+                entry.remove_number(number, slot);
+            }
+        }
+        for (_, scalar) in &new_keys {
+            if let Value::Number(number) = scalar {
+                entry.insert_number(number, slot);
+            }
+        }
         for (key, _) in &old_keys {
             if !new_keys.iter().any(|(other, _)| other == key) {
                 remove_key(entry, *key, slot);
@@ -498,6 +576,16 @@ impl TagIndex {
                     }
                     None => with_tag(),
                 },
+                Leaf::Cmp(op, Value::Number(number)) => {
+                    match self
+                        .tags
+                        .get(tag.as_str())
+                        .and_then(|entry| entry.range(op, number))
+                    {
+                        Some(slots) => Plan::new(Candidates::Only(Cow::Owned(slots)), true),
+                        None => with_tag(),
+                    }
+                }
                 Leaf::Cmp(..) => with_tag(),
             };
         }
@@ -530,7 +618,18 @@ impl TagIndex {
         let mut only: Vec<Cow<'i, [u32]>> = Vec::new();
         let mut except: Vec<Cow<'i, [u32]>> = Vec::new();
         let mut exact = true;
-        for term in terms {
+        // Number orderings last: a range may hold most of the tag's entities,
+        // and a few candidates are cheaper to evaluate than a range to collect.
+        let (ranges, others): (Vec<&Node<'_>>, Vec<&Node<'_>>) =
+            terms.iter().partition(|term| ordering_tag(term).is_some());
+        for term in others.into_iter().chain(ranges) {
+            if let Some(tag) = ordering_tag(term) {
+                let fewest = only.iter().map(|slots| slots.len()).min();
+                if fewest.is_some_and(|fewest| fewest * 32 <= self.postings(tag).len()) {
+                    exact = false;
+                    continue;
+                }
+            }
             let plan = self.plan(term, entities);
             exact &= plan.exact;
             match plan.candidates {
@@ -640,6 +739,21 @@ fn remove_key(entry: &mut Tag, key: u64, slot: u32) {
         if postings.remove(slot) {
             entry.values.remove(&key);
         }
+    }
+}
+
+/// The tag of a `tag < number` (or `<=`, `>`, `>=`) term.
+fn ordering_tag<'n>(term: &'n Node<'_>) -> Option<&'n str> {
+    match term {
+        Node::Cmp {
+            path,
+            op: CmpOp::LessThan | CmpOp::LessThanEq | CmpOp::GreatThan | CmpOp::GreatThanEq,
+            value: Value::Number(_),
+        } => match path.as_slice() {
+            [tag] => Some(tag),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -897,6 +1011,43 @@ mod tests {
             (only(&[1, 2, 3, 6]), false)
         );
         assert_eq!(plan(&fixture, "equipRef->siteRef==@x"), (only(&[6]), false));
+    }
+
+    #[test]
+    fn number_orderings_use_the_ordered_numbers_of_their_unit() {
+        let mut fixture = fixture();
+        let f = |value: f64| Value::from(Number::make_with_unit(value, get_unit_or_default("°F")));
+        fixture.push(with(entity(&["point"]), "curVal", f(68.0)));
+        fixture.push(with(entity(&["point"]), "curVal", f(72.5)));
+        fixture.push(with(
+            entity(&["point"]),
+            "curVal",
+            Value::from(Number::make(80.0)),
+        ));
+        fixture.push(with(
+            entity(&["point"]),
+            "curVal",
+            Value::make_list(vec![f(-0.0), f(90.0)]),
+        ));
+        assert_eq!(plan(&fixture, "curVal > 70°F"), (only(&[5, 7]), true));
+        assert_eq!(plan(&fixture, "curVal >= 72.5°F"), (only(&[5, 7]), true));
+        assert_eq!(plan(&fixture, "curVal < 72.5°F"), (only(&[4, 7]), true));
+        assert_eq!(plan(&fixture, "curVal <= 0°F"), (only(&[7]), true));
+        assert_eq!(plan(&fixture, "curVal > 70"), (only(&[6]), true));
+        assert_eq!(plan(&fixture, "curVal > 70°C"), (only(&[]), true));
+        // A write moves the number.
+        fixture.replace(4, with(entity(&["point"]), "curVal", f(75.0)));
+        assert_eq!(plan(&fixture, "curVal > 70°F"), (only(&[4, 5, 7]), true));
+        assert_eq!(plan(&fixture, "site and curVal > 70°F"), (only(&[]), true));
+        // With far fewer other candidates than numbers, the ordering is
+        // evaluated instead of collected.
+        for value in 0..32 {
+            fixture.push(with(Dict::new(), "curVal", f(f64::from(value))));
+        }
+        assert_eq!(
+            plan(&fixture, "site and curVal > 70°F"),
+            (only(&[0]), false)
+        );
     }
 
     #[test]
