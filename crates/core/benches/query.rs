@@ -66,6 +66,19 @@ const QUERIES: &[Query] = &[
         },
     },
     Query {
+        name: "equipRef->siteRef==@s{n} and point",
+        text: |n, points, _| {
+            let sites = points
+                .div_ceil(sized::POINTS_PER_EQUIP)
+                .div_ceil(sized::EQUIPS_PER_SITE);
+            format!("equipRef->siteRef==@s{} and point", spread(n, sites))
+        },
+    },
+    Query {
+        name: "curVal > 70 and point",
+        text: |_, _, _| "curVal > 70 and point".to_owned(),
+    },
+    Query {
         name: "curVal > 70°F and point",
         text: |_, _, _| "curVal > 70°F and point".to_owned(),
     },
