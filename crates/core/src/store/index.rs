@@ -51,8 +51,9 @@ struct Tag {
     slots: Vec<u32>,
     /// Value key → entities whose tag holds the value.
     values: HashMap<u64, Postings, BuildHasherDefault<KeyHasher>>,
-    /// Entities whose tag holds a dict (a path may continue into it).
-    dicts: Vec<u32>,
+    /// Entities whose tag holds a dict (a path may continue into it) or a
+    /// list (a path cannot follow it).
+    containers: Vec<u32>,
     /// The tag's Numbers in order (NaN aside), per unit: numbers of
     /// different units never compare.
     numbers: HashMap<Option<&'static Unit>, BTreeSet<(u64, u32)>>,
@@ -435,8 +436,8 @@ impl TagIndex {
             None => self.tags.entry(name.to_owned()).or_default(),
         };
         insert_sorted(&mut entry.slots, slot);
-        if value.is_dict() {
-            insert_sorted(&mut entry.dicts, slot);
+        if is_container(value) {
+            insert_sorted(&mut entry.containers, slot);
         }
         let mut keys = Keys::new();
         self.keyer.keys_of(value, &mut keys);
@@ -454,7 +455,7 @@ impl TagIndex {
         let Some(entry) = self.tags.get_mut(name) else {
             return;
         };
-        for slots in [&mut entry.slots, &mut entry.dicts] {
+        for slots in [&mut entry.slots, &mut entry.containers] {
             if let Ok(position) = slots.binary_search(&slot) {
                 slots.remove(position);
             }
@@ -488,11 +489,11 @@ impl TagIndex {
         let Some(entry) = self.tags.get_mut(name) else {
             return;
         };
-        match (old.is_dict(), new.is_dict()) {
-            (false, true) => insert_sorted(&mut entry.dicts, slot),
+        match (is_container(old), is_container(new)) {
+            (false, true) => insert_sorted(&mut entry.containers, slot),
             (true, false) => {
-                if let Ok(position) = entry.dicts.binary_search(&slot) {
-                    entry.dicts.remove(position);
+                if let Ok(position) = entry.containers.binary_search(&slot) {
+                    entry.containers.remove(position);
                 }
             }
             _ => {}
@@ -551,12 +552,13 @@ impl TagIndex {
     }
 
     /// Plan `path` ending in `leaf`. On one tag: the tag's postings (exact
-    /// for `has`), or the value's for an equality (exact); any other
-    /// comparison needs the tag (one against a missing tag is false). On
+    /// for `has`), the value's for an equality (exact), the numbers in range
+    /// for a Number ordering (exact); any other comparison needs the tag (one
+    /// against a missing tag is false). On
     /// `tag->rest`: the entities whose `tag` names an entity that `rest` may
     /// match (the value postings of each one's id, the reverse of the Ref),
-    /// or holds a dict, when there are fewer such targets than entities
-    /// with the tag; those candidates are evaluated.
+    /// or holds a dict (or a list), when there are fewer such targets than
+    /// entities with the tag.
     fn plan_path<'i>(
         &'i self,
         path: &[String],
@@ -593,25 +595,29 @@ impl TagIndex {
             return Plan::new(Candidates::Only(Cow::Borrowed(&[])), true);
         };
         let targets = self.plan_path(rest, leaf, entities);
-        let Candidates::Only(targets) = targets.candidates else {
+        let Candidates::Only(slots) = targets.candidates else {
             return with_tag();
         };
-        if targets.len() >= entry.slots.len() {
+        if slots.len() >= entry.slots.len() {
             return with_tag();
         }
-        let mut sources: Vec<Cow<'i, [u32]>> = Vec::with_capacity(targets.len() + 1);
-        sources.push(Cow::Borrowed(entry.dicts.as_slice()));
-        for target in targets.iter() {
+        // Exact when every target matches, every source found holds a Ref
+        // to one (no key mixed) and no source holds a dict or a list.
+        let mut exact = targets.exact && entry.containers.is_empty();
+        let mut sources: Vec<Cow<'i, [u32]>> = Vec::with_capacity(slots.len() + 1);
+        sources.push(Cow::Borrowed(entry.containers.as_slice()));
+        for target in slots.iter() {
             let id = entities
                 .get(*target as usize)
                 .and_then(|entity| entity.get("id"));
             if let Some(id @ Value::Ref(_)) = id {
-                if let Some((slots, _)) = self.equal(tag, id, entities) {
+                if let Some((slots, slots_exact)) = self.equal(tag, id, entities) {
+                    exact &= slots_exact;
                     sources.push(Cow::Borrowed(slots));
                 }
             }
         }
-        Plan::new(Candidates::Only(union_all(sources)), false)
+        Plan::new(Candidates::Only(union_all(sources)), exact)
     }
 
     fn plan_and<'i>(&'i self, terms: &[Node<'_>], entities: &[Arc<Dict>]) -> Plan<'i> {
@@ -740,6 +746,11 @@ fn remove_key(entry: &mut Tag, key: u64, slot: u32) {
             entry.values.remove(&key);
         }
     }
+}
+
+/// A dict or a list: a value a `->` path does not follow as a Ref.
+fn is_container(value: &Value) -> bool {
+    matches!(value, Value::Dict(_) | Value::List(_))
 }
 
 /// The tag of a `tag < number` (or `<=`, `>`, `>=`) term.
@@ -1011,6 +1022,14 @@ mod tests {
             (only(&[1, 2, 3, 6]), false)
         );
         assert_eq!(plan(&fixture, "equipRef->siteRef==@x"), (only(&[6]), false));
+        // Without a dict (or list) among the sources, the plan is exact.
+        fixture.replace(6, with(Dict::new(), "equipRef", id("e2")));
+        assert_eq!(plan(&fixture, "equipRef->ahu"), (only(&[1, 3]), true));
+        assert_eq!(
+            plan(&fixture, "equipRef->equip"),
+            (only(&[1, 2, 3, 6]), true)
+        );
+        assert_eq!(plan(&fixture, "equipRef->siteRef==@x"), (only(&[]), true));
     }
 
     #[test]
