@@ -186,7 +186,7 @@ impl Keyer {
     }
 
     /// True when every scalar of `entities[slot]`'s `tag` under `key` (at
-    /// least one) equals `value`.
+    /// least one) equals `value`; `slot` is one filed under `key`.
     fn holds(&self, entities: &[Arc<Dict>], slot: u32, tag: &str, key: u64, value: &Value) -> bool {
         let Some(held) = entities
             .get(slot as usize)
@@ -194,6 +194,10 @@ impl Keyer {
         else {
             return false;
         };
+        if !held.is_list() {
+            // A slot's scalar under `key` is the scalar itself.
+            return held == value;
+        }
         let mut keys = Keys::new();
         self.keys_of(held, &mut keys);
         let mut under_key = keys.iter().filter(|(other, _)| *other == key).peekable();
@@ -409,8 +413,22 @@ impl TagIndex {
     /// Slots of the entities whose `tag` may equal `value`, and whether they
     /// all do; `None` when the value's kind is not indexed.
     fn equal(&self, tag: &str, value: &Value, entities: &[Arc<Dict>]) -> Option<(&[u32], bool)> {
+        match self.tags.get(tag) {
+            Some(entry) => self.equal_in(entry, tag, value, entities),
+            None => self.keyer.key(value).map(|_| (&[][..], true)),
+        }
+    }
+
+    /// As [`equal`](Self::equal), in `tag`'s `entry`.
+    fn equal_in<'i>(
+        &self,
+        entry: &'i Tag,
+        tag: &str,
+        value: &Value,
+        entities: &[Arc<Dict>],
+    ) -> Option<(&'i [u32], bool)> {
         let key = self.keyer.key(value)?;
-        let Some(postings) = self.tags.get(tag).and_then(|entry| entry.values.get(&key)) else {
+        let Some(postings) = entry.values.get(&key) else {
             return Some((&[], true));
         };
         Some(match postings {
@@ -557,8 +575,8 @@ impl TagIndex {
     /// against a missing tag is false). On
     /// `tag->rest`: the entities whose `tag` names an entity that `rest` may
     /// match (the value postings of each one's id, the reverse of the Ref),
-    /// or holds a dict (or a list), when there are fewer such targets than
-    /// entities with the tag.
+    /// or holds a dict (or a list), unless the targets outnumber the entities
+    /// with the tag twice.
     fn plan_path<'i>(
         &'i self,
         path: &[String],
@@ -598,7 +616,8 @@ impl TagIndex {
         let Candidates::Only(slots) = targets.candidates else {
             return with_tag();
         };
-        if slots.len() >= entry.slots.len() {
+        // A lookup per target costs less than evaluating a candidate.
+        if slots.len() >= 2 * entry.slots.len() {
             return with_tag();
         }
         // Exact when every target matches, every source found holds a Ref
@@ -611,7 +630,7 @@ impl TagIndex {
                 .get(*target as usize)
                 .and_then(|entity| entity.get("id"));
             if let Some(id @ Value::Ref(_)) = id {
-                if let Some((slots, slots_exact)) = self.equal(tag, id, entities) {
+                if let Some((slots, slots_exact)) = self.equal_in(entry, tag, id, entities) {
                     exact &= slots_exact;
                     sources.push(Cow::Borrowed(slots));
                 }
