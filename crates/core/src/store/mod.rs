@@ -3,13 +3,14 @@
 //! Entities are Haystack dicts with an `id` Ref. Filter reads are planned
 //! over indexes kept up to date on every write: per tag, the entities that
 //! have it, and for every Ref, Str, Number, Bool, Symbol, Uri, Date, Time or
-//! DateTime value, the entities whose tag equals it. An `and` intersects its
-//! terms' postings from the shortest and subtracts its missing tags, an `or`
-//! unions; markers, missing tags and equalities are answered from the indexes
-//! alone (`id==@x` is one lookup), and only the candidates of the other terms
-//! (orderings, `!=`, `->` paths, `^defs`) are evaluated. Rows come in the
-//! order the entities were first loaded, with or without the indexes.
-//! `->` paths follow Refs through the id map. History is kept per point, sorted by time; writable points
+//! DateTime value, the entities whose tag equals it, and the tag's Numbers
+//! in order. An `and` intersects its terms' postings from the shortest and
+//! subtracts its missing tags, an `or` unions; markers, missing tags,
+//! equalities (`id==@x` is one lookup), Number orderings and `->` paths
+//! (planned backwards from their targets) are answered from the indexes, and
+//! only the candidates of the other terms (`!=`, other orderings, `^defs`)
+//! are evaluated. Rows come in the order the entities were first loaded,
+//! with or without the indexes. `->` paths follow Refs through the id map. History is kept per point, sorted by time; writable points
 //! have a 17-level priority array; watches track changes and publish them on a
 //! broadcast channel ([`HaystackOps::watch_events`]).
 //!
