@@ -4,12 +4,15 @@
 //! The tags and values come from a fixed-seed generator, so every build holds
 //! the same entities and the same sample values; only the timestamps follow the
 //! `end` instant ([`building`] uses the current time, [`building_at`] any).
+//! [`sized`] generates a building of any number of points (without history).
 //!
 //! ```
 //! let store = hs_core::demo::building_at("2024-01-08T00:00:00Z".parse().unwrap());
 //! assert!(store.len() > 1_000);
 //! assert_eq!(store.history_len("demo-ahu1-dat"), hs_core::demo::HISTORY_SAMPLES);
 //! ```
+
+pub mod sized;
 
 use chrono::{TimeZone, Utc};
 use libhaystack::units::get_unit_or_default;

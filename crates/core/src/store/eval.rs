@@ -1,4 +1,4 @@
-//! Filter evaluation: libhaystack's, except for comparisons.
+//! Filter comparison semantics, and the reference evaluator.
 //!
 //! libhaystack 4.1 compares with `Value`'s `PartialOrd`, which orders values
 //! of different kinds by variant, so a missing tag (`Null`) is "less than"
@@ -7,21 +7,32 @@
 //! implementations) make a comparison against a missing tag false, and an
 //! ordering between values of different kinds false. Every other term is
 //! libhaystack's.
+//!
+//! Reads evaluate a compiled filter ([`super::query`]); [`matches`] is
+//! libhaystack's own evaluation with [`compare_values`] for comparisons, the
+//! reference the tests check compiled, indexed reads against.
 
+#[cfg(test)]
 use libhaystack::filter::eval::EvalContext;
-use libhaystack::filter::nodes::{And, Cmp, CmpOp, Or, Term};
+use libhaystack::filter::nodes::CmpOp;
+#[cfg(test)]
+use libhaystack::filter::nodes::{And, Cmp, Or, Term};
+#[cfg(test)]
 use libhaystack::filter::{Eval, Filter, PathResolver};
 use libhaystack::val::Value;
 
 /// True when `filter` matches the context's dict.
+#[cfg(test)]
 pub(super) fn matches<R: PathResolver>(filter: &Filter, context: &EvalContext<R>) -> bool {
     or(&filter.or, context)
 }
 
+#[cfg(test)]
 fn or<R: PathResolver>(or_node: &Or, context: &EvalContext<R>) -> bool {
     or_node.ands.iter().any(|and_node| and(and_node, context))
 }
 
+#[cfg(test)]
 fn and<R: PathResolver>(and_node: &And, context: &EvalContext<R>) -> bool {
     and_node.terms.iter().all(|term| match term {
         Term::Parens(parens) => or(&parens.or, context),
@@ -30,13 +41,14 @@ fn and<R: PathResolver>(and_node: &And, context: &EvalContext<R>) -> bool {
     })
 }
 
+#[cfg(test)]
 fn compare<R: PathResolver>(cmp: &Cmp, context: &EvalContext<R>) -> bool {
     compare_values(&cmp.op, &context.resolve(&cmp.path), &cmp.value)
 }
 
 /// `actual <op> expected`; a list matches when any item does (as in
 /// libhaystack), unless `expected` is itself a list.
-fn compare_values(op: &CmpOp, actual: &Value, expected: &Value) -> bool {
+pub(super) fn compare_values(op: &CmpOp, actual: &Value, expected: &Value) -> bool {
     match actual {
         Value::Null => false,
         Value::List(items) if !expected.is_list() => {

@@ -1,8 +1,16 @@
 //! [`MemoryStore`]: the embedded, in-memory [`HaystackOps`] implementation.
 //!
-//! Entities are Haystack dicts with an `id` Ref. Filter reads use a tag index
-//! (tag name → entities having it) to pick candidates, and follow `->` paths
-//! through Refs. History is kept per point, sorted by time; writable points
+//! Entities are Haystack dicts with an `id` Ref. Filter reads are planned
+//! over indexes kept up to date on every write: per tag, the entities that
+//! have it, and for every Ref, Str, Number, Bool, Symbol, Uri, Date, Time or
+//! DateTime value, the entities whose tag equals it, and the tag's Numbers
+//! in order. An `and` intersects its terms' postings from the shortest and
+//! subtracts its missing tags, an `or` unions; markers, missing tags,
+//! equalities (`id==@x` is one lookup), Number orderings and `->` paths
+//! (planned backwards from their targets) are answered from the indexes, and
+//! only the candidates of the other terms (`!=`, other orderings, `^defs`)
+//! are evaluated. Rows come in the order the entities were first loaded,
+//! with or without the indexes. `->` paths follow Refs through the id map. History is kept per point, sorted by time; writable points
 //! have a 17-level priority array; watches track changes and publish them on a
 //! broadcast channel ([`HaystackOps::watch_events`]).
 //!
@@ -33,6 +41,9 @@ mod his;
 mod index;
 mod load;
 mod priority;
+mod query;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -44,9 +55,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use chrono_tz::Tz;
-use libhaystack::defs::namespace::DEFAULT_NS;
 use libhaystack::filter::Filter;
-use libhaystack::filter::eval::EvalContext;
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
 use parking_lot::RwLock;
@@ -63,8 +72,9 @@ pub use load::LoadError;
 
 pub(crate) use his::Sample;
 use his::Series;
-use index::{Plan, RefResolver, TagIndex};
+use index::TagIndex;
 use priority::{LevelWrite, PriorityArray};
+use query::Node;
 
 /// The lease of a watch that asked for none.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
@@ -223,6 +233,20 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Every entity `filter` matches (at most `limit`), found by testing each
+    /// one without the indexes: the baseline that indexed reads are tested
+    /// and measured against (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn read_scan(&self, filter: &Filter, limit: Option<usize>) -> Vec<Arc<Dict>> {
+        let state = self.state.read();
+        state
+            .scan(filter, limit)
+            .into_iter()
+            .map(|slot| Arc::clone(&state.entities[slot]))
+            .collect()
+    }
+
     /// Register (or replace) the handler of action `name` for `invokeAction`.
     /// The handler may block: see [`ActionHandler`].
     pub fn register_action<F>(&self, name: impl Into<String>, handler: F)
@@ -345,8 +369,8 @@ impl State {
             Some(slot) => self.replace(slot, entity, changed),
             None => {
                 let slot = self.entities.len();
-                self.index.add(slot_u32(slot), &entity);
                 self.entities.push(Arc::new(entity));
+                self.index.add(slot_u32(slot), &self.entities);
                 self.by_id.insert(id, slot);
             }
         }
@@ -355,8 +379,7 @@ impl State {
     fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
         if *self.entities[slot] != entity {
             let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
-            self.index.remove(slot_u32(slot), &old);
-            self.index.add(slot_u32(slot), &self.entities[slot]);
+            self.index.update(slot_u32(slot), &old, &self.entities);
             changed.push(slot);
         }
     }
@@ -388,37 +411,38 @@ impl State {
         }
     }
 
+    /// The slots of the entities `filter` matches, in slot order, at most `limit`.
     fn query(&self, filter: &Filter, limit: Option<usize>) -> Vec<usize> {
         let limit = limit.unwrap_or(usize::MAX);
-        let resolver = RefResolver {
-            lookup: |id: &str| self.entity(id),
-        };
-        let matches = |slot: usize| {
-            eval::matches(
-                filter,
-                &EvalContext::make(&self.entities[slot], &DEFAULT_NS, &resolver),
-            )
-        };
-        match self.index.plan(filter) {
-            Plan::Candidates { slots, exact: true } => slots
-                .into_iter()
-                .take(limit)
-                .map(|slot| slot as usize)
-                .collect(),
-            Plan::Candidates {
-                slots,
-                exact: false,
-            } => slots
-                .into_iter()
-                .map(|slot| slot as usize)
-                .filter(|slot| matches(*slot))
-                .take(limit)
-                .collect(),
-            Plan::Scan => (0..self.entities.len())
-                .filter(|slot| matches(*slot))
-                .take(limit)
-                .collect(),
+        let query = Node::compile(filter);
+        let plan = self.index.plan(&query, &self.entities);
+        log::debug!(
+            target: "hs::store",
+            "read {filter}: plan {}, {} candidates",
+            if plan.exact { "exact" } else { "evaluated" },
+            plan.count(self.entities.len())
+        );
+        let candidates = plan.slots(self.entities.len());
+        if plan.exact {
+            return candidates.take(limit).collect();
         }
+        let lookup = |id: &str| self.entity(id);
+        candidates
+            .filter(|slot| query.matches(&self.entities[*slot], &lookup))
+            .take(limit)
+            .collect()
+    }
+
+    /// As [`query`](Self::query), by testing every entity (no index): the
+    /// reference the indexed reads are checked against.
+    #[cfg(any(test, feature = "test-util"))]
+    fn scan(&self, filter: &Filter, limit: Option<usize>) -> Vec<usize> {
+        let query = Node::compile(filter);
+        let lookup = |id: &str| self.entity(id);
+        (0..self.entities.len())
+            .filter(|slot| query.matches(&self.entities[*slot], &lookup))
+            .take(limit.unwrap_or(usize::MAX))
+            .collect()
     }
 
     fn sweep_watches(&mut self, now: chrono::DateTime<Utc>) {
