@@ -7,8 +7,10 @@
 //! - `bare`: an axum handler that reads the body and returns the bytes hs
 //!   returned for the same request (the ceiling of axum + hyper here).
 //!
-//! Scenarios: `read` of one entity by id, and `read` of `point` (1,000
-//! rows), each at 1 and 32 concurrent connections. Every rate is the median
+//! Scenarios: `read` of one entity by id, `read` of the filter `id==@p-N`
+//! with a different point on every request (so no query cache can answer
+//! it), and `read` of `point` (1,000 rows), each at 1 and 32 concurrent
+//! connections. Every rate is the median
 //! of `ROUNDS` windows of `WINDOW`, the servers interleaved round by round
 //! (every other round in reverse order) so that background load hits them
 //! alike. The ratios are paired: each round's hs rate over the other
@@ -71,6 +73,26 @@ fn entities_json() -> String {
 const BY_ID: &str = r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p-0500"}}]}"#;
 const BY_FILTER: &str =
     r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"point"}]}"#;
+
+/// What a load task sends: one body every time, or the `id==@p-N` filter
+/// for the task's `n`-th request.
+#[derive(Clone, Copy)]
+enum Body {
+    Fixed(&'static str),
+    IdFilter,
+}
+
+impl Body {
+    fn bytes(self, n: u64) -> Bytes {
+        match self {
+            Body::Fixed(body) => Bytes::from_static(body.as_bytes()),
+            Body::IdFilter => Bytes::from(format!(
+                r#"{{"_kind":"grid","meta":{{}},"cols":[{{"name":"filter"}}],"rows":[{{"filter":"id==@p-{:04}"}}]}}"#,
+                n % POINTS as u64
+            )),
+        }
+    }
+}
 
 struct Target {
     name: &'static str,
@@ -137,7 +159,9 @@ async fn start_bare(by_id: Bytes, by_filter: Bytes) -> SocketAddr {
     let app = Router::new().route(
         "/api/read",
         post(move |body: Bytes| {
-            let answer = if body.windows(6).any(|w| w == b"filter") {
+            // The 1,000-row answer for `point`; the one-row answer for an id
+            // or an `id==` filter.
+            let answer = if body.windows(7).any(|w| w == b"\"point\"") {
                 by_filter.clone()
             } else {
                 by_id.clone()
@@ -165,7 +189,7 @@ async fn connect(addr: SocketAddr) -> Sender {
     sender
 }
 
-async fn send(sender: &mut Sender, target: &Target, body: &'static str) -> Bytes {
+async fn send(sender: &mut Sender, target: &Target, body: Bytes) -> Bytes {
     let mut request = Request::post("/api/read")
         .header(HOST, "127.0.0.1")
         .header(CONTENT_TYPE, "application/json")
@@ -174,7 +198,7 @@ async fn send(sender: &mut Sender, target: &Target, body: &'static str) -> Bytes
         request = request.header(AUTHORIZATION, auth);
     }
     let request = request
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .body(Full::new(body))
         .expect("request");
     sender.ready().await.expect("connection ready");
     let response = sender.send_request(request).await.expect("response");
@@ -189,12 +213,12 @@ async fn send(sender: &mut Sender, target: &Target, body: &'static str) -> Bytes
 
 /// Requests per second over one window with `connections` keep-alive
 /// connections, each sending requests back to back.
-async fn measure(target: &Target, body: &'static str, connections: usize, window: Duration) -> f64 {
+async fn measure(target: &Target, body: Body, connections: usize, window: Duration) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let counting = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for connection in 0..connections {
         let mut sender = connect(target.addr).await;
         let target = Target {
             name: target.name,
@@ -203,8 +227,11 @@ async fn measure(target: &Target, body: &'static str, connections: usize, window
         };
         let (stop, count, counting) = (stop.clone(), count.clone(), counting.clone());
         tasks.push(tokio::spawn(async move {
+            // Connections start at different points of the id sequence.
+            let mut n = connection as u64 * 97;
             while !stop.load(Ordering::Relaxed) {
-                send(&mut sender, &target, body).await;
+                send(&mut sender, &target, body.bytes(n)).await;
+                n += 1;
                 if counting.load(Ordering::Relaxed) {
                     count.fetch_add(1, Ordering::Relaxed);
                 }
@@ -253,8 +280,8 @@ async fn main() {
         authorization: None,
     };
     let mut probe = connect(hs_addr).await;
-    let by_id_bytes = send(&mut probe, &hs_target, BY_ID).await;
-    let by_filter_bytes = send(&mut probe, &hs_target, BY_FILTER).await;
+    let by_id_bytes = send(&mut probe, &hs_target, Body::Fixed(BY_ID).bytes(0)).await;
+    let by_filter_bytes = send(&mut probe, &hs_target, Body::Fixed(BY_FILTER).bytes(0)).await;
     let bare_addr = start_bare(by_id_bytes.clone(), by_filter_bytes.clone()).await;
 
     let targets = [
@@ -279,9 +306,23 @@ async fn main() {
     // Every target answers both requests with the data asked for.
     for target in &targets {
         let mut sender = connect(target.addr).await;
-        let one = send(&mut sender, target, BY_ID).await;
-        let all = send(&mut sender, target, BY_FILTER).await;
+        let one = send(&mut sender, target, Body::Fixed(BY_ID).bytes(0)).await;
+        let all = send(&mut sender, target, Body::Fixed(BY_FILTER).bytes(0)).await;
         let one_text = String::from_utf8_lossy(&one);
+        // The varying filter finds its point on every server (the bare
+        // handler answers one fixed row of the same size).
+        for n in [0, 500, 999].into_iter().filter(|_| target.name != "bare") {
+            let found = send(&mut sender, target, Body::IdFilter.bytes(n)).await;
+            let rows = serde_json::from_slice::<serde_json::Value>(&found).expect("JSON grid")
+                ["rows"]
+                .clone();
+            assert_eq!(
+                rows[0]["id"]["val"],
+                format!("p-{n:04}"),
+                "{}: id==@p-{n:04}",
+                target.name
+            );
+        }
         let rows = serde_json::from_slice::<serde_json::Value>(&all).expect("JSON grid")["rows"]
             .as_array()
             .map_or(0, Vec::len);
@@ -304,8 +345,9 @@ async fn main() {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (scenario, body) in [
-        ("read by id", BY_ID),
-        ("read point (1,000 rows)", BY_FILTER),
+        ("read by id", Body::Fixed(BY_ID)),
+        ("read `id==@p-N`, N varying", Body::IdFilter),
+        ("read point (1,000 rows)", Body::Fixed(BY_FILTER)),
     ] {
         for connections in [1, 32] {
             let mut samples: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
