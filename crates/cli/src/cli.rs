@@ -96,6 +96,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub(crate) data: Vec<PathBuf>,
 
+    /// Serve a generated building of POINTS points instead of the demo building:
+    /// deterministic sites (s1...), equips (e1...) and points (p1...) with refs,
+    /// units and current values, for load tests at any size (no history)
+    #[arg(long, value_name = "POINTS", conflicts_with = "data")]
+    pub(crate) demo_size: Option<usize>,
+
     /// Require SCRAM-SHA-256 login; NAME:PASSWORD or NAME:PASSWORD:ROLE, with ROLE one of
     /// reader, operator, admin [default role: admin] (may be repeated). The command line
     /// is visible to every user of the machine (ps): prefer --users for real passwords

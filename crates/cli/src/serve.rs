@@ -203,7 +203,18 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         let users = crate::users::load(source)?;
         args.users = crate::users::merge(std::mem::take(&mut args.users), users);
     }
-    let store = load_store(&args.data)?;
+    let store = match args.demo_size {
+        Some(points) => {
+            let store = hs_core::demo::sized::store(points);
+            log::info!(
+                target: LOG_TARGET,
+                "generated a building of {}",
+                plural(store.len(), "entity", "entities")
+            );
+            Arc::new(store)
+        }
+        None => load_store(&args.data)?,
+    };
     let source = if args.data.is_empty() {
         "demo building".to_owned()
     } else {

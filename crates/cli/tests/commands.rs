@@ -1,5 +1,6 @@
-//! `hs about`, `hs ops` and `hs nav` over both transports, and `--format`
-//! choosing the encoding on the HTTP wire as well as on stdout.
+//! `hs about`, `hs ops` and `hs nav` over both transports, `--format`
+//! choosing the encoding on the HTTP wire as well as on stdout, and
+//! `hs serve --demo-size`.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
 
@@ -89,4 +90,25 @@ fn format_chooses_the_http_wire_encoding_too() {
         );
         assert!(!sent.contains("zinc"), "{format}: {sent}");
     }
+}
+
+#[test]
+fn serve_generates_a_building_of_the_size_asked_for() {
+    let (_server, addr) = serve(&["--demo-size", "1000", "--event-log", "off"]);
+    let url = format!("http://{addr}");
+    let read = |filter: &str| json_rows(&hs(&["read", filter, "--url", &url, "--format", "json"]));
+    assert_eq!(read("point").len(), 1_000);
+    assert_eq!(read("equip").len(), 20);
+    assert_eq!(read("equipRef==@e3 and point").len(), 50);
+    let one = read("id==@p1");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["siteRef"]["val"], "s1");
+    // --data and --demo-size name two different stores.
+    let refused = hs(&["serve", "--demo-size", "10", "--data", "x.json"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("cannot be used with"),
+        "{}",
+        stderr(&refused)
+    );
 }
