@@ -146,6 +146,16 @@ impl Shared {
         self.closed.borrow().clone()
     }
 
+    /// Whether the connection ended because the server refused this
+    /// client (a bad token, a login required): set once it has ended.
+    pub(crate) fn ended_refused(&self) -> bool {
+        self.pending
+            .lock()
+            .closed
+            .as_ref()
+            .is_some_and(WsClientError::is_auth)
+    }
+
     /// Resolves once the connection has ended; yields the reason.
     pub(crate) async fn wait_closed(&self) -> String {
         let mut rx = self.closed.subscribe();

@@ -518,17 +518,28 @@ fn resubscription(record: &WatchRecord, same_id: bool) -> Grid {
 
 /// Waits for the connection to end, then reconnects with backoff, forever
 /// (until the client is closed or dropped).
+///
+/// A token or an anonymous client learns of a refusal only after the
+/// connection opened, so the attempt count starts again only after a
+/// connection that ended for another reason: a refused token backs off
+/// like a failed connect instead of retrying at the first step forever.
 async fn supervise(weak: std::sync::Weak<State>) {
+    let mut attempt: u32 = 0;
     loop {
         let conn = {
             let Some(state) = weak.upgrade() else { return };
             state.current.borrow().clone()
         };
-        let reason = match conn {
-            Some(conn) => conn.shared.wait_closed().await,
-            None => "not connected".to_string(),
+        let (reason, refused) = match conn {
+            Some(conn) => {
+                let reason = conn.shared.wait_closed().await;
+                (reason, conn.shared.ended_refused())
+            }
+            None => ("not connected".to_string(), false),
         };
-        let mut attempt: u32 = 0;
+        if !refused {
+            attempt = 0;
+        }
         loop {
             let delay = {
                 let Some(state) = weak.upgrade() else { return };
@@ -544,6 +555,7 @@ async fn supervise(weak: std::sync::Weak<State>) {
             };
             tokio::time::sleep(delay).await;
             let Some(state) = weak.upgrade() else { return };
+            attempt = attempt.saturating_add(1);
             match Connection::open(&state.config, push_sink(&state)).await {
                 Ok(conn) => {
                     resubscribe(&state, &conn).await;
@@ -554,11 +566,9 @@ async fn supervise(weak: std::sync::Weak<State>) {
                 Err(error) => {
                     log::warn!(
                         target: CLIENT_TARGET,
-                        "reconnection attempt {} to {} failed: {error}",
-                        attempt + 1,
+                        "reconnection attempt {attempt} to {} failed: {error}",
                         state.config.url
                     );
-                    attempt = attempt.saturating_add(1);
                 }
             }
         }
