@@ -51,10 +51,6 @@ pub(crate) fn normalise_url(url: &str) -> Result<(Transport, String), CliError> 
     Ok((transport, url))
 }
 
-/// The close code with which haystack-py's FastAPI `/api/ws` refuses any
-/// first message but `{"authToken":..}` (PROTOCOL.md 4.3).
-const CLOSE_TOKEN_ONLY: u16 = 4003;
-
 /// `--ws-auth token`: logs in with SCRAM to the HTTP API beside the
 /// WebSocket endpoint `ws_url` (`ws://host/api/ws` → `http://host/api`) and
 /// answers the session's bearer token, for `{"authToken":..}` (haystack-py's
@@ -189,10 +185,11 @@ impl Client {
                     (None, Some((user, password)), WsAuth::Auto) => {
                         match builder().scram(user, password).connect().await {
                             Ok(client) => client,
-                            Err(error) if error.close_code() == Some(CLOSE_TOKEN_ONLY) => {
+                            Err(error) if error.requires_token() => {
                                 log::info!(
                                     target: "hs::auth",
-                                    "{url} refused a SCRAM login with close {CLOSE_TOKEN_ONLY} ({}): it takes tokens; logging in over HTTP",
+                                    "{url} refused a SCRAM login with close {} ({}): it takes tokens; logging in over HTTP",
+                                    hs_ws_client::ServerClose::AUTH_REQUIRED,
                                     error.close_reason().unwrap_or_default()
                                 );
                                 match http_login(&url, user, password, options).await? {

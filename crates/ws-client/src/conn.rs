@@ -95,10 +95,6 @@ impl AuthCheck {
     }
 }
 
-/// The close code haystack-py's FastAPI endpoint refuses a client with
-/// ("Authentication required").
-const CLOSE_AUTH_REQUIRED: u16 = 4003;
-
 /// The close code of a server shutting down.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -240,7 +236,7 @@ impl Shared {
             AuthCheck::TokenSent if close.is_some_and(|c| c.code != CLOSE_GOING_AWAY) => {
                 AuthFailure::TokenRejected
             }
-            AuthCheck::Anonymous if close.is_some_and(|c| c.code == CLOSE_AUTH_REQUIRED) => {
+            AuthCheck::Anonymous if close.is_some_and(|c| c.code == ServerClose::AUTH_REQUIRED) => {
                 AuthFailure::LoginRequired
             }
             _ => return None,

@@ -153,6 +153,12 @@ impl WsClientError {
         self.server_close().map(|close| close.code)
     }
 
+    /// The server closed with [`ServerClose::AUTH_REQUIRED`]: it takes only
+    /// a token from an HTTP login (`{"authToken":..}`), not SCRAM.
+    pub fn requires_token(&self) -> bool {
+        self.close_code() == Some(ServerClose::AUTH_REQUIRED)
+    }
+
     /// The close reason the server sent when it closed the connection during
     /// authentication (may be empty).
     pub fn close_reason(&self) -> Option<&str> {
@@ -239,6 +245,12 @@ pub struct ServerClose {
     pub reason: String,
 }
 
+impl ServerClose {
+    /// The code haystack-py's FastAPI `/api/ws` closes with ("Authentication
+    /// required") when the first message is not `{"authToken":..}`.
+    pub const AUTH_REQUIRED: u16 = 4003;
+}
+
 impl std::fmt::Display for ServerClose {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.reason.is_empty() {
@@ -287,6 +299,7 @@ mod tests {
         );
         assert_eq!(refused.kind(), ErrorKind::Auth);
         assert_eq!(refused.close_code(), Some(4003));
+        assert!(refused.requires_token());
         assert_eq!(refused.close_reason(), Some("Authentication required"));
         assert_eq!(refused.auth_failure(), Some(&AuthFailure::TokenRejected));
         assert!(
