@@ -42,13 +42,14 @@ pub(crate) fn normalise_url(url: &str) -> Result<(Transport, String), CliError> 
     if rest.is_empty() {
         return Err(CliError::Usage(format!("`{url}` has no host")));
     }
-    let has_path = rest.contains('/');
-    let url = match (has_path, transport) {
-        (true, _) => url.to_owned(),
-        (false, Transport::Http) => format!("{url}/api"),
-        (false, Transport::Ws) => format!("{url}{}", hs_ws_server::WS_PATH),
+    let default_path = match transport {
+        Transport::Http => hs_core::endpoint::HTTP_PATH,
+        Transport::Ws => hs_core::endpoint::WS_PATH,
     };
-    Ok((transport, url))
+    Ok((
+        transport,
+        hs_core::endpoint::with_default_path(url, default_path),
+    ))
 }
 
 /// `--ws-auth token`: logs in with SCRAM to the HTTP API beside the
