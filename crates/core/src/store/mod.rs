@@ -418,9 +418,13 @@ impl State {
         let plan = self.index.plan(&query, &self.entities);
         log::debug!(
             target: "hs::store",
-            "read {filter}: plan {}, {} candidates",
-            if plan.exact { "exact" } else { "evaluated" },
-            plan.count(self.entities.len())
+            "read {filter}: {}",
+            self.index
+                .explain(&query, &self.entities)
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ")
         );
         let candidates = plan.slots(self.entities.len());
         if plan.exact {
@@ -431,6 +435,12 @@ impl State {
             .filter(|slot| query.matches(&self.entities[*slot], &lookup))
             .take(limit)
             .collect()
+    }
+
+    /// How [`query`](Self::query) plans `filter`: one line per part, each
+    /// with what answers it and its candidate count.
+    fn explain(&self, filter: &Filter) -> String {
+        self.index.explain(&Node::compile(filter), &self.entities)
     }
 
     /// As [`query`](Self::query), by testing every entity (no index): the
@@ -523,11 +533,24 @@ impl HaystackOps for MemoryStore {
         self.expire_writes();
         let state = self.state.read();
         let rows = match request {
-            ReadRequest::Filter { filter, limit } => state
-                .query(filter.filter(), limit)
-                .into_iter()
-                .map(|slot| Arc::clone(&state.entities[slot]))
-                .collect(),
+            ReadRequest::Filter {
+                filter,
+                limit,
+                explain,
+            } => {
+                let rows = state
+                    .query(filter.filter(), limit)
+                    .into_iter()
+                    .map(|slot| Arc::clone(&state.entities[slot]));
+                if explain {
+                    let mut meta = Dict::new();
+                    let plan = state.explain(filter.filter());
+                    meta.insert(ReadRequest::EXPLAIN.to_owned(), Value::make_str(&plan));
+                    let rows = rows.map(Arc::unwrap_or_clone).collect();
+                    return Ok(Reply::Grid(make_grid(meta, rows)));
+                }
+                rows.collect()
+            }
             ReadRequest::Ids(ids) => ids
                 .iter()
                 .map(|id| {
