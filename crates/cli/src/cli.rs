@@ -363,6 +363,12 @@ pub(crate) struct ReadArgs {
     #[arg(long, value_delimiter = ',', value_name = "COLS")]
     pub(crate) columns: Vec<String>,
 
+    /// Print how the server plans FILTER (each part, what answers it, its
+    /// candidate count) and the number of rows, instead of the rows; an hs
+    /// server answers it, others do not
+    #[arg(long, conflicts_with = "ids")]
+    pub(crate) explain: bool,
+
     /// Connection and output.
     #[command(flatten)]
     pub(crate) client: ClientArgs,

@@ -119,8 +119,8 @@ impl TagIndex {
         depth: usize,
         out: &mut String,
     ) {
-        if let Node::Or(branches) = node {
-            if let [single] = branches.as_slice() {
+        if let Node::Or(children) | Node::And(children) = node {
+            if let [single] = children.as_slice() {
                 return self.explain_into(single, entities, depth, out);
             }
         }
