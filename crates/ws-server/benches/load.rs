@@ -1,6 +1,6 @@
-//! Load test: `read` against hs-ws-server (NoopObserver, and LoggingObserver
-//! + StatsObserver) and against a bare tokio-tungstenite echo server
-//! answering a canned response of the same size, in one run.
+//! Load test: `read` against hs-ws-server (with NoopObserver, and with
+//! LoggingObserver and StatsObserver) and against a bare tokio-tungstenite
+//! echo server answering a canned response of the same size, in one run.
 //!
 //! `cargo bench -p hs-ws-server --features loadgen --bench load`
 //! Environment: `HS_LOAD_SECS` (measured seconds per run, default 3),

@@ -48,8 +48,8 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,8 +62,8 @@ use parking_lot::RwLock;
 use tokio::sync::broadcast;
 
 use crate::ops::{
-    HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest, OpError,
-    PointWriteRequest, ReadRequest, Reply, WatchEvent, WatchPollRequest, WatchSubRequest,
+    EncodedRows, HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest,
+    OpError, PointWriteRequest, ReadRequest, Reply, WatchEvent, WatchPollRequest, WatchSubRequest,
     WatchUnsubRequest, empty_grid, kind_name, make_grid,
 };
 
@@ -122,9 +122,12 @@ impl Default for MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Shared with the replies of reads ([`Reply::Rows`]): a read copies
+    /// Shared with the replies of reads ([`Reply::Encoded`]): a read copies
     /// no entity; a change replaces the `Arc`.
     entities: Vec<Arc<Dict>>,
+    /// Each entity's JSON row text, written by the first read that answers
+    /// it and dropped when the entity changes.
+    json: Vec<OnceLock<Arc<str>>>,
     /// The row of an unknown id in a read by ids (a row of nulls).
     empty_row: Arc<Dict>,
     by_id: HashMap<String, usize>,
@@ -370,6 +373,7 @@ impl State {
             None => {
                 let slot = self.entities.len();
                 self.entities.push(Arc::new(entity));
+                self.json.push(OnceLock::new());
                 self.index.add(slot_u32(slot), &self.entities);
                 self.by_id.insert(id, slot);
             }
@@ -379,6 +383,7 @@ impl State {
     fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
         if *self.entities[slot] != entity {
             let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
+            self.json[slot] = OnceLock::new();
             self.index.update(slot_u32(slot), &old, &self.entities);
             changed.push(slot);
         }
@@ -435,6 +440,13 @@ impl State {
             .filter(|slot| query.matches(&self.entities[*slot], &lookup))
             .take(limit)
             .collect()
+    }
+
+    /// The JSON row text of `entities[slot]`, written once per version.
+    fn json_row(&self, slot: usize) -> Arc<str> {
+        let text =
+            self.json[slot].get_or_init(|| Arc::from(crate::codec::json_row(&self.entities[slot])));
+        Arc::clone(text)
     }
 
     /// How [`query`](Self::query) plans `filter`: one line per part, each
@@ -532,34 +544,35 @@ impl HaystackOps for MemoryStore {
     async fn read_reply(&self, request: ReadRequest) -> Result<Reply, OpError> {
         self.expire_writes();
         let state = self.state.read();
-        let rows = match request {
+        let slots: Vec<Option<usize>> = match request {
             ReadRequest::Filter {
                 filter,
                 limit,
                 explain,
             } => {
-                let rows = state
-                    .query(filter.filter(), limit)
-                    .into_iter()
-                    .map(|slot| Arc::clone(&state.entities[slot]));
+                let slots = state.query(filter.filter(), limit);
                 if explain {
                     let mut meta = Dict::new();
                     let plan = state.explain(filter.filter());
                     meta.insert(ReadRequest::EXPLAIN.to_owned(), Value::make_str(&plan));
-                    let rows = rows.map(Arc::unwrap_or_clone).collect();
+                    let rows = slots
+                        .into_iter()
+                        .map(|slot| Dict::clone(&state.entities[slot]))
+                        .collect();
                     return Ok(Reply::Grid(make_grid(meta, rows)));
                 }
-                rows.collect()
+                slots.into_iter().map(Some).collect()
             }
-            ReadRequest::Ids(ids) => ids
-                .iter()
-                .map(|id| {
-                    let slot = state.slot(id.value());
-                    Arc::clone(slot.map_or(&state.empty_row, |slot| &state.entities[slot]))
-                })
-                .collect(),
+            ReadRequest::Ids(ids) => ids.iter().map(|id| state.slot(id.value())).collect(),
         };
-        Ok(Reply::Rows(rows))
+        let mut rows = EncodedRows::with_capacity(slots.len());
+        for slot in slots {
+            match slot {
+                Some(slot) => rows.push(Arc::clone(&state.entities[slot]), state.json_row(slot)),
+                None => rows.push(Arc::clone(&state.empty_row), Arc::from("{}")),
+            }
+        }
+        Ok(Reply::Encoded(rows))
     }
 
     async fn nav(&self, request: NavRequest) -> Result<Grid, OpError> {
