@@ -27,12 +27,15 @@ mod reply;
 mod request;
 
 use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
 use libhaystack::val::{DateTime, Dict, Grid, Value};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use tokio::sync::broadcast;
 
 pub use error::OpError;
@@ -428,26 +431,35 @@ pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
         names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
         return names;
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
     if with_id {
         seen.insert("id");
     }
-    let mut previous: Option<&Dict> = None;
+    // Rows of one query carry a few tag sets over and over: a row whose
+    // tags are a known row's (same hash, then compared) adds no column.
+    let mut shapes: FxHashMap<u64, &Dict> = FxHashMap::default();
     for row in rows {
         let row: &Dict = row.borrow();
-        // Rows of one query mostly carry the same tags: when a row's tags
-        // are the previous row's, every one is already a column.
-        if previous
-            .is_some_and(|previous| previous.len() == row.len() && previous.keys().eq(row.keys()))
-        {
-            continue;
+        let mut hasher = FxHasher::default();
+        for name in row.keys() {
+            name.hash(&mut hasher);
+        }
+        match shapes.entry(hasher.finish()) {
+            Entry::Occupied(known) => {
+                let known = known.get();
+                if known.len() == row.len() && known.keys().eq(row.keys()) {
+                    continue;
+                }
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(row);
+            }
         }
         for name in row.keys() {
             if seen.insert(name.as_str()) {
                 names.push(name.as_str());
             }
         }
-        previous = Some(row);
     }
     names
 }
@@ -569,5 +581,16 @@ mod tests {
         let grid = make_grid(Dict::new(), vec![row(&["x"]), Dict::new()]);
         let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["id", "x"]);
+        // Tag sets that come back are recognised; a new one still adds its tags.
+        let rows = [
+            &["a", "b"][..],
+            &["c"],
+            &["a", "b"],
+            &["a", "b", "e"],
+            &["c"],
+        ];
+        let grid = make_grid(Dict::new(), rows.iter().map(|tags| row(tags)).collect());
+        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "e"]);
     }
 }
