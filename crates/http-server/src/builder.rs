@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tower::{ServiceBuilder, service_fn};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::accept::ConnLimits;
 use crate::auth::{AuthState, authenticate};
 use crate::error::HttpServerError;
 use crate::handler::{ApiState, handle_op, unknown_op};
@@ -36,7 +37,9 @@ pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
 ///
 /// Defaults: base path `/api`, no authentication, JSON when the client
 /// expresses no preference, 16 MiB body limit, 30 s request deadline,
-/// [`NoopObserver`](hs_core::observe::NoopObserver), [`RoleAuthorizer`].
+/// [`NoopObserver`](hs_core::observe::NoopObserver), [`RoleAuthorizer`];
+/// a running server also bounds its connections (1 000 open, 10 s to send
+/// a request's headers, 5 s idle between requests).
 pub struct HttpServerBuilder {
     ops: Option<Arc<dyn HaystackOps>>,
     observer: Arc<dyn MetricsObserver>,
@@ -47,6 +50,7 @@ pub struct HttpServerBuilder {
     request_timeout: Duration,
     default_format: Format,
     shutdown_grace: Duration,
+    limits: ConnLimits,
     extra: Vec<Router>,
 }
 
@@ -59,6 +63,9 @@ impl std::fmt::Debug for HttpServerBuilder {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("default_format", &self.default_format)
+            .field("max_connections", &self.limits.max_connections)
+            .field("header_read_timeout", &self.limits.header_read_timeout)
+            .field("idle_timeout", &self.limits.idle_timeout)
             .field("extra_routers", &self.extra.len())
             .finish_non_exhaustive()
     }
@@ -76,6 +83,7 @@ impl Default for HttpServerBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             default_format: Format::Json,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            limits: ConnLimits::default(),
             extra: Vec::new(),
         }
     }
@@ -148,6 +156,38 @@ impl HttpServerBuilder {
         self
     }
 
+    /// The most TCP connections open at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS), at
+    /// least 1), WebSocket connections upgraded from them included: one more
+    /// is answered `503` and closed, with a WARN (at most one a second).
+    /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve), not to
+    /// [`into_router`](Self::into_router).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a client has to send a request's headers (default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`](crate::DEFAULT_HEADER_READ_TIMEOUT)),
+    /// counted from when the connection is ready for the request: accepted,
+    /// or its previous response sent. A client still sending them then is
+    /// disconnected, however steadily it trickles bytes. Applies to
+    /// [`bind`](Self::bind) and [`serve`](Self::serve).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a kept-alive connection may wait for its next request
+    /// (default [`DEFAULT_IDLE_TIMEOUT`](crate::DEFAULT_IDLE_TIMEOUT)) before
+    /// the server closes it. The header-read timeout runs in that wait too,
+    /// so the shorter of the two applies. Applies to [`bind`](Self::bind)
+    /// and [`serve`](Self::serve).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
     /// Serves `router` beside the API (a WebSocket endpoint, `/metrics`,
     /// health checks). Its routes get the security headers but neither the
     /// API's authentication nor its observer: they bring their own.
@@ -168,7 +208,7 @@ impl HttpServerBuilder {
         Ok(self.build()?.0)
     }
 
-    fn build(self) -> Result<(Router, String, Duration), HttpServerError> {
+    fn build(self) -> Result<(Router, String, Duration, ConnLimits), HttpServerError> {
         let ops = self.ops.ok_or(HttpServerError::MissingOps)?;
         let base = normalise_base_path(&self.base_path)?;
         let api_state = Arc::new(ApiState {
@@ -222,7 +262,7 @@ impl HttpServerBuilder {
         let not_found =
             service_fn(|_request: Request| async { Ok::<_, Infallible>(responses::not_found()) });
         let app = app.fallback_service(headers.service(not_found));
-        Ok((app, base, self.shutdown_grace))
+        Ok((app, base, self.shutdown_grace, self.limits))
     }
 
     /// Binds `addr` (use `127.0.0.1:0` in tests) and starts serving.
@@ -235,8 +275,8 @@ impl HttpServerBuilder {
 
     /// Starts serving on an already bound listener.
     pub fn serve(self, listener: TcpListener) -> Result<HttpServer, HttpServerError> {
-        let (router, base, grace) = self.build()?;
-        HttpServer::start(listener, router, base, grace)
+        let (router, base, grace, limits) = self.build()?;
+        HttpServer::start(listener, router, base, grace, limits)
     }
 }
 

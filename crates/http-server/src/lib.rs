@@ -34,6 +34,7 @@
 //! Log targets: `hs::http::server` (requests, errors, lifecycle) and
 //! `hs::auth` (handshake steps and refusals; never secrets).
 
+mod accept;
 mod auth;
 mod builder;
 mod error;
@@ -44,6 +45,7 @@ mod query;
 mod responses;
 mod server;
 
+pub use accept::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use builder::{DEFAULT_BASE_PATH, HttpServerBuilder};
 pub use error::HttpServerError;
 pub use limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};

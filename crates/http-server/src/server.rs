@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::LOG_TARGET;
+use crate::accept::{self, ConnLimits};
 use crate::error::HttpServerError;
 
 /// How long [`HttpServer::shutdown`] waits for in-flight requests before it
@@ -36,18 +37,14 @@ impl HttpServer {
         router: Router,
         base_path: String,
         grace: Duration,
+        limits: ConnLimits,
     ) -> Result<Self, HttpServerError> {
         let local_addr = listener.local_addr().map_err(HttpServerError::Bind)?;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender is a shutdown request too.
-                    let _ = signal.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(accept::serve(listener, router, limits, async move {
+            // A dropped sender is a shutdown request too.
+            let _ = signal.await;
+        }));
         log::info!(target: LOG_TARGET, "listening on http://{local_addr}{base_path}");
         Ok(HttpServer {
             local_addr,
