@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
+use hs_core::clock::Throttle;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -77,8 +78,8 @@ pub(crate) async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
-    let mut refused = Throttle::default();
-    let mut failed = Throttle::default();
+    let mut refused = Throttle::new(WARN_INTERVAL);
+    let mut failed = Throttle::new(WARN_INTERVAL);
     let mut shutdown = pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -94,7 +95,7 @@ pub(crate) async fn serve(
             Err(error) => {
                 // EMFILE, ENFILE, ENOBUFS, ENOMEM: the process is out of
                 // something the next accept needs. Pause, then go on.
-                if let Some(suppressed) = failed.allow() {
+                if let Some(suppressed) = failed.allow(std::time::Instant::now()) {
                     log::warn!(
                         target: LOG_TARGET,
                         "accept failed: {error}; retrying in {ACCEPT_BACKOFF:?}{}",
@@ -108,7 +109,7 @@ pub(crate) async fn serve(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if let Some(suppressed) = refused.allow() {
+            if let Some(suppressed) = refused.allow(std::time::Instant::now()) {
                 log::warn!(
                     target: LOG_TARGET,
                     "connection from {peer} refused: {} connections open (max_connections){}",
@@ -228,26 +229,6 @@ fn suppressed_note(suppressed: u64) -> String {
         String::new()
     } else {
         format!(" ({suppressed} more since the last warning)")
-    }
-}
-
-/// Lets one WARN through per [`WARN_INTERVAL`] and counts the others.
-#[derive(Debug, Default)]
-struct Throttle {
-    next: Option<Instant>,
-    suppressed: u64,
-}
-
-impl Throttle {
-    /// `Some(suppressed since the last one)` when a WARN may be logged now.
-    fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self.next.is_some_and(|next| now < next) {
-            self.suppressed += 1;
-            return None;
-        }
-        self.next = Some(now + WARN_INTERVAL);
-        Some(std::mem::take(&mut self.suppressed))
     }
 }
 
