@@ -79,10 +79,8 @@ fn fifty_stalled_header_connections_against_a_limit_of_forty_lock_out_no_one() {
     // 60 descriptors (`hs serve` starts with 12 open): without the bound,
     // 50 stalled connections leave the server none to accept real clients
     // with, and nothing ever frees them.
-    let (server, addr) = serve_with_fd_limit(
-        60,
-        &["--max-connections", "40", "--header-timeout", "2s"],
-    );
+    let (server, addr) =
+        serve_with_fd_limit(60, &["--max-connections", "40", "--header-timeout", "2s"]);
     let mut stalled = stall(&addr, 50);
 
     // The ten over the limit are refused, with a WARN.
@@ -113,7 +111,9 @@ fn fifty_stalled_header_connections_against_a_limit_of_forty_lock_out_no_one() {
 fn a_client_sending_one_header_byte_a_second_is_cut_off_by_the_header_timeout() {
     let (_server, addr) = serve(&["--header-timeout", "2s"]);
     let mut stream = TcpStream::connect(&addr).unwrap();
-    stream.write_all(b"GET /api/about HTTP/1.1\r\nX-Slow: ").unwrap();
+    stream
+        .write_all(b"GET /api/about HTTP/1.1\r\nX-Slow: ")
+        .unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();

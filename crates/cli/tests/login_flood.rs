@@ -108,7 +108,15 @@ fn a_hello_flood_from_one_address_leaves_logins_from_others_working() {
     assert!(!token.expose().is_empty());
     for url in [format!("http://{addr}"), format!("ws://{addr}")] {
         let output = hs(&[
-            "read", "site", "--url", &url, "--user", USER, "--password", PASSWORD, "--format",
+            "read",
+            "site",
+            "--url",
+            &url,
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+            "--format",
             "json",
         ]);
         assert!(output.status.success(), "{url}: {}", stderr(&output));

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hs_core::auth::http::{self, AuthenticationInfo, Authorization, HttpAuth, WwwAuthenticate};
 use hs_core::auth::scram::ServerFirst as ServerFirstMessage;
 use hs_core::auth::{
-    AuthError, DEFAULT_MAX_HANDSHAKES_PER_SOURCE, ManualClock, Principal, Role, ScramClient, ScramServer, ScramStep, TokenStore,
-    UserStore,
+    AuthError, DEFAULT_MAX_HANDSHAKES_PER_SOURCE, ManualClock, Principal, Role, ScramClient,
+    ScramServer, ScramStep, TokenStore, UserStore,
 };
 use hs_core::observe::ErrorKind;
 
@@ -558,9 +558,7 @@ fn a_full_handshake_table_evicts_the_handshake_waiting_longest() {
         .collect();
     // The first one moves on a step: it goes to the back of the queue.
     let mut client = ScramClient::new("demo", "demo-pass");
-    let first = server
-        .first(&tokens[0], &client.client_first())
-        .unwrap();
+    let first = server.first(&tokens[0], &client.client_first()).unwrap();
     // Two more HELLOs evict the two that have not moved since theirs.
     assert!(server.hello("ZGVtbw").is_ok());
     assert!(server.hello("ZGVtbw").is_ok());

@@ -205,7 +205,10 @@ fn no_secret_is_ever_logged() {
     // Client-side failure: a forged server signature.
     let mut client = ScramClient::new("demo", "demo-pass-Secret1");
     let challenge = server.hello_from(flooder, "ZGVtbw");
-    assert!(challenge.is_err(), "the address has 5 handshakes in progress");
+    assert!(
+        challenge.is_err(),
+        "the address has 5 handshakes in progress"
+    );
     clock.advance(Duration::from_secs(60));
     let challenge = server.hello(&client.hello_username()).unwrap();
     let first = server
