@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use hs_core::clock::Throttle;
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver as _};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,6 +36,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1_000;
 
 /// Default time a client has to send a request's headers: 10 s.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The op name a refused connection is observed under:
+/// `on_error("connect", "overloaded")`, as the WebSocket endpoint reports a
+/// refused upgrade.
+const CONNECT_OP: &str = "connect";
 
 /// Default time a connection may stay idle between requests: 5 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +79,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,
+    observer: GuardedObserver,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -118,6 +125,7 @@ pub(crate) async fn serve(
                 );
             }
             refuse(stream);
+            observer.on_error(CONNECT_OP, ErrorKind::Overloaded.as_str());
             continue;
         };
         let router = router.clone();

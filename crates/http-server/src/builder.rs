@@ -159,7 +159,8 @@ impl HttpServerBuilder {
     /// The most TCP connections open at once (default
     /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS), at
     /// least 1), WebSocket connections upgraded from them included: one more
-    /// is answered `503` and closed, with a WARN (at most one a second).
+    /// is answered `503` and closed, with a WARN (at most one a second), and
+    /// observed as `on_error("connect", "overloaded")`.
     /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve), not to
     /// [`into_router`](Self::into_router).
     pub fn max_connections(mut self, max: usize) -> Self {
@@ -205,10 +206,10 @@ impl HttpServerBuilder {
     /// The complete router: the API under the base path, the merged
     /// routers, a `404` fallback, and the security headers on everything.
     pub fn into_router(self) -> Result<Router, HttpServerError> {
-        Ok(self.build()?.0)
+        Ok(self.build()?.router)
     }
 
-    fn build(self) -> Result<(Router, String, Duration, ConnLimits), HttpServerError> {
+    fn build(self) -> Result<Built, HttpServerError> {
         let ops = self.ops.ok_or(HttpServerError::MissingOps)?;
         let base = normalise_base_path(&self.base_path)?;
         let api_state = Arc::new(ApiState {
@@ -217,8 +218,9 @@ impl HttpServerBuilder {
             body_limit: self.body_limit,
             default_format: self.default_format,
         });
+        let observer = GuardedObserver::new(self.observer);
         let observe = ObserveLayer::new(ObserveState {
-            observer: GuardedObserver::new(self.observer),
+            observer: observer.clone(),
             base_path: Arc::from(base.as_str()),
             request_timeout: self.request_timeout,
         });
@@ -262,7 +264,13 @@ impl HttpServerBuilder {
         let not_found =
             service_fn(|_request: Request| async { Ok::<_, Infallible>(responses::not_found()) });
         let app = app.fallback_service(headers.service(not_found));
-        Ok((app, base, self.shutdown_grace, self.limits))
+        Ok(Built {
+            router: app,
+            base,
+            grace: self.shutdown_grace,
+            limits: self.limits,
+            observer,
+        })
     }
 
     /// Binds `addr` (use `127.0.0.1:0` in tests) and starts serving.
@@ -275,9 +283,24 @@ impl HttpServerBuilder {
 
     /// Starts serving on an already bound listener.
     pub fn serve(self, listener: TcpListener) -> Result<HttpServer, HttpServerError> {
-        let (router, base, grace, limits) = self.build()?;
-        HttpServer::start(listener, router, base, grace, limits)
+        let Built {
+            router,
+            base,
+            grace,
+            limits,
+            observer,
+        } = self.build()?;
+        HttpServer::start(listener, router, base, grace, limits, observer)
     }
+}
+
+/// What [`HttpServerBuilder::build`] makes.
+struct Built {
+    router: Router,
+    base: String,
+    grace: Duration,
+    limits: ConnLimits,
+    observer: GuardedObserver,
 }
 
 /// `{base}/{op}/anything`: not an API path.

@@ -25,6 +25,7 @@
 //!
 //! | layer | answers |
 //! | --- | --- |
+//! | connection (`bind`, `serve`) | `503` and close past `max_connections` (WARN, `on_error("connect", "overloaded")`); close when the headers take longer than `header_read_timeout` or the connection idles past `idle_timeout` |
 //! | security headers | every response gets `x-content-type-options: nosniff` and `x-frame-options: DENY` |
 //! | observer | exactly one `on_request(op, duration)` or `on_error(op, error_type)` per API request |
 //! | deadline | `503` after the request timeout, observed as `timeout` |

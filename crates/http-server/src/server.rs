@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use hs_core::observe::GuardedObserver;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -38,13 +39,20 @@ impl HttpServer {
         base_path: String,
         grace: Duration,
         limits: ConnLimits,
+        observer: GuardedObserver,
     ) -> Result<Self, HttpServerError> {
         let local_addr = listener.local_addr().map_err(HttpServerError::Bind)?;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(accept::serve(listener, router, limits, async move {
-            // A dropped sender is a shutdown request too.
-            let _ = signal.await;
-        }));
+        let task = tokio::spawn(accept::serve(
+            listener,
+            router,
+            limits,
+            observer,
+            async move {
+                // A dropped sender is a shutdown request too.
+                let _ = signal.await;
+            },
+        ));
         log::info!(target: LOG_TARGET, "listening on http://{local_addr}{base_path}");
         Ok(HttpServer {
             local_addr,

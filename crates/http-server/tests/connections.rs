@@ -5,8 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use hs_core::observe::RecordingObserver;
 use hs_http_server::HttpServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,8 +38,10 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 
 #[tokio::test]
 async fn stalled_connections_past_the_bound_get_503_and_the_rest_time_out() {
+    let observer = Arc::new(RecordingObserver::new());
     let server = HttpServer::builder()
-        .ops(std::sync::Arc::new(hs_core::demo::building()))
+        .ops(Arc::new(hs_core::demo::building()))
+        .observer(observer.clone())
         .max_connections(2)
         .header_read_timeout(Duration::from_millis(500))
         .bind("127.0.0.1:0")
@@ -68,6 +72,14 @@ async fn stalled_connections_past_the_bound_get_503_and_the_rest_time_out() {
         String::from_utf8_lossy(&refused).contains("retry-after: 1"),
         "{refused:?}"
     );
+    // Observed as the WebSocket endpoint observes a refused upgrade.
+    assert!(
+        observer
+            .errors()
+            .contains(&("connect".to_owned(), "overloaded".to_owned())),
+        "{:?}",
+        observer.events()
+    );
     // The header timeout closes the stalled ones without an answer.
     for stream in &mut stalled {
         read_to_close(stream).await;
@@ -86,7 +98,7 @@ async fn stalled_connections_past_the_bound_get_503_and_the_rest_time_out() {
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
     let server = HttpServer::builder()
-        .ops(std::sync::Arc::new(hs_core::demo::building()))
+        .ops(Arc::new(hs_core::demo::building()))
         .header_read_timeout(Duration::from_secs(600))
         .idle_timeout(Duration::from_millis(300))
         .bind("127.0.0.1:0")
