@@ -183,8 +183,8 @@ async fn serve_connection(
         .header_read_timeout(limits.header_read_timeout);
     let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut closing = false;
+    let mut idle_check = activity.next_check(limits.idle_timeout);
     loop {
-        let idle_deadline = activity.last() + limits.idle_timeout;
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
@@ -204,7 +204,8 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = tokio::time::sleep_until(idle_deadline), if !closing => {
+            () = tokio::time::sleep_until(idle_check), if !closing => {
+                idle_check = activity.next_check(limits.idle_timeout);
                 if activity.is_idle(limits.idle_timeout) {
                     log::debug!(
                         target: LOG_TARGET,
@@ -266,6 +267,18 @@ impl Activity {
 
     fn last(&self) -> Instant {
         self.start + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+
+    /// When to look again whether the connection has been idle for
+    /// `timeout`: that long after its last byte, or, while a request is
+    /// being handled, that long from now.
+    fn next_check(&self, timeout: Duration) -> Instant {
+        let now = Instant::now();
+        if self.busy.load(Ordering::Relaxed) > 0 {
+            now + timeout
+        } else {
+            (self.last() + timeout).max(now)
+        }
     }
 
     /// No request is being handled and no byte moved for `timeout`.

@@ -172,7 +172,7 @@ impl Table {
         let handshake = self.live.remove(key)?;
         if let Some(source) = handshake.source {
             if let Some(count) = self.per_source.get_mut(&source) {
-                *count -= 1;
+                *count = count.saturating_sub(1);
                 if *count == 0 {
                     self.per_source.remove(&source);
                 }
