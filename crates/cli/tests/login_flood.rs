@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
 
+use hs_core::ws::{self, AuthMessage, ServerFrame};
 use support::{WAIT, hs, json_rows, serve, stderr};
 
 const USER: &str = "ada";
@@ -57,6 +58,30 @@ async fn flood_hellos(server: SocketAddr, from: &str, count: usize) -> Vec<u16> 
     statuses
 }
 
+/// One WebSocket `hello` from `from`: answers the server's reply frame.
+async fn ws_hello(server: SocketAddr, from: &str) -> ServerFrame {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let stream = socket.connect(server).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{server}/api/ws"), stream)
+        .await
+        .unwrap();
+    let hello = ws::encode_auth(&AuthMessage::Hello {
+        username: hs_core_b64(USER),
+    });
+    ws.send(Message::text(hello)).await.unwrap();
+    loop {
+        match ws.next().await.expect("a reply").unwrap() {
+            Message::Text(text) => return ws::decode_server_frame(&text).unwrap(),
+            Message::Close(_) => panic!("closed without a reply"),
+            _ => {}
+        }
+    }
+}
+
 /// base64url without padding, as HELLO's username is sent.
 fn hs_core_b64(text: &str) -> String {
     hs_core::auth::http::Authorization::hello(text)
@@ -95,6 +120,17 @@ fn a_hello_flood_from_one_address_leaves_logins_from_others_working() {
         server.wait_for_stderr("handshakes in progress from that address", 1),
         "{:#?}",
         server.stderr_lines()
+    );
+
+    // Its WebSocket `hello` is refused too (the same handshake table).
+    let reply = runtime.block_on(async {
+        tokio::time::timeout(WAIT, ws_hello(addr.parse().unwrap(), "127.0.0.2"))
+            .await
+            .unwrap()
+    });
+    assert!(
+        matches!(reply, ServerFrame::Auth(AuthMessage::AuthErr)),
+        "{reply:?}"
     );
 
     // Real users from another address log in over both transports.
