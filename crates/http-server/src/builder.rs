@@ -29,6 +29,10 @@ use crate::observe::{ObserveLayer, ObserveState, Outcome};
 use crate::responses;
 use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 
+/// The longest connection timeout taken: deadlines are instants, and an
+/// instant a few centuries away does not exist.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3_600);
+
 /// The default API base path.
 pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
 
@@ -172,20 +176,20 @@ impl HttpServerBuilder {
     /// [`DEFAULT_HEADER_READ_TIMEOUT`](crate::DEFAULT_HEADER_READ_TIMEOUT)),
     /// counted from when the connection is ready for the request: accepted,
     /// or its previous response sent. A client still sending them then is
-    /// disconnected, however steadily it trickles bytes. Applies to
-    /// [`bind`](Self::bind) and [`serve`](Self::serve).
+    /// disconnected, however steadily it trickles bytes. At most a year.
+    /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.header_read_timeout = timeout;
+        self.limits.header_read_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
     /// How long a kept-alive connection may wait for its next request
     /// (default [`DEFAULT_IDLE_TIMEOUT`](crate::DEFAULT_IDLE_TIMEOUT)) before
     /// the server closes it. The header-read timeout runs in that wait too,
-    /// so the shorter of the two applies. Applies to [`bind`](Self::bind)
-    /// and [`serve`](Self::serve).
+    /// so the shorter of the two applies. At most a year. Applies to
+    /// [`bind`](Self::bind) and [`serve`](Self::serve).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.idle_timeout = timeout;
+        self.limits.idle_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
