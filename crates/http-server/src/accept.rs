@@ -82,7 +82,9 @@ pub(crate) async fn serve(
     observer: GuardedObserver,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Semaphore::new(
+        limits.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut refused = Throttle::new(WARN_INTERVAL);
