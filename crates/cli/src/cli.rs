@@ -136,8 +136,8 @@ pub(crate) struct ServeArgs {
     /// The most connections open at once, HTTP and WebSocket together (the
     /// WebSocket endpoint refuses upgrades past it too); one more is answered
     /// 503 and closed, with a WARN at most once a second
-    #[arg(long, default_value_t = hs_http_server::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
-    pub(crate) max_connections: usize,
+    #[arg(long, default_value_t = hs_http_server::DEFAULT_MAX_CONNECTIONS as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
 
     /// How long a client has to send a request's headers, from accepting its
     /// connection or sending its previous response; slower ones are disconnected

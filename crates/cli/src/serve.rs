@@ -257,7 +257,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
             metrics: !args.no_metrics,
         },
         extra_observers: Vec::new(),
-        max_connections: Some(args.max_connections),
+        max_connections: usize::try_from(args.max_connections).ok(),
         header_timeout: Some(args.header_timeout),
         idle_timeout: Some(args.idle_timeout),
         token_ttl: Some(args.token_ttl),
