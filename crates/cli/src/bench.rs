@@ -123,6 +123,9 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 },
                 extra_observers: Vec::new(),
                 max_connections: None,
+                header_timeout: None,
+                idle_timeout: None,
+                token_ttl: None,
                 scram_iterations: None,
                 push: true,
             })

@@ -133,9 +133,26 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     pub(crate) no_metrics: bool,
 
-    /// The most WebSocket connections served at once
-    #[arg(long, value_name = "N")]
-    pub(crate) max_connections: Option<usize>,
+    /// The most connections open at once, HTTP and WebSocket together (the
+    /// WebSocket endpoint refuses upgrades past it too); one more is answered
+    /// 503 and closed, with a WARN at most once a second
+    #[arg(long, default_value_t = hs_http_server::DEFAULT_MAX_CONNECTIONS as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
+
+    /// How long a client has to send a request's headers, from accepting its
+    /// connection or sending its previous response; slower ones are disconnected
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) header_timeout: Duration,
+
+    /// How long a kept-alive HTTP connection may wait for its next request
+    /// before it is closed
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) idle_timeout: Duration,
+
+    /// How long a bearer token issued by a SCRAM login stays valid (HTTP and
+    /// WebSocket alike); past it, requests with it are refused and clients log in again
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) token_ttl: Duration,
 
     /// Push no watch changes over WebSocket: clients learn of them only with
     /// watchPoll, as with haystack-py's servers, whose ops never push

@@ -59,6 +59,9 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         },
         extra_observers: vec![flaky],
         max_connections: None,
+        header_timeout: None,
+        idle_timeout: None,
+        token_ttl: None,
         // The SCRAM minimum: two logins in a debug build then take
         // milliseconds, not seconds (`hs serve` keeps hs-core's 600,000).
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),

@@ -37,8 +37,15 @@ pub(crate) struct ServerConfig {
     pub(crate) observers: ObserverChoice,
     /// Observers added beside the chosen ones (each guarded separately).
     pub(crate) extra_observers: Vec<Arc<dyn MetricsObserver>>,
-    /// The most WebSocket connections at once.
+    /// The most connections at once, HTTP and WebSocket together.
     pub(crate) max_connections: Option<usize>,
+    /// Time to send a request's headers, and to wait for the next request
+    /// (default: hs-http-server's).
+    pub(crate) header_timeout: Option<Duration>,
+    /// Idle time of a kept-alive HTTP connection (default: hs-http-server's).
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Lifetime of issued bearer tokens (default: hs-core's, 1 h).
+    pub(crate) token_ttl: Option<Duration>,
     /// PBKDF2 iterations for the users' SCRAM credentials (default: hs-core's).
     pub(crate) scram_iterations: Option<u32>,
     /// Whether the WebSocket endpoint pushes watch changes.
@@ -87,7 +94,11 @@ impl RunningServer {
             for user in &config.users {
                 users.add_user(user.name.clone(), &user.password, user.role);
             }
-            ScramServer::new(users, TokenStore::new())
+            let tokens = match config.token_ttl {
+                Some(ttl) => TokenStore::new().with_ttl(ttl),
+                None => TokenStore::new(),
+            };
+            ScramServer::new(users, tokens)
         });
 
         let mut ws_config = WsConfig::default();
@@ -113,6 +124,15 @@ impl RunningServer {
         }
         if let Some(scram) = scram {
             http = http.auth(scram);
+        }
+        if let Some(max) = config.max_connections {
+            http = http.max_connections(max);
+        }
+        if let Some(timeout) = config.header_timeout {
+            http = http.header_read_timeout(timeout);
+        }
+        if let Some(timeout) = config.idle_timeout {
+            http = http.idle_timeout(timeout);
         }
         let http = http.bind(config.listen).await?;
         let addr = http.local_addr();
@@ -237,7 +257,10 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
             metrics: !args.no_metrics,
         },
         extra_observers: Vec::new(),
-        max_connections: args.max_connections,
+        max_connections: usize::try_from(args.max_connections).ok(),
+        header_timeout: Some(args.header_timeout),
+        idle_timeout: Some(args.idle_timeout),
+        token_ttl: Some(args.token_ttl),
         scram_iterations: args.scram_iterations,
         push: !args.no_push,
     })

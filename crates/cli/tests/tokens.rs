@@ -11,6 +11,8 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use support::{ChildGuard, hs, hs_env, json_rows, scrape, series, serve, stderr};
 
 const USER: &str = "ada";
@@ -332,4 +334,47 @@ fn a_token_only_endpoint_is_detected_by_its_4003_and_logged_in_to_with_an_http_t
         2.0,
         "both reads reached the server over WebSocket: {metrics}"
     );
+}
+
+#[test]
+fn token_ttl_expires_tokens_over_both_transports() {
+    let ttl = Duration::from_secs(5);
+    let (_server, addr) = serve(&[
+        "--user",
+        &format!("{USER}:{PASSWORD}:operator"),
+        "--scram-iterations",
+        "4096",
+        "--token-ttl",
+        "5s",
+    ]);
+    let before_login = Instant::now();
+    let token = login(&addr);
+    let after_login = Instant::now();
+    let urls = [format!("http://{addr}"), format!("ws://{addr}")];
+    let read = |url: &str| hs(&["read", "site", "--url", url, "--token", &token]);
+
+    // Within the TTL the token opens both transports (checked only when the
+    // machine was quick enough to ask within it).
+    let fresh: Vec<_> = urls.iter().map(|url| read(url)).collect();
+    if Instant::now() < before_login + ttl {
+        for (url, output) in urls.iter().zip(&fresh) {
+            assert!(output.status.success(), "{url}: {}", stderr(output));
+        }
+    }
+
+    // Past it (a bounded wait: the token was issued before `after_login`),
+    // both refuse it with the documented error.
+    let expired = after_login + ttl + Duration::from_millis(100);
+    while Instant::now() < expired {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for url in &urls {
+        let refused = read(url);
+        assert!(!refused.status.success(), "{url}");
+        assert!(
+            stderr(&refused).contains("the auth token was refused"),
+            "{url}: {}",
+            stderr(&refused)
+        );
+    }
 }

@@ -130,6 +130,49 @@ impl Clock for ManualClock {
     }
 }
 
+/// Lets one event through per interval and counts the others: for log
+/// lines a client could otherwise repeat at will (refused connections,
+/// refused handshakes), so that an attack does not flood the log.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use hs_core::clock::Throttle;
+///
+/// let mut throttle = Throttle::new(Duration::from_secs(1));
+/// let start = Instant::now();
+/// assert_eq!(throttle.allow(start), Some(0));
+/// assert_eq!(throttle.allow(start), None);
+/// assert_eq!(throttle.allow(start + Duration::from_secs(1)), Some(1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    interval: Duration,
+    next: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    /// At most one event per `interval`.
+    pub const fn new(interval: Duration) -> Self {
+        Throttle {
+            interval,
+            next: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when an event may be reported at `now`, `n` being how many
+    /// were held back since the last one; `None` when it is held back.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.next.is_some_and(|next| now < next) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.next = now.checked_add(self.interval);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

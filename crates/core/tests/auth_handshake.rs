@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hs_core::auth::http::{self, AuthenticationInfo, Authorization, HttpAuth, WwwAuthenticate};
 use hs_core::auth::scram::ServerFirst as ServerFirstMessage;
 use hs_core::auth::{
-    AuthError, ManualClock, Principal, Role, ScramClient, ScramServer, ScramStep, TokenStore,
-    UserStore,
+    AuthError, DEFAULT_MAX_HANDSHAKES_PER_SOURCE, ManualClock, Principal, Role, ScramClient,
+    ScramServer, ScramStep, TokenStore, UserStore,
 };
 use hs_core::observe::ErrorKind;
 
@@ -392,13 +393,13 @@ fn clocked_server(clock: &Arc<ManualClock>) -> ScramServer {
 }
 
 #[test]
-fn handshake_tokens_expire_60_s_after_hello() {
+fn handshake_tokens_expire_15_s_after_hello() {
     let clock = Arc::new(ManualClock::new());
     let server = clocked_server(&clock);
     // Expired before the first step.
     let mut client = ScramClient::new("demo", "demo-pass");
     let challenge = server.hello(&client.hello_username()).unwrap();
-    clock.advance(Duration::from_secs(60));
+    clock.advance(Duration::from_secs(15));
     assert_eq!(
         server.first(&challenge.handshake_token, &client.client_first()),
         Err(AuthError::HandshakeExpired)
@@ -408,11 +409,11 @@ fn handshake_tokens_expire_60_s_after_hello() {
     // The TTL counts from HELLO across both steps.
     let mut client = ScramClient::new("demo", "demo-pass");
     let challenge = server.hello(&client.hello_username()).unwrap();
-    clock.advance(Duration::from_secs(30));
+    clock.advance(Duration::from_millis(7_500));
     let first = server
         .first(&challenge.handshake_token, &client.client_first())
         .unwrap();
-    clock.advance(Duration::from_secs(30));
+    clock.advance(Duration::from_millis(7_500));
     let client_final = client.client_final(&first.data).unwrap();
     assert_eq!(
         server.finish(&first.handshake_token, &client_final),
@@ -422,7 +423,7 @@ fn handshake_tokens_expire_60_s_after_hello() {
     // Within the TTL all is well.
     let mut client = ScramClient::new("demo", "demo-pass");
     let challenge = server.hello(&client.hello_username()).unwrap();
-    clock.advance(Duration::from_secs(59));
+    clock.advance(Duration::from_secs(14));
     let first = server
         .first(&challenge.handshake_token, &client.client_first())
         .unwrap();
@@ -546,7 +547,7 @@ fn unknown_users_look_like_known_ones() {
 }
 
 #[test]
-fn the_handshake_table_is_capped() {
+fn a_full_handshake_table_evicts_the_handshake_waiting_longest() {
     let clock = Arc::new(ManualClock::new());
     let server = ScramServer::builder(users(), TokenStore::new())
         .clock(clock.clone())
@@ -555,33 +556,68 @@ fn the_handshake_table_is_capped() {
     let tokens: Vec<String> = (0..3)
         .map(|_| server.hello("ZGVtbw").unwrap().handshake_token)
         .collect();
-    let err = server.hello("ZGVtbw").unwrap_err();
-    assert_eq!(err, AuthError::TooManyHandshakes);
-    assert_eq!(err.kind(), ErrorKind::Overloaded);
-    assert_eq!(
-        http::authenticate(&server, Some("HELLO username=ZGVtbw")),
-        HttpAuth::Unauthorized {
-            www_authenticate: "SCRAM hash=SHA-256".into(),
-            error: Some(AuthError::TooManyHandshakes)
-        }
-    );
-    // A handshake that ends frees its slot.
-    assert!(server.first(&tokens[0], &data("n,,n=demo")).is_err());
+    // The first one moves on a step: it goes to the back of the queue.
+    let mut client = ScramClient::new("demo", "demo-pass");
+    let first = server.first(&tokens[0], &client.client_first()).unwrap();
+    // Two more HELLOs evict the two that have not moved since theirs.
     assert!(server.hello("ZGVtbw").is_ok());
-    assert!(server.hello("ZGVtbw").is_err());
-    // Expired handshakes are purged when the table is full.
-    clock.advance(Duration::from_secs(60));
+    assert!(server.hello("ZGVtbw").is_ok());
+    assert_eq!(server.handshakes_in_progress(), 3);
+    for evicted in &tokens[1..] {
+        assert_eq!(
+            server.first(evicted, &data("n,,n=demo,r=abc")),
+            Err(AuthError::UnknownHandshake)
+        );
+    }
+    // The one that moved still completes.
+    let client_final = client.client_final(&first.data).unwrap();
+    assert!(server.finish(&first.handshake_token, &client_final).is_ok());
+    // Expired handshakes are purged before anything is evicted.
+    clock.advance(Duration::from_secs(15));
     assert!(server.hello("ZGVtbw").is_ok());
     assert_eq!(server.handshakes_in_progress(), 1);
 }
 
 #[test]
-fn the_default_cap_is_one_thousand() {
+fn one_source_may_have_32_handshakes_in_progress_and_others_are_not_held_up() {
     let server = server();
-    for _ in 0..1000 {
-        server.hello("ZGVtbw").unwrap();
+    let flooder: IpAddr = "192.0.2.7".parse().unwrap();
+    for _ in 0..DEFAULT_MAX_HANDSHAKES_PER_SOURCE {
+        server.hello_from(Some(flooder), "ZGVtbw").unwrap();
     }
-    assert_eq!(server.hello("ZGVtbw"), Err(AuthError::TooManyHandshakes));
+    for _ in 0..2_000 {
+        let err = server.hello_from(Some(flooder), "ZGVtbw").unwrap_err();
+        assert_eq!(err, AuthError::TooManyHandshakes);
+    }
+    assert_eq!(DEFAULT_MAX_HANDSHAKES_PER_SOURCE, 32);
+    assert_eq!(
+        http::authenticate_from(&server, Some(flooder), Some("HELLO username=ZGVtbw")),
+        HttpAuth::TooManyRequests {
+            error: AuthError::TooManyHandshakes
+        }
+    );
+    assert_eq!(AuthError::TooManyHandshakes.kind(), ErrorKind::Overloaded);
+    // An IPv6 host is counted by its /64; its IPv4-mapped form as IPv4.
+    let host: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+    let neighbour: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+    for _ in 0..16 {
+        server.hello_from(Some(host), "ZGVtbw").unwrap();
+        server.hello_from(Some(neighbour), "ZGVtbw").unwrap();
+    }
+    assert!(server.hello_from(Some(host), "ZGVtbw").is_err());
+    let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+    assert!(server.hello_from(Some(mapped), "ZGVtbw").is_err());
+    // Another address logs in.
+    let user: IpAddr = "198.51.100.1".parse().unwrap();
+    let mut client = ScramClient::new("demo", "demo-pass");
+    let challenge = server
+        .hello_from(Some(user), &client.hello_username())
+        .unwrap();
+    let first = server
+        .first(&challenge.handshake_token, &client.client_first())
+        .unwrap();
+    let client_final = client.client_final(&first.data).unwrap();
+    assert!(server.finish(&first.handshake_token, &client_final).is_ok());
 }
 
 #[test]

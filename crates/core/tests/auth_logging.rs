@@ -150,6 +150,7 @@ fn no_secret_is_ever_logged() {
     let server = ScramServer::builder(users.clone(), tokens)
         .clock(clock.clone())
         .max_handshakes(5)
+        .max_handshakes_per_source(5)
         .build();
     let mut secrets = Secrets::default();
     secrets.add("demo-pass-Secret1");
@@ -197,13 +198,17 @@ fn no_secret_is_ever_logged() {
         .status(),
         401
     );
+    let flooder = Some("192.0.2.7".parse().unwrap());
     for _ in 0..6 {
-        let _ = server.hello("ZGVtbw");
+        let _ = server.hello_from(flooder, "ZGVtbw");
     }
     // Client-side failure: a forged server signature.
     let mut client = ScramClient::new("demo", "demo-pass-Secret1");
-    let challenge = server.hello("ZGVtbw");
-    assert!(challenge.is_err(), "table is full");
+    let challenge = server.hello_from(flooder, "ZGVtbw");
+    assert!(
+        challenge.is_err(),
+        "the address has 5 handshakes in progress"
+    );
     clock.advance(Duration::from_secs(60));
     let challenge = server.hello(&client.hello_username()).unwrap();
     let first = server

@@ -14,12 +14,14 @@
 //! | SCRAM final step | `200`, empty body, `Authentication-Info`; the op is not run | `on_request("auth", d)` |
 //! | SCRAM final step rejected (wrong password, ...) | `403 Authentication failed` | `on_error("auth", "auth")` |
 //! | bad or reused handshake token, malformed step | `401` bare challenge | `on_error("auth", "auth")` |
+//! | HELLO from an address with as many handshakes in progress as it may | `429`, `Retry-After: 1` | `on_error("auth", "overloaded")` |
 //! | valid bearer | the op runs as that principal | the op's own event |
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
@@ -105,7 +107,13 @@ pub(crate) async fn authenticate(
     }
 
     let handshake = is_handshake_scheme(value);
-    match auth_http::authenticate(&auth.scram, Some(value)) {
+    // The peer, when the server was started with its address (`bind`,
+    // `serve`, or axum's `into_make_service_with_connect_info`).
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    match auth_http::authenticate_from(&auth.scram, source, Some(value)) {
         HttpAuth::Authorized(principal) => {
             // Not reached (bearer handled above); serve it all the same.
             request.extensions_mut().insert(Session {
@@ -148,6 +156,10 @@ pub(crate) async fn authenticate(
                     Outcome::error(AUTH_OP, ErrorKind::ServerError).attach(response)
                 }
             }
+        }
+        HttpAuth::TooManyRequests { error } => {
+            log::debug!(target: AUTH_LOG_TARGET, "refused: {error}");
+            Outcome::error(AUTH_OP, error.kind()).attach(responses::too_many_handshakes())
         }
         HttpAuth::Forbidden { error } => {
             log::warn!(target: AUTH_LOG_TARGET, "SCRAM final step rejected: {error}");

@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tower::{ServiceBuilder, service_fn};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::accept::ConnLimits;
 use crate::auth::{AuthState, authenticate};
 use crate::error::HttpServerError;
 use crate::handler::{ApiState, handle_op, unknown_op};
@@ -27,6 +28,10 @@ use crate::limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
 use crate::observe::{ObserveLayer, ObserveState, Outcome};
 use crate::responses;
 use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
+
+/// The longest connection timeout taken: deadlines are instants, and an
+/// instant a few centuries away does not exist.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3_600);
 
 /// The default API base path.
 pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
@@ -36,7 +41,9 @@ pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
 ///
 /// Defaults: base path `/api`, no authentication, JSON when the client
 /// expresses no preference, 16 MiB body limit, 30 s request deadline,
-/// [`NoopObserver`](hs_core::observe::NoopObserver), [`RoleAuthorizer`].
+/// [`NoopObserver`](hs_core::observe::NoopObserver), [`RoleAuthorizer`];
+/// a running server also bounds its connections (1 000 open, 10 s to send
+/// a request's headers, 5 s idle between requests).
 pub struct HttpServerBuilder {
     ops: Option<Arc<dyn HaystackOps>>,
     observer: Arc<dyn MetricsObserver>,
@@ -47,6 +54,7 @@ pub struct HttpServerBuilder {
     request_timeout: Duration,
     default_format: Format,
     shutdown_grace: Duration,
+    limits: ConnLimits,
     extra: Vec<Router>,
 }
 
@@ -59,6 +67,9 @@ impl std::fmt::Debug for HttpServerBuilder {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("default_format", &self.default_format)
+            .field("max_connections", &self.limits.max_connections)
+            .field("header_read_timeout", &self.limits.header_read_timeout)
+            .field("idle_timeout", &self.limits.idle_timeout)
             .field("extra_routers", &self.extra.len())
             .finish_non_exhaustive()
     }
@@ -76,6 +87,7 @@ impl Default for HttpServerBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             default_format: Format::Json,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            limits: ConnLimits::default(),
             extra: Vec::new(),
         }
     }
@@ -148,6 +160,39 @@ impl HttpServerBuilder {
         self
     }
 
+    /// The most TCP connections open at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS), at
+    /// least 1), WebSocket connections upgraded from them included: one more
+    /// is answered `503` and closed, with a WARN (at most one a second), and
+    /// observed as `on_error("connect", "overloaded")`.
+    /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve), not to
+    /// [`into_router`](Self::into_router).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a client has to send a request's headers (default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`](crate::DEFAULT_HEADER_READ_TIMEOUT)),
+    /// counted from when the connection is ready for the request: accepted,
+    /// or its previous response sent. A client still sending them then is
+    /// disconnected, however steadily it trickles bytes. At most a year.
+    /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout.min(MAX_TIMEOUT);
+        self
+    }
+
+    /// How long a kept-alive connection may wait for its next request
+    /// (default [`DEFAULT_IDLE_TIMEOUT`](crate::DEFAULT_IDLE_TIMEOUT)) before
+    /// the server closes it. The header-read timeout runs in that wait too,
+    /// so the shorter of the two applies. At most a year. Applies to
+    /// [`bind`](Self::bind) and [`serve`](Self::serve).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout.min(MAX_TIMEOUT);
+        self
+    }
+
     /// Serves `router` beside the API (a WebSocket endpoint, `/metrics`,
     /// health checks). Its routes get the security headers but neither the
     /// API's authentication nor its observer: they bring their own.
@@ -165,10 +210,10 @@ impl HttpServerBuilder {
     /// The complete router: the API under the base path, the merged
     /// routers, a `404` fallback, and the security headers on everything.
     pub fn into_router(self) -> Result<Router, HttpServerError> {
-        Ok(self.build()?.0)
+        Ok(self.build()?.router)
     }
 
-    fn build(self) -> Result<(Router, String, Duration), HttpServerError> {
+    fn build(self) -> Result<Built, HttpServerError> {
         let ops = self.ops.ok_or(HttpServerError::MissingOps)?;
         let base = normalise_base_path(&self.base_path)?;
         let api_state = Arc::new(ApiState {
@@ -177,8 +222,9 @@ impl HttpServerBuilder {
             body_limit: self.body_limit,
             default_format: self.default_format,
         });
+        let observer = GuardedObserver::new(self.observer);
         let observe = ObserveLayer::new(ObserveState {
-            observer: GuardedObserver::new(self.observer),
+            observer: observer.clone(),
             base_path: Arc::from(base.as_str()),
             request_timeout: self.request_timeout,
         });
@@ -222,7 +268,13 @@ impl HttpServerBuilder {
         let not_found =
             service_fn(|_request: Request| async { Ok::<_, Infallible>(responses::not_found()) });
         let app = app.fallback_service(headers.service(not_found));
-        Ok((app, base, self.shutdown_grace))
+        Ok(Built {
+            router: app,
+            base,
+            grace: self.shutdown_grace,
+            limits: self.limits,
+            observer,
+        })
     }
 
     /// Binds `addr` (use `127.0.0.1:0` in tests) and starts serving.
@@ -235,9 +287,24 @@ impl HttpServerBuilder {
 
     /// Starts serving on an already bound listener.
     pub fn serve(self, listener: TcpListener) -> Result<HttpServer, HttpServerError> {
-        let (router, base, grace) = self.build()?;
-        HttpServer::start(listener, router, base, grace)
+        let Built {
+            router,
+            base,
+            grace,
+            limits,
+            observer,
+        } = self.build()?;
+        HttpServer::start(listener, router, base, grace, limits, observer)
     }
+}
+
+/// What [`HttpServerBuilder::build`] makes.
+struct Built {
+    router: Router,
+    base: String,
+    grace: Duration,
+    limits: ConnLimits,
+    observer: GuardedObserver,
 }
 
 /// `{base}/{op}/anything`: not an API path.

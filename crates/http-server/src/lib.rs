@@ -25,6 +25,7 @@
 //!
 //! | layer | answers |
 //! | --- | --- |
+//! | connection (`bind`, `serve`) | `503` and close past `max_connections` (WARN, `on_error("connect", "overloaded")`); close when the headers take longer than `header_read_timeout` or the connection idles past `idle_timeout` |
 //! | security headers | every response gets `x-content-type-options: nosniff` and `x-frame-options: DENY` |
 //! | observer | exactly one `on_request(op, duration)` or `on_error(op, error_type)` per API request |
 //! | deadline | `503` after the request timeout, observed as `timeout` |
@@ -34,6 +35,7 @@
 //! Log targets: `hs::http::server` (requests, errors, lifecycle) and
 //! `hs::auth` (handshake steps and refusals; never secrets).
 
+mod accept;
 mod auth;
 mod builder;
 mod error;
@@ -44,6 +46,7 @@ mod query;
 mod responses;
 mod server;
 
+pub use accept::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use builder::{DEFAULT_BASE_PATH, HttpServerBuilder};
 pub use error::HttpServerError;
 pub use limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};

@@ -66,6 +66,17 @@ pub(crate) fn bad_body() -> Response {
         .into_response()
 }
 
+/// `429` for a HELLO from an address with as many handshakes in progress
+/// as it may.
+pub(crate) fn too_many_handshakes() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", "1"), (CONTENT_TYPE.as_str(), TEXT)],
+        "Too many handshakes in progress from this address",
+    )
+        .into_response()
+}
+
 /// `401` with an empty body and the given `WWW-Authenticate` value.
 pub(crate) fn unauthorized(www_authenticate: &str) -> Response {
     let mut response = Response::new(Body::empty());

@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use hs_core::observe::GuardedObserver;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::LOG_TARGET;
+use crate::accept::{self, ConnLimits};
 use crate::error::HttpServerError;
 
 /// How long [`HttpServer::shutdown`] waits for in-flight requests before it
@@ -36,18 +38,21 @@ impl HttpServer {
         router: Router,
         base_path: String,
         grace: Duration,
+        limits: ConnLimits,
+        observer: GuardedObserver,
     ) -> Result<Self, HttpServerError> {
         let local_addr = listener.local_addr().map_err(HttpServerError::Bind)?;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender is a shutdown request too.
-                    let _ = signal.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(accept::serve(
+            listener,
+            router,
+            limits,
+            observer,
+            async move {
+                // A dropped sender is a shutdown request too.
+                let _ = signal.await;
+            },
+        ));
         log::info!(target: LOG_TARGET, "listening on http://{local_addr}{base_path}");
         Ok(HttpServer {
             local_addr,

@@ -183,7 +183,14 @@ async fn exchange(
                 };
                 said_hello = true;
                 log::debug!(target: LOG_AUTH, "{}: SCRAM hello", shared.peer);
-                match scram.hello(&username) {
+                // The peer is kept as its `ip:port` text; parsed back, it
+                // counts the handshake against that address.
+                let source = shared
+                    .peer
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|addr| addr.ip());
+                match scram.hello_from(source, &username) {
                     Ok(challenge) => {
                         let hash = challenge.hash().to_owned();
                         send(

@@ -38,8 +38,16 @@ impl ChildGuard {
         stdin: Option<&str>,
     ) -> (ChildGuard, ChildStdout) {
         let mut command = Command::new(HS);
+        command.args(args);
+        Self::spawn_command(command, env, stdin)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+    ) -> (ChildGuard, ChildStdout) {
         command
-            .args(args)
             .env_remove("RUST_LOG")
             .env_remove("HS_USER")
             .env_remove("HS_PASSWORD")
@@ -364,4 +372,17 @@ pub(crate) fn series(metrics: &str, name_and_labels: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// `hs serve --listen 127.0.0.1:0 ARGS` with at most `files` open file
+/// descriptors (`ulimit -n`), as a server under attack runs out of them.
+pub(crate) fn serve_with_fd_limit(files: u32, extra: &[&str]) -> (ChildGuard, String) {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+        .args([HS, "serve", "--listen", "127.0.0.1:0"])
+        .args(extra);
+    let (guard, stdout) = ChildGuard::spawn_command(command, &[], None);
+    listening(guard, stdout)
 }

@@ -17,6 +17,7 @@
 //! ```
 
 use std::fmt;
+use std::net::IpAddr;
 
 use super::encoding::b64url_encode;
 use super::server::{ScramServer, ScramStep};
@@ -308,6 +309,13 @@ pub enum HttpAuth {
         /// Why.
         error: AuthError,
     },
+    /// `429`, with `Retry-After`: the client's address has as many
+    /// handshakes in progress as it may
+    /// ([`AuthError::TooManyHandshakes`]).
+    TooManyRequests {
+        /// Why.
+        error: AuthError,
+    },
 }
 
 impl HttpAuth {
@@ -318,12 +326,15 @@ impl HttpAuth {
             HttpAuth::Authorized(_) | HttpAuth::Authenticated { .. } => 200,
             HttpAuth::Unauthorized { .. } => 401,
             HttpAuth::Forbidden { .. } => 403,
+            HttpAuth::TooManyRequests { .. } => 429,
         }
     }
 
     fn refused(error: AuthError) -> Self {
         if error.is_final_step_failure() {
             HttpAuth::Forbidden { error }
+        } else if error == AuthError::TooManyHandshakes {
+            HttpAuth::TooManyRequests { error }
         } else {
             HttpAuth::Unauthorized {
                 www_authenticate: www_authenticate_bare(),
@@ -352,12 +363,17 @@ impl fmt::Debug for HttpAuth {
             HttpAuth::Forbidden { error } => {
                 f.debug_struct("Forbidden").field("error", error).finish()
             }
+            HttpAuth::TooManyRequests { error } => f
+                .debug_struct("TooManyRequests")
+                .field("error", error)
+                .finish(),
         }
     }
 }
 
 /// Runs one request's `Authorization` header (`None` when absent) through
-/// `server` (PROTOCOL.md 3.2 and 3.3).
+/// `server` (PROTOCOL.md 3.2 and 3.3), for a client whose address is not
+/// known; a server that knows it calls [`authenticate_from`].
 ///
 /// ```
 /// use hs_core::auth::http::{self, HttpAuth};
@@ -371,6 +387,17 @@ impl fmt::Debug for HttpAuth {
 /// assert!(www_authenticate.starts_with("SCRAM hash=SHA-256, handshakeToken="));
 /// ```
 pub fn authenticate(server: &ScramServer, authorization: Option<&str>) -> HttpAuth {
+    authenticate_from(server, None, authorization)
+}
+
+/// [`authenticate`] for a request from `source`, the client's address: a
+/// HELLO counts against that address's handshakes
+/// ([`ScramServer::hello_from`]). Servers call this one.
+pub fn authenticate_from(
+    server: &ScramServer,
+    source: Option<IpAddr>,
+    authorization: Option<&str>,
+) -> HttpAuth {
     let Some(value) = authorization else {
         return HttpAuth::Unauthorized {
             www_authenticate: www_authenticate_bare(),
@@ -390,7 +417,7 @@ pub fn authenticate(server: &ScramServer, authorization: Option<&str>) -> HttpAu
             .map(HttpAuth::Authorized),
         Authorization::Hello { username } => {
             server
-                .hello(&username)
+                .hello_from(source, &username)
                 .map(|challenge| HttpAuth::Unauthorized {
                     www_authenticate: challenge.www_authenticate(),
                     error: None,

@@ -61,8 +61,8 @@ pub use bearer::AuthToken;
 pub use client::{DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, MIN_SALT_LEN, ScramClient};
 pub use error::{AuthError, AuthFailure};
 pub use server::{
-    Authenticated, Challenge, DEFAULT_HANDSHAKE_TTL, DEFAULT_MAX_HANDSHAKES, ScramServer,
-    ScramServerBuilder, ScramStep, ServerFirst,
+    Authenticated, Challenge, DEFAULT_HANDSHAKE_TTL, DEFAULT_MAX_HANDSHAKES,
+    DEFAULT_MAX_HANDSHAKES_PER_SOURCE, ScramServer, ScramServerBuilder, ScramStep, ServerFirst,
 };
 pub use tokens::{DEFAULT_MAX_TOKENS, DEFAULT_TOKEN_TTL, TokenStore};
 pub use users::{

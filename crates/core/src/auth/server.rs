@@ -1,5 +1,6 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,14 +13,23 @@ use super::scram::{self, CHANNEL_BINDING, ClientFinal, ClientFirst, Key};
 use super::tokens::TokenStore;
 use super::users::{Principal, SALT_LEN, ScramCredential, UserStore};
 use super::{AuthError, HASH_NAME, LOG_TARGET, http};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Throttle};
 
-/// How long a handshake lives from its HELLO: 60 s.
-pub const DEFAULT_HANDSHAKE_TTL: Duration = Duration::from_secs(60);
+/// How long a handshake lives from its HELLO: 15 s, ample for a client's
+/// PBKDF2 between the two SCRAM steps.
+pub const DEFAULT_HANDSHAKE_TTL: Duration = Duration::from_secs(15);
 
-/// How many handshakes may be in progress at once; one more HELLO is refused
-/// with [`AuthError::TooManyHandshakes`].
+/// How many handshakes may be in progress at once; one more HELLO evicts the
+/// handshake that has waited longest for its next step.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 1_000;
+
+/// How many handshakes one source address (an IPv4 address, an IPv6 /64)
+/// may have in progress at once; one more HELLO from it is refused with
+/// [`AuthError::TooManyHandshakes`].
+pub const DEFAULT_MAX_HANDSHAKES_PER_SOURCE: usize = 32;
+
+/// At most one WARN per this interval for each kind of refusal.
+const WARN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The answer to HELLO: a handshake token for the SCRAM first step.
 ///
@@ -100,6 +110,8 @@ struct Handshake {
     username: String,
     /// When the HELLO arrived; the TTL counts from here across both steps.
     started: Instant,
+    /// Where the HELLO came from, when the transport said.
+    source: Option<IpAddr>,
     phase: Phase,
 }
 
@@ -119,12 +131,99 @@ struct Inner {
     tokens: TokenStore,
     handshake_ttl: Duration,
     max_handshakes: usize,
+    max_per_source: usize,
     /// Keys the fake credentials of unknown users.
     secret: Zeroizing<Key>,
     clock: Arc<dyn Clock>,
     fixed_nonce: Option<String>,
-    /// In-progress handshakes by SHA-256 of their token.
-    handshakes: Mutex<HashMap<Key, Handshake>>,
+    handshakes: Mutex<Table>,
+}
+
+/// The handshakes in progress.
+#[derive(Default)]
+struct Table {
+    /// By SHA-256 of their token.
+    live: HashMap<Key, Handshake>,
+    /// Tokens in the order their handshakes last moved, oldest first; a
+    /// token no longer in `live` is skipped (and dropped) when met.
+    order: VecDeque<Key>,
+    /// Handshakes in progress per source (see [`source_key`]).
+    per_source: HashMap<IpAddr, usize>,
+    evictions: Option<Throttle>,
+    refusals: Option<Throttle>,
+}
+
+impl Table {
+    fn insert(&mut self, key: Key, handshake: Handshake) {
+        if let Some(source) = handshake.source {
+            *self.per_source.entry(source).or_default() += 1;
+        }
+        self.live.insert(key, handshake);
+        self.order.push_back(key);
+        // Tokens taken leave stale keys behind: drop them once they are
+        // half the queue, so it stays proportional to the table.
+        if self.order.len() > 2 * self.live.len() + 16 {
+            let live = &self.live;
+            self.order.retain(|key| live.contains_key(key));
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Handshake> {
+        let handshake = self.live.remove(key)?;
+        if let Some(source) = handshake.source {
+            if let Some(count) = self.per_source.get_mut(&source) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.per_source.remove(&source);
+                }
+            }
+        }
+        Some(handshake)
+    }
+
+    /// Removes the handshake that has waited longest for its next step.
+    fn evict_oldest(&mut self) -> Option<Handshake> {
+        while let Some(key) = self.order.pop_front() {
+            if let Some(handshake) = self.remove(&key) {
+                return Some(handshake);
+            }
+        }
+        None
+    }
+
+    /// Removes the expired handshakes at the front of the queue (the queue
+    /// is in HELLO order but for handshakes past their first step, so a few
+    /// expired ones may stay until they are taken or reach the front).
+    fn purge_expired(&mut self, now: Instant, ttl: Duration) {
+        while let Some(key) = self.order.front() {
+            match self.live.get(key) {
+                Some(handshake) if now.saturating_duration_since(handshake.started) < ttl => {
+                    return;
+                }
+                Some(_) => {
+                    let key = *key;
+                    self.remove(&key);
+                }
+                None => {}
+            }
+            self.order.pop_front();
+        }
+    }
+}
+
+/// The address handshakes are counted under: an IPv4 address (IPv4-mapped
+/// IPv6 included) as is, an IPv6 address by its /64 prefix, which one host
+/// usually has all of.
+fn source_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
+    }
 }
 
 /// The server side of the SCRAM-SHA-256 handshake, independent of transport.
@@ -141,8 +240,16 @@ struct Inner {
 ///
 /// Every handshake token is single use: each step consumes the token it
 /// was given, whatever the outcome, and success returns a new one. A
-/// handshake lives [`DEFAULT_HANDSHAKE_TTL`] from its HELLO, and at most
-/// [`DEFAULT_MAX_HANDSHAKES`] are in progress.
+/// handshake lives [`DEFAULT_HANDSHAKE_TTL`] from its HELLO.
+///
+/// Pending handshakes are not a pool one client can drain: servers pass the
+/// client's address ([`hello_from`](Self::hello_from)), and one address (an
+/// IPv6 /64) may have [`DEFAULT_MAX_HANDSHAKES_PER_SOURCE`] in progress;
+/// its next HELLO is refused with [`AuthError::TooManyHandshakes`] (HTTP
+/// `429`). When [`DEFAULT_MAX_HANDSHAKES`] are in progress in all, a HELLO
+/// evicts the handshake that has waited longest for its next step, so a
+/// new login always gets a handshake. Both are logged at WARN, at most
+/// once a second each.
 ///
 /// Unknown users cannot be told from known ones: HELLO returns a token, the
 /// first step a server-first message with a salt derived by HMAC from a
@@ -165,6 +272,7 @@ pub struct ScramServerBuilder {
     tokens: TokenStore,
     handshake_ttl: Duration,
     max_handshakes: usize,
+    max_per_source: usize,
     secret: Option<Zeroizing<Key>>,
     clock: Arc<dyn Clock>,
     fixed_nonce: Option<String>,
@@ -177,9 +285,17 @@ impl ScramServerBuilder {
         self
     }
 
-    /// Sets how many handshakes may be in progress at once (at least 1).
+    /// Sets how many handshakes may be in progress at once (at least 1);
+    /// past it, a HELLO evicts the oldest.
     pub fn max_handshakes(mut self, max: usize) -> Self {
         self.max_handshakes = max.max(1);
+        self
+    }
+
+    /// Sets how many handshakes one source address may have in progress
+    /// (at least 1); past it, its HELLOs are refused.
+    pub fn max_handshakes_per_source(mut self, max: usize) -> Self {
+        self.max_per_source = max.max(1);
         self
     }
 
@@ -215,6 +331,7 @@ impl ScramServerBuilder {
                 tokens: self.tokens,
                 handshake_ttl: self.handshake_ttl,
                 max_handshakes: self.max_handshakes,
+                max_per_source: self.max_per_source,
                 secret: self
                     .secret
                     .unwrap_or_else(|| Zeroizing::new(random_bytes::<32>())),
@@ -231,6 +348,7 @@ impl fmt::Debug for ScramServerBuilder {
         f.debug_struct("ScramServerBuilder")
             .field("handshake_ttl", &self.handshake_ttl)
             .field("max_handshakes", &self.max_handshakes)
+            .field("max_handshakes_per_source", &self.max_per_source)
             .finish_non_exhaustive()
     }
 }
@@ -248,6 +366,7 @@ impl ScramServer {
             tokens,
             handshake_ttl: DEFAULT_HANDSHAKE_TTL,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            max_per_source: DEFAULT_MAX_HANDSHAKES_PER_SOURCE,
             secret: None,
             clock: Arc::new(SystemClock),
             fixed_nonce: None,
@@ -266,7 +385,7 @@ impl ScramServer {
 
     /// Handshakes in progress (expired ones included until purged).
     pub fn handshakes_in_progress(&self) -> usize {
-        self.inner.handshakes.lock().len()
+        self.inner.handshakes.lock().live.len()
     }
 
     /// The principal of a bearer token.
@@ -277,36 +396,71 @@ impl ScramServer {
         })
     }
 
-    /// Step 1, HELLO: `username_b64url` is the base64url (padding tolerated)
-    /// of the UTF-8 username. Returns a handshake token, for known and
-    /// unknown users alike.
+    /// Step 1, HELLO, from a client whose address the transport does not
+    /// know: only the table's total bound applies. Servers call
+    /// [`hello_from`](Self::hello_from).
     pub fn hello(&self, username_b64url: &str) -> Result<Challenge, AuthError> {
+        self.hello_from(None, username_b64url)
+    }
+
+    /// Step 1, HELLO: `username_b64url` is the base64url (padding tolerated)
+    /// of the UTF-8 username, `source` the client's address. Returns a
+    /// handshake token, for known and unknown users alike, or
+    /// [`AuthError::TooManyHandshakes`] when `source` has as many handshakes
+    /// in progress as it may.
+    pub fn hello_from(
+        &self,
+        source: Option<IpAddr>,
+        username_b64url: &str,
+    ) -> Result<Challenge, AuthError> {
         let username = b64url_decode_utf8(username_b64url).ok_or_else(|| {
             log::debug!(target: LOG_TARGET, "HELLO with an undecodable username");
             AuthError::Malformed("username is not base64url UTF-8")
         })?;
+        let source = source.map(source_key);
         let now = self.inner.clock.now();
         let token = random_token_32();
         {
-            let mut handshakes = self.inner.handshakes.lock();
-            if handshakes.len() >= self.inner.max_handshakes {
-                let ttl = self.inner.handshake_ttl;
-                handshakes.retain(|_, h| now.saturating_duration_since(h.started) < ttl);
+            let mut table = self.inner.handshakes.lock();
+            table.purge_expired(now, self.inner.handshake_ttl);
+            if let Some(source) = source {
+                let pending = table.per_source.get(&source).copied().unwrap_or(0);
+                if pending >= self.inner.max_per_source {
+                    let warn = table
+                        .refusals
+                        .get_or_insert_with(|| Throttle::new(WARN_INTERVAL))
+                        .allow(now);
+                    drop(table);
+                    if let Some(suppressed) = warn {
+                        log::warn!(
+                            target: LOG_TARGET,
+                            "HELLO from {source} refused: {pending} handshakes in progress from that address ({suppressed} more refused since the last warning)",
+                        );
+                    }
+                    return Err(AuthError::TooManyHandshakes);
+                }
             }
-            if handshakes.len() >= self.inner.max_handshakes {
-                drop(handshakes);
-                log::warn!(
-                    target: LOG_TARGET,
-                    "HELLO for {username:?} refused: {} handshakes in progress",
-                    self.inner.max_handshakes
-                );
-                return Err(AuthError::TooManyHandshakes);
+            if table.live.len() >= self.inner.max_handshakes {
+                let evicted = table.evict_oldest();
+                let warn = table
+                    .evictions
+                    .get_or_insert_with(|| Throttle::new(WARN_INTERVAL))
+                    .allow(now);
+                if let (Some(evicted), Some(suppressed)) = (evicted, warn) {
+                    log::warn!(
+                        target: LOG_TARGET,
+                        "{} handshakes in progress: evicted the oldest, for {:?} ({suppressed} more evicted since the last warning)",
+                        self.inner.max_handshakes,
+                        evicted.username
+                    );
+                }
             }
-            handshakes.insert(
+            table.insert(
                 scram::sha256(&token),
                 Handshake {
                     username: username.clone(),
                     started: now,
+                    source,
                     phase: Phase::Hello,
                 },
             );
@@ -421,6 +575,7 @@ impl ScramServer {
             Handshake {
                 username: username.clone(),
                 started: handshake.started,
+                source: handshake.source,
                 phase: Phase::First {
                     credential,
                     client_first_bare: client_first.bare,
@@ -513,6 +668,7 @@ impl fmt::Debug for ScramServer {
             .field("tokens", &self.inner.tokens)
             .field("handshake_ttl", &self.inner.handshake_ttl)
             .field("max_handshakes", &self.inner.max_handshakes)
+            .field("max_handshakes_per_source", &self.inner.max_per_source)
             .field("handshakes_in_progress", &self.handshakes_in_progress())
             .finish_non_exhaustive()
     }
