@@ -125,6 +125,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 max_connections: None,
                 scram_iterations: None,
                 push: true,
+                max_watches_per_connection: None,
             })
             .await?;
             let url = match args.transport {

@@ -57,6 +57,7 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
         // milliseconds, not seconds (`hs serve` keeps hs-core's 600,000).
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),
         push: true,
+        max_watches_per_connection: None,
     })
     .await?;
     outln!(

@@ -880,7 +880,8 @@ fn sub_as(ids: &[&str], user: Option<&str>) -> WatchSubRequest {
 #[tokio::test]
 async fn watches_are_limited_per_user_and_in_total() {
     let clock = clock();
-    let store = store(&clock).with_watch_limits(5, 2);
+    let store = store(&clock);
+    store.set_watch_limits(5, 2);
     for user in [Some("alice"), None] {
         let first = watch_id(&store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap());
         store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap();
@@ -912,7 +913,8 @@ async fn watches_are_limited_per_user_and_in_total() {
 #[tokio::test]
 async fn expired_leases_free_their_places() {
     let clock = clock();
-    let store = store(&clock).with_watch_limits(10, 2);
+    let store = store(&clock);
+    store.set_watch_limits(10, 2);
     store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.unwrap();
     store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.unwrap();
     assert!(store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.is_err());

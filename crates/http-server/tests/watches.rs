@@ -178,7 +178,8 @@ async fn every_poll_watcher_converges_after_bursts() {
 /// from the request.
 #[tokio::test]
 async fn watches_are_limited_per_user_and_in_total() {
-    let store = store_with_points(MemoryStore::new().with_watch_limits(3, 2));
+    let store = store_with_points(MemoryStore::new());
+    store.set_watch_limits(3, 2);
     let server = start(Options {
         auth: true,
         ops: Some(store.clone() as Arc<dyn HaystackOps>),

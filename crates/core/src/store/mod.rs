@@ -15,7 +15,7 @@
 //! deliver them to the [`WatchInbox`]es of the connections that push them
 //! ([`HaystackOps::watch_attach`]), under the lock that made them, so that
 //! every inbox sees the changes of an entity in order. Watches are limited in
-//! total and per user ([`MemoryStore::with_watch_limits`]) and expire when
+//! total and per user ([`MemoryStore::set_watch_limits`]) and expire when
 //! their lease ends without a poll or renewal.
 //!
 //! Concurrency: one `parking_lot::RwLock` guards the data; no lock is held
@@ -53,7 +53,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Weak};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -103,8 +103,8 @@ pub struct MemoryStore {
     state: RwLock<State>,
     actions: RwLock<HashMap<String, ActionHandler>>,
     clock: Arc<dyn Clock>,
-    max_watches: usize,
-    max_watches_per_user: usize,
+    max_watches: AtomicUsize,
+    max_watches_per_user: AtomicUsize,
     boot_time: DateTime,
     server_name: String,
     watch_seq: AtomicU64,
@@ -167,8 +167,8 @@ impl MemoryStore {
         Self {
             state: RwLock::new(State::default()),
             actions: RwLock::new(HashMap::new()),
-            max_watches: DEFAULT_MAX_WATCHES,
-            max_watches_per_user: DEFAULT_MAX_WATCHES_PER_USER,
+            max_watches: AtomicUsize::new(DEFAULT_MAX_WATCHES),
+            max_watches_per_user: AtomicUsize::new(DEFAULT_MAX_WATCHES_PER_USER),
             boot_time: DateTime::from(clock.now_utc()),
             clock,
             server_name: "hs".to_owned(),
@@ -186,12 +186,11 @@ impl MemoryStore {
     /// Limit the watches open at once: `total` for all users together,
     /// `per_user` for each user (anonymous clients share one allowance).
     /// Past either, `watchSub` creating a watch answers an `overloaded`
-    /// error; defaults [`DEFAULT_MAX_WATCHES`] and
-    /// [`DEFAULT_MAX_WATCHES_PER_USER`].
-    pub fn with_watch_limits(mut self, total: usize, per_user: usize) -> Self {
-        self.max_watches = total;
-        self.max_watches_per_user = per_user;
-        self
+    /// error; watches already open stay. Defaults [`DEFAULT_MAX_WATCHES`]
+    /// and [`DEFAULT_MAX_WATCHES_PER_USER`].
+    pub fn set_watch_limits(&self, total: usize, per_user: usize) {
+        self.max_watches.store(total, Ordering::Relaxed);
+        self.max_watches_per_user.store(per_user, Ordering::Relaxed);
     }
 
     /// Number of entities.
@@ -844,8 +843,8 @@ impl HaystackOps for MemoryStore {
                 state.sweep_watches(now);
                 state.admit_watch(
                     request.owner.as_deref(),
-                    self.max_watches,
-                    self.max_watches_per_user,
+                    self.max_watches.load(Ordering::Relaxed),
+                    self.max_watches_per_user.load(Ordering::Relaxed),
                 )?;
                 let id = self.new_watch_id(&state);
                 let lease = clamp_lease(request.lease.unwrap_or(DEFAULT_LEASE));
