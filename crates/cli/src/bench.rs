@@ -166,6 +166,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         wire: hs_core::codec::Format::Json,
         token: None,
         ws_auth: crate::cli::WsAuth::Scram,
+        reconnect: None,
     };
     let report = drive(&options, &args, budget).await;
     if let Some(server) = server {

@@ -134,6 +134,7 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         wire: hs_core::codec::Format::Json,
         token: None,
         ws_auth: crate::cli::WsAuth::Scram,
+        reconnect: None,
     };
     let http = Client::connect(&options(server.http_url(), client_observers.http.clone())).await?;
     let sensor = Ref::from(SENSOR);
