@@ -257,6 +257,12 @@ fn watch_survives_a_server_restart(scheme: &str, mode: &str) {
     let log = watch.stderr_lines();
     let status = status.unwrap_or_else(|| panic!("hs watch printed no change: {log:#?}"));
     assert!(status.success(), "{log:#?}");
+    if scheme == "http" {
+        assert!(
+            log.iter().any(|line| line.contains("re-subscribed as watch")),
+            "{log:#?}"
+        );
+    }
     let rows = table(&read_all(stdout));
     assert_eq!(rows.len(), 2, "{rows:#?}");
     assert!(rows[1].starts_with("@demo-ahu1-dat-sp"), "{rows:#?}");
