@@ -368,7 +368,9 @@ impl Client {
         match self {
             Client::Http(client, _) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
             Client::Ws(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
-            Client::WsReconnecting(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
+            Client::WsReconnecting(client) => {
+                client.watch_unsub(watch_id, &[], true).await.map(drop)?
+            }
         }
         Ok(())
     }

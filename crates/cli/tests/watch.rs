@@ -259,7 +259,8 @@ fn watch_survives_a_server_restart(scheme: &str, mode: &str) {
     assert!(status.success(), "{log:#?}");
     if scheme == "http" {
         assert!(
-            log.iter().any(|line| line.contains("re-subscribed as watch")),
+            log.iter()
+                .any(|line| line.contains("re-subscribed as watch")),
             "{log:#?}"
         );
     }

@@ -821,7 +821,10 @@ async fn changes_go_to_the_inboxes_of_their_watches() {
         .set_tag("ahu-dat", "curVal", Value::make_number(9.0))
         .unwrap();
     assert_eq!(taken(&inbox_a), [(a.clone(), some(&["ahu-dat"]))]);
-    assert_eq!(ids(&poll(&store, &b, false).await.unwrap()), some(&["ahu-dat"]));
+    assert_eq!(
+        ids(&poll(&store, &b, false).await.unwrap()),
+        some(&["ahu-dat"])
+    );
 }
 
 // The issue-13 loss: a burst of writes faster than the consumer takes them
@@ -885,10 +888,16 @@ async fn watches_are_limited_per_user_and_in_total() {
     for user in [Some("alice"), None] {
         let first = watch_id(&store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap());
         store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap();
-        let refused = store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap_err();
+        let refused = store
+            .watch_sub(sub_as(&["ahu-sp"], user))
+            .await
+            .unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::Overloaded);
         assert!(refused.message().contains("limit per user"), "{refused}");
-        assert!(refused.message().contains("--max-watches-per-user"), "{refused}");
+        assert!(
+            refused.message().contains("--max-watches-per-user"),
+            "{refused}"
+        );
         // Extending a watch one holds is not a new watch.
         let mut extend = sub_as(&["ahu-dat"], user);
         extend.watch_id = Some(first);
@@ -903,9 +912,15 @@ async fn watches_are_limited_per_user_and_in_total() {
     )
     .await;
     assert!(as_bob.is_ok());
-    let refused = store.watch_sub(sub_as(&["ahu-sp"], Some("carol"))).await.unwrap_err();
+    let refused = store
+        .watch_sub(sub_as(&["ahu-sp"], Some("carol")))
+        .await
+        .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Overloaded);
-    assert!(refused.message().contains("limit of 5 watches"), "{refused}");
+    assert!(
+        refused.message().contains("limit of 5 watches"),
+        "{refused}"
+    );
     assert!(refused.message().contains("--max-watches"), "{refused}");
     assert_eq!(store.watch_count(), 5);
 }
@@ -915,12 +930,26 @@ async fn expired_leases_free_their_places() {
     let clock = clock();
     let store = store(&clock);
     store.set_watch_limits(10, 2);
-    store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.unwrap();
-    store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.unwrap();
-    assert!(store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.is_err());
+    store
+        .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+        .await
+        .unwrap();
+    store
+        .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+            .await
+            .is_err()
+    );
     clock.advance(Duration::from_secs(61));
     assert_eq!(store.watch_count(), 0, "the 60 s leases ended");
-    store.watch_sub(sub_as(&["ahu-sp"], Some("alice"))).await.unwrap();
+    store
+        .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+        .await
+        .unwrap();
     assert_eq!(store.watch_count(), 1);
 }
 
@@ -935,7 +964,11 @@ async fn released_watches_close_unless_another_inbox_listens() {
     assert!(store.watch_attach(&watch, &first));
     assert!(store.watch_attach(&watch, &second));
     store.watch_release(&watch, &first).await;
-    assert_eq!(store.watch_count(), 1, "the second connection still listens");
+    assert_eq!(
+        store.watch_count(),
+        1,
+        "the second connection still listens"
+    );
     store
         .set_tag("ahu-sp", "curVal", Value::make_number(1.0))
         .unwrap();

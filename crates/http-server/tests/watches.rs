@@ -78,7 +78,9 @@ fn polled_values(grid: &Json) -> Vec<(String, f64)> {
         .filter_map(|row| {
             let id = row["id"]["val"].as_str()?.to_owned();
             // A unitless Number is a plain JSON number.
-            let value = row["curVal"].as_f64().or_else(|| row["curVal"]["val"].as_f64())?;
+            let value = row["curVal"]
+                .as_f64()
+                .or_else(|| row["curVal"]["val"].as_f64())?;
             Some((id, value))
         })
         .collect()
@@ -164,7 +166,11 @@ async fn every_poll_watcher_converges_after_bursts() {
             seen.get(&((*watch).clone(), burst_point(*point))) != Some(&final_value(*point))
         })
         .collect();
-    assert!(short.is_empty(), "{} (watch, point) pairs short of the final value", short.len());
+    assert!(
+        short.is_empty(),
+        "{} (watch, point) pairs short of the final value",
+        short.len()
+    );
     // Nothing is left to report.
     let mut after = Seen::new();
     poll_all(running, &watches[..10], &mut after).await;
@@ -188,7 +194,9 @@ async fn watches_are_limited_per_user_and_in_total() {
     .await;
     let about = server.url("about");
     let demo = login(&server.client, &about, USER, PASSWORD).await.unwrap();
-    let reader = login(&server.client, &about, READER, READER_PASSWORD).await.unwrap();
+    let reader = login(&server.client, &about, READER, READER_PASSWORD)
+        .await
+        .unwrap();
     let ids = vec![burst_point(0)];
     for _ in 0..2 {
         let grid = post(&server, "watchSub", sub_body(&ids), Some(&demo)).await;
@@ -196,13 +204,22 @@ async fn watches_are_limited_per_user_and_in_total() {
     }
     let refused = post(&server, "watchSub", sub_body(&ids), Some(&demo)).await;
     let dis = error_dis(&refused).expect("refused");
-    assert!(dis.contains("user demo") && dis.contains("--max-watches-per-user"), "{dis}");
+    assert!(
+        dis.contains("user demo") && dis.contains("--max-watches-per-user"),
+        "{dis}"
+    );
 
     let grid = post(&server, "watchSub", sub_body(&ids), Some(&reader)).await;
-    assert!(error_dis(&grid).is_none(), "another user has places: {grid}");
+    assert!(
+        error_dis(&grid).is_none(),
+        "another user has places: {grid}"
+    );
     let refused = post(&server, "watchSub", sub_body(&ids), Some(&reader)).await;
     let dis = error_dis(&refused).expect("refused");
-    assert!(dis.contains("limit of 3 watches") && dis.contains("--max-watches"), "{dis}");
+    assert!(
+        dis.contains("limit of 3 watches") && dis.contains("--max-watches"),
+        "{dis}"
+    );
     assert_eq!(store.watch_count(), 3);
     server.stop().await;
 }

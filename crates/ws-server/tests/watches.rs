@@ -10,11 +10,15 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use futures_util::StreamExt;
 use hs_core::value::{Dict, Ref, Value};
 use hs_ws_server::WsConfig;
-use futures_util::StreamExt;
 use serde_json::{Value as Json, json};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Bound on the wait for one push: generous, as the whole suite may share
+/// two cores with this test's 110 connections.
+const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Writable points added to the demo store for the bursts.
 const POINTS: usize = 10;
@@ -66,7 +70,9 @@ fn pushed_values(push: &Json) -> Vec<(String, Option<f64>)> {
             (
                 row["id"]["val"].as_str().unwrap_or_default().to_owned(),
                 // A unitless Number is a plain JSON number.
-                row["curVal"].as_f64().or_else(|| row["curVal"]["val"].as_f64()),
+                row["curVal"]
+                    .as_f64()
+                    .or_else(|| row["curVal"]["val"].as_f64()),
             )
         })
         .collect()
@@ -95,16 +101,26 @@ async fn every_push_watcher_converges_after_bursts() {
         let mut client = server.client().await;
         let mut watch_ids = Vec::with_capacity(WATCHES);
         for n in 0..WATCHES {
-            let answer = client.request(&format!("s{n}"), "watchSub", sub_grid(&ids, None)).await;
+            let answer = client
+                .request(&format!("s{n}"), "watchSub", sub_grid(&ids, None))
+                .await;
             assert!(error_dis(&answer).is_none(), "{answer}");
-            watch_ids.push(answer["grid"]["meta"]["watchId"].as_str().unwrap().to_owned());
+            watch_ids.push(
+                answer["grid"]["meta"]["watchId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
         watchers.push((client, watch_ids));
     }
     assert_eq!(server.store.watch_count(), CONNECTIONS * WATCHES);
 
-    let final_value = |point: usize| ((BURSTS - 1) * ROUNDS + ROUNDS - 1) as f64 * 100.0 + point as f64;
-    let finals: HashMap<String, f64> = (0..POINTS).map(|n| (burst_point(n), final_value(n))).collect();
+    let final_value =
+        |point: usize| ((BURSTS - 1) * ROUNDS + ROUNDS - 1) as f64 * 100.0 + point as f64;
+    let finals: HashMap<String, f64> = (0..POINTS)
+        .map(|n| (burst_point(n), final_value(n)))
+        .collect();
 
     // Each connection reads its pushes until each of its watches has seen the
     // final value of every point; bounded by frames (and by WAIT per frame).
@@ -125,15 +141,21 @@ async fn every_push_watcher_converges_after_bursts() {
                     client.close().await;
                     return Ok(());
                 }
-                let frame = match tokio::time::timeout(WAIT, client.ws.next()).await {
-                    Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<Json>(&text).unwrap(),
+                let frame = match tokio::time::timeout(FRAME_WAIT, client.ws.next()).await {
+                    Ok(Some(Ok(Message::Text(text)))) => {
+                        serde_json::from_str::<Json>(&text).unwrap()
+                    }
                     Ok(Some(Ok(_))) => continue,
                     other => {
                         let missing: Vec<_> = watch_ids
                             .iter()
                             .flat_map(|w| finals.iter().map(move |(id, v)| (w, id, v)))
-                            .filter(|(w, id, v)| latest.get(&((*w).clone(), (*id).clone())) != Some(*v))
-                            .map(|(w, id, _)| format!("{w}/{id}={:?}", latest.get(&(w.clone(), id.clone()))))
+                            .filter(|(w, id, v)| {
+                                latest.get(&((*w).clone(), (*id).clone())) != Some(*v)
+                            })
+                            .map(|(w, id, _)| {
+                                format!("{w}/{id}={:?}", latest.get(&(w.clone(), id.clone())))
+                            })
                             .collect();
                         return Err(format!("{other:?}; missing {missing:?}"));
                     }
@@ -148,7 +170,10 @@ async fn every_push_watcher_converges_after_bursts() {
                     }
                 }
             }
-            Err(format!("{} watches short of the final values", watch_ids.len()))
+            Err(format!(
+                "{} watches short of the final values",
+                watch_ids.len()
+            ))
         }));
     }
 
@@ -181,13 +206,21 @@ async fn every_push_watcher_converges_after_bursts() {
             failures.push(failure);
         }
     }
-    assert!(failures.is_empty(), "{} connections did not converge: {failures:?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} connections did not converge: {failures:?}",
+        failures.len()
+    );
     server.stop().await;
 }
 
 async fn open_watch(client: &mut Client, id: &str, watch_id: Option<&str>) -> Json {
     client
-        .request(id, "watchSub", sub_grid(&["demo-ahu2-sp".to_owned()], watch_id))
+        .request(
+            id,
+            "watchSub",
+            sub_grid(&["demo-ahu2-sp".to_owned()], watch_id),
+        )
         .await
 }
 
@@ -211,14 +244,20 @@ async fn watches_per_connection_are_limited() {
     for _ in 0..50 {
         let answer = client.recv_json().await;
         match error_dis(&answer) {
-            None => opened.push(answer["grid"]["meta"]["watchId"].as_str().unwrap().to_owned()),
+            None => opened.push(
+                answer["grid"]["meta"]["watchId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
             Some(dis) => refused.push(dis),
         }
     }
     assert_eq!(opened.len(), 40);
     assert_eq!(refused.len(), 10);
     assert!(
-        refused[0].contains("limit per connection") && refused[0].contains("--max-watches-per-connection"),
+        refused[0].contains("limit per connection")
+            && refused[0].contains("--max-watches-per-connection"),
         "{}",
         refused[0]
     );
@@ -229,14 +268,25 @@ async fn watches_per_connection_are_limited() {
         .request(
             "u",
             "watchUnsub",
-            grid(json!({"watchId": opened[1], "close": {"_kind": "marker"}}), &["id"], vec![]),
+            grid(
+                json!({"watchId": opened[1], "close": {"_kind": "marker"}}),
+                &["id"],
+                vec![],
+            ),
         )
         .await;
     assert!(error_dis(&unsub).is_none(), "{unsub}");
-    assert!(error_dis(&open_watch(&mut client, "again", None).await).is_none(), "a closed watch frees its place");
+    assert!(
+        error_dis(&open_watch(&mut client, "again", None).await).is_none(),
+        "a closed watch frees its place"
+    );
     let mut other = server.client().await;
     assert!(error_dis(&open_watch(&mut other, "o", None).await).is_none());
-    assert!(errors_of(&server.recorder, "watchSub").iter().all(|kind| kind == "overloaded"));
+    assert!(
+        errors_of(&server.recorder, "watchSub")
+            .iter()
+            .all(|kind| kind == "overloaded")
+    );
     client.close().await;
     other.close().await;
     server.stop().await;
@@ -278,7 +328,10 @@ async fn a_resumed_watch_survives_the_old_connection() {
     let server = start(|b| b).await;
     let mut old = server.client().await;
     let answer = open_watch(&mut old, "s", None).await;
-    let watch_id = answer["grid"]["meta"]["watchId"].as_str().unwrap().to_owned();
+    let watch_id = answer["grid"]["meta"]["watchId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut new = server.client().await;
     let resumed = open_watch(&mut new, "r", Some(&watch_id)).await;
     assert!(error_dis(&resumed).is_none(), "{resumed}");

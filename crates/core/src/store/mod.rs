@@ -52,8 +52,8 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -543,7 +543,10 @@ impl State {
             .filter(|watch| watch.owner.as_deref() == owner)
             .count();
         if held >= max_per_user {
-            let who = owner.map_or_else(|| "anonymous clients".to_owned(), |user| format!("user {user}"));
+            let who = owner.map_or_else(
+                || "anonymous clients".to_owned(),
+                |user| format!("user {user}"),
+            );
             log::warn!(target: "hs::store", "watchSub refused: {who} hold {held} watches, the limit per user");
             return Err(OpError::new(
                 ErrorKind::Overloaded,
