@@ -179,7 +179,7 @@ impl Client {
                         .observer(options.observer.clone())
                 };
                 let connect = |builder: WsClientBuilder| async {
-                    match options.reconnect.clone() {
+                    match options.reconnect {
                         Some(backoff) => builder
                             .connect_reconnecting(backoff)
                             .await
