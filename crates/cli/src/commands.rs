@@ -368,11 +368,19 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
             Err(error) => break Err(error),
         }
     };
-    if let Err(error) = session.client.watch_close(&watch_id).await {
-        log::debug!(target: "hs::observe", "watchUnsub on exit: {error}");
+    // Best effort and bounded: the server may be gone or restarting (a
+    // reconnecting client would wait for it); its lease ends the watch then.
+    let close = session.client.watch_close(&watch_id);
+    match tokio::time::timeout(CLOSE_ON_EXIT, close).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => log::debug!(target: "hs::observe", "watchUnsub on exit: {error}"),
+        Err(_) => log::debug!(target: "hs::observe", "watchUnsub on exit: no answer"),
     }
     outcome
 }
+
+/// How long `hs watch` waits, on its way out, for the server to close the watch.
+const CLOSE_ON_EXIT: Duration = Duration::from_secs(2);
 
 /// Where `hs watch` gets its changes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
