@@ -67,7 +67,9 @@ pub(crate) enum Command {
     /// when none arrives within a poll interval, asks with watchPoll; once
     /// a poll finds changes no push announced, it keeps polling (servers such
     /// as haystack-py's never push). The mode in use is printed on stderr.
-    /// Runs until Ctrl-C, or until --count changes or --duration have passed.
+    /// Runs until Ctrl-C, or until --count changes or --duration have passed;
+    /// a server that goes away (a restart, even kill -9) is waited for, and
+    /// the watch subscribed again, with backoff from 200 ms to 10 s.
     Watch(WatchArgs),
     /// Load-test a server with `read` by id, and print requests/s, p50/p99 and errors
     ///
