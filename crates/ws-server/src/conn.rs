@@ -132,6 +132,9 @@ async fn message_loop(
     // deregister with the token each time).
     let cancelled = shared.cancel.cancelled();
     tokio::pin!(cancelled);
+    // Likewise one wait for pushes, renewed only when it fires.
+    let changed = shared.inbox.changed();
+    tokio::pin!(changed);
     loop {
         tokio::select! {
             biased;
@@ -153,7 +156,8 @@ async fn message_loop(
             }
             // Changes coalesce in the inbox while this loop is busy: each
             // wake-up pushes the latest state of every changed entity once.
-            () = shared.inbox.changed() => {
+            () = &mut changed => {
+                changed.set(shared.inbox.changed());
                 for event in shared.inbox.take() {
                     session.push(event);
                 }
