@@ -448,9 +448,12 @@ impl SessionInner {
         });
         let watch_sub = op_name == "watchSub";
         let refused = refused.or_else(|| {
+            if !watch_sub {
+                return None;
+            }
             let max = self.state.inner.config.max_watches_per_connection;
             let named = body.as_grid().and_then(|grid| meta_str(grid, "watchId"));
-            (watch_sub && !self.shared.reserve_watch(named.as_deref(), max))
+            (!self.shared.reserve_watch(named.as_deref(), max))
                 .then(|| self.watch_limit_refusal(max))
         });
         let result = match refused {
