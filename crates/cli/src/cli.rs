@@ -381,6 +381,12 @@ pub(crate) struct ReadArgs {
     #[arg(long, value_delimiter = ',', value_name = "COLS")]
     pub(crate) columns: Vec<String>,
 
+    /// Print how the server plans FILTER (each part, what answers it, its
+    /// candidate count) and the number of rows, instead of the rows; an hs
+    /// server answers it, others do not
+    #[arg(long, conflicts_with = "ids")]
+    pub(crate) explain: bool,
+
     /// Connection and output.
     #[command(flatten)]
     pub(crate) client: ClientArgs,
@@ -551,6 +557,12 @@ pub(crate) struct DemoArgs {
     /// Also show DEBUG lines (SCRAM steps, every request) in the log section
     #[arg(long)]
     pub(crate) verbose: bool,
+
+    /// Add a generated building of POINTS points (sites of 20 equips of 50
+    /// points, as `hs serve --demo-size`) and show how filter reads on it
+    /// are planned
+    #[arg(long, value_name = "POINTS")]
+    pub(crate) size: Option<usize>,
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (`1.5`).

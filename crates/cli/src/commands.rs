@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use hs_core::observe::ErrorKind;
+use hs_core::ops::ReadRequest;
 use hs_core::value::{Grid, Ref, Value};
 use hs_prometheus::Side;
 
@@ -160,6 +161,11 @@ pub(crate) async fn nav(args: NavArgs) -> Result<(), CliError> {
 /// reports a missing `b` after listing `a`).
 pub(crate) async fn read(args: ReadArgs) -> Result<(), CliError> {
     let session = Session::open(&args.client).await?;
+    if let (true, Some(filter)) = (args.explain, &args.filter) {
+        let result = explain(&session, filter, args.limit).await;
+        session.close().await;
+        return result;
+    }
     let result = match &args.filter {
         Some(filter) => session
             .client
@@ -188,6 +194,31 @@ pub(crate) async fn read(args: ReadArgs) -> Result<(), CliError> {
     });
     session.close().await;
     printed
+}
+
+/// `hs read --explain`: the plan from the answer's meta, then the row count.
+async fn explain(session: &Session, filter: &str, limit: Option<usize>) -> Result<(), CliError> {
+    let request = hs_core::ops::build::read_explain(filter, limit);
+    let answer = session.client.call("read", request).await?;
+    let plan = match answer
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.get(ReadRequest::EXPLAIN))
+    {
+        Some(Value::Str(plan)) => plan.as_str().to_owned(),
+        _ => {
+            return Err(CliError::Protocol(
+                "the server answered the read without its plan: only an hs server explains \
+                 its reads"
+                    .to_owned(),
+            ));
+        }
+    };
+    let rows = answer.rows.len();
+    session.print_text(&format!(
+        "{plan}{rows} {}",
+        if rows == 1 { "row" } else { "rows" }
+    ))
 }
 
 /// A read-by-id answer without its placeholder rows, and the ids (as `@id`)

@@ -27,7 +27,7 @@ const SETPOINT: &str = "demo-ahu1-dat-sp";
 const WAIT: Duration = Duration::from_secs(5);
 
 /// `hs demo`.
-pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
+pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let started = Instant::now();
     install_quiet_panic_hook();
     let panics = Arc::new(AtomicUsize::new(0));
@@ -38,9 +38,15 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
             panic!("FlakyObserver cannot cope with {op}/{error_type}");
         }))
     };
+    let store = load_store(&[] as &[&str])?;
+    if let Some(points) = args.size {
+        store
+            .update_entities(hs_core::demo::sized::entities(points))
+            .map_err(|error| CliError::Usage(format!("--size {points}: {error}")))?;
+    }
     let server = RunningServer::start(ServerConfig {
         listen: ([127, 0, 0, 1], 0).into(),
-        store: load_store(&[] as &[&str])?,
+        store,
         users: vec![UserSpec {
             name: USER.to_owned(),
             password: PASSWORD.to_owned(),
@@ -75,8 +81,9 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
     )?;
     outln!("  and FlakyObserver, which panics on every error: watch the transport shrug it off.")?;
 
-    let result = tour(&server).await;
-    outln!("\n▶ 8. Shut down (every WebSocket gets close 1001; each disconnect is observed)")?;
+    let steps = Steps::default();
+    let result = tour(&server, &steps, args.size).await;
+    steps.next("Shut down (every WebSocket gets close 1001; each disconnect is observed)")?;
     let stats = server.observers.stats.clone();
     let metrics_text = scrape_metrics(server.addr).await;
     server.shutdown().await?;
@@ -114,7 +121,7 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
 }
 
 /// The scripted traffic.
-async fn tour(server: &RunningServer) -> Result<(), CliError> {
+async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Result<(), CliError> {
     // The demo's clients report to the server's registry, labelled side=client.
     let client_observers = Observers::build(
         ObserverChoice {
@@ -140,14 +147,11 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     let sensor = Ref::from(SENSOR);
     let setpoint = Ref::from(SETPOINT);
 
-    step(
-        1,
-        "HTTP read `ahu` (the first request logs in with SCRAM-SHA-256)",
-    )?;
+    steps.next("HTTP read `ahu` (the first request logs in with SCRAM-SHA-256)")?;
     let ahus = http.read_filter("ahu", None).await?;
     show(&output::table(&ahus, &["id".to_owned(), "dis".to_owned()]))?;
 
-    step(2, &format!("HTTP hisRead @{SENSOR} yesterday"))?;
+    steps.next(&format!("HTTP hisRead @{SENSOR} yesterday"))?;
     let his = http.his_read(&sensor, "yesterday").await?;
     outln!(
         "    {} samples at 15-minute intervals; the first three:",
@@ -157,7 +161,7 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     first.rows.truncate(3);
     show(&output::table(&first, &[]))?;
 
-    step(3, &format!("HTTP pointWrite @{SETPOINT} level 8 = 54°F"))?;
+    steps.next(&format!("HTTP pointWrite @{SETPOINT} level 8 = 54°F"))?;
     http.point_write(&setpoint, 8, parse_val("54°F")?, "hs demo")
         .await?;
     let array = http.point_write_array(&setpoint).await?;
@@ -165,10 +169,9 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     level8.rows.retain(|row| row.get("val").is_some());
     show(&output::table(&level8, &[]))?;
 
-    step(
-        4,
-        &format!("WebSocket watchSub @{SETPOINT}, then a pointWrite over HTTP, and the push"),
-    )?;
+    steps.next(&format!(
+        "WebSocket watchSub @{SETPOINT}, then a pointWrite over HTTP, and the push"
+    ))?;
     let ws = Client::connect(&options(server.ws_url(), client_observers.ws.clone())).await?;
     let mut pushes = ws.watch_events();
     let (watch_id, _) = ws
@@ -195,7 +198,7 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         Err(_) => outln!("    (no push within {WAIT:?})"),
     }?;
 
-    step(5, "WebSocket batch: read, hisRead and about in one frame")?;
+    steps.next("WebSocket batch: read, hisRead and about in one frame")?;
     let results = ws
         .batch(vec![
             (
@@ -220,10 +223,7 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         }?;
     }
 
-    step(
-        6,
-        "Failing requests: a bad filter over HTTP, an unknown op over WebSocket",
-    )?;
+    steps.next("Failing requests: a bad filter over HTTP, an unknown op over WebSocket")?;
     match http.read_filter("point and (", None).await {
         Ok(_) => outln!("    unexpectedly succeeded"),
         Err(error) => outln!("    HTTP read `point and (` → {} ({})", error, error.kind()),
@@ -236,7 +236,37 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
         "    FlakyObserver panicked on both errors: the guard logged the first at WARN and the next at DEBUG."
     )?;
 
-    step(7, "Close the clients")?;
+    if let Some(points) = size {
+        steps.next(&format!(
+            "HTTP reads on the generated building of {points} points, explained by the server"
+        ))?;
+        let middle = (points / 2).max(1);
+        let equip = middle.div_ceil(50);
+        for filter in [
+            format!("id==@p{middle}"),
+            format!("equipRef==@e{equip} and point and not his"),
+            "equipRef->siteRef==@s1 and point and curVal > 70°F".to_owned(),
+        ] {
+            let request = hs_core::ops::build::read_explain(&filter, None);
+            let started = Instant::now();
+            let answer = http.call("read", request).await?;
+            let elapsed = started.elapsed();
+            outln!(
+                "    {filter}: {} row(s) in {:.2} ms over HTTP",
+                answer.rows.len(),
+                elapsed.as_secs_f64() * 1e3
+            )?;
+            if let Some(hs_core::value::Value::Str(plan)) = answer
+                .meta
+                .as_ref()
+                .and_then(|meta| meta.get(hs_core::ops::ReadRequest::EXPLAIN))
+            {
+                show(plan.as_str())?;
+            }
+        }
+    }
+
+    steps.next("Close the clients")?;
     ws.watch_close(&watch_id).await?;
     ws.close().await;
     http.close().await;
@@ -244,8 +274,16 @@ async fn tour(server: &RunningServer) -> Result<(), CliError> {
     Ok(())
 }
 
-fn step(n: u32, title: &str) -> Result<(), CliError> {
-    outln!("\n▶ {n}. {title}")
+/// Numbers the tour's steps as they are shown.
+#[derive(Default)]
+struct Steps(std::cell::Cell<u32>);
+
+impl Steps {
+    fn next(&self, title: &str) -> Result<(), CliError> {
+        let n = self.0.get() + 1;
+        self.0.set(n);
+        outln!("\n▶ {n}. {title}")
+    }
 }
 
 fn show(text: &str) -> Result<(), CliError> {

@@ -112,3 +112,60 @@ fn serve_generates_a_building_of_the_size_asked_for() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn read_explain_prints_the_servers_plan_over_both_transports() {
+    let (_server, addr) = serve(&["--demo-size", "1000", "--event-log", "off"]);
+    for url in [format!("http://{addr}"), format!("ws://{addr}")] {
+        let explained = hs(&[
+            "read",
+            "--explain",
+            "equipRef==@e3 and point and not his",
+            "--url",
+            &url,
+        ]);
+        assert!(explained.status.success(), "{}", stderr(&explained));
+        let text = stdout(&explained);
+        let lines: Vec<&str> = text.lines().collect();
+        let expected_rows = json_rows(&hs(&[
+            "read",
+            "equipRef==@e3 and point and not his",
+            "--url",
+            &url,
+            "--format",
+            "json",
+        ]))
+        .len();
+        assert_eq!(lines.len(), 5, "{url}: {text}");
+        assert!(lines[0].starts_with("and: intersection, "), "{url}: {text}");
+        assert_eq!(
+            lines[1], "  equipRef == @e3: value postings, 50 candidates, exact",
+            "{url}: {text}"
+        );
+        assert_eq!(
+            lines[2], "  point: tag postings, 1000 candidates, exact",
+            "{url}: {text}"
+        );
+        assert!(
+            lines[3].starts_with("  not his: all but the tag postings, "),
+            "{url}: {text}"
+        );
+        assert_eq!(lines[4], format!("{expected_rows} rows"), "{url}: {text}");
+        assert!(expected_rows > 0 && expected_rows < 50, "{url}: {text}");
+    }
+    // A filter is required.
+    let refused = hs(&[
+        "read",
+        "--explain",
+        "--id",
+        "p1",
+        "--url",
+        &format!("http://{addr}"),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("cannot be used with"),
+        "{}",
+        stderr(&refused)
+    );
+}

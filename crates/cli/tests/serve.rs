@@ -308,3 +308,26 @@ fn bench_against_an_in_process_server_prints_the_result_table() {
         assert!(stdout.contains("p99"), "{stdout}");
     }
 }
+
+#[test]
+fn demo_with_a_size_explains_reads_on_the_generated_building() {
+    let output = hs(&["demo", "--size", "1000"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for needle in [
+        "with the demo building (2057 entities)",
+        "▶ 7. HTTP reads on the generated building of 1000 points",
+        "id==@p500: 1 row(s)",
+        "    id == @p500: value postings, 1 candidates, exact",
+        "equipRef==@e10 and point and not his: ",
+        "      equipRef->siteRef == @s1: reverse refs, 1000 candidates, exact",
+        "▶ 8. Close the clients",
+        "▶ 9. Shut down",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}

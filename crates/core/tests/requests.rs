@@ -45,15 +45,35 @@ fn read_by_filter_as_captured() {
         "rows":[{"filter":"point and temp and equipRef->ahu","limit":2.0}]})))
     .unwrap();
     match request {
-        ReadRequest::Filter { filter, limit } => {
+        ReadRequest::Filter {
+            filter,
+            limit,
+            explain,
+        } => {
             assert_eq!(filter.text(), "point and temp and equipRef->ahu");
             assert_eq!(limit, Some(2));
+            assert!(!explain);
         }
         other => panic!("{other:?}"),
     }
     // Explicit null limit means unlimited.
     let request = ReadRequest::from_grid(&one_row(json!({"filter":"site","limit":null}))).unwrap();
     assert!(matches!(request, ReadRequest::Filter { limit: None, .. }));
+    // `explain`, an hs extension, as a Marker or Bool.
+    for (explain, expected) in [
+        (json!({"_kind":"marker"}), true),
+        (json!(true), true),
+        (json!(false), false),
+    ] {
+        let request =
+            ReadRequest::from_grid(&one_row(json!({"filter":"site","explain":explain}))).unwrap();
+        assert!(
+            matches!(request, ReadRequest::Filter { explain, .. } if explain == expected),
+            "{request:?}"
+        );
+    }
+    let refused = ReadRequest::from_grid(&one_row(json!({"filter":"site","explain":"yes"})));
+    assert!(refused.is_err());
 }
 
 #[test]

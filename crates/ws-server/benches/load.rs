@@ -1,12 +1,18 @@
-//! Load test: single-entity `read` by id against hs-ws-server (NoopObserver,
-//! and LoggingObserver + StatsObserver) and against a bare tokio-tungstenite
+//! Load test: `read` against hs-ws-server (with NoopObserver, and with
+//! LoggingObserver and StatsObserver) and against a bare tokio-tungstenite
 //! echo server answering a canned response of the same size, in one run.
 //!
 //! `cargo bench -p hs-ws-server --features loadgen --bench load`
 //! Environment: `HS_LOAD_SECS` (measured seconds per run, default 3),
-//! `HS_LOAD_ROUNDS` (interleaved rounds, default 5). Each round runs echo,
-//! noop and logging+stats back to back; the figures are medians over rounds,
-//! the ratios medians of the per-round ratios.
+//! `HS_LOAD_ROUNDS` (interleaved rounds, default 5), `HS_LOAD_READ`:
+//! - `ids` (the default): one entity by id list, on the demo building;
+//! - `filter`: `id==@p{n}`, a different point each request (no cache can
+//!   help), on a generated building of 1,000 points (1,021 entities);
+//! - `points`: the filter `point` on that building, 1,000 rows (a large
+//!   answer).
+//!
+//! Each round runs echo, noop and logging+stats back to back; the figures
+//! are medians over rounds, the ratios medians of the per-round ratios.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,10 +31,57 @@ const DEMO_ENTITIES: &str = concat!(
     "/tests/fixtures/demo-entities.json"
 );
 
-fn read_request(n: u64) -> String {
-    format!(
-        r#"{{"id":"{n}","op":"read","grid":{{"_kind":"grid","meta":{{}},"cols":[{{"name":"id"}}],"rows":[{{"id":{{"_kind":"ref","val":"demo-ahu1-dat"}}}}]}}}}"#
-    )
+/// Points in the generated building of the `filter` and `points` reads.
+const POINTS: u64 = 1_000;
+
+/// What each request reads; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Read {
+    Ids,
+    Filter,
+    Points,
+}
+
+impl Read {
+    fn from_env() -> Self {
+        match std::env::var("HS_LOAD_READ").as_deref() {
+            Ok("filter") => Read::Filter,
+            Ok("points") => Read::Points,
+            Ok("ids") | Err(_) => Read::Ids,
+            Ok(other) => panic!("HS_LOAD_READ={other}: expected ids, filter or points"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Read::Ids => "one entity by id list (demo building)",
+            Read::Filter => "id==@p{n}, a different point each request (1,000 points)",
+            Read::Points => "point, 1,000 rows (1,000 points)",
+        }
+    }
+
+    fn store(self) -> MemoryStore {
+        match self {
+            Read::Ids => {
+                let store = MemoryStore::new();
+                store.load_json_file(DEMO_ENTITIES).expect("demo entities");
+                store
+            }
+            Read::Filter | Read::Points => hs_core::demo::sized::store(POINTS as usize),
+        }
+    }
+
+    fn request(self, n: u64) -> String {
+        let rows = match self {
+            Read::Ids => r#"{"id":{"_kind":"ref","val":"demo-ahu1-dat"}}"#.to_owned(),
+            Read::Filter => format!(r#"{{"filter":"id==@p{}"}}"#, n % POINTS + 1),
+            Read::Points => r#"{"filter":"point"}"#.to_owned(),
+        };
+        let column = if self == Read::Ids { "id" } else { "filter" };
+        format!(
+            r#"{{"id":"{n}","op":"read","grid":{{"_kind":"grid","meta":{{}},"cols":[{{"name":"{column}"}}],"rows":[{rows}]}}}}"#
+        )
+    }
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -39,11 +92,10 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 async fn start_server(
+    read: Read,
     observer: Arc<dyn MetricsObserver>,
 ) -> (String, hs_ws_server::ShutdownHandle) {
-    let store = MemoryStore::new();
-    store.load_json_file(DEMO_ENTITIES).expect("demo entities");
-    let ops: Arc<dyn HaystackOps> = Arc::new(store);
+    let ops: Arc<dyn HaystackOps> = Arc::new(read.store());
     let state = WsServerState::builder(ops).observer(observer).build();
     let server = WsServer::bind("127.0.0.1:0", state).await.expect("bind");
     let url = format!("ws://{}/api/ws", server.local_addr());
@@ -53,13 +105,13 @@ async fn start_server(
 }
 
 /// The server's answer to a typical request, to size the echo's canned one.
-async fn sample_response(url: &str) -> String {
+async fn sample_response(read: Read, url: &str) -> String {
     use tokio_tungstenite::tungstenite::Message;
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
     socket
-        .send(Message::text(read_request(12_345)))
+        .send(Message::text(read.request(12_345)))
         .await
         .expect("send");
     let answer = match socket.next().await {
@@ -104,20 +156,22 @@ fn main() {
 async fn bench() {
     let secs = env_number("HS_LOAD_SECS", 3);
     let rounds = env_number("HS_LOAD_ROUNDS", 5).max(1);
-    let (noop_url, noop_stop) = start_server(Arc::new(NoopObserver)).await;
+    let read = Read::from_env();
+    let (noop_url, noop_stop) = start_server(read, Arc::new(NoopObserver)).await;
     let composite: Arc<dyn MetricsObserver> = Arc::new(
         CompositeObserver::builder()
             .with(LoggingObserver::new())
             .with(StatsObserver::new())
             .build(),
     );
-    let (composite_url, composite_stop) = start_server(composite).await;
-    let canned = sample_response(&noop_url).await;
+    let (composite_url, composite_stop) = start_server(read, composite).await;
+    let canned = sample_response(read, &noop_url).await;
     let echo = EchoServer::start(canned.clone()).await.expect("echo");
     let echo_url = format!("ws://{}/api/ws", echo.local_addr());
     println!(
-        "read by id: request {} bytes, response {} bytes; {secs} s per run, {rounds} rounds; log level {}",
-        read_request(12_345).len(),
+        "read {}: request {} bytes, response {} bytes; {secs} s per run, {rounds} rounds; log level {}",
+        read.describe(),
+        read.request(12_345).len(),
         canned.len(),
         log::max_level()
     );
@@ -142,7 +196,9 @@ async fn bench() {
                     .in_flight(in_flight)
                     .warmup(Duration::from_millis(300))
                     .duration(Duration::from_secs(secs));
-                let report = run(&config, read_request).await.expect("load run");
+                let report = run(&config, move |n| read.request(n))
+                    .await
+                    .expect("load run");
                 rps[index] = report.rps;
                 reports[index].push(report);
             }

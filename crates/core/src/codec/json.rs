@@ -248,6 +248,11 @@ pub(crate) fn reply_size_hint(reply: &Reply) -> usize {
             // Entities carry longer values than the average cell.
             64 + rows.len().saturating_mul(width).saturating_mul(64)
         }
+        Reply::Encoded(rows) => {
+            let width = rows.rows().first().map_or(0, |row| row.len());
+            let texts: usize = rows.json().iter().map(|text| text.len() + 1).sum();
+            64 + width.saturating_mul(32) + texts
+        }
     }
 }
 

@@ -722,6 +722,7 @@ mod tests {
         let request = ReadRequest::Filter {
             filter,
             limit: None,
+            explain: false,
         };
         let reply = store.read_reply(request).await.unwrap();
         let text = crate::codec::encode_reply(&reply, crate::codec::Format::Json).unwrap();

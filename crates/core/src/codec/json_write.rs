@@ -52,40 +52,42 @@ pub(crate) fn write_reply(out: &mut String, reply: &Reply) {
     match reply {
         Reply::Grid(grid) => write_grid(out, grid),
         Reply::Rows(rows) => match rows.as_slice() {
-            [row] if !row.is_empty() => write_shared_row(out, row),
+            [row] if !row.is_empty() => {
+                write_columns(out, None, &column_names(rows));
+                write_row(out, row);
+                out.push_str("]}");
+            }
             _ => write_parts(out, None, &column_names(rows), rows),
         },
+        Reply::Encoded(rows) => {
+            write_columns(out, None, &column_names(rows.rows()));
+            for (i, text) in rows.json().iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(text);
+            }
+            out.push_str("]}");
+        }
     }
 }
 
-/// One shared row (a read by id): its columns are its own tags, `id`
-/// first (see [`column_names`]), so the tags are written in that order
-/// with no lookup and no column list.
-fn write_shared_row(out: &mut String, row: &Dict) {
-    let id = row.get("id");
-    let others = || row.iter().filter(|(name, _)| name.as_str() != "id");
-    out.push_str(r#"{"_kind":"grid","meta":{},"cols":["#);
-    let names = id.map(|_| "id").into_iter();
-    for (i, name) in names
-        .chain(others().map(|(name, _)| name.as_str()))
-        .enumerate()
-    {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(r#"{"name":"#);
-        write_str(out, name);
-        out.push('}');
-    }
-    out.push_str(r#"],"rows":[{"#);
+/// One row as a JSON object in its own order: `id` first (as
+/// [`column_names`] puts it), then the dict's order, nulls left out. A
+/// single row's columns are its own tags, so this is the order
+/// [`write_parts`] would give it.
+pub(crate) fn write_row(out: &mut String, row: &Dict) {
+    out.push('{');
     let mut first = true;
-    let tags = id.map(|value| ("id", value)).into_iter();
-    for (name, value) in tags.chain(others().map(|(name, value)| (name.as_str(), value))) {
-        if !value.is_null() {
+    if let Some(id) = row.get("id").filter(|id| !id.is_null()) {
+        write_entry(out, &mut first, "id", id);
+    }
+    for (name, value) in row.iter() {
+        if name != "id" && !value.is_null() {
             write_entry(out, &mut first, name, value);
         }
     }
-    out.push_str("}]}");
+    out.push('}');
 }
 
 fn write_parts<C: GridColumn, R: Borrow<Dict>>(
@@ -94,6 +96,31 @@ fn write_parts<C: GridColumn, R: Borrow<Dict>>(
     columns: &[C],
     rows: &[R],
 ) {
+    write_columns(out, meta, columns);
+    let mut order = ColumnOrder::new(columns, rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let row: &Dict = row.borrow();
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        let mut first = true;
+        let mut tag = |name: &str, value: &Value| {
+            write_entry(out, &mut first, name, value);
+            Ok(())
+        };
+        let written: Result<(), Infallible> = match order.as_mut() {
+            Some(order) => order.row_tags(row, tag),
+            None => row_tags(row, columns, &mut tag),
+        };
+        let Ok(()) = written;
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+/// The grid's start: meta, the columns, and `"rows":[`.
+fn write_columns<C: GridColumn>(out: &mut String, meta: Option<&Dict>, columns: &[C]) {
     out.push_str(r#"{"_kind":"grid","meta":{"#);
     if let Some(meta) = meta {
         let mut first = true;
@@ -122,26 +149,6 @@ fn write_parts<C: GridColumn, R: Borrow<Dict>>(
         out.push('}');
     }
     out.push_str(r#"],"rows":["#);
-    let mut order = ColumnOrder::new(columns, rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let row: &Dict = row.borrow();
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('{');
-        let mut first = true;
-        let mut tag = |name: &str, value: &Value| {
-            write_entry(out, &mut first, name, value);
-            Ok(())
-        };
-        let written: Result<(), Infallible> = match order.as_mut() {
-            Some(order) => order.row_tags(row, tag),
-            None => row_tags(row, columns, &mut tag),
-        };
-        let Ok(()) = written;
-        out.push('}');
-    }
-    out.push_str("]}");
 }
 
 /// Puts each row's tags in column order (as [`row_tags`] does) without a

@@ -93,18 +93,28 @@ pub fn encode_grid(grid: &Grid, format: Format) -> Result<String, CodecError> {
 }
 
 /// Encodes an op's [`Reply`] in `format`: the text [`encode_grid`] gives
-/// for [`Reply::into_grid`]'s grid. JSON writes shared rows in place; Zinc
-/// builds the grid first.
+/// for [`Reply::into_grid`]'s grid (for [`Reply::Encoded`], the same grid
+/// with each row's tags in the row's own order). JSON writes shared rows in
+/// place, or copies their texts; Zinc builds the grid first.
 pub fn encode_reply(reply: &Reply, format: Format) -> Result<String, CodecError> {
     match (reply, format) {
         (Reply::Grid(grid), _) => encode_grid(grid, format),
-        (Reply::Rows(_), Format::Json) => {
+        (_, Format::Json) => {
             let mut out = String::with_capacity(reply_size_hint(reply));
             write_reply(&mut out, reply);
             Ok(out)
         }
-        (Reply::Rows(_), Format::Zinc) => zinc::encode(&reply.clone().into_grid()),
+        (_, Format::Zinc) => zinc::encode(&reply.clone().into_grid()),
     }
+}
+
+/// One row's JSON v4 object text, `id` first and then the dict's order,
+/// nulls left out: the text an [`EncodedRows`](crate::ops::EncodedRows)
+/// pairs with the row.
+pub fn json_row(row: &Dict) -> String {
+    let mut out = String::with_capacity(32 * row.len());
+    json_write::write_row(&mut out, row);
+    out
 }
 
 /// Decodes a request or response body. An empty (or all-whitespace) body is

@@ -62,6 +62,22 @@ pub fn read_filter(filter: &str, limit: Option<usize>) -> Grid {
     grid(None, &["filter", "limit"], vec![row])
 }
 
+/// `read` by filter that also asks for the plan (an hs extension, see
+/// [`ReadRequest::Filter`](super::ReadRequest::Filter)): [`read_filter`]'s
+/// grid with an `explain` marker.
+pub fn read_explain(filter: &str, limit: Option<usize>) -> Grid {
+    let mut grid = read_filter(filter, limit);
+    let explain = super::ReadRequest::EXPLAIN;
+    for row in &mut grid.rows {
+        row.insert(explain.to_owned(), Value::make_marker());
+    }
+    grid.columns.push(Column {
+        name: explain.to_owned(),
+        meta: None,
+    });
+    grid
+}
+
 /// `read` by ids: col `id`, one row per id.
 pub fn read_ids(ids: &[Ref]) -> Grid {
     grid(None, &["id"], id_rows(ids))

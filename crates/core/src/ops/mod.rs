@@ -40,7 +40,7 @@ pub use error::OpError;
 pub use inbox::WatchInbox;
 pub use range::HisRange;
 pub(crate) use range::kind_name;
-pub use reply::Reply;
+pub use reply::{EncodedRows, Reply};
 pub use request::{
     HisItem, HisReadRequest, HisWriteRequest, HisWriteSeries, InvokeActionRequest,
     MAX_FILTER_DEPTH, MAX_FILTER_LEN, NavRequest, PRIORITY_LEVELS, ParsedFilter, PointWriteRequest,

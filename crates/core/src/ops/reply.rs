@@ -11,7 +11,9 @@ use super::make_grid;
 ///
 /// A read of stored entities need not copy them: [`Reply::Rows`] holds the
 /// store's own `Arc<Dict>`s and the servers encode them in place, so a read
-/// costs no copy of the entities and no column list.
+/// costs no copy of the entities and no column list. [`Reply::Encoded`]
+/// also carries each row's JSON text, which a store can keep between reads:
+/// a JSON answer then costs a copy of its bytes.
 /// [`into_grid`](Self::into_grid) gives a [`Grid`] either way.
 ///
 /// ```
@@ -37,6 +39,44 @@ pub enum Reply {
     /// [`make_grid`](super::make_grid) builds them; an empty dict is a row
     /// of nulls.
     Rows(Vec<Arc<Dict>>),
+    /// As [`Rows`](Reply::Rows), each row with its JSON v4 object text.
+    Encoded(EncodedRows),
+}
+
+/// Rows shared with a store, each with its JSON v4 object text as
+/// [`codec::json_row`](crate::codec::json_row) writes it (`id` first, then
+/// the dict's order), for [`Reply::Encoded`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EncodedRows {
+    rows: Vec<Arc<Dict>>,
+    json: Vec<Arc<str>>,
+}
+
+impl EncodedRows {
+    /// No rows; room for `capacity`.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(capacity),
+            json: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds `row`, whose JSON text is `json` (the caller keeps them in
+    /// step: the text is sent as the row).
+    pub fn push(&mut self, row: Arc<Dict>, json: Arc<str>) {
+        self.rows.push(row);
+        self.json.push(json);
+    }
+
+    /// The rows.
+    pub fn rows(&self) -> &[Arc<Dict>] {
+        &self.rows
+    }
+
+    /// The rows' JSON texts, in row order.
+    pub(crate) fn json(&self) -> &[Arc<str>] {
+        &self.json
+    }
 }
 
 impl Reply {
@@ -45,7 +85,7 @@ impl Reply {
     pub fn into_grid(self) -> Grid {
         match self {
             Reply::Grid(grid) => grid,
-            Reply::Rows(rows) => make_grid(
+            Reply::Rows(rows) | Reply::Encoded(EncodedRows { rows, .. }) => make_grid(
                 Dict::new(),
                 rows.into_iter().map(Arc::unwrap_or_clone).collect(),
             ),
@@ -56,7 +96,7 @@ impl Reply {
     pub fn as_grid(&self) -> Option<&Grid> {
         match self {
             Reply::Grid(grid) => Some(grid),
-            Reply::Rows(_) => None,
+            Reply::Rows(_) | Reply::Encoded(_) => None,
         }
     }
 
@@ -70,6 +110,7 @@ impl Reply {
         match self {
             Reply::Grid(grid) => grid.rows.len(),
             Reply::Rows(rows) => rows.len(),
+            Reply::Encoded(rows) => rows.rows.len(),
         }
     }
 
@@ -139,8 +180,39 @@ mod tests {
             vec![entity(Some("p3"), &[("id", Value::Null)])],
         ];
         for rows in sets {
+            let mut encoded = EncodedRows::default();
+            for row in &rows {
+                encoded.push(row.clone(), Arc::from(crate::codec::json_row(row)));
+            }
+            let encoded = Reply::Encoded(encoded);
             let reply = Reply::Rows(rows);
             let grid = reply.clone().into_grid();
+            // The encoded rows are the same grid: each row's tags may come
+            // in the row's own order rather than the columns'.
+            assert_eq!(encoded.clone().into_grid(), grid);
+            assert_eq!(encoded.row_count(), grid.rows.len());
+            let text = encode_reply(&encoded, Format::Json).unwrap();
+            assert_eq!(
+                crate::codec::decode_grid(text.as_bytes(), Format::Json).unwrap(),
+                crate::codec::decode_grid(
+                    encode_grid(&grid, Format::Json).unwrap().as_bytes(),
+                    Format::Json
+                )
+                .unwrap()
+            );
+            assert_eq!(
+                encode_reply(&encoded, Format::Zinc).unwrap(),
+                encode_grid(&grid, Format::Zinc).unwrap()
+            );
+            if grid.rows.len() <= 1 {
+                assert_eq!(text, encode_grid(&grid, Format::Json).unwrap());
+            }
+            let envelope = crate::ws::encode_response(&crate::ws::WsResponse {
+                id: Some(7.into()),
+                grid: encoded,
+                ch: Some("c".into()),
+            });
+            assert!(envelope.contains(&text), "{envelope}");
             assert_eq!(reply.row_count(), grid.rows.len());
             for format in [Format::Json, Format::Zinc] {
                 assert_eq!(

@@ -94,12 +94,17 @@ impl ParsedFilter {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ReadRequest {
-    /// `filter` (and optional `limit`) in the first row.
+    /// `filter` (and optional `limit` and `explain`) in the first row.
     Filter {
         /// The filter to match.
         filter: ParsedFilter,
         /// At most this many entities; `None` for all.
         limit: Option<usize>,
+        /// Also answer how the filter was planned: a server that can puts
+        /// the plan in the answer's meta as [`EXPLAIN`](ReadRequest::EXPLAIN)
+        /// (a Str, one line per part of the filter, each with its candidate
+        /// count). An hs extension; other servers ignore the column.
+        explain: bool,
     },
     /// One `id` per row; the response has one row per id, in order, a row of
     /// nulls for an unknown id.
@@ -107,11 +112,16 @@ pub enum ReadRequest {
 }
 
 impl ReadRequest {
+    /// The request column, and the answer's meta tag, of
+    /// [`Filter::explain`](ReadRequest::Filter::explain).
+    pub const EXPLAIN: &'static str = "explain";
+
     /// A read by filter.
     pub fn filter(text: &str, limit: Option<usize>) -> Result<Self, OpError> {
         Ok(ReadRequest::Filter {
             filter: ParsedFilter::parse(text)?,
             limit,
+            explain: false,
         })
     }
 
@@ -152,7 +162,22 @@ impl ReadRequest {
                 None => None,
                 Some(value) => Some(count(value, "read", "limit")?),
             };
-            return ReadRequest::filter(text.as_str(), limit);
+            let explain = match cell(first, Self::EXPLAIN) {
+                None => false,
+                Some(Value::Marker) => true,
+                Some(Value::Bool(flag)) => flag.value,
+                Some(other) => {
+                    return Err(OpError::bad_request(format!(
+                        "read: explain must be a Marker or Bool, not {}",
+                        kind_name(other)
+                    )));
+                }
+            };
+            return Ok(ReadRequest::Filter {
+                filter: ParsedFilter::parse(text.as_str())?,
+                limit,
+                explain,
+            });
         }
         if has_column(grid, "id") || cell(first, "id").is_some() {
             let ids = grid

@@ -53,7 +53,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -66,8 +66,8 @@ use parking_lot::RwLock;
 
 use crate::observe::ErrorKind;
 use crate::ops::{
-    HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest, OpError,
-    PointWriteRequest, ReadRequest, Reply, WatchInbox, WatchPollRequest, WatchSubRequest,
+    EncodedRows, HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest,
+    OpError, PointWriteRequest, ReadRequest, Reply, WatchInbox, WatchPollRequest, WatchSubRequest,
     WatchUnsubRequest, empty_grid, kind_name, make_grid,
 };
 
@@ -130,9 +130,12 @@ impl Default for MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Shared with the replies of reads ([`Reply::Rows`]): a read copies
+    /// Shared with the replies of reads ([`Reply::Encoded`]): a read copies
     /// no entity; a change replaces the `Arc`.
     entities: Vec<Arc<Dict>>,
+    /// Each entity's JSON row text, written by the first read that answers
+    /// it and dropped when the entity changes.
+    json: Vec<OnceLock<Arc<str>>>,
     /// The row of an unknown id in a read by ids (a row of nulls).
     empty_row: Arc<Dict>,
     by_id: HashMap<String, usize>,
@@ -374,6 +377,7 @@ impl State {
             None => {
                 let slot = self.entities.len();
                 self.entities.push(Arc::new(entity));
+                self.json.push(OnceLock::new());
                 self.index.add(slot_u32(slot), &self.entities);
                 self.by_id.insert(id, slot);
             }
@@ -383,6 +387,7 @@ impl State {
     fn replace(&mut self, slot: usize, entity: Dict, changed: &mut Vec<usize>) {
         if *self.entities[slot] != entity {
             let old = std::mem::replace(&mut self.entities[slot], Arc::new(entity));
+            self.json[slot] = OnceLock::new();
             self.index.update(slot_u32(slot), &old, &self.entities);
             changed.push(slot);
         }
@@ -422,9 +427,13 @@ impl State {
         let plan = self.index.plan(&query, &self.entities);
         log::debug!(
             target: "hs::store",
-            "read {filter}: plan {}, {} candidates",
-            if plan.exact { "exact" } else { "evaluated" },
-            plan.count(self.entities.len())
+            "read {filter}: {}",
+            self.index
+                .explain(&query, &self.entities)
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ")
         );
         let candidates = plan.slots(self.entities.len());
         if plan.exact {
@@ -435,6 +444,19 @@ impl State {
             .filter(|slot| query.matches(&self.entities[*slot], &lookup))
             .take(limit)
             .collect()
+    }
+
+    /// The JSON row text of `entities[slot]`, written once per version.
+    fn json_row(&self, slot: usize) -> Arc<str> {
+        let text =
+            self.json[slot].get_or_init(|| Arc::from(crate::codec::json_row(&self.entities[slot])));
+        Arc::clone(text)
+    }
+
+    /// How [`query`](Self::query) plans `filter`: one line per part, each
+    /// with what answers it and its candidate count.
+    fn explain(&self, filter: &Filter) -> String {
+        self.index.explain(&Node::compile(filter), &self.entities)
     }
 
     /// As [`query`](Self::query), by testing every entity (no index): the
@@ -569,21 +591,35 @@ impl HaystackOps for MemoryStore {
     async fn read_reply(&self, request: ReadRequest) -> Result<Reply, OpError> {
         self.expire_writes();
         let state = self.state.read();
-        let rows = match request {
-            ReadRequest::Filter { filter, limit } => state
-                .query(filter.filter(), limit)
-                .into_iter()
-                .map(|slot| Arc::clone(&state.entities[slot]))
-                .collect(),
-            ReadRequest::Ids(ids) => ids
-                .iter()
-                .map(|id| {
-                    let slot = state.slot(id.value());
-                    Arc::clone(slot.map_or(&state.empty_row, |slot| &state.entities[slot]))
-                })
-                .collect(),
+        let slots: Vec<Option<usize>> = match request {
+            ReadRequest::Filter {
+                filter,
+                limit,
+                explain,
+            } => {
+                let slots = state.query(filter.filter(), limit);
+                if explain {
+                    let mut meta = Dict::new();
+                    let plan = state.explain(filter.filter());
+                    meta.insert(ReadRequest::EXPLAIN.to_owned(), Value::make_str(&plan));
+                    let rows = slots
+                        .into_iter()
+                        .map(|slot| Dict::clone(&state.entities[slot]))
+                        .collect();
+                    return Ok(Reply::Grid(make_grid(meta, rows)));
+                }
+                slots.into_iter().map(Some).collect()
+            }
+            ReadRequest::Ids(ids) => ids.iter().map(|id| state.slot(id.value())).collect(),
         };
-        Ok(Reply::Rows(rows))
+        let mut rows = EncodedRows::with_capacity(slots.len());
+        for slot in slots {
+            match slot {
+                Some(slot) => rows.push(Arc::clone(&state.entities[slot]), state.json_row(slot)),
+                None => rows.push(Arc::clone(&state.empty_row), Arc::from("{}")),
+            }
+        }
+        Ok(Reply::Encoded(rows))
     }
 
     async fn nav(&self, request: NavRequest) -> Result<Grid, OpError> {

@@ -6,15 +6,14 @@
 //! differential test in [`super::tests`] checks the two agree.
 
 use libhaystack::defs::namespace::DEFAULT_NS;
-use libhaystack::filter::Eval;
 use libhaystack::filter::Filter;
 use libhaystack::filter::eval::EvalContext;
 use libhaystack::filter::nodes::{And, CmpOp, Or, Term};
 use libhaystack::filter::path::Path;
-use libhaystack::val::{Dict, Value};
+use libhaystack::filter::{Eval, PathResolver};
+use libhaystack::val::{Dict, Ref, Value};
 
 use super::eval::compare_values;
-use super::index::RefResolver;
 
 /// One node of a compiled filter.
 #[derive(Debug)]
@@ -109,4 +108,43 @@ where
         current = dict.get(segment)?;
     }
     Some(current)
+}
+
+/// Resolves filter paths, following `->` through Refs to the entities they name.
+pub(super) struct RefResolver<'a, F: Fn(&str) -> Option<&'a Dict>> {
+    pub(super) lookup: F,
+}
+
+impl<'a, F: Fn(&str) -> Option<&'a Dict>> PathResolver for RefResolver<'a, F> {
+    fn resolve_for(&self, root: &Dict, path: &Path) -> Value {
+        let mut current: Option<&Value> = None;
+        for (position, segment) in path.iter().enumerate() {
+            let dict = if position == 0 {
+                root
+            } else {
+                match current {
+                    Some(Value::Ref(id)) => match (self.lookup)(id.value()) {
+                        Some(dict) => dict,
+                        None => return Value::Null,
+                    },
+                    Some(Value::Dict(dict)) => dict,
+                    _ => return Value::Null,
+                }
+            };
+            current = dict.get(&segment.to_string());
+            if current.is_none() {
+                return Value::Null;
+            }
+        }
+        current.cloned().unwrap_or(Value::Null)
+    }
+
+    fn resolve(&self, _path: &Path) -> Value {
+        // Evaluation always goes through `resolve_for` with the entity as root.
+        Value::Null
+    }
+
+    fn resolve_ref(&self, reference: &Ref) -> Option<Dict> {
+        (self.lookup)(reference.value()).cloned()
+    }
 }
