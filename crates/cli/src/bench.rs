@@ -128,6 +128,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 token_ttl: None,
                 scram_iterations: None,
                 push: true,
+                max_watches_per_connection: None,
             })
             .await?;
             let url = match args.transport {
@@ -168,6 +169,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         wire: hs_core::codec::Format::Json,
         token: None,
         ws_auth: crate::cli::WsAuth::Scram,
+        reconnect: None,
     };
     let report = drive(&options, &args, budget).await;
     if let Some(server) = server {

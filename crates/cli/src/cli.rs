@@ -67,7 +67,9 @@ pub(crate) enum Command {
     /// when none arrives within a poll interval, asks with watchPoll; once
     /// a poll finds changes no push announced, it keeps polling (servers such
     /// as haystack-py's never push). The mode in use is printed on stderr.
-    /// Runs until Ctrl-C, or until --count changes or --duration have passed.
+    /// Runs until Ctrl-C, or until --count changes or --duration have passed;
+    /// a server that goes away (a restart, even kill -9) is waited for, and
+    /// the watch subscribed again, with backoff from 200 ms to 10 s.
     Watch(WatchArgs),
     /// Load-test a server with `read` by id, and print requests/s, p50/p99 and errors
     ///
@@ -158,6 +160,22 @@ pub(crate) struct ServeArgs {
     /// watchPoll, as with haystack-py's servers, whose ops never push
     #[arg(long)]
     pub(crate) no_push: bool,
+
+    /// The most watches open at once, all users together; a watchSub opening
+    /// one more gets an error grid. Watches expire with their lease (300 s
+    /// unless asked, at most 3600 s) when nobody polls or renews them
+    #[arg(long, value_name = "N", default_value_t = hs_core::store::DEFAULT_MAX_WATCHES)]
+    pub(crate) max_watches: usize,
+
+    /// The most watches one user holds at once (anonymous clients together
+    /// count as one user)
+    #[arg(long, value_name = "N", default_value_t = hs_core::store::DEFAULT_MAX_WATCHES_PER_USER)]
+    pub(crate) max_watches_per_user: usize,
+
+    /// The most watches one WebSocket connection holds at once; they close
+    /// with the connection
+    #[arg(long, value_name = "N", default_value_t = hs_ws_server::WsConfig::default().max_watches_per_connection)]
+    pub(crate) max_watches_per_connection: usize,
 }
 
 /// One `--user` of `hs serve`.

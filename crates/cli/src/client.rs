@@ -9,7 +9,7 @@ use hs_core::codec::Format;
 use hs_core::observe::MetricsObserver;
 use hs_core::value::{Grid, Ref, Value};
 use hs_http_client::HttpClient;
-use hs_ws_client::{HaystackClient, WsClient};
+use hs_ws_client::{Backoff, HaystackClient, ReconnectingWsClient, WsClient, WsClientBuilder};
 
 use crate::cli::WsAuth;
 use crate::error::CliError;
@@ -117,6 +117,10 @@ pub(crate) struct ConnectOptions {
     pub(crate) token: Option<AuthToken>,
     /// How `credentials` log in to a WebSocket endpoint.
     pub(crate) ws_auth: WsAuth,
+    /// Over WebSocket, reconnect with this backoff whenever the connection
+    /// ends, logging in and re-subscribing the watches again
+    /// ([`ReconnectingWsClient`]); `None`: one connection.
+    pub(crate) reconnect: Option<Backoff>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -128,6 +132,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("wire", &self.wire)
             .field("token", &self.token)
             .field("ws_auth", &self.ws_auth)
+            .field("reconnect", &self.reconnect)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +145,8 @@ pub(crate) enum Client {
     Http(HttpClient, Option<AuthToken>),
     /// Over one WebSocket connection.
     Ws(WsClient),
+    /// Over WebSocket connections that follow one another (`hs watch`).
+    WsReconnecting(ReconnectingWsClient),
 }
 
 impl Client {
@@ -171,20 +178,29 @@ impl Client {
                         .auth_timeout(options.timeout)
                         .observer(options.observer.clone())
                 };
+                let connect = |builder: WsClientBuilder| async {
+                    match options.reconnect {
+                        Some(backoff) => builder
+                            .connect_reconnecting(backoff)
+                            .await
+                            .map(Client::WsReconnecting),
+                        None => builder.connect().await.map(Client::Ws),
+                    }
+                };
                 let client = match (&options.token, &options.credentials, options.ws_auth) {
-                    (Some(token), _, _) => builder().token(token.clone()).connect().await?,
-                    (None, None, _) => builder().connect().await?,
+                    (Some(token), _, _) => connect(builder().token(token.clone())).await?,
+                    (None, None, _) => connect(builder()).await?,
                     (None, Some((user, password)), WsAuth::Scram) => {
-                        builder().scram(user, password).connect().await?
+                        connect(builder().scram(user, password)).await?
                     }
                     (None, Some((user, password)), WsAuth::Token) => {
                         match http_login(&url, user, password, options).await? {
-                            Some(token) => builder().token(token).connect().await?,
-                            None => builder().connect().await?,
+                            Some(token) => connect(builder().token(token)).await?,
+                            None => connect(builder()).await?,
                         }
                     }
                     (None, Some((user, password)), WsAuth::Auto) => {
-                        match builder().scram(user, password).connect().await {
+                        match connect(builder().scram(user, password)).await {
                             Ok(client) => client,
                             Err(error) if error.requires_token() => {
                                 log::info!(
@@ -194,7 +210,7 @@ impl Client {
                                     error.close_reason().unwrap_or_default()
                                 );
                                 match http_login(&url, user, password, options).await? {
-                                    Some(token) => builder().token(token).connect().await?,
+                                    Some(token) => connect(builder().token(token)).await?,
                                     None => return Err(error.into()),
                                 }
                             }
@@ -202,7 +218,7 @@ impl Client {
                         }
                     }
                 };
-                Ok(Client::Ws(client))
+                Ok(client)
             }
         }
     }
@@ -211,7 +227,7 @@ impl Client {
     pub(crate) fn transport(&self) -> Transport {
         match self {
             Client::Http(..) => Transport::Http,
-            Client::Ws(_) => Transport::Ws,
+            Client::Ws(_) | Client::WsReconnecting(_) => Transport::Ws,
         }
     }
 
@@ -220,6 +236,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.about().await?,
             Client::Ws(client) => client.about().await?,
+            Client::WsReconnecting(client) => client.about().await?,
         })
     }
 
@@ -228,6 +245,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.ops().await?,
             Client::Ws(client) => client.ops().await?,
+            Client::WsReconnecting(client) => client.ops().await?,
         })
     }
 
@@ -236,6 +254,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.nav(nav_id).await?,
             Client::Ws(client) => client.nav(nav_id).await?,
+            Client::WsReconnecting(client) => client.nav(nav_id).await?,
         })
     }
 
@@ -248,6 +267,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.read_filter(filter, limit).await?,
             Client::Ws(client) => client.read_filter(filter, limit).await?,
+            Client::WsReconnecting(client) => client.read_filter(filter, limit).await?,
         })
     }
 
@@ -256,6 +276,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.read_ids(ids).await?,
             Client::Ws(client) => client.read_ids(ids).await?,
+            Client::WsReconnecting(client) => client.read_ids(ids).await?,
         })
     }
 
@@ -264,6 +285,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.his_read(id, range).await?,
             Client::Ws(client) => client.his_read(id, range).await?,
+            Client::WsReconnecting(client) => client.his_read(id, range).await?,
         })
     }
 
@@ -282,6 +304,7 @@ impl Client {
                     .await?
             }
             Client::Ws(client) => client.point_write(id, level, val, who, None).await?,
+            Client::WsReconnecting(client) => client.point_write(id, level, val, who, None).await?,
         })
     }
 
@@ -290,6 +313,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.point_write_array(id).await?,
             Client::Ws(client) => client.point_write_array(id).await?,
+            Client::WsReconnecting(client) => client.point_write_array(id).await?,
         })
     }
 
@@ -298,6 +322,7 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.call(op, &grid).await?,
             Client::Ws(client) => client.call(op, grid).await?,
+            Client::WsReconnecting(client) => client.call(op, grid).await?,
         })
     }
 
@@ -313,6 +338,7 @@ impl Client {
         let grid = match self {
             Client::Http(client, _) => client.watch_sub(dis, ids, lease).await?,
             Client::Ws(client) => client.watch_sub(None, dis, ids, lease).await?,
+            Client::WsReconnecting(client) => client.watch_sub(None, dis, ids, lease).await?,
         };
         let watch_id = hs_ws_client::requests::watch_id(&grid).ok_or_else(|| {
             CliError::Protocol("the watchSub response carries no watchId".to_owned())
@@ -329,6 +355,10 @@ impl Client {
                 .watch_sub(Some(watch_id), "hs watch", &[], None)
                 .await
                 .map(drop)?,
+            Client::WsReconnecting(client) => client
+                .watch_sub(Some(watch_id), "hs watch", &[], None)
+                .await
+                .map(drop)?,
         }
         Ok(())
     }
@@ -338,6 +368,9 @@ impl Client {
         match self {
             Client::Http(client, _) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
             Client::Ws(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
+            Client::WsReconnecting(client) => {
+                client.watch_unsub(watch_id, &[], true).await.map(drop)?
+            }
         }
         Ok(())
     }
@@ -347,20 +380,19 @@ impl Client {
         Ok(match self {
             Client::Http(client, _) => client.watch_poll(watch_id, false).await?,
             Client::Ws(client) => client.watch_poll(watch_id, false).await?,
+            Client::WsReconnecting(client) => client.watch_poll(watch_id, false).await?,
         })
     }
 
     /// The next push for `watch_id` from `pushes`; `None` when the
-    /// connection ended (or there is no push stream). Cancel-safe: no push
-    /// is lost when the future is dropped.
+    /// connection ended (or there is no push stream). A reconnecting client
+    /// waits across reconnections. Cancel-safe: no push is lost when the
+    /// future is dropped.
     pub(crate) async fn next_push(
         &self,
         watch_id: &str,
         pushes: &mut hs_ws_client::WatchEvents,
     ) -> Option<Grid> {
-        let Client::Ws(client) = self else {
-            return None;
-        };
         let next_push = async {
             while let Some(push) = pushes.next().await {
                 if push.watch_id == watch_id {
@@ -368,6 +400,11 @@ impl Client {
                 }
             }
             None
+        };
+        let client = match self {
+            Client::Ws(client) => client,
+            Client::WsReconnecting(_) => return next_push.await,
+            Client::Http(..) => return None,
         };
         tokio::select! {
             push = next_push => push,
@@ -383,6 +420,7 @@ impl Client {
     pub(crate) fn watch_events(&self) -> Option<hs_ws_client::WatchEvents> {
         match self {
             Client::Ws(client) => Some(client.watch_events()),
+            Client::WsReconnecting(client) => Some(client.watch_events()),
             Client::Http(..) => None,
         }
     }
@@ -401,6 +439,7 @@ impl Client {
             }
             Client::Http(..) => {}
             Client::Ws(client) => client.close().await,
+            Client::WsReconnecting(client) => client.close().await,
         }
     }
 
@@ -409,6 +448,12 @@ impl Client {
     pub(crate) async fn batch(&self, items: Vec<(String, Grid)>) -> Vec<Result<Grid, CliError>> {
         match self {
             Client::Ws(client) => client
+                .batch(items)
+                .await
+                .into_iter()
+                .map(|result| result.map_err(CliError::from))
+                .collect(),
+            Client::WsReconnecting(client) => client
                 .batch(items)
                 .await
                 .into_iter()

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
+use hs_core::observe::ErrorKind;
 use hs_core::ops::ReadRequest;
 use hs_core::value::{Grid, Ref, Value};
 use hs_prometheus::Side;
@@ -27,6 +28,15 @@ struct Session {
 
 impl Session {
     async fn open(args: &ClientArgs) -> Result<Session, CliError> {
+        Self::open_with(args, None).await
+    }
+
+    /// [`open`](Self::open); over WebSocket with `reconnect`, a client that
+    /// reconnects with that backoff whenever its connection ends.
+    async fn open_with(
+        args: &ClientArgs,
+        reconnect: Option<hs_ws_client::Backoff>,
+    ) -> Result<Session, CliError> {
         let observers = Observers::build(
             ObserverChoice {
                 event_log: EventLog::Default,
@@ -48,6 +58,7 @@ impl Session {
             wire: args.format.wire(),
             token: args.token.clone().map(hs_core::auth::AuthToken::from),
             ws_auth: args.ws_auth,
+            reconnect,
         })
         .await?;
         Ok(Session {
@@ -286,8 +297,13 @@ pub(crate) fn parse_val(raw: &str) -> Result<Option<Value>, CliError> {
 
 /// `hs watch`: subscribes, prints each change set, stops after `--count`
 /// changes, after `--duration`, or on Ctrl-C, and closes the watch.
+///
+/// It outlives its server: over WebSocket the client reconnects and
+/// re-subscribes by itself ([`ReconnectingWsClient`](hs_ws_client::ReconnectingWsClient));
+/// over HTTP a poll that cannot reach the server, or finds the watch gone,
+/// subscribes again with [`watch_backoff`] until it succeeds.
 pub(crate) async fn watch(args: WatchArgs) -> Result<(), CliError> {
-    let session = Session::open(&args.client).await?;
+    let session = Session::open_with(&args.client, Some(watch_backoff())).await?;
     let result = watch_loop(&session, &args).await;
     session.close().await;
     result
@@ -324,7 +340,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         ChangeSource::Poll => None,
         ChangeSource::Push | ChangeSource::PushOrPoll => session.client.watch_events(),
     };
-    let (watch_id, current) = session
+    let (mut watch_id, current) = session
         .client
         .watch_sub("hs watch", &ids, args.lease)
         .await?;
@@ -341,7 +357,19 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         if args.count.is_some_and(|count| printed >= count) {
             break Ok(());
         }
-        let next = next_change(session, &watch_id, &mut source, &mut pushes, poll, lease);
+        let watch = Resubscribe {
+            ids: &ids,
+            lease: args.lease,
+        };
+        let next = next_change(
+            session,
+            &mut watch_id,
+            &watch,
+            &mut source,
+            &mut pushes,
+            poll,
+            lease,
+        );
         let sleep_until = deadline
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         let change = tokio::select! {
@@ -371,11 +399,19 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
             Err(error) => break Err(error),
         }
     };
-    if let Err(error) = session.client.watch_close(&watch_id).await {
-        log::debug!(target: "hs::observe", "watchUnsub on exit: {error}");
+    // Best effort and bounded: the server may be gone or restarting (a
+    // reconnecting client would wait for it); its lease ends the watch then.
+    let close = session.client.watch_close(&watch_id);
+    match tokio::time::timeout(CLOSE_ON_EXIT, close).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => log::debug!(target: "hs::observe", "watchUnsub on exit: {error}"),
+        Err(_) => log::debug!(target: "hs::observe", "watchUnsub on exit: no answer"),
     }
     outcome
 }
+
+/// How long `hs watch` waits, on its way out, for the server to close the watch.
+const CLOSE_ON_EXIT: Duration = Duration::from_secs(2);
 
 /// Where `hs watch` gets its changes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,12 +440,78 @@ impl ChangeSource {
     }
 }
 
+/// What `hs watch` subscribes again when its watch is lost.
+struct Resubscribe<'a> {
+    ids: &'a [Ref],
+    lease: Option<Duration>,
+}
+
+/// How `hs watch` retries a server that went away: quickly at first (a
+/// restart), then at most every 10 s.
+fn watch_backoff() -> hs_ws_client::Backoff {
+    hs_ws_client::Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
+}
+
+/// Whether `error` means the server is out of reach for now (down,
+/// restarting, not answering).
+fn unreachable(error: &CliError) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::Connect | ErrorKind::ConnectionClosed | ErrorKind::Timeout
+    )
+}
+
+/// Handles a failed poll or renewal: a server out of reach is waited for
+/// (a reconnecting WebSocket client re-subscribes by itself; over HTTP the
+/// watch is subscribed again), a watch the server no longer knows (it
+/// restarted, or the lease ran out) is subscribed again; anything else ends
+/// `hs watch`.
+async fn recover(
+    session: &Session,
+    watch_id: &mut String,
+    watch: &Resubscribe<'_>,
+    error: CliError,
+) -> Result<(), CliError> {
+    let reconnects = matches!(session.client, Client::WsReconnecting(_));
+    if unreachable(&error) && reconnects {
+        eprintln!("the server is out of reach ({error}): reconnecting");
+        return Ok(());
+    }
+    if !unreachable(&error) && error.kind() != ErrorKind::NotFound {
+        return Err(error);
+    }
+    eprintln!("watch {watch_id} lost ({error}): subscribing again");
+    let backoff = watch_backoff();
+    let mut attempt: u32 = 0;
+    loop {
+        tokio::time::sleep(backoff.delay(attempt)).await;
+        match session
+            .client
+            .watch_sub("hs watch", watch.ids, watch.lease)
+            .await
+        {
+            Ok((new_id, _current)) => {
+                eprintln!("re-subscribed as watch {new_id}");
+                *watch_id = new_id;
+                return Ok(());
+            }
+            Err(error) if unreachable(&error) => {
+                log::debug!(target: "hs::observe", "re-subscription attempt {}: {error}", attempt + 1);
+                attempt = attempt.saturating_add(1);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// The next change set: see [`ChangeSource`]. `None` when the connection
 /// ended. Switching source is announced on stderr. Waiting only for pushes,
-/// the watch is renewed twice per `lease`, as polls would.
+/// the watch is renewed twice per `lease`, as polls would. A lost server or
+/// watch is recovered from ([`recover`]).
 async fn next_change(
     session: &Session,
-    watch_id: &str,
+    watch_id: &mut String,
+    watch: &Resubscribe<'_>,
     source: &mut ChangeSource,
     pushes: &mut Option<hs_ws_client::WatchEvents>,
     poll: Duration,
@@ -424,10 +526,12 @@ async fn next_change(
                 };
                 match tokio::time::timeout(renew_every, next_push).await {
                     Ok(push) => return Ok(push),
-                    Err(_elapsed) => {
-                        session.client.watch_renew(watch_id).await?;
-                        log::debug!(target: "hs::ws::client", "watch {watch_id} renewed");
-                    }
+                    Err(_elapsed) => match session.client.watch_renew(watch_id).await {
+                        Ok(()) => {
+                            log::debug!(target: "hs::ws::client", "watch {watch_id} renewed");
+                        }
+                        Err(error) => recover(session, watch_id, watch, error).await?,
+                    },
                 }
             }
             (ChangeSource::PushOrPoll, Some(stream)) => {
@@ -438,24 +542,26 @@ async fn next_change(
                         return Ok(Some(grid));
                     }
                     Ok(None) => return Ok(None),
-                    Err(_elapsed) => {
-                        let grid = session.client.watch_poll(watch_id).await?;
-                        if !grid.rows.is_empty() {
+                    Err(_elapsed) => match session.client.watch_poll(watch_id).await {
+                        Ok(grid) if !grid.rows.is_empty() => {
                             // Changes no push announced: this server does not push.
                             *source = ChangeSource::Poll;
                             *pushes = None;
                             eprintln!("no push from the server: {}", source.describe(poll));
                             return Ok(Some(grid));
                         }
-                    }
+                        Ok(_) => {}
+                        Err(error) => recover(session, watch_id, watch, error).await?,
+                    },
                 }
             }
             (ChangeSource::Push | ChangeSource::PushOrPoll, None) => return Ok(None),
             (ChangeSource::Poll, _) => {
                 tokio::time::sleep(poll).await;
-                let grid = session.client.watch_poll(watch_id).await?;
-                if !grid.rows.is_empty() {
-                    return Ok(Some(grid));
+                match session.client.watch_poll(watch_id).await {
+                    Ok(grid) if !grid.rows.is_empty() => return Ok(Some(grid)),
+                    Ok(_) => {}
+                    Err(error) => recover(session, watch_id, watch, error).await?,
                 }
             }
         }

@@ -66,6 +66,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         // milliseconds, not seconds (`hs serve` keeps hs-core's 600,000).
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),
         push: true,
+        max_watches_per_connection: None,
     })
     .await?;
     outln!(
@@ -143,6 +144,7 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
         wire: hs_core::codec::Format::Json,
         token: None,
         ws_auth: crate::cli::WsAuth::Scram,
+        reconnect: None,
     };
     let http = Client::connect(&options(server.http_url(), client_observers.http.clone())).await?;
     let sensor = Ref::from(SENSOR);

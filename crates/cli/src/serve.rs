@@ -50,6 +50,8 @@ pub(crate) struct ServerConfig {
     pub(crate) scram_iterations: Option<u32>,
     /// Whether the WebSocket endpoint pushes watch changes.
     pub(crate) push: bool,
+    /// The most watches one WebSocket connection holds (default: hs-ws-server's).
+    pub(crate) max_watches_per_connection: Option<usize>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -106,6 +108,9 @@ impl RunningServer {
             ws_config = ws_config.with_max_connections(max);
         }
         ws_config = ws_config.with_push(config.push);
+        if let Some(max) = config.max_watches_per_connection {
+            ws_config = ws_config.with_max_watches_per_connection(max);
+        }
         let mut ws = WsServerState::builder(ops.clone())
             .observer(observers.ws.clone())
             .config(ws_config);
@@ -240,6 +245,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     } else {
         format!("{} file(s)", args.data.len())
     };
+    store.set_watch_limits(args.max_watches, args.max_watches_per_user);
     let entities = store.len();
     let users: Vec<String> = args
         .users
@@ -263,6 +269,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         token_ttl: Some(args.token_ttl),
         scram_iterations: args.scram_iterations,
         push: !args.no_push,
+        max_watches_per_connection: Some(args.max_watches_per_connection),
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.

@@ -162,7 +162,7 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
             "--url",
             &ws,
             "--duration",
-            "30s",
+            "3s",
         ],
         &[],
     );
@@ -203,13 +203,15 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
     );
     eprintln!("hs serve stopped {took:?} after SIGINT");
 
-    // The held client notices the close and ends by itself.
+    // The held client outlives the server (it reconnects and would
+    // re-subscribe, issue 13 item 9) and ends at its --duration, successfully.
     let holder_status = holder
         .wait_exit_within(WAIT)
-        .expect("hs watch ends when the server goes away");
+        .expect("hs watch ends at its --duration");
     assert!(
-        !holder_status.success(),
-        "the connection was closed under it"
+        holder_status.success(),
+        "the server going away did not end hs watch: {:#?}",
+        holder.stderr_lines()
     );
 }
 

@@ -208,3 +208,74 @@ fn watch_waiting_only_for_pushes_renews_its_lease() {
     assert!(status.success(), "{:?}", watch.stderr_lines());
     assert!(read_all(stdout).contains("64°F"));
 }
+
+/// Issue 13 item 9: `hs watch` outlives a `kill -9` of its server and a
+/// restart on the same port (it used to exit 1 at once). Writes follow the
+/// restart until `hs watch --count 1` prints one (each is a change; the
+/// loop is bounded), and it must then end successfully with that change.
+fn watch_survives_a_server_restart(scheme: &str, mode: &str) {
+    let (mut server, addr) = serve(&["--event-log", "off"]);
+    let url = format!("{scheme}://{addr}");
+    let (mut watch, stdout) = ChildGuard::spawn(
+        &[
+            "watch",
+            SETPOINTS,
+            "--url",
+            &url,
+            "--mode",
+            mode,
+            "--count",
+            "1",
+            "--duration",
+            "100s",
+            "--poll",
+            "100ms",
+            "--timeout",
+            "2s",
+            "--columns",
+            "id,writeVal",
+        ],
+        &[],
+    );
+    assert!(
+        watch.wait_for_stderr("watching", 1),
+        "{:?}",
+        watch.stderr_lines()
+    );
+    server.kill();
+    let (_restarted, again) = support::serve_on(&addr, &["--event-log", "off"]);
+    assert_eq!(again, addr);
+    let http = format!("http://{addr}");
+    let mut status = None;
+    for attempt in 0..100 {
+        write_setpoint(&http, &format!("{}°F", 70 + attempt));
+        status = watch.wait_exit_within(Duration::from_millis(500));
+        if status.is_some() {
+            break;
+        }
+    }
+    let log = watch.stderr_lines();
+    let status = status.unwrap_or_else(|| panic!("hs watch printed no change: {log:#?}"));
+    assert!(status.success(), "{log:#?}");
+    if scheme == "http" {
+        assert!(
+            log.iter()
+                .any(|line| line.contains("re-subscribed as watch")),
+            "{log:#?}"
+        );
+    }
+    let rows = table(&read_all(stdout));
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows[1].starts_with("@demo-ahu1-dat-sp"), "{rows:#?}");
+    assert!(rows[1].contains("°F"), "{rows:#?}");
+}
+
+#[test]
+fn watch_over_ws_survives_a_server_restart() {
+    watch_survives_a_server_restart("ws", "push");
+}
+
+#[test]
+fn watch_over_http_survives_a_server_restart() {
+    watch_survives_a_server_restart("http", "poll");
+}

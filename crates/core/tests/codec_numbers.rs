@@ -144,6 +144,7 @@ async fn watch_lease_is_written_in_s() {
         watch_dis: Some("test".to_owned()),
         lease: Some(std::time::Duration::from_secs(60)),
         ids: Vec::new(),
+        owner: None,
     };
     let grid = store.watch_sub(request).await.unwrap();
     let json = encode_grid(&grid, Format::Json).unwrap();

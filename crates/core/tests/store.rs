@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{entity, grid, ids, r};
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, OpError, ReadRequest, Reply, dispatch};
+use hs_core::ops::{
+    HaystackOps, OpError, ReadRequest, Reply, WatchInbox, WatchSubRequest, dispatch,
+};
 use hs_core::store::{ManualClock, MemoryStore};
 use libhaystack::val::{Dict, Grid, Number, Ref, Value};
 use serde_json::{Value as Json, json};
@@ -748,11 +750,22 @@ async fn leases_are_honoured_clamped_and_expire() {
     assert_eq!(store.watch_count(), 1);
 }
 
+/// Everything pending in `inbox`, as (watch id, entity ids).
+fn taken(inbox: &WatchInbox) -> Vec<(String, Vec<Option<String>>)> {
+    inbox
+        .take()
+        .into_iter()
+        .map(|event| {
+            assert_eq!(watch_id(&event.grid), event.watch_id);
+            (event.watch_id, ids(&event.grid))
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn change_feed_goes_to_the_right_watches() {
+async fn changes_go_to_the_inboxes_of_their_watches() {
     let clock = clock();
     let store = store(&clock);
-    let mut events = store.watch_events().unwrap();
     let a = watch_id(
         &ok(
             &store,
@@ -769,6 +782,11 @@ async fn change_feed_goes_to_the_right_watches() {
         )
         .await,
     );
+    let inbox_a = Arc::new(WatchInbox::new());
+    let inbox_b = Arc::new(WatchInbox::new());
+    assert!(store.watch_attach(&a, &inbox_a));
+    assert!(store.watch_attach(&b, &inbox_b));
+    assert!(!store.watch_attach("w-unknown", &inbox_a));
 
     ok(
         &store,
@@ -776,44 +794,192 @@ async fn change_feed_goes_to_the_right_watches() {
         point_write("ahu-sp", 8.0, num(68.0), None),
     )
     .await;
-    let event = events.try_recv().unwrap();
-    assert_eq!(event.watch_id, a);
-    assert_eq!(ids(&event.grid), some(&["ahu-sp"]));
-    assert_eq!(watch_id(&event.grid), a);
-    assert!(events.try_recv().is_err(), "watch b does not hold ahu-sp");
+    assert_eq!(taken(&inbox_a), [(a.clone(), some(&["ahu-sp"]))]);
+    assert!(inbox_b.is_empty(), "watch b does not hold ahu-sp");
 
     write_history(&store, "ahu-dat", &[("2024-03-15T11:00:00-04:00", 1.0)]).await;
-    let mut got: Vec<String> = (0..2)
-        .map(|_| events.try_recv().unwrap().watch_id)
-        .collect();
-    got.sort();
-    let mut want = vec![a.clone(), b.clone()];
-    want.sort();
-    assert_eq!(got, want);
-    assert!(events.try_recv().is_err());
+    assert_eq!(taken(&inbox_a), [(a.clone(), some(&["ahu-dat"]))]);
+    assert_eq!(taken(&inbox_b), [(b.clone(), some(&["ahu-dat"]))]);
 
     store
         .set_tag("vav-zat", "curVal", Value::make_number(3.0))
         .unwrap();
     assert!(
-        events.try_recv().is_err(),
-        "unwatched entity publishes nothing"
+        inbox_a.is_empty() && inbox_b.is_empty(),
+        "unwatched entity delivers nothing"
     );
 
-    store
-        .update_entity(with_tag(
-            store.entity("ahu-dat").unwrap(),
-            "curVal",
-            Value::make_number(9.0),
-        ))
-        .unwrap();
-    assert_eq!(events.try_recv().unwrap().grid.rows.len(), 1);
     // Writing the same value again is no change.
     store
         .update_entity(store.entity("ahu-dat").unwrap())
         .unwrap();
-    let _ = events.try_recv();
-    assert!(events.try_recv().is_err());
+    assert!(inbox_a.is_empty());
+
+    // A dropped inbox is forgotten; the watch still tracks changes for polls.
+    drop(inbox_b);
+    store
+        .set_tag("ahu-dat", "curVal", Value::make_number(9.0))
+        .unwrap();
+    assert_eq!(taken(&inbox_a), [(a.clone(), some(&["ahu-dat"]))]);
+    assert_eq!(
+        ids(&poll(&store, &b, false).await.unwrap()),
+        some(&["ahu-dat"])
+    );
+}
+
+// The issue-13 loss: a burst of writes faster than the consumer takes them
+// leaves one row per entity, its latest state, in the inbox; and watchPoll
+// still reports every change since the previous poll.
+#[tokio::test]
+async fn a_burst_of_writes_coalesces_to_the_latest_state() {
+    let clock = clock();
+    let store = store(&clock);
+    let watch = watch_id(
+        &ok(
+            &store,
+            "watchSub",
+            watch_sub(&["ahu-sp", "ahu-dat"], json!({"watchDis":"burst"})),
+        )
+        .await,
+    );
+    let inbox = Arc::new(WatchInbox::new());
+    assert!(store.watch_attach(&watch, &inbox));
+    for n in 0..5_000 {
+        ok(
+            &store,
+            "pointWrite",
+            point_write("ahu-sp", 8.0, num(f64::from(n)), None),
+        )
+        .await;
+    }
+    store
+        .set_tag("ahu-dat", "curVal", Value::make_number(1.0))
+        .unwrap();
+    let events = inbox.take();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].grid.rows.len(), 2, "one row per entity");
+    let sp = events[0]
+        .grid
+        .rows
+        .iter()
+        .find(|row| row.get("id") == Some(&Value::from(Ref::from("ahu-sp"))))
+        .unwrap();
+    assert!(matches!(sp.get("curVal"), Some(Value::Number(n)) if n.value == 4_999.0));
+    let polled = poll(&store, &watch, false).await.unwrap();
+    assert_eq!(ids(&polled), some(&["ahu-dat", "ahu-sp"]));
+    assert!(poll(&store, &watch, false).await.unwrap().rows.is_empty());
+}
+
+fn sub_as(ids: &[&str], user: Option<&str>) -> WatchSubRequest {
+    WatchSubRequest {
+        watch_id: None,
+        watch_dis: Some("limit".to_owned()),
+        lease: Some(Duration::from_secs(60)),
+        ids: ids.iter().map(|id| Ref::from(*id)).collect(),
+        owner: user.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn watches_are_limited_per_user_and_in_total() {
+    let clock = clock();
+    let store = store(&clock);
+    store.set_watch_limits(5, 2);
+    for user in [Some("alice"), None] {
+        let first = watch_id(&store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap());
+        store.watch_sub(sub_as(&["ahu-sp"], user)).await.unwrap();
+        let refused = store
+            .watch_sub(sub_as(&["ahu-sp"], user))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Overloaded);
+        assert!(refused.message().contains("limit per user"), "{refused}");
+        assert!(
+            refused.message().contains("--max-watches-per-user"),
+            "{refused}"
+        );
+        // Extending a watch one holds is not a new watch.
+        let mut extend = sub_as(&["ahu-dat"], user);
+        extend.watch_id = Some(first);
+        store.watch_sub(extend).await.unwrap();
+    }
+    // The owner comes from dispatch_as, never from the request grid.
+    let as_bob = hs_core::ops::dispatch_as(
+        &store,
+        "watchSub",
+        grid(watch_sub(&["ahu-sp"], json!({"watchDis":"bob"}))).into(),
+        Some("bob"),
+    )
+    .await;
+    assert!(as_bob.is_ok());
+    let refused = store
+        .watch_sub(sub_as(&["ahu-sp"], Some("carol")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Overloaded);
+    assert!(
+        refused.message().contains("limit of 5 watches"),
+        "{refused}"
+    );
+    assert!(refused.message().contains("--max-watches"), "{refused}");
+    assert_eq!(store.watch_count(), 5);
+}
+
+#[tokio::test]
+async fn expired_leases_free_their_places() {
+    let clock = clock();
+    let store = store(&clock);
+    store.set_watch_limits(10, 2);
+    store
+        .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+        .await
+        .unwrap();
+    store
+        .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+            .await
+            .is_err()
+    );
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(store.watch_count(), 0, "the 60 s leases ended");
+    store
+        .watch_sub(sub_as(&["ahu-sp"], Some("alice")))
+        .await
+        .unwrap();
+    assert_eq!(store.watch_count(), 1);
+}
+
+#[tokio::test]
+async fn released_watches_close_unless_another_inbox_listens() {
+    let clock = clock();
+    let store = store(&clock);
+    let grid = store.watch_sub(sub_as(&["ahu-sp"], None)).await.unwrap();
+    let watch = watch_id(&grid);
+    let first = Arc::new(WatchInbox::new());
+    let second = Arc::new(WatchInbox::new());
+    assert!(store.watch_attach(&watch, &first));
+    assert!(store.watch_attach(&watch, &second));
+    store.watch_release(&watch, &first).await;
+    assert_eq!(
+        store.watch_count(),
+        1,
+        "the second connection still listens"
+    );
+    store
+        .set_tag("ahu-sp", "curVal", Value::make_number(1.0))
+        .unwrap();
+    assert!(first.is_empty());
+    assert!(!second.is_empty());
+    store.watch_release(&watch, &second).await;
+    assert_eq!(store.watch_count(), 0);
+    // A watch no inbox ever attached to (pushes off) is released too.
+    let grid = store.watch_sub(sub_as(&["ahu-sp"], None)).await.unwrap();
+    store.watch_release(&watch_id(&grid), &first).await;
+    assert_eq!(store.watch_count(), 0);
 }
 
 // A handler that blocks runs on the blocking pool: on a one-worker runtime a

@@ -16,7 +16,7 @@ use axum::response::Response;
 use hs_core::auth::Authorizer;
 use hs_core::codec::{Format, decode_grid};
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, Op, OpError, OpRequest, ReadRequest, dispatch_request};
+use hs_core::ops::{HaystackOps, Op, OpError, OpRequest, ReadRequest, dispatch_as};
 use hs_core::value::Grid;
 
 use crate::auth::Session;
@@ -155,7 +155,8 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         }
     }
 
-    let result = dispatch_request(&*state.ops, name, request).await;
+    let user = session.map(|auth| auth.principal.username.as_str());
+    let result = dispatch_as(&*state.ops, name, request, user).await;
     if op == Op::Close {
         if let Some(auth) = session {
             auth.revoke();

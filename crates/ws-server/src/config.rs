@@ -28,6 +28,7 @@ use std::time::Duration;
 /// | `max_batch` | 1 000 items | the batch is answered with one error grid (`too_large`) |
 /// | `close_timeout` | 1 s | how long a closing handshake may take before TCP is dropped |
 /// | `read_buffer_size` | 8 KiB | (not a limit) bytes read from the socket at a time |
+/// | `max_watches_per_connection` | 100 watches | `watchSub` opening one more answers an error grid (`overloaded`); the watches close with the connection |
 /// | `push` | on | (not a limit) whether watch changes are pushed; off, clients must `watchPoll` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,6 +65,10 @@ pub struct WsConfig {
     /// like haystack-py's, whose ops never push: clients learn of changes
     /// only through `watchPoll`.
     pub push: bool,
+    /// Watches one connection holds at once; each closes when the connection
+    /// ends (unless another connection resumed it). The store limits watches
+    /// in total and per user as well.
+    pub max_watches_per_connection: usize,
 }
 
 /// The default [`WsConfig::read_buffer_size`]: 8 KiB, a dozen typical
@@ -84,6 +89,7 @@ impl Default for WsConfig {
             close_timeout: Duration::from_secs(1),
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             push: true,
+            max_watches_per_connection: 100,
         }
     }
 }
@@ -142,6 +148,12 @@ impl WsConfig {
     /// Sets [`read_buffer_size`](Self::read_buffer_size) (at least 1 KiB).
     pub fn with_read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(1024);
+        self
+    }
+
+    /// Sets [`max_watches_per_connection`](Self::max_watches_per_connection).
+    pub fn with_max_watches_per_connection(mut self, watches: usize) -> Self {
+        self.max_watches_per_connection = watches;
         self
     }
 

@@ -8,7 +8,7 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::outgoing::{INVALID, Outgoing};
 use crate::shared::ConnShared;
@@ -80,12 +80,6 @@ pub(crate) async fn run(
         inner.config.close_timeout,
     ));
 
-    // Subscribe before auth so no change made meanwhile is missed.
-    let pushes = if inner.config.push {
-        inner.ops.watch_events()
-    } else {
-        None
-    };
     let principal = if inner.auth.required() {
         match auth::authenticate(&state, &shared, &mut stream).await {
             Some(principal) => principal,
@@ -98,8 +92,25 @@ pub(crate) async fn run(
         None
     };
     let session = protocol::Session::new(state.clone(), shared.clone(), principal);
-    message_loop(&state, &shared, &session, &mut stream, pushes).await;
+    message_loop(&state, &shared, &session, &mut stream).await;
+    release_watches(&state, &shared).await;
     end(&state, &shared, writer, stream).await;
+}
+
+/// Closes the watches the connection subscribed, unless another connection
+/// resumed them (a reconnecting client that came back first).
+async fn release_watches(state: &WsServerState, shared: &ConnShared) {
+    let watches = shared.take_watches();
+    if !watches.is_empty() {
+        log::debug!(target: LOG_SERVER, "{}: releasing {} watches", shared.peer, watches.len());
+    }
+    for watch_id in watches {
+        state
+            .inner
+            .ops
+            .watch_release(&watch_id, &shared.inbox)
+            .await;
+    }
 }
 
 /// Reads frames until the connection closes, one way or another.
@@ -108,7 +119,6 @@ async fn message_loop(
     shared: &Arc<ConnShared>,
     session: &protocol::Session,
     stream: &mut Stream,
-    mut pushes: Option<broadcast::Receiver<hs_core::ops::WatchEvent>>,
 ) {
     let config = &state.inner.config;
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
@@ -122,6 +132,9 @@ async fn message_loop(
     // deregister with the token each time).
     let cancelled = shared.cancel.cancelled();
     tokio::pin!(cancelled);
+    // Likewise one wait for pushes, renewed only when it fires.
+    let changed = shared.inbox.changed();
+    tokio::pin!(changed);
     loop {
         tokio::select! {
             biased;
@@ -141,13 +154,14 @@ async fn message_loop(
                 // A full queue is handled where data frames are queued.
                 let _ = shared.enqueue_control(Outgoing::ping());
             }
-            event = recv_push(&mut pushes) => match event {
-                Ok(event) => session.push(event),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    log::warn!(target: LOG_SERVER, "{}: push receiver lagged, {missed} watch events lost", shared.peer);
+            // Changes coalesce in the inbox while this loop is busy: each
+            // wake-up pushes the latest state of every changed entity once.
+            () = &mut changed => {
+                changed.set(shared.inbox.changed());
+                for event in shared.inbox.take() {
+                    session.push(event);
                 }
-                Err(broadcast::error::RecvError::Closed) => pushes = None,
-            },
+            }
             frame = stream.next() => {
                 let received = Instant::now();
                 match frame {
@@ -205,15 +219,6 @@ async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
         Some(interval) => {
             interval.tick().await;
         }
-        None => std::future::pending().await,
-    }
-}
-
-async fn recv_push(
-    pushes: &mut Option<broadcast::Receiver<hs_core::ops::WatchEvent>>,
-) -> Result<hs_core::ops::WatchEvent, broadcast::error::RecvError> {
-    match pushes {
-        Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -26,9 +26,13 @@
 //!   closing the connection.
 //! - Subprotocol `haystack` echoed when offered; clients offering none are
 //!   served without one.
-//! - Watch pushes `{"type":"watch",..}` for the changes
-//!   [`HaystackOps::watch_events`](hs_core::ops::HaystackOps::watch_events)
-//!   reports, sent only to the connections that subscribed the watch.
+//! - Watch pushes `{"type":"watch",..}` of the changes the store delivers
+//!   to the connection's [`WatchInbox`](hs_core::ops::WatchInbox)
+//!   ([`HaystackOps::watch_attach`](hs_core::ops::HaystackOps::watch_attach)),
+//!   sent only to the connections that subscribed the watch. A connection
+//!   that falls behind gets the latest state of each changed entity, never
+//!   a gap. Its watches close when it ends
+//!   ([`HaystackOps::watch_release`](hs_core::ops::HaystackOps::watch_release)).
 //! - Authentication: none, a static token, live tokens of a shared
 //!   [`TokenStore`](hs_core::auth::TokenStore), or SCRAM-SHA-256 messages;
 //!   an [`Authorizer`](hs_core::auth::Authorizer) per request.

@@ -446,24 +446,35 @@ impl SessionInner {
             );
             Some(OpError::new(refusal.kind(), refusal.to_string()))
         });
+        let watch_sub = op_name == "watchSub";
+        let refused = refused.or_else(|| {
+            if !watch_sub {
+                return None;
+            }
+            let max = self.state.inner.config.max_watches_per_connection;
+            let named = body.as_grid().and_then(|grid| meta_str(grid, "watchId"));
+            (!self.shared.reserve_watch(named.as_deref(), max))
+                .then(|| self.watch_limit_refusal(max))
+        });
         let result = match refused {
             Some(refusal) => Err(refusal),
             _ => {
                 let closing_watch = (op_name == "watchUnsub")
                     .then(|| body.as_grid().and_then(closed_watch))
                     .flatten();
-                let result =
-                    hs_core::ops::dispatch_request(&*self.state.inner.ops, &op_name, body).await;
-                if let Ok(answer) = &result {
-                    if op_name == "watchSub" {
-                        if let Some(watch_id) =
-                            answer.as_grid().and_then(|grid| meta_str(grid, "watchId"))
-                        {
-                            self.shared.add_watch(watch_id);
-                        }
-                    } else if let Some(watch_id) = closing_watch {
-                        self.shared.remove_watch(&watch_id);
-                    }
+                let user = self.principal.as_ref().map(|p| p.username.as_str());
+                let ops = &*self.state.inner.ops;
+                let result = hs_core::ops::dispatch_as(ops, &op_name, body, user).await;
+                let subscribed = watch_sub
+                    .then(|| result.as_ref().ok())
+                    .flatten()
+                    .and_then(|answer| answer.as_grid().and_then(|grid| meta_str(grid, "watchId")));
+                if let Some(watch_id) = subscribed {
+                    self.subscribed(watch_id).await;
+                } else if watch_sub {
+                    self.shared.unreserve_watch();
+                } else if let (Ok(_), Some(watch_id)) = (&result, closing_watch) {
+                    self.shared.remove_watch(&watch_id);
                 }
                 result
             }
@@ -497,6 +508,37 @@ impl SessionInner {
                 )
             }
         }
+    }
+}
+
+impl SessionInner {
+    /// Tracks a watch this connection subscribed, and has its changes pushed.
+    async fn subscribed(&self, watch_id: String) {
+        let ops = &*self.state.inner.ops;
+        if self.state.inner.config.push {
+            ops.watch_attach(&watch_id, &self.shared.inbox);
+        }
+        self.shared.add_watch(watch_id.clone());
+        // The connection ended while this watchSub ran: its watches were
+        // released already, or are being released, without this one.
+        if self.shared.cancel.is_cancelled() {
+            ops.watch_release(&watch_id, &self.shared.inbox).await;
+        }
+    }
+
+    /// The error of a `watchSub` past the connection's limit.
+    fn watch_limit_refusal(&self, max: usize) -> OpError {
+        log::warn!(
+            target: LOG_SERVER,
+            "{}: watchSub refused: the connection holds {max} watches, its limit",
+            self.shared.peer
+        );
+        OpError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "watchSub refused: this connection already holds {max} watches, the limit per connection (hs serve --max-watches-per-connection); close unused watches with watchUnsub"
+            ),
+        )
     }
 }
 

@@ -1,11 +1,12 @@
-//! What the tasks of one connection share: the send queue, the close switch
-//! and the watches the connection subscribed.
+//! What the tasks of one connection share: the send queue, the close switch,
+//! the watches the connection subscribed and the inbox of their changes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Utf8Bytes};
 use hs_core::observe::{ErrorKind, GuardedObserver};
+use hs_core::ops::WatchInbox;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,17 @@ pub(crate) struct ConnShared {
     /// Cancelled when the connection is closing, for whatever reason.
     pub(crate) cancel: CancellationToken,
     /// Watch ids this connection subscribed (from its `watchSub` responses).
-    watches: Mutex<HashSet<String>>,
+    watches: Mutex<WatchSet>,
+    /// Where the store leaves the changes of those watches (pushes).
+    pub(crate) inbox: Arc<WatchInbox>,
+}
+
+/// The watches of one connection, and the places taken by `watchSub`s still
+/// running, so that concurrent ones cannot pass the limit together.
+#[derive(Debug, Default)]
+struct WatchSet {
+    ids: HashSet<String>,
+    reserved: usize,
 }
 
 impl ConnShared {
@@ -43,7 +54,8 @@ impl ConnShared {
             queue,
             close: Mutex::new(Some(close)),
             cancel,
-            watches: Mutex::new(HashSet::new()),
+            watches: Mutex::new(WatchSet::default()),
+            inbox: Arc::new(WatchInbox::new()),
         }
     }
 
@@ -99,18 +111,49 @@ impl ConnShared {
         self.cancel.cancel();
     }
 
-    /// Remembers that this connection subscribed `watch_id`.
+    /// Takes a place for a `watchSub` naming `watch_id` (`None`: a new
+    /// watch): `false` when the connection already holds `max` watches and
+    /// this one is not among them. Give the place back with
+    /// [`add_watch`](Self::add_watch) or [`unreserve_watch`](Self::unreserve_watch).
+    pub(crate) fn reserve_watch(&self, watch_id: Option<&str>, max: usize) -> bool {
+        let mut set = self.watches.lock();
+        if watch_id.is_some_and(|id| set.ids.contains(id)) || set.ids.len() + set.reserved < max {
+            set.reserved += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives back a place [`reserve_watch`](Self::reserve_watch) took.
+    pub(crate) fn unreserve_watch(&self) {
+        let mut set = self.watches.lock();
+        set.reserved = set.reserved.saturating_sub(1);
+    }
+
+    /// Remembers that this connection subscribed `watch_id`, in the place
+    /// [`reserve_watch`](Self::reserve_watch) took.
     pub(crate) fn add_watch(&self, watch_id: String) {
-        self.watches.lock().insert(watch_id);
+        let mut set = self.watches.lock();
+        set.reserved = set.reserved.saturating_sub(1);
+        set.ids.insert(watch_id);
     }
 
     /// Forgets `watch_id` (the connection closed it).
     pub(crate) fn remove_watch(&self, watch_id: &str) {
-        self.watches.lock().remove(watch_id);
+        self.watches.lock().ids.remove(watch_id);
+        self.inbox.forget(watch_id);
     }
 
     /// Whether this connection subscribed `watch_id`.
     pub(crate) fn watches(&self, watch_id: &str) -> bool {
-        self.watches.lock().contains(watch_id)
+        self.watches.lock().ids.contains(watch_id)
+    }
+
+    /// Every watch this connection subscribed, forgotten here (it ends).
+    pub(crate) fn take_watches(&self) -> Vec<String> {
+        std::mem::take(&mut self.watches.lock().ids)
+            .into_iter()
+            .collect()
     }
 }

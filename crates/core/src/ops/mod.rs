@@ -22,6 +22,7 @@
 
 pub mod build;
 mod error;
+mod inbox;
 mod range;
 mod reply;
 mod request;
@@ -31,14 +32,15 @@ use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
 use libhaystack::val::{DateTime, Dict, Grid, Value};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use tokio::sync::broadcast;
 
 pub use error::OpError;
+pub use inbox::WatchInbox;
 pub use range::HisRange;
 pub(crate) use range::kind_name;
 pub use reply::{EncodedRows, Reply};
@@ -187,8 +189,8 @@ impl FromStr for Op {
     }
 }
 
-/// Changed entities of one watch, published by a store's change feed; the
-/// WebSocket server pushes it to the connections that subscribed that watch.
+/// Changed entities of one watch, taken from a [`WatchInbox`]; the
+/// WebSocket server pushes it to the connection that subscribed the watch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchEvent {
     /// The watch the entities belong to.
@@ -267,10 +269,30 @@ pub trait HaystackOps: Send + Sync {
     /// `invokeAction`.
     async fn invoke_action(&self, request: InvokeActionRequest) -> Result<Grid, OpError>;
 
-    /// The change feed: a receiver of [`WatchEvent`]s, or `None` when this
-    /// implementation pushes nothing.
-    fn watch_events(&self) -> Option<broadcast::Receiver<WatchEvent>> {
-        None
+    /// Pushes: from now on, the changes of watch `watch_id` are also
+    /// delivered to `inbox` (a connection's), until the watch closes or the
+    /// inbox is dropped. `false` when this implementation pushes nothing (the
+    /// default) or the watch is unknown; clients then learn of changes
+    /// through `watchPoll` only.
+    fn watch_attach(&self, watch_id: &str, inbox: &Arc<WatchInbox>) -> bool {
+        let _ = (watch_id, inbox);
+        false
+    }
+
+    /// The connection that subscribed `watch_id` (and holds `inbox`) ended:
+    /// detach the inbox and close the watch, unless another connection's
+    /// inbox still listens to it. The default closes the watch with
+    /// [`watch_unsub`](Self::watch_unsub).
+    async fn watch_release(&self, watch_id: &str, inbox: &Arc<WatchInbox>) {
+        let _ = inbox;
+        let request = WatchUnsubRequest {
+            watch_id: watch_id.to_owned(),
+            close: true,
+            ids: Vec::new(),
+        };
+        if let Err(error) = self.watch_unsub(request).await {
+            log::debug!(target: "hs::store", "watch {watch_id} not released: {}", error.message());
+        }
     }
 
     /// The ops listed by `ops`; all 13 by default.
@@ -353,7 +375,25 @@ pub async fn dispatch_request(
     op: &str,
     request: OpRequest,
 ) -> Result<Reply, OpError> {
+    dispatch_as(ops, op, request, None).await
+}
+
+/// [`dispatch_request`] on behalf of `user` (the authenticated principal's
+/// name, `None` when anonymous): a `watchSub` carries it as its
+/// [`owner`](WatchSubRequest::owner), so that the store can limit watches
+/// per user. The servers call this.
+pub async fn dispatch_as(
+    ops: &dyn HaystackOps,
+    op: &str,
+    request: OpRequest,
+    user: Option<&str>,
+) -> Result<Reply, OpError> {
     match request {
+        OpRequest::Grid(grid) if user.is_some() && op == Op::WatchSub.as_str() => {
+            let mut request = WatchSubRequest::from_grid(&grid)?;
+            request.owner = user.map(str::to_owned);
+            ops.watch_sub(request).await.map(Reply::Grid)
+        }
         OpRequest::Grid(grid) => dispatch(ops, op, grid).await,
         OpRequest::Read(read) => match op.parse::<Op>()? {
             Op::Read => ops.read_reply(read).await,

@@ -431,6 +431,11 @@ pub struct WatchSubRequest {
     pub lease: Option<Duration>,
     /// The entities to watch.
     pub ids: Vec<Ref>,
+    /// The user opening the watch, set by the server from the authenticated
+    /// principal ([`dispatch_as`](super::dispatch_as)), never from the
+    /// request; `None` for an anonymous client. Stores limit watches per
+    /// owner.
+    pub owner: Option<String>,
 }
 
 impl WatchSubRequest {
@@ -448,6 +453,7 @@ impl WatchSubRequest {
             watch_dis,
             lease,
             ids: row_ids(grid, "watchSub")?,
+            owner: None,
         })
     }
 }

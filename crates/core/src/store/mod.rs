@@ -11,8 +11,12 @@
 //! only the candidates of the other terms (`!=`, other orderings, `^defs`)
 //! are evaluated. Rows come in the order the entities were first loaded,
 //! with or without the indexes. `->` paths follow Refs through the id map. History is kept per point, sorted by time; writable points
-//! have a 17-level priority array; watches track changes and publish them on a
-//! broadcast channel ([`HaystackOps::watch_events`]).
+//! have a 17-level priority array; watches track changes for `watchPoll` and
+//! deliver them to the [`WatchInbox`]es of the connections that push them
+//! ([`HaystackOps::watch_attach`]), under the lock that made them, so that
+//! every inbox sees the changes of an entity in order. Watches are limited in
+//! total and per user ([`MemoryStore::set_watch_limits`]) and expire when
+//! their lease ends without a poll or renewal.
 //!
 //! Concurrency: one `parking_lot::RwLock` guards the data; no lock is held
 //! across an `.await` (every op body is synchronous) or while an action
@@ -48,8 +52,8 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -59,11 +63,11 @@ use libhaystack::filter::Filter;
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
 use parking_lot::RwLock;
-use tokio::sync::broadcast;
 
+use crate::observe::ErrorKind;
 use crate::ops::{
     EncodedRows, HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest,
-    OpError, PointWriteRequest, ReadRequest, Reply, WatchEvent, WatchPollRequest, WatchSubRequest,
+    OpError, PointWriteRequest, ReadRequest, Reply, WatchInbox, WatchPollRequest, WatchSubRequest,
     WatchUnsubRequest, empty_grid, kind_name, make_grid,
 };
 
@@ -82,8 +86,11 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 pub const MIN_LEASE: Duration = Duration::from_secs(1);
 /// The longest lease granted.
 pub const MAX_LEASE: Duration = Duration::from_secs(3_600);
-/// Capacity of the change feed; slower receivers see `Lagged`.
-pub const WATCH_EVENT_CAPACITY: usize = 1_024;
+/// Default of the most watches open at once (all users together).
+pub const DEFAULT_MAX_WATCHES: usize = 10_000;
+/// Default of the most watches one user holds at once; anonymous clients
+/// share one allowance.
+pub const DEFAULT_MAX_WATCHES_PER_USER: usize = 1_000;
 
 /// An action handler: receives the target entity and the arguments, answers a grid.
 ///
@@ -95,8 +102,9 @@ pub type ActionHandler = Arc<dyn Fn(&Dict, &Dict) -> Result<Grid, OpError> + Sen
 pub struct MemoryStore {
     state: RwLock<State>,
     actions: RwLock<HashMap<String, ActionHandler>>,
-    events: broadcast::Sender<WatchEvent>,
     clock: Arc<dyn Clock>,
+    max_watches: AtomicUsize,
+    max_watches_per_user: AtomicUsize,
     boot_time: DateTime,
     server_name: String,
     watch_seq: AtomicU64,
@@ -145,6 +153,10 @@ struct Watch {
     expires: chrono::DateTime<Utc>,
     members: BTreeSet<usize>,
     dirty: HashSet<usize>,
+    /// The user who opened it (`None`: anonymous), for the per-user limit.
+    owner: Option<String>,
+    /// Inboxes of the connections that push its changes.
+    inboxes: Vec<Weak<WatchInbox>>,
 }
 
 impl MemoryStore {
@@ -155,11 +167,11 @@ impl MemoryStore {
 
     /// An empty store reading the time from `clock`.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        let (events, _) = broadcast::channel(WATCH_EVENT_CAPACITY);
         Self {
             state: RwLock::new(State::default()),
             actions: RwLock::new(HashMap::new()),
-            events,
+            max_watches: AtomicUsize::new(DEFAULT_MAX_WATCHES),
+            max_watches_per_user: AtomicUsize::new(DEFAULT_MAX_WATCHES_PER_USER),
             boot_time: DateTime::from(clock.now_utc()),
             clock,
             server_name: "hs".to_owned(),
@@ -172,6 +184,16 @@ impl MemoryStore {
     pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = name.into();
         self
+    }
+
+    /// Limit the watches open at once: `total` for all users together,
+    /// `per_user` for each user (anonymous clients share one allowance).
+    /// Past either, `watchSub` creating a watch answers an `overloaded`
+    /// error; watches already open stay. Defaults [`DEFAULT_MAX_WATCHES`]
+    /// and [`DEFAULT_MAX_WATCHES_PER_USER`].
+    pub fn set_watch_limits(&self, total: usize, per_user: usize) {
+        self.max_watches.store(total, Ordering::Relaxed);
+        self.max_watches_per_user.store(per_user, Ordering::Relaxed);
     }
 
     /// Number of entities.
@@ -190,7 +212,7 @@ impl MemoryStore {
     }
 
     /// Insert an entity, or replace the one with the same `id`. Watches that
-    /// contain it see it as changed (and the change feed publishes it).
+    /// contain it see it as changed (and their inboxes receive it).
     pub fn update_entity(&self, entity: Dict) -> Result<(), OpError> {
         self.update_entities(vec![entity]).map(|_| ())
     }
@@ -207,9 +229,7 @@ impl MemoryStore {
         for entity in entities {
             state.upsert(entity, &mut changed);
         }
-        let events = state.take_events(&changed);
-        drop(state);
-        self.publish(events);
+        state.notify_watches(&changed);
         Ok(count)
     }
 
@@ -230,9 +250,7 @@ impl MemoryStore {
         }
         let mut changed = Vec::new();
         state.replace(slot, entity, &mut changed);
-        let events = state.take_events(&changed);
-        drop(state);
-        self.publish(events);
+        state.notify_watches(&changed);
         Ok(())
     }
 
@@ -257,11 +275,6 @@ impl MemoryStore {
         F: Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync + 'static,
     {
         self.actions.write().insert(name.into(), Arc::new(handler));
-    }
-
-    /// A new receiver of the change feed.
-    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
-        self.events.subscribe()
     }
 
     /// Number of live (unexpired) watches.
@@ -303,13 +316,6 @@ impl MemoryStore {
         Ok(())
     }
 
-    fn publish(&self, events: Vec<WatchEvent>) {
-        for event in events {
-            // An error only means nobody listens right now.
-            let _ = self.events.send(event);
-        }
-    }
-
     fn new_watch_id(&self, state: &State) -> String {
         // Up to 16 tries; a 32-bit collision among live watches is rare.
         let mut id = String::new();
@@ -349,9 +355,7 @@ impl MemoryStore {
             .values()
             .filter_map(PriorityArray::next_expiry)
             .min();
-        let events = state.take_events(&changed);
-        drop(state);
-        self.publish(events);
+        state.notify_watches(&changed);
     }
 }
 
@@ -504,9 +508,11 @@ impl State {
             .ok_or_else(|| OpError::not_found(format!("Unknown watch: {id}")))
     }
 
-    /// Mark `changed` entities dirty in their watches; the events to publish.
-    fn take_events(&mut self, changed: &[usize]) -> Vec<WatchEvent> {
-        let mut per_watch: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    /// Mark `changed` entities dirty in their watches and deliver their new
+    /// state to the watches' inboxes. Called under the write lock that made
+    /// the change, so deliveries of one entity arrive in order.
+    fn notify_watches(&mut self, changed: &[usize]) {
+        let mut per_watch: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for slot in changed {
             let Some(watch_ids) = self.watched_by.get(slot) else {
                 continue;
@@ -514,23 +520,64 @@ impl State {
             for watch_id in watch_ids {
                 if let Some(watch) = self.watches.get_mut(watch_id) {
                     watch.dirty.insert(*slot);
-                    per_watch.entry(watch_id.clone()).or_default().insert(*slot);
+                    if !watch.inboxes.is_empty() {
+                        per_watch.entry(watch_id).or_default().push(*slot);
+                    }
                 }
             }
         }
-        per_watch
-            .into_iter()
-            .map(|(watch_id, slots)| {
-                let rows = slots
-                    .iter()
-                    .map(|slot| Dict::clone(&self.entities[*slot]))
-                    .collect();
-                WatchEvent {
-                    grid: make_grid(watch_meta(&watch_id, None), rows),
+        for (watch_id, slots) in per_watch {
+            let Some(watch) = self.watches.get_mut(watch_id) else {
+                continue;
+            };
+            watch.inboxes.retain(|inbox| {
+                let Some(inbox) = inbox.upgrade() else {
+                    return false;
+                };
+                inbox.deliver(
                     watch_id,
-                }
-            })
-            .collect()
+                    slots.iter().map(|slot| Arc::clone(&self.entities[*slot])),
+                );
+                true
+            });
+        }
+    }
+
+    /// Refuses a new watch for `owner` past the total or per-user limit.
+    fn admit_watch(
+        &self,
+        owner: Option<&str>,
+        max_total: usize,
+        max_per_user: usize,
+    ) -> Result<(), OpError> {
+        if self.watches.len() >= max_total {
+            log::warn!(target: "hs::store", "watchSub refused: {max_total} watches open, the server's limit");
+            return Err(OpError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "watchSub refused: the server holds its limit of {max_total} watches (hs serve --max-watches); close unused watches with watchUnsub"
+                ),
+            ));
+        }
+        let held = self
+            .watches
+            .values()
+            .filter(|watch| watch.owner.as_deref() == owner)
+            .count();
+        if held >= max_per_user {
+            let who = owner.map_or_else(
+                || "anonymous clients".to_owned(),
+                |user| format!("user {user}"),
+            );
+            log::warn!(target: "hs::store", "watchSub refused: {who} hold {held} watches, the limit per user");
+            return Err(OpError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "watchSub refused: {who} already hold {held} watches, the limit per user (hs serve --max-watches-per-user); close unused watches with watchUnsub"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -748,9 +795,7 @@ impl HaystackOps for MemoryStore {
                 state.replace(slot, entity, &mut changed);
             }
         }
-        let events = state.take_events(&changed);
-        drop(state);
-        self.publish(events);
+        state.notify_watches(&changed);
         Ok(empty_grid())
     }
 
@@ -815,9 +860,7 @@ impl HaystackOps for MemoryStore {
                 };
                 let mut changed = Vec::new();
                 state.apply_priority(slot, &mut changed);
-                let events = state.take_events(&changed);
-                drop(state);
-                self.publish(events);
+                state.notify_watches(&changed);
                 Ok(empty_grid())
             }
         }
@@ -837,6 +880,11 @@ impl HaystackOps for MemoryStore {
             }
             None => {
                 state.sweep_watches(now);
+                state.admit_watch(
+                    request.owner.as_deref(),
+                    self.max_watches.load(Ordering::Relaxed),
+                    self.max_watches_per_user.load(Ordering::Relaxed),
+                )?;
                 let id = self.new_watch_id(&state);
                 let lease = clamp_lease(request.lease.unwrap_or(DEFAULT_LEASE));
                 log::debug!(
@@ -852,6 +900,8 @@ impl HaystackOps for MemoryStore {
                         expires: now,
                         members: BTreeSet::new(),
                         dirty: HashSet::new(),
+                        owner: request.owner.clone(),
+                        inboxes: Vec::new(),
                     },
                 );
                 id
@@ -957,8 +1007,33 @@ impl HaystackOps for MemoryStore {
             })
     }
 
-    fn watch_events(&self) -> Option<broadcast::Receiver<WatchEvent>> {
-        Some(self.events.subscribe())
+    fn watch_attach(&self, watch_id: &str, inbox: &Arc<WatchInbox>) -> bool {
+        let mut state = self.state.write();
+        let Some(watch) = state.watches.get_mut(watch_id) else {
+            return false;
+        };
+        let weak = Arc::downgrade(inbox);
+        watch.inboxes.retain(|held| held.strong_count() > 0);
+        if !watch.inboxes.iter().any(|held| held.ptr_eq(&weak)) {
+            watch.inboxes.push(weak);
+        }
+        true
+    }
+
+    async fn watch_release(&self, watch_id: &str, inbox: &Arc<WatchInbox>) {
+        let mut state = self.state.write();
+        let Some(watch) = state.watches.get_mut(watch_id) else {
+            return;
+        };
+        let weak = Arc::downgrade(inbox);
+        watch
+            .inboxes
+            .retain(|held| held.strong_count() > 0 && !held.ptr_eq(&weak));
+        // Another connection resumed the watch: it stays for that one.
+        if watch.inboxes.is_empty() {
+            log::debug!(target: "hs::store", "watch {watch_id} released: its connection ended");
+            state.remove_watch(watch_id);
+        }
     }
 
     fn server_name(&self) -> String {
