@@ -125,6 +125,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 max_connections: None,
                 scram_iterations: None,
                 push: true,
+                ws_send_budget: None,
+                ws_stall_timeout: None,
             })
             .await?;
             let url = match args.transport {

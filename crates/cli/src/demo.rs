@@ -57,6 +57,8 @@ pub(crate) async fn run(_args: DemoArgs) -> Result<(), CliError> {
         // milliseconds, not seconds (`hs serve` keeps hs-core's 600,000).
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),
         push: true,
+        ws_send_budget: None,
+        ws_stall_timeout: None,
     })
     .await?;
     outln!(

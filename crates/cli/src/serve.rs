@@ -43,6 +43,10 @@ pub(crate) struct ServerConfig {
     pub(crate) scram_iterations: Option<u32>,
     /// Whether the WebSocket endpoint pushes watch changes.
     pub(crate) push: bool,
+    /// Bytes of answers one WebSocket connection may hold (default: hs-ws-server's).
+    pub(crate) ws_send_budget: Option<usize>,
+    /// How long a connection may stay over its send budget (default: hs-ws-server's).
+    pub(crate) ws_stall_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -95,6 +99,12 @@ impl RunningServer {
             ws_config = ws_config.with_max_connections(max);
         }
         ws_config = ws_config.with_push(config.push);
+        if let Some(bytes) = config.ws_send_budget {
+            ws_config = ws_config.with_send_budget(bytes);
+        }
+        if let Some(timeout) = config.ws_stall_timeout {
+            ws_config = ws_config.with_stall_timeout(timeout);
+        }
         let mut ws = WsServerState::builder(ops.clone())
             .observer(observers.ws.clone())
             .config(ws_config);
@@ -240,6 +250,12 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         max_connections: args.max_connections,
         scram_iterations: args.scram_iterations,
         push: !args.no_push,
+        ws_send_budget: args.ws_send_budget.map(|mib| {
+            usize::try_from(mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1024 * 1024)
+        }),
+        ws_stall_timeout: args.ws_stall_timeout,
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.

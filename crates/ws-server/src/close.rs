@@ -7,7 +7,7 @@
 //! | message over `max_message_size` | 1009 message too big | `message too big` |
 //! | authentication failed or timed out | 1008 policy violation | `authentication failed` / `authentication timeout` |
 //! | no pong to `missed_pongs` pings | 1008 policy violation | `heartbeat timeout` |
-//! | send queue full (slow reader) | 1008 policy violation | `send queue full` |
+//! | send queue full, or over `send_budget` for `stall_timeout` (slow reader) | 1008 policy violation | `send queue full` |
 //!
 //! 1008 is RFC 6455's generic "policy violation"; the reason tells the
 //! causes apart. (haystack-py closes auth failures with 1000, and its FastAPI

@@ -11,7 +11,7 @@ use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use crate::outgoing::{INVALID, Outgoing};
-use crate::shared::ConnShared;
+use crate::shared::{ConnShared, SendBudget};
 use crate::state::WsServerState;
 use crate::{LOG_CONN, LOG_SERVER, auth, close, protocol, writer};
 
@@ -68,6 +68,7 @@ pub(crate) async fn run(
         peer.clone(),
         inner.observer.clone(),
         queue_tx,
+        SendBudget::new(inner.config.send_budget, inner.queued.clone()),
         close_tx,
         inner.shutdown.child_token(),
     ));
@@ -118,11 +119,24 @@ async fn message_loop(
         interval
     });
     let mut unanswered_pings: u32 = 0;
+    // While the send budget is exhausted the connection is not read (TCP
+    // back-pressure on the peer); past this deadline it is closed.
+    let mut stalled_until: Option<tokio::time::Instant> = None;
     // One wait for the whole loop (a new one per frame would register and
     // deregister with the token each time).
     let cancelled = shared.cancel.cancelled();
     tokio::pin!(cancelled);
     loop {
+        let full = shared.budget.is_full();
+        let stall_deadline = if full {
+            Some(
+                *stalled_until
+                    .get_or_insert_with(|| tokio::time::Instant::now() + config.stall_timeout),
+            )
+        } else {
+            stalled_until = None;
+            None
+        };
         tokio::select! {
             biased;
             () = &mut cancelled => {
@@ -148,15 +162,20 @@ async fn message_loop(
                 }
                 Err(broadcast::error::RecvError::Closed) => pushes = None,
             },
-            frame = stream.next() => {
+            () = shared.budget.room(), if full => {}
+            () = sleep_until(stall_deadline), if full => {
+                stalled(shared, config.stall_timeout);
+                return;
+            }
+            frame = stream.next(), if !full => {
                 let received = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let Some(permit) = acquire(&in_flight, shared).await else { return };
+                        let Some(permit) = acquire(&in_flight, shared, config.stall_timeout).await else { return };
                         session.handle_text(text, received, permit);
                     }
                     Some(Ok(Message::Binary(bytes))) => {
-                        let Some(permit) = acquire(&in_flight, shared).await else { return };
+                        let Some(permit) = acquire(&in_flight, shared, config.stall_timeout).await else { return };
                         session.handle_binary(bytes, received, permit);
                     }
                     Some(Ok(Message::Pong(_))) => {
@@ -187,17 +206,59 @@ async fn message_loop(
     }
 }
 
-/// Waits for an in-flight slot, giving up when the connection closes.
-async fn acquire(in_flight: &Arc<Semaphore>, shared: &ConnShared) -> Option<OwnedSemaphorePermit> {
+/// Waits for an in-flight slot, giving up when the connection closes, or
+/// closing it when the requests holding the slots have waited for room in
+/// the send budget for `stall_timeout` (a slow reader).
+async fn acquire(
+    in_flight: &Arc<Semaphore>,
+    shared: &ConnShared,
+    stall_timeout: std::time::Duration,
+) -> Option<OwnedSemaphorePermit> {
     // Nearly always a slot is free: take it without building the wait.
     if let Ok(permit) = in_flight.clone().try_acquire_owned() {
         return Some(permit);
     }
-    tokio::select! {
-        biased;
-        permit = in_flight.clone().acquire_owned() => permit.ok(),
-        () = shared.cancel.cancelled() => None,
+    let mut stalled_until: Option<tokio::time::Instant> = None;
+    loop {
+        let full = shared.budget.is_full();
+        let deadline = if full {
+            Some(*stalled_until.get_or_insert_with(|| tokio::time::Instant::now() + stall_timeout))
+        } else {
+            stalled_until = None;
+            None
+        };
+        tokio::select! {
+            biased;
+            permit = in_flight.clone().acquire_owned() => return permit.ok(),
+            () = shared.cancel.cancelled() => return None,
+            () = shared.budget.room(), if full => {}
+            () = sleep_until(deadline) => {
+                stalled(shared, stall_timeout);
+                return None;
+            }
+        }
     }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The send budget stayed exhausted for `stall_timeout`: close 1008.
+fn stalled(shared: &ConnShared, stall_timeout: std::time::Duration) {
+    if !shared.cancel.is_cancelled() {
+        log::warn!(
+            target: LOG_SERVER,
+            "{}: send budget of {} bytes exhausted for {stall_timeout:?}, closing the connection of a slow reader",
+            shared.peer,
+            shared.budget.limit()
+        );
+    }
+    shared.close_slow_reader();
 }
 
 async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {

@@ -7,6 +7,8 @@ use std::time::Instant;
 use axum::extract::ws::Message;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 
+use crate::shared::Reservation;
+
 /// The `op` an observer sees for a frame or a request: a Haystack op name
 /// from the wire, or one of the fixed labels below.
 pub(crate) type Label = Cow<'static, str>;
@@ -58,6 +60,20 @@ pub(crate) enum Outcomes {
 }
 
 impl Outcomes {
+    /// Marks every request as failed with `kind` (its answer was replaced
+    /// by an error grid).
+    pub(crate) fn fail(&mut self, kind: ErrorKind) {
+        match self {
+            Outcomes::None => {}
+            Outcomes::One(outcome) => outcome.error = Some(kind),
+            Outcomes::Many(outcomes) => {
+                for outcome in outcomes {
+                    outcome.error = Some(kind);
+                }
+            }
+        }
+    }
+
     /// Reports each request: `on_request` / `on_error` with its own kind when
     /// the frame was written, `on_error(op, lost)` when it never was.
     pub(crate) fn report(self, observer: &GuardedObserver, lost: Option<ErrorKind>) {
@@ -90,6 +106,9 @@ pub(crate) struct Outgoing {
     pub(crate) label: Option<Label>,
     /// The requests it answers.
     pub(crate) outcomes: Outcomes,
+    /// Its bytes of the connection's send budget, given back once it is
+    /// written (or dropped); `None` for control frames.
+    pub(crate) reserved: Option<Reservation>,
 }
 
 impl Outgoing {
@@ -99,6 +118,7 @@ impl Outgoing {
             message: Message::Text(text.into()),
             label: Some(label),
             outcomes,
+            reserved: None,
         }
     }
 
@@ -108,6 +128,7 @@ impl Outgoing {
             message: Message::Ping(Default::default()),
             label: None,
             outcomes: Outcomes::None,
+            reserved: None,
         }
     }
 

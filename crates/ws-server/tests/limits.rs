@@ -135,6 +135,105 @@ async fn slow_reader_is_closed_and_others_are_unaffected() {
     server.stop().await;
 }
 
+/// The attack of issue 13 in small: a client sends many `read` requests
+/// with large answers and never reads. Its answers may hold at most the
+/// send budget; the server stops reading it, serves others meanwhile, and
+/// closes it with 1008 once it stayed over budget for `stall_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reader_is_held_to_its_send_budget_then_closed_1008() {
+    const BUDGET: usize = 1024 * 1024;
+    let config = WsConfig::default()
+        .with_send_budget(BUDGET)
+        .with_stall_timeout(Duration::from_secs(4))
+        .with_close_timeout(Duration::from_secs(2))
+        .with_heartbeat(None, 1);
+    let store = std::sync::Arc::new(hs_core::demo::sized::store(400));
+    let server = start_with_store(store, move |b| b.config(config)).await;
+    let state = server.state.clone();
+
+    let attacker = server.client().await;
+    let (mut sender, mut receiver) = futures_util::StreamExt::split(attacker.ws);
+    let request = json!({"id": "a", "op": "read", "grid": read_filter("point")}).to_string();
+    // Sends until the server stops reading (the send then waits) or closes.
+    let sending = tokio::spawn(async move {
+        for _ in 0..3_000 {
+            if sender.send(Message::text(request.clone())).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    // Phase 1: the answers pile up to the budget, never past it.
+    let mut peak = 0;
+    let mut samples = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while peak < BUDGET / 2 && tokio::time::Instant::now() < deadline {
+        peak = peak.max(state.queued_bytes());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        peak >= BUDGET / 2,
+        "the slow reader's queue filled ({peak} bytes)"
+    );
+    while samples < 200 {
+        peak = peak.max(state.queued_bytes());
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(peak <= BUDGET, "{peak} bytes queued, budget {BUDGET}");
+
+    // Phase 2: another client is served while the slow reader is stalled.
+    let mut healthy = server.client().await;
+    assert_eq!(healthy.request("h", "about", empty_grid()).await["id"], "h");
+    let answer = healthy.request("r", "read", read_ids(&["p1"])).await;
+    assert_eq!(row_ids(&answer), ["p1"]);
+    assert_eq!(state.connection_count(), 2, "the slow reader is still open");
+    healthy.close().await;
+
+    // Phase 3: still within budget until the server gives up; its waiting
+    // requests are `overloaded`, and the close is 1008.
+    let recorder = server.recorder.clone();
+    let overloaded = tokio::task::spawn_blocking(move || {
+        recorder.wait_for(
+            |events| {
+                events.iter().any(|e| {
+                    matches!(e, RecordedEvent::Error { op, error_type } if op == "read" && error_type == "overloaded")
+                })
+            },
+            Duration::from_secs(10),
+        )
+    });
+    while !overloaded.is_finished() {
+        peak = peak.max(state.queued_bytes());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(overloaded.await.unwrap(), "the slow reader was given up on");
+    assert!(peak <= BUDGET, "{peak} bytes queued, budget {BUDGET}");
+    let close = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(frame)) = futures_util::StreamExt::next(&mut receiver).await {
+            if let Message::Close(frame) = frame {
+                return frame;
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed within the wait")
+    .expect("a close frame");
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(close.reason.as_str(), "send queue full");
+    // Reading on lets tungstenite answer the close; the server then ends.
+    let _ = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut receiver).await {}
+    })
+    .await;
+    assert!(server.wait_disconnects(2).await);
+    tokio::time::timeout(WAIT, sending).await.unwrap().unwrap();
+    // Memory goes back: nothing is held once the connection is gone.
+    assert_eq!(state.queued_bytes(), 0);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let server = start(|b| b).await;

@@ -107,6 +107,12 @@ impl WsResponse {
     pub fn error_message(&self) -> Option<String> {
         self.grid.error_message()
     }
+
+    /// An estimate, before encoding, of the bytes [`encode_response`]
+    /// writes (a server reserves room for the answer with it).
+    pub fn size_hint(&self) -> usize {
+        64 + codec::reply_size_hint(&self.grid)
+    }
 }
 
 /// The authentication messages of PROTOCOL.md 4.3.
