@@ -279,30 +279,50 @@ async fn recv_push(
     }
 }
 
-/// A read error: an oversized message gets close 1009; anything else is a
-/// broken transport.
+/// A read error: an oversized message gets close 1009, a protocol
+/// violation 1002, a text message that is not UTF-8 1007; anything else
+/// (the TCP connection reset or closed without a close frame) is a broken
+/// transport.
 pub(crate) fn read_failed(shared: &ConnShared, err: axum::Error) {
-    let too_big = err
-        .into_inner()
-        .downcast::<tokio_tungstenite::tungstenite::Error>()
-        .map(|err| {
-            matches!(
-                *err,
-                tokio_tungstenite::tungstenite::Error::Capacity(
-                    tokio_tungstenite::tungstenite::error::CapacityError::MessageTooLong { .. }
-                )
-            )
-        });
-    match too_big {
-        Ok(true) => {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+    let Ok(err) = err.into_inner().downcast::<WsError>() else {
+        log::debug!(target: LOG_CONN, "{}: read failed, dropping the connection", shared.peer);
+        shared.peer_closed();
+        return;
+    };
+    match *err {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
             log::warn!(target: LOG_SERVER, "{}: message over the size limit, closing with 1009", shared.peer);
             shared
                 .observer
                 .on_error(INVALID, ErrorKind::TooLarge.as_str());
             shared.close(close::TOO_BIG, close::REASON_TOO_BIG);
         }
-        Ok(false) | Err(_) => {
-            log::debug!(target: LOG_CONN, "{}: read failed, dropping the connection", shared.peer);
+        WsError::Utf8(_) => {
+            log::debug!(target: LOG_CONN, "{}: text message is not UTF-8, closing with 1007", shared.peer);
+            shared
+                .observer
+                .on_error(INVALID, ErrorKind::Protocol.as_str());
+            shared.close(close::INVALID_DATA, close::REASON_INVALID_UTF8);
+        }
+        // The peer vanished mid-frame, or sent after its own close: nothing
+        // to answer.
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::ReceivedAfterClosing,
+        ) => {
+            log::debug!(target: LOG_CONN, "{}: connection dropped by the peer", shared.peer);
+            shared.peer_closed();
+        }
+        WsError::Protocol(violation) => {
+            log::debug!(target: LOG_CONN, "{}: protocol violation ({violation}), closing with 1002", shared.peer);
+            shared
+                .observer
+                .on_error(INVALID, ErrorKind::Protocol.as_str());
+            shared.close(close::PROTOCOL, close::REASON_PROTOCOL);
+        }
+        other => {
+            log::debug!(target: LOG_CONN, "{}: read failed ({other}), dropping the connection", shared.peer);
             shared.peer_closed();
         }
     }
