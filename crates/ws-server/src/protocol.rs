@@ -44,7 +44,7 @@ struct SessionInner {
 /// A request envelope ready to run: its grid, or a `read` already typed
 /// ([`ws::decode_plain_read`]).
 struct Request {
-    id: Option<serde_json::Value>,
+    id: Option<ws::RequestId>,
     op: Cow<'static, str>,
     body: OpRequest,
     ch: Option<String>,
@@ -402,7 +402,7 @@ impl SessionInner {
     /// when it could be read), counted as one failed `invalid` request.
     fn answer_invalid(
         &self,
-        id: Option<serde_json::Value>,
+        id: Option<ws::RequestId>,
         kind: ErrorKind,
         message: &str,
         received: Instant,
