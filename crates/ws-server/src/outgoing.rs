@@ -24,6 +24,17 @@ pub(crate) const CAPABILITIES: &str = "capabilities";
 /// Label of a frame that could not be parsed, and of its error answer.
 pub(crate) const INVALID: &str = "invalid";
 
+/// A frame's text as logged: an authentication message (or anything that
+/// may be one: it names a token) is left out, since it carries a token, a
+/// handshake token or SCRAM data with the client's proof.
+pub(crate) fn loggable(text: &str) -> &str {
+    if text.contains("authToken") || text.contains("handshakeToken") {
+        "<authentication message, not logged>"
+    } else {
+        text
+    }
+}
+
 /// A label for a wire op name: borrowed when it is a standard op (no
 /// allocation on the hot path), owned otherwise.
 pub(crate) fn op_label(op: &str) -> Label {

@@ -15,7 +15,8 @@ use hs_core::ws::{self, ClientFrame, WsReadRequest, WsRequest, WsResponse};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::outgoing::{
-    AUTH, BATCH, CAPABILITIES, INVALID, Label, Outcome, Outcomes, Outgoing, PUSH, op_label,
+    AUTH, BATCH, CAPABILITIES, INVALID, Label, Outcome, Outcomes, Outgoing, PUSH, loggable,
+    op_label,
 };
 use crate::shared::ConnShared;
 use crate::state::WsServerState;
@@ -249,7 +250,7 @@ impl SessionInner {
 
     fn trace_recv(&self, text: &str) {
         if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
-            log::trace!(target: LOG_CONN, "{}: recv {} bytes: {text}", self.shared.peer, text.len());
+            log::trace!(target: LOG_CONN, "{}: recv {} bytes: {}", self.shared.peer, text.len(), loggable(text));
         }
     }
 

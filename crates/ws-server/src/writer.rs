@@ -16,7 +16,7 @@ use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::LOG_CONN;
-use crate::outgoing::{Label, Outcomes, Outgoing};
+use crate::outgoing::{Label, Outcomes, Outgoing, loggable};
 use crate::shared::{Closing, Reservation};
 
 /// Frames taken from the queue per flush.
@@ -183,7 +183,7 @@ async fn write_all(
         let len = out.payload_len();
         if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
             if let Message::Text(text) = &out.message {
-                log::trace!(target: LOG_CONN, "send {len} bytes: {}", text.as_str());
+                log::trace!(target: LOG_CONN, "send {len} bytes: {}", loggable(text.as_str()));
             }
         }
         let result = sink.feed(out.message).await;
