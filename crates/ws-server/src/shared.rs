@@ -57,23 +57,17 @@ impl ConnShared {
         }
     }
 
-    /// Queues a frame without waiting, reserving its bytes in the send
-    /// budget. A full queue (in frames or bytes) means the peer does not read
-    /// fast enough: the frame's requests are reported `overloaded` and the
-    /// connection is closed (1008). Returns whether the frame was queued.
-    ///
-    /// For small frames made on the reader task (auth messages, errors about
-    /// unusable frames, pushes); answers to requests wait for room with
-    /// [`reserve`](Self::reserve) instead.
+    /// Queues a frame without waiting. A frame made on the reader task (an
+    /// auth message, the answer to an unusable frame, a push) is counted in
+    /// the send budget but never held back by it: when the budget is used up
+    /// it goes beyond (the connection then counts as stalled, see
+    /// [`SendBudget::is_full`]), bounded by the queue's length in frames. A
+    /// full queue means the peer does not read fast enough: the frame's
+    /// requests are reported `overloaded` and the connection is closed
+    /// (1008). Returns whether the frame was queued.
     pub(crate) fn enqueue(&self, mut out: Outgoing) -> bool {
         if out.reserved.is_none() {
-            match self.budget.try_reserve(out.payload_len()) {
-                Some(reservation) => out.reserved = Some(reservation),
-                None => {
-                    self.slow_reader(out, "send budget exhausted");
-                    return false;
-                }
-            }
+            out.reserved = Some(self.budget.reserve_now(out.payload_len()));
         }
         match self.queue.try_send(out) {
             Ok(()) => true,
@@ -92,7 +86,7 @@ impl ConnShared {
     /// Gives up on a reader too slow to drain its queue: `out` is reported
     /// `overloaded` and the connection closed with 1008, its queued frames
     /// dropped.
-    pub(crate) fn slow_reader(&self, out: Outgoing, why: &str) {
+    fn slow_reader(&self, out: Outgoing, why: &str) {
         if !self.cancel.is_cancelled() {
             log::warn!(
                 target: LOG_SERVER,
@@ -214,14 +208,18 @@ fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
 }
 
 /// One connection's send budget (`WsConfig::send_budget`): a semaphore of
-/// bytes. A frame holds a [`Reservation`] of its bytes from before it is
-/// encoded until it is written to the socket (or dropped), so the bytes a
-/// connection holds in answers never exceed the budget, and every server's
-/// total is at most `max_connections` times the budget.
+/// bytes. An answer holds a [`Reservation`] of its bytes from before it is
+/// encoded until it is written to the socket (or dropped), so the answers a
+/// connection holds never exceed the budget. The few frames made on the
+/// reader task (pushes, auth messages, answers to unusable frames) are never
+/// held back: beyond the budget they are counted in `over`, and the
+/// connection is stalled until they are written.
 #[derive(Debug)]
 pub(crate) struct SendBudget {
     free: Semaphore,
     limit: usize,
+    /// Bytes queued beyond the budget by [`reserve_now`](Self::reserve_now).
+    over: AtomicUsize,
     /// The server-wide gauge, `WsServerState::queued_bytes`.
     total: Arc<AtomicUsize>,
 }
@@ -234,6 +232,7 @@ impl SendBudget {
         Arc::new(SendBudget {
             free: Semaphore::new(limit),
             limit,
+            over: AtomicUsize::new(0),
             total,
         })
     }
@@ -243,11 +242,11 @@ impl SendBudget {
         self.limit
     }
 
-    /// Whether nothing is left: the queue is full, or an answer is waiting
-    /// for room (tokio hands released bytes to waiters first). The reader
-    /// then stops reading.
+    /// Whether nothing is left: the queue is full (or beyond), or an answer
+    /// is waiting for room (tokio hands released bytes to waiters first).
+    /// The reader then stops reading.
     pub(crate) fn is_full(&self) -> bool {
-        self.free.available_permits() == 0
+        self.free.available_permits() == 0 || self.over.load(Ordering::Relaxed) > 0
     }
 
     /// Resolves once every answer waiting for room has it and a byte is
@@ -263,6 +262,21 @@ impl SendBudget {
         Some(self.granted(bytes))
     }
 
+    /// Reserves `bytes` now: from the budget when they are free, else
+    /// beyond it.
+    fn reserve_now(self: &Arc<Self>, bytes: usize) -> Reservation {
+        if let Some(reservation) = self.try_reserve(bytes) {
+            return reservation;
+        }
+        self.over.fetch_add(bytes, Ordering::Relaxed);
+        self.total.fetch_add(bytes, Ordering::Relaxed);
+        Reservation {
+            budget: self.clone(),
+            bytes: 0,
+            over: bytes,
+        }
+    }
+
     async fn reserve(self: &Arc<Self>, bytes: usize) -> Option<Reservation> {
         let permits = u32::try_from(bytes).ok().filter(|_| bytes <= self.limit)?;
         self.free.acquire_many(permits).await.ok()?.forget();
@@ -274,6 +288,7 @@ impl SendBudget {
         Reservation {
             budget: self.clone(),
             bytes,
+            over: 0,
         }
     }
 }
@@ -283,7 +298,10 @@ impl SendBudget {
 #[derive(Debug)]
 pub(crate) struct Reservation {
     budget: Arc<SendBudget>,
+    /// Bytes of the budget.
     bytes: usize,
+    /// Bytes beyond the budget.
+    over: usize,
 }
 
 impl Reservation {
@@ -304,6 +322,7 @@ impl Reservation {
     /// Takes `other`'s bytes into this one.
     pub(crate) fn merge(&mut self, mut other: Reservation) {
         self.bytes += std::mem::take(&mut other.bytes);
+        self.over += std::mem::take(&mut other.over);
     }
 }
 
@@ -319,5 +338,9 @@ impl SendBudget {
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.budget.release(self.bytes);
+        if self.over > 0 {
+            self.budget.over.fetch_sub(self.over, Ordering::Relaxed);
+            self.budget.total.fetch_sub(self.over, Ordering::Relaxed);
+        }
     }
 }

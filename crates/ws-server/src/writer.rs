@@ -95,9 +95,10 @@ pub(crate) async fn run_writer(
             Some(Closing { frame, flush }) => {
                 // Frames queued before the close go out first (an `authErr`
                 // before its close), within the same deadline.
-                while flush {
-                    let Ok(out) = queue.try_recv() else { break };
-                    taken.push(out);
+                if flush {
+                    while let Ok(out) = queue.try_recv() {
+                        taken.push(out);
+                    }
                 }
                 if !taken.is_empty() {
                     let result = tokio::time::timeout_at(

@@ -234,6 +234,82 @@ async fn slow_reader_is_held_to_its_send_budget_then_closed_1008() {
     server.stop().await;
 }
 
+/// A client that pipelines more answers than its budget holds, then reads
+/// them all, is held back (not read meanwhile), never closed: every answer
+/// arrives. An answer larger than the whole budget is an error grid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelining_reader_is_held_back_by_its_budget_not_closed() {
+    const BUDGET: usize = 64 * 1024;
+    let config = WsConfig::default()
+        .with_send_budget(BUDGET)
+        .with_heartbeat(None, 1);
+    let store = std::sync::Arc::new(hs_core::demo::sized::store(40));
+    let server = start_with_store(store, move |b| b.config(config)).await;
+    let client = server.client().await;
+    let (mut sender, mut receiver) = futures_util::StreamExt::split(client.ws);
+    const REQUESTS: usize = 300;
+    let sending = tokio::spawn(async move {
+        for n in 0..REQUESTS {
+            let request = json!({"id": n, "op": "read", "grid": read_filter("point")});
+            sender
+                .send(Message::text(request.to_string()))
+                .await
+                .unwrap();
+        }
+        sender
+    });
+    let mut seen = vec![false; REQUESTS];
+    let mut largest = 0;
+    for _ in 0..REQUESTS {
+        let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut receiver))
+            .await
+            .expect("an answer within the wait")
+            .expect("open")
+            .unwrap();
+        let Message::Text(text) = frame else {
+            panic!("unexpected {frame:?}")
+        };
+        largest = largest.max(text.len());
+        let answer: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(error_dis(&answer), None);
+        assert_eq!(answer["grid"]["rows"].as_array().unwrap().len(), 40);
+        seen[usize::try_from(answer["id"].as_u64().unwrap()).unwrap()] = true;
+    }
+    assert!(seen.iter().all(|seen| *seen));
+    assert!(
+        REQUESTS * largest > 4 * BUDGET,
+        "the answers overflow the budget"
+    );
+    assert!(server.state.queued_bytes() <= BUDGET);
+    let mut sender = sending.await.unwrap();
+
+    // An answer larger than the whole budget: an error grid with the id.
+    server
+        .store
+        .update_entities(hs_core::demo::sized::entities(400))
+        .unwrap();
+    let request = json!({"id": "big", "op": "read", "grid": read_filter("point")});
+    sender
+        .send(Message::text(request.to_string()))
+        .await
+        .unwrap();
+    let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut receiver))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+    assert_eq!(answer["id"], "big");
+    let dis = error_dis(&answer).expect("an error grid");
+    assert!(
+        dis.contains("exceeds the connection's send budget"),
+        "{dis}"
+    );
+    assert_eq!(answer["grid"]["meta"]["errKind"], "too_large");
+    assert_eq!(server.recorder.count_event(Event::WsDisconnect), 0);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let server = start(|b| b).await;
