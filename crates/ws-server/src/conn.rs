@@ -79,6 +79,7 @@ pub(crate) async fn run(
         inner.observer.clone(),
         peer.clone(),
         inner.config.close_timeout,
+        shared.cancel.clone(),
     ));
 
     // Subscribe before auth so no change made meanwhile is missed.
@@ -140,7 +141,8 @@ async fn message_loop(
         tokio::select! {
             biased;
             () = &mut cancelled => {
-                // Our own close already chose its code; otherwise this is shutdown.
+                // Our own close already chose its code, and a writer that
+                // ended took the close with it; otherwise this is shutdown.
                 shared.close(close::GOING_AWAY, close::REASON_SHUTDOWN);
                 return;
             }

@@ -154,7 +154,8 @@ impl ConnShared {
     }
 
     fn close_with(&self, closing: Closing) {
-        if let Some(sender) = self.close.lock().take() {
+        // A closed receiver: the writer is gone, there is nothing to send.
+        if let Some(sender) = self.close.lock().take().filter(|s| !s.is_closed()) {
             log::debug!(
                 target: LOG_CONN,
                 "{}: closing ({} {})",

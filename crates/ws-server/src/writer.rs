@@ -25,7 +25,8 @@ const WRITE_BATCH: usize = 64;
 type Sink = SplitSink<WebSocket, Message>;
 
 /// Runs until the connection is closed; then drains the queue, reporting the
-/// requests that never got their answer out as `connection_closed`.
+/// requests that never got their answer out as `connection_closed`, and
+/// cancels `cancel`.
 ///
 /// `close` decides the end: our close, sent after the frames already queued
 /// (all bounded by `close_timeout`), or instead of them for a slow reader,
@@ -40,7 +41,11 @@ pub(crate) async fn run_writer(
     observer: GuardedObserver,
     peer: std::sync::Arc<str>,
     close_timeout: Duration,
+    cancel: tokio_util::sync::CancellationToken,
 ) {
+    // However the writer ends (a broken socket above all), the connection is
+    // over: the reader stops reading and starting requests nobody will get.
+    let _over = cancel.drop_guard();
     let mut taken: Vec<Outgoing> = Vec::with_capacity(WRITE_BATCH);
     let mut written: Vec<Written> = Vec::with_capacity(WRITE_BATCH);
     let mut broken = false;
