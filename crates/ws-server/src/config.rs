@@ -58,8 +58,7 @@ pub struct WsConfig {
     /// ([`WsServerState::queued_bytes`](crate::WsServerState::queued_bytes)
     /// tells how many they hold). Watch pushes (and auth messages) are never
     /// held back: beyond the budget they are bounded by
-    /// [`send_queue`](Self::send_queue) frames and
-    /// [`stall_timeout`](Self::stall_timeout).
+    /// [`send_queue`](Self::send_queue) frames.
     pub send_budget: usize,
     /// How long a connection may stay over its [`send_budget`](Self::send_budget),
     /// unread, before it is closed with 1008 `send queue full`.

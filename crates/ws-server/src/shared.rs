@@ -60,8 +60,7 @@ impl ConnShared {
     /// Queues a frame without waiting. A frame made on the reader task (an
     /// auth message, the answer to an unusable frame, a push) is counted in
     /// the send budget but never held back by it: when the budget is used up
-    /// it goes beyond (the connection then counts as stalled, see
-    /// [`SendBudget::is_full`]), bounded by the queue's length in frames. A
+    /// it goes beyond, bounded by the queue's length in frames. A
     /// full queue means the peer does not read fast enough: the frame's
     /// requests are reported `overloaded` and the connection is closed
     /// (1008). Returns whether the frame was queued.
@@ -213,14 +212,12 @@ fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
 /// encoded until it is written to the socket (or dropped), so the answers a
 /// connection holds never exceed the budget. The few frames made on the
 /// reader task (pushes, auth messages, answers to unusable frames) are never
-/// held back: beyond the budget they are counted in `over`, and the
-/// connection is stalled until they are written.
+/// held back: beyond the budget they are counted only in the server's
+/// gauge, bounded by the queue's length in frames.
 #[derive(Debug)]
 pub(crate) struct SendBudget {
     free: Semaphore,
     limit: usize,
-    /// Bytes queued beyond the budget by [`reserve_now`](Self::reserve_now).
-    over: AtomicUsize,
     /// The server-wide gauge, `WsServerState::queued_bytes`.
     total: Arc<AtomicUsize>,
 }
@@ -233,7 +230,6 @@ impl SendBudget {
         Arc::new(SendBudget {
             free: Semaphore::new(limit),
             limit,
-            over: AtomicUsize::new(0),
             total,
         })
     }
@@ -243,11 +239,13 @@ impl SendBudget {
         self.limit
     }
 
-    /// Whether nothing is left: the queue is full (or beyond), or an answer
-    /// is waiting for room (tokio hands released bytes to waiters first).
-    /// The reader then stops reading.
+    /// Whether nothing is left: the queue is full, or an answer is waiting
+    /// for room (tokio hands released bytes to waiters first). The reader
+    /// then stops reading. (Bytes beyond the budget are not looked at: they
+    /// take no room from the answers, and the queue's length in frames bounds
+    /// them.)
     pub(crate) fn is_full(&self) -> bool {
-        self.free.available_permits() == 0 || self.over.load(Ordering::Relaxed) > 0
+        self.free.available_permits() == 0
     }
 
     /// Resolves once every answer waiting for room has it and a byte is
@@ -269,7 +267,6 @@ impl SendBudget {
         if let Some(reservation) = self.try_reserve(bytes) {
             return reservation;
         }
-        self.over.fetch_add(bytes, Ordering::Relaxed);
         self.total.fetch_add(bytes, Ordering::Relaxed);
         Reservation {
             budget: self.clone(),
@@ -340,7 +337,6 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         self.budget.release(self.bytes);
         if self.over > 0 {
-            self.budget.over.fetch_sub(self.over, Ordering::Relaxed);
             self.budget.total.fetch_sub(self.over, Ordering::Relaxed);
         }
     }
