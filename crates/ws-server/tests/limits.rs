@@ -310,6 +310,95 @@ async fn a_pipelining_reader_is_held_back_by_its_budget_not_closed() {
     server.stop().await;
 }
 
+/// The next frame of a plain TCP WebSocket, as JSON, within the wait.
+async fn next_json(
+    receiver: &mut futures_util::stream::SplitStream<
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    >,
+) -> serde_json::Value {
+    let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(receiver))
+        .await
+        .expect("a frame within the wait")
+        .expect("open")
+        .unwrap();
+    serde_json::from_str(frame.to_text().unwrap()).unwrap()
+}
+
+/// A watch push to a connection whose answers fill its budget is queued
+/// beyond it (pushes are never held back), not taken for a slow reader:
+/// once the client reads, every answer and the push arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_at_a_full_budget_is_queued_not_a_close() {
+    const BUDGET: usize = 16 * 1024;
+    let config = WsConfig::default()
+        .with_send_budget(BUDGET)
+        .with_heartbeat(None, 1);
+    let server = start(move |b| b.config(config)).await;
+    // A small receive buffer, so that the answers wait in the server's queue
+    // rather than in the kernel's.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{}/api/ws", server.addr), tcp)
+        .await
+        .unwrap();
+    let (mut sender, mut receiver) = futures_util::StreamExt::split(ws);
+    let sub = json!({"id": "sub", "op": "watchSub", "grid": grid(json!({"watchDis": "t"}), &["id"], vec![json!({"id": reference("demo-ahu2-sp")})])});
+    sender.send(Message::text(sub.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut receiver).await["id"], "sub");
+
+    // Answers of ~4 KB each, not read: the budget fills.
+    const REQUESTS: usize = 300;
+    let request = json!({"id": "r", "op": "read", "grid": read_filter("id")}).to_string();
+    let sending = tokio::spawn(async move {
+        for _ in 0..REQUESTS {
+            sender.send(Message::text(request.clone())).await.unwrap();
+        }
+        sender
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.state.queued_bytes() + 4096 < BUDGET && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        server.state.queued_bytes() + 4096 >= BUDGET,
+        "the budget filled"
+    );
+
+    // A change to the watched point: its push goes beyond the budget.
+    let mut writer = server.client().await;
+    let write = grid(
+        json!({}),
+        &["id", "level", "val", "who"],
+        vec![
+            json!({"id": reference("demo-ahu2-sp"), "level": 8.0, "val": {"_kind": "number", "val": 71.0, "unit": "°F"}, "who": "test"}),
+        ],
+    );
+    assert_eq!(writer.request("w", "pointWrite", write).await["id"], "w");
+    writer.close().await;
+
+    // Read everything: every answer and the push, no close.
+    let (mut answers, mut pushes) = (0, 0);
+    while answers < REQUESTS || pushes == 0 {
+        let frame = next_json(&mut receiver).await;
+        if frame["type"] == "watch" {
+            pushes += 1;
+        } else {
+            assert_eq!(frame["id"], "r", "{frame}");
+            assert_eq!(error_dis(&frame), None);
+            answers += 1;
+        }
+    }
+    assert_eq!((answers, pushes), (REQUESTS, 1));
+    assert_eq!(
+        server.recorder.count_event(Event::WsDisconnect),
+        1,
+        "only the writer left"
+    );
+    drop(sending.await.unwrap());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let server = start(|b| b).await;
