@@ -22,6 +22,10 @@ fn main() {
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("hs::observe=debug"),
     )
+    // tungstenite prints whole frames at TRACE, tokens and SCRAM proofs
+    // included: keep it below TRACE whatever RUST_LOG says.
+    .filter_module("tungstenite", LevelFilter::Debug)
+    .filter_module("tokio_tungstenite", LevelFilter::Debug)
     .init();
 
     // Default levels: connect/disconnect INFO, messages TRACE, request DEBUG,

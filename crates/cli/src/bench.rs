@@ -129,6 +129,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 scram_iterations: None,
                 push: true,
                 max_watches_per_connection: None,
+                ws_send_budget: None,
+                ws_stall_timeout: None,
             })
             .await?;
             let url = match args.transport {

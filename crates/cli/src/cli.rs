@@ -176,6 +176,18 @@ pub(crate) struct ServeArgs {
     /// with the connection
     #[arg(long, value_name = "N", default_value_t = hs_ws_server::WsConfig::default().max_watches_per_connection)]
     pub(crate) max_watches_per_connection: usize,
+
+    /// Bytes of answers one WebSocket connection may hold, in MiB: past it the
+    /// connection is not read until its client reads (a slow reader), and an
+    /// answer larger than it is refused with an error grid. At most
+    /// --max-connections times this is held in all [default: 16]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=4095))]
+    pub(crate) ws_send_budget: Option<u32>,
+
+    /// How long a WebSocket connection may stay over its --ws-send-budget,
+    /// unread, before it is closed (1008 `send queue full`) [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) ws_stall_timeout: Option<Duration>,
 }
 
 /// One `--user` of `hs serve`.

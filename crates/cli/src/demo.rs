@@ -67,6 +67,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         scram_iterations: Some(hs_core::auth::DEFAULT_MIN_ITERATIONS),
         push: true,
         max_watches_per_connection: None,
+        ws_send_budget: None,
+        ws_stall_timeout: None,
     })
     .await?;
     outln!(

@@ -52,6 +52,10 @@ pub(crate) struct ServerConfig {
     pub(crate) push: bool,
     /// The most watches one WebSocket connection holds (default: hs-ws-server's).
     pub(crate) max_watches_per_connection: Option<usize>,
+    /// Bytes of answers one WebSocket connection may hold (default: hs-ws-server's).
+    pub(crate) ws_send_budget: Option<usize>,
+    /// How long a connection may stay over its send budget (default: hs-ws-server's).
+    pub(crate) ws_stall_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -110,6 +114,12 @@ impl RunningServer {
         ws_config = ws_config.with_push(config.push);
         if let Some(max) = config.max_watches_per_connection {
             ws_config = ws_config.with_max_watches_per_connection(max);
+        }
+        if let Some(bytes) = config.ws_send_budget {
+            ws_config = ws_config.with_send_budget(bytes);
+        }
+        if let Some(timeout) = config.ws_stall_timeout {
+            ws_config = ws_config.with_stall_timeout(timeout);
         }
         let mut ws = WsServerState::builder(ops.clone())
             .observer(observers.ws.clone())
@@ -270,6 +280,12 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         scram_iterations: args.scram_iterations,
         push: !args.no_push,
         max_watches_per_connection: Some(args.max_watches_per_connection),
+        ws_send_budget: args.ws_send_budget.map(|mib| {
+            usize::try_from(mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1024 * 1024)
+        }),
+        ws_stall_timeout: args.ws_stall_timeout,
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.

@@ -331,3 +331,44 @@ fn demo_with_a_size_explains_reads_on_the_generated_building() {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
 }
+
+/// `--ws-send-budget` bounds what one WebSocket connection's answers may
+/// hold: an answer larger than it is refused with an error grid naming the
+/// budget, over HTTP the same read is served; `--help` states the default.
+#[test]
+fn ws_send_budget_is_a_serve_flag_with_its_default_in_the_help() {
+    let help = support::stdout(&hs(&["serve", "--help"]))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(help.contains("--ws-send-budget <MIB>"), "{help}");
+    assert!(help.contains("[default: 16]"), "{help}");
+    assert!(help.contains("--ws-stall-timeout <DURATION>"), "{help}");
+    assert!(help.contains("[default: 10s]"), "{help}");
+
+    // 5,000 points read at once are an answer of some 2 MB.
+    let (_server, addr) = serve(&[
+        "--demo-size",
+        "5000",
+        "--ws-send-budget",
+        "1",
+        "--event-log",
+        "off",
+    ]);
+    let refused = hs(&["read", "point", "--url", &format!("ws://{addr}")]);
+    assert!(!refused.status.success());
+    let message = support::stderr(&refused);
+    assert!(
+        message.contains("exceeds the connection's send budget of 1048576 bytes"),
+        "{message}"
+    );
+    let served = json_rows(&hs(&[
+        "read",
+        "point",
+        "--url",
+        &format!("http://{addr}"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(served.len(), 5000);
+}

@@ -4,8 +4,9 @@
 
 use hs_core::codec::{CodecError, Format, MAX_COLS, MAX_DEPTH, MAX_ROWS, decode_grid};
 use hs_core::observe::ErrorKind;
-use hs_core::ws::{ClientFrame, FrameError, MAX_BATCH, decode_client_frame, decode_server_frame};
-use serde_json::json;
+use hs_core::ws::{
+    ClientFrame, FrameError, MAX_BATCH, RequestId, decode_client_frame, decode_server_frame,
+};
 
 #[test]
 fn malformed_json_grids_are_typed_errors() {
@@ -205,15 +206,18 @@ fn malformed_client_frames_are_typed_errors_with_ids() {
 
     let err = decode_client_frame(r#"{"id":"x1","op":5}"#).unwrap_err();
     assert_eq!(err.as_str(), "bad_field");
-    assert_eq!(err.request_id(), Some(&json!("x1")));
+    assert_eq!(err.request_id().map(RequestId::as_json), Some(r#""x1""#));
     assert_eq!(err.kind(), ErrorKind::BadRequest);
 
     let err = decode_client_frame(r#"{"id":{"n":[1]},"op":"read","ch":7}"#).unwrap_err();
-    assert_eq!(err.request_id(), Some(&json!({"n":[1]})));
+    assert_eq!(
+        err.request_id().map(RequestId::as_json),
+        Some(r#"{"n":[1]}"#)
+    );
 
     let err = decode_client_frame(r#"{"id":3,"op":"read","grid":{"_kind":"grid"}}"#).unwrap_err();
     assert_eq!(err.as_str(), "bad_grid");
-    assert_eq!(err.request_id(), Some(&json!(3)));
+    assert_eq!(err.request_id().map(RequestId::as_json), Some("3"));
 
     let err = decode_client_frame(r#"{"id":3,"op":"read","grid":[]}"#).unwrap_err();
     assert_eq!(err.as_str(), "bad_grid");
@@ -239,8 +243,12 @@ fn batches_drop_non_objects_decode_items_separately_and_are_capped() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].as_ref().unwrap().op, "about");
     assert_eq!(
-        items[1].as_ref().unwrap_err().request_id(),
-        Some(&json!("b"))
+        items[1]
+            .as_ref()
+            .unwrap_err()
+            .request_id()
+            .map(RequestId::as_json),
+        Some(r#""b""#)
     );
 
     assert_eq!(
@@ -287,7 +295,7 @@ fn malformed_server_frames_are_typed_errors() {
         assert_eq!(err.as_str(), want, "{text}: {err}");
     }
     let err = decode_server_frame(r#"{"grid":{"_kind":"grid"},"id":"r9"}"#).unwrap_err();
-    assert_eq!(err.request_id(), Some(&json!("r9")));
+    assert_eq!(err.request_id().map(RequestId::as_json), Some(r#""r9""#));
 }
 
 /// A small deterministic generator (xorshift), so the test needs no

@@ -326,12 +326,12 @@ impl Shared {
         }
     }
 
-    fn take_by_json_id(&self, id: Option<&serde_json::Value>) -> Option<Pending> {
+    fn take_by_json_id(&self, id: Option<&hs_core::ws::RequestId>) -> Option<Pending> {
         // The client sends decimal strings; accept a number too.
-        let id = match id? {
-            serde_json::Value::String(s) => s.parse::<u32>().ok()?,
-            serde_json::Value::Number(n) => u32::try_from(n.as_u64()?).ok()?,
-            _ => return None,
+        let id = id?;
+        let id = match id.as_str() {
+            Some(text) => text.parse::<u32>().ok()?,
+            None => u32::try_from(id.as_u64()?).ok()?,
         };
         self.take(id)
     }

@@ -1,8 +1,7 @@
 //! The client's view of the haystack-py envelopes (PROTOCOL.md section 4),
 //! on top of [`hs_core::ws`]: what it writes and what it can receive.
 
-use hs_core::ws::{self, AuthMessage, ServerFrame, WsRequest};
-use serde_json::Value as Json;
+use hs_core::ws::{self, AuthMessage, RequestId, ServerFrame, WsRequest};
 
 use crate::Grid;
 
@@ -10,9 +9,9 @@ use crate::Grid;
 #[derive(Debug)]
 pub(crate) enum Incoming {
     /// `{"grid":..,"id":..}`
-    Response { id: Option<Json>, grid: Grid },
+    Response { id: Option<RequestId>, grid: Grid },
     /// `[{"grid":..,"id":..},..]`
-    Batch(Vec<(Option<Json>, Grid)>),
+    Batch(Vec<(Option<RequestId>, Grid)>),
     /// `{"type":"watch","watchId":..,"grid":..}`
     Watch { watch_id: String, grid: Grid },
     /// `{"type":"hello"|"scram"|"authOk"|"authErr",..}`
@@ -44,7 +43,7 @@ pub(crate) enum AuthReply {
 pub(crate) struct DecodeError {
     /// The envelope's id, when it could be read (a response whose grid does
     /// not decode still fails its request promptly).
-    pub(crate) request_id: Option<Json>,
+    pub(crate) request_id: Option<RequestId>,
     pub(crate) message: String,
 }
 

@@ -24,6 +24,8 @@ use std::time::Duration;
 /// | `heartbeat_interval` / `missed_pongs` | 30 s / 2 | close 1008 `heartbeat timeout` after that many pings without a pong |
 /// | `auth_timeout` | 30 s | `authErr`, close 1008 `authentication timeout` |
 /// | `send_queue` | 1 024 frames | WARN, close 1008 `send queue full` (slow reader) |
+/// | `send_budget` | 16 MiB | bytes of answers one connection holds (queued, being written, or reserved by a request about to encode its answer); full, the connection is not read (back-pressure); an answer larger than the budget is replaced by an error grid (`too_large`) |
+/// | `stall_timeout` | 10 s | how long a connection may stay over its `send_budget` before it is closed: WARN, close 1008 `send queue full`, its queued frames dropped |
 /// | `max_in_flight` | 64 requests | the connection stops reading until one finishes |
 /// | `max_batch` | 1 000 items | the batch is answered with one error grid (`too_large`) |
 /// | `close_timeout` | 1 s | how long a closing handshake may take before TCP is dropped |
@@ -48,6 +50,20 @@ pub struct WsConfig {
     /// Frames queued for sending on one connection; a reader too slow to
     /// drain it is disconnected.
     pub send_queue: usize,
+    /// Bytes of answers one connection may hold: queued, being written, or
+    /// reserved by a request about to encode its answer (from an estimate of
+    /// its size). When none are left the connection is not read until the
+    /// peer reads; a single answer larger than this is replaced by an error
+    /// grid. The answers of all connections hold at most
+    /// `max_connections × send_budget` bytes
+    /// ([`WsServerState::queued_bytes`](crate::WsServerState::queued_bytes)
+    /// tells how many they hold). Watch pushes (and auth messages) are never
+    /// held back: beyond the budget they are bounded by
+    /// [`send_queue`](Self::send_queue) frames.
+    pub send_budget: usize,
+    /// How long a connection may stay over its [`send_budget`](Self::send_budget),
+    /// unread, before it is closed with 1008 `send queue full`.
+    pub stall_timeout: Duration,
     /// Requests (or batches) handled concurrently on one connection.
     pub max_in_flight: usize,
     /// Items in one batch.
@@ -71,6 +87,10 @@ pub struct WsConfig {
     pub max_watches_per_connection: usize,
 }
 
+/// The default [`WsConfig::send_budget`]: 16 MiB, above
+/// [`max_message_size`](WsConfig::max_message_size)'s default.
+pub const DEFAULT_SEND_BUDGET: usize = 16 * 1024 * 1024;
+
 /// The default [`WsConfig::read_buffer_size`]: 8 KiB, a dozen typical
 /// requests per read.
 pub const DEFAULT_READ_BUFFER_SIZE: usize = 8 * 1024;
@@ -84,6 +104,8 @@ impl Default for WsConfig {
             missed_pongs: 2,
             auth_timeout: Duration::from_secs(30),
             send_queue: 1_024,
+            send_budget: DEFAULT_SEND_BUDGET,
+            stall_timeout: Duration::from_secs(10),
             max_in_flight: 64,
             max_batch: 1_000,
             close_timeout: Duration::from_secs(1),
@@ -124,6 +146,19 @@ impl WsConfig {
     /// Sets [`send_queue`](Self::send_queue) (at least 1).
     pub fn with_send_queue(mut self, frames: usize) -> Self {
         self.send_queue = frames.max(1);
+        self
+    }
+
+    /// Sets [`send_budget`](Self::send_budget) in bytes (at least 4 KiB, at
+    /// most 4 GiB).
+    pub fn with_send_budget(mut self, bytes: usize) -> Self {
+        self.send_budget = bytes.clamp(4 * 1024, u32::MAX as usize);
+        self
+    }
+
+    /// Sets [`stall_timeout`](Self::stall_timeout).
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
         self
     }
 

@@ -11,7 +11,7 @@ use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::outgoing::{INVALID, Outgoing};
-use crate::shared::ConnShared;
+use crate::shared::{ConnShared, SendBudget};
 use crate::state::WsServerState;
 use crate::{LOG_CONN, LOG_SERVER, auth, close, protocol, writer};
 
@@ -68,6 +68,7 @@ pub(crate) async fn run(
         peer.clone(),
         inner.observer.clone(),
         queue_tx,
+        SendBudget::new(inner.config.send_budget, inner.queued.clone()),
         close_tx,
         inner.shutdown.child_token(),
     ));
@@ -78,6 +79,7 @@ pub(crate) async fn run(
         inner.observer.clone(),
         peer.clone(),
         inner.config.close_timeout,
+        shared.cancel.clone(),
     ));
 
     let principal = if inner.auth.required() {
@@ -128,6 +130,9 @@ async fn message_loop(
         interval
     });
     let mut unanswered_pings: u32 = 0;
+    // While the send budget is exhausted the connection is not read (TCP
+    // back-pressure on the peer); past this deadline it is closed.
+    let mut stalled_until: Option<tokio::time::Instant> = None;
     // One wait for the whole loop (a new one per frame would register and
     // deregister with the token each time).
     let cancelled = shared.cancel.cancelled();
@@ -136,10 +141,21 @@ async fn message_loop(
     let changed = shared.inbox.changed();
     tokio::pin!(changed);
     loop {
+        let full = shared.budget.is_full();
+        let stall_deadline = if full {
+            Some(
+                *stalled_until
+                    .get_or_insert_with(|| tokio::time::Instant::now() + config.stall_timeout),
+            )
+        } else {
+            stalled_until = None;
+            None
+        };
         tokio::select! {
             biased;
             () = &mut cancelled => {
-                // Our own close already chose its code; otherwise this is shutdown.
+                // Our own close already chose its code, and a writer that
+                // ended took the close with it; otherwise this is shutdown.
                 shared.close(close::GOING_AWAY, close::REASON_SHUTDOWN);
                 return;
             }
@@ -162,15 +178,20 @@ async fn message_loop(
                     session.push(event);
                 }
             }
-            frame = stream.next() => {
+            () = shared.budget.room(), if full => {}
+            () = sleep_until(stall_deadline), if full => {
+                stalled(shared, config.stall_timeout);
+                return;
+            }
+            frame = stream.next(), if !full => {
                 let received = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let Some(permit) = acquire(&in_flight, shared).await else { return };
+                        let Some(permit) = acquire(&in_flight, shared, config.stall_timeout).await else { return };
                         session.handle_text(text, received, permit);
                     }
                     Some(Ok(Message::Binary(bytes))) => {
-                        let Some(permit) = acquire(&in_flight, shared).await else { return };
+                        let Some(permit) = acquire(&in_flight, shared, config.stall_timeout).await else { return };
                         session.handle_binary(bytes, received, permit);
                     }
                     Some(Ok(Message::Pong(_))) => {
@@ -201,17 +222,59 @@ async fn message_loop(
     }
 }
 
-/// Waits for an in-flight slot, giving up when the connection closes.
-async fn acquire(in_flight: &Arc<Semaphore>, shared: &ConnShared) -> Option<OwnedSemaphorePermit> {
+/// Waits for an in-flight slot, giving up when the connection closes, or
+/// closing it when the requests holding the slots have waited for room in
+/// the send budget for `stall_timeout` (a slow reader).
+async fn acquire(
+    in_flight: &Arc<Semaphore>,
+    shared: &ConnShared,
+    stall_timeout: std::time::Duration,
+) -> Option<OwnedSemaphorePermit> {
     // Nearly always a slot is free: take it without building the wait.
     if let Ok(permit) = in_flight.clone().try_acquire_owned() {
         return Some(permit);
     }
-    tokio::select! {
-        biased;
-        permit = in_flight.clone().acquire_owned() => permit.ok(),
-        () = shared.cancel.cancelled() => None,
+    let mut stalled_until: Option<tokio::time::Instant> = None;
+    loop {
+        let full = shared.budget.is_full();
+        let deadline = if full {
+            Some(*stalled_until.get_or_insert_with(|| tokio::time::Instant::now() + stall_timeout))
+        } else {
+            stalled_until = None;
+            None
+        };
+        tokio::select! {
+            biased;
+            permit = in_flight.clone().acquire_owned() => return permit.ok(),
+            () = shared.cancel.cancelled() => return None,
+            () = shared.budget.room(), if full => {}
+            () = sleep_until(deadline) => {
+                stalled(shared, stall_timeout);
+                return None;
+            }
+        }
     }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The send budget stayed exhausted for `stall_timeout`: close 1008.
+fn stalled(shared: &ConnShared, stall_timeout: std::time::Duration) {
+    if !shared.cancel.is_cancelled() {
+        log::warn!(
+            target: LOG_SERVER,
+            "{}: send budget of {} bytes exhausted for {stall_timeout:?}, closing the connection of a slow reader",
+            shared.peer,
+            shared.budget.limit()
+        );
+    }
+    shared.close_slow_reader();
 }
 
 async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
@@ -223,30 +286,50 @@ async fn tick(heartbeat: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// A read error: an oversized message gets close 1009; anything else is a
-/// broken transport.
+/// A read error: an oversized message gets close 1009, a protocol
+/// violation 1002, a text message that is not UTF-8 1007; anything else
+/// (the TCP connection reset or closed without a close frame) is a broken
+/// transport.
 pub(crate) fn read_failed(shared: &ConnShared, err: axum::Error) {
-    let too_big = err
-        .into_inner()
-        .downcast::<tokio_tungstenite::tungstenite::Error>()
-        .map(|err| {
-            matches!(
-                *err,
-                tokio_tungstenite::tungstenite::Error::Capacity(
-                    tokio_tungstenite::tungstenite::error::CapacityError::MessageTooLong { .. }
-                )
-            )
-        });
-    match too_big {
-        Ok(true) => {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+    let Ok(err) = err.into_inner().downcast::<WsError>() else {
+        log::debug!(target: LOG_CONN, "{}: read failed, dropping the connection", shared.peer);
+        shared.peer_closed();
+        return;
+    };
+    match *err {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
             log::warn!(target: LOG_SERVER, "{}: message over the size limit, closing with 1009", shared.peer);
             shared
                 .observer
                 .on_error(INVALID, ErrorKind::TooLarge.as_str());
             shared.close(close::TOO_BIG, close::REASON_TOO_BIG);
         }
-        Ok(false) | Err(_) => {
-            log::debug!(target: LOG_CONN, "{}: read failed, dropping the connection", shared.peer);
+        WsError::Utf8(_) => {
+            log::debug!(target: LOG_CONN, "{}: text message is not UTF-8, closing with 1007", shared.peer);
+            shared
+                .observer
+                .on_error(INVALID, ErrorKind::Protocol.as_str());
+            shared.close(close::INVALID_DATA, close::REASON_INVALID_UTF8);
+        }
+        // The peer vanished mid-frame, or sent after its own close: nothing
+        // to answer.
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::ReceivedAfterClosing,
+        ) => {
+            log::debug!(target: LOG_CONN, "{}: connection dropped by the peer", shared.peer);
+            shared.peer_closed();
+        }
+        WsError::Protocol(violation) => {
+            log::debug!(target: LOG_CONN, "{}: protocol violation ({violation}), closing with 1002", shared.peer);
+            shared
+                .observer
+                .on_error(INVALID, ErrorKind::Protocol.as_str());
+            shared.close(close::PROTOCOL, close::REASON_PROTOCOL);
+        }
+        other => {
+            log::debug!(target: LOG_CONN, "{}: read failed ({other}), dropping the connection", shared.peer);
             shared.peer_closed();
         }
     }

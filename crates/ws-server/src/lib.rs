@@ -59,7 +59,7 @@ mod shared;
 mod state;
 mod writer;
 
-pub use config::{DEFAULT_READ_BUFFER_SIZE, WsConfig};
+pub use config::{DEFAULT_READ_BUFFER_SIZE, DEFAULT_SEND_BUDGET, WsConfig};
 pub use endpoint::{CONNECT_OP, WS_PATH, method_router, router};
 pub use error::WsServerError;
 pub use server::{ShutdownHandle, WsServer};

@@ -7,6 +7,8 @@ use std::time::Instant;
 use axum::extract::ws::Message;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 
+use crate::shared::Reservation;
+
 /// The `op` an observer sees for a frame or a request: a Haystack op name
 /// from the wire, or one of the fixed labels below.
 pub(crate) type Label = Cow<'static, str>;
@@ -21,6 +23,17 @@ pub(crate) const AUTH: &str = "auth";
 pub(crate) const CAPABILITIES: &str = "capabilities";
 /// Label of a frame that could not be parsed, and of its error answer.
 pub(crate) const INVALID: &str = "invalid";
+
+/// A frame's text as logged: an authentication message (or anything that
+/// may be one: it names a token) is left out, since it carries a token, a
+/// handshake token or SCRAM data with the client's proof.
+pub(crate) fn loggable(text: &str) -> &str {
+    if text.contains("authToken") || text.contains("handshakeToken") {
+        "<authentication message, not logged>"
+    } else {
+        text
+    }
+}
 
 /// A label for a wire op name: borrowed when it is a standard op (no
 /// allocation on the hot path), owned otherwise.
@@ -58,6 +71,20 @@ pub(crate) enum Outcomes {
 }
 
 impl Outcomes {
+    /// Marks every request as failed with `kind` (its answer was replaced
+    /// by an error grid).
+    pub(crate) fn fail(&mut self, kind: ErrorKind) {
+        match self {
+            Outcomes::None => {}
+            Outcomes::One(outcome) => outcome.error = Some(kind),
+            Outcomes::Many(outcomes) => {
+                for outcome in outcomes {
+                    outcome.error = Some(kind);
+                }
+            }
+        }
+    }
+
     /// Reports each request: `on_request` / `on_error` with its own kind when
     /// the frame was written, `on_error(op, lost)` when it never was.
     pub(crate) fn report(self, observer: &GuardedObserver, lost: Option<ErrorKind>) {
@@ -90,6 +117,9 @@ pub(crate) struct Outgoing {
     pub(crate) label: Option<Label>,
     /// The requests it answers.
     pub(crate) outcomes: Outcomes,
+    /// Its bytes of the connection's send budget, given back once it is
+    /// written (or dropped); `None` for control frames.
+    pub(crate) reserved: Option<Reservation>,
 }
 
 impl Outgoing {
@@ -99,6 +129,7 @@ impl Outgoing {
             message: Message::Text(text.into()),
             label: Some(label),
             outcomes,
+            reserved: None,
         }
     }
 
@@ -108,6 +139,7 @@ impl Outgoing {
             message: Message::Ping(Default::default()),
             label: None,
             outcomes: Outcomes::None,
+            reserved: None,
         }
     }
 

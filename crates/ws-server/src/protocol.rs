@@ -15,7 +15,8 @@ use hs_core::ws::{self, ClientFrame, WsReadRequest, WsRequest, WsResponse};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::outgoing::{
-    AUTH, BATCH, CAPABILITIES, INVALID, Label, Outcome, Outcomes, Outgoing, PUSH, op_label,
+    AUTH, BATCH, CAPABILITIES, INVALID, Label, Outcome, Outcomes, Outgoing, PUSH, loggable,
+    op_label,
 };
 use crate::shared::ConnShared;
 use crate::state::WsServerState;
@@ -44,7 +45,7 @@ struct SessionInner {
 /// A request envelope ready to run: its grid, or a `read` already typed
 /// ([`ws::decode_plain_read`]).
 struct Request {
-    id: Option<serde_json::Value>,
+    id: Option<ws::RequestId>,
     op: Cow<'static, str>,
     body: OpRequest,
     ch: Option<String>,
@@ -249,7 +250,7 @@ impl SessionInner {
 
     fn trace_recv(&self, text: &str) {
         if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
-            log::trace!(target: LOG_CONN, "{}: recv {} bytes: {text}", self.shared.peer, text.len());
+            log::trace!(target: LOG_CONN, "{}: recv {} bytes: {}", self.shared.peer, text.len(), loggable(text));
         }
     }
 
@@ -296,9 +297,72 @@ impl SessionInner {
         self.shared.observer.on_ws_message_recv(&request.op, len);
         let op = op_label(&request.op);
         let (response, outcome) = self.run(request, op.clone(), received).await;
-        let text = ws::encode_response(&response);
-        self.shared
-            .enqueue(Outgoing::text(text, op, Outcomes::One(outcome)));
+        self.send_answer(
+            response.size_hint(),
+            || ws::encode_response(&response),
+            |refusal| {
+                let error = OpError::new(ErrorKind::TooLarge, refusal);
+                ws::encode_response(&WsResponse::error(
+                    response.id.clone(),
+                    response.ch.clone(),
+                    &error,
+                ))
+            },
+            op,
+            Outcomes::One(outcome),
+        )
+        .await;
+    }
+
+    /// Queues an answer within the connection's send budget: its estimated
+    /// size is reserved before it is encoded (waiting while the peer reads),
+    /// then the reservation is fitted to its real size. An answer larger
+    /// than the whole budget is replaced by `too_large(why)`, an error
+    /// envelope.
+    async fn send_answer(
+        &self,
+        size_hint: usize,
+        encode: impl FnOnce() -> String,
+        too_large: impl FnOnce(String) -> String,
+        label: Label,
+        mut outcomes: Outcomes,
+    ) {
+        let shared = &self.shared;
+        let limit = shared.budget.limit();
+        let Some(mut reserved) = shared.reserve(size_hint.min(limit)).await else {
+            outcomes.report(&shared.observer, Some(shared.lost()));
+            return;
+        };
+        let mut text = encode();
+        if text.len() > limit {
+            let why = format!(
+                "answer of {} bytes exceeds the connection's send budget of {limit} bytes",
+                text.len()
+            );
+            log::warn!(target: LOG_SERVER, "{}: {label} {why}", shared.peer);
+            text = too_large(why);
+            outcomes.fail(ErrorKind::TooLarge);
+        }
+        let len = text.len();
+        if len <= reserved.bytes() {
+            reserved.shrink_to(len);
+        } else if let Some(more) = shared.try_reserve(len - reserved.bytes()) {
+            reserved.merge(more);
+        } else {
+            // Never wait holding bytes: two answers doing so could each
+            // wait for the other's.
+            drop(reserved);
+            match shared.reserve(len).await {
+                Some(all) => reserved = all,
+                None => {
+                    outcomes.report(&shared.observer, Some(shared.lost()));
+                    return;
+                }
+            }
+        }
+        let mut out = Outgoing::text(text, label, outcomes);
+        out.reserved = Some(reserved);
+        shared.enqueue(out);
     }
 
     /// Answers the frames that are neither requests nor batches.
@@ -339,7 +403,7 @@ impl SessionInner {
     /// when it could be read), counted as one failed `invalid` request.
     fn answer_invalid(
         &self,
-        id: Option<serde_json::Value>,
+        id: Option<ws::RequestId>,
         kind: ErrorKind,
         message: &str,
         received: Instant,
@@ -415,9 +479,18 @@ impl SessionInner {
             responses.push(response);
             outcomes.push(outcome);
         }
-        let text = ws::encode_responses(&responses);
-        self.shared
-            .enqueue(Outgoing::text(text, BATCH.into(), Outcomes::Many(outcomes)));
+        let size_hint = responses.iter().map(WsResponse::size_hint).sum();
+        self.send_answer(
+            size_hint,
+            || ws::encode_responses(&responses),
+            |refusal| {
+                let error = OpError::new(ErrorKind::TooLarge, refusal);
+                ws::encode_response(&WsResponse::error(None, None, &error))
+            },
+            BATCH.into(),
+            Outcomes::Many(outcomes),
+        )
+        .await;
     }
 
     /// Authorises and dispatches one request; tracks the watches it opens and

@@ -1,6 +1,7 @@
 //! The server state shared by every connection, and its builder.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer, TokenStore};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
@@ -48,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) auth: AuthSettings,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) connections: Arc<Semaphore>,
+    /// Bytes held by every connection's answers ([`WsServerState::queued_bytes`]).
+    pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -60,6 +63,7 @@ impl std::fmt::Debug for WsServerState {
             .field("auth_required", &self.inner.auth.required())
             .field("scram", &self.inner.auth.scram.is_some())
             .field("connections", &self.connection_count())
+            .field("queued_bytes", &self.queued_bytes())
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +88,16 @@ impl WsServerState {
     /// Open WebSocket connections.
     pub fn connection_count(&self) -> usize {
         self.inner.config.max_connections - self.inner.connections.available_permits()
+    }
+
+    /// Bytes the answers of every open connection hold: queued for sending,
+    /// being written, or reserved by requests about to encode their answers.
+    /// A gauge of the memory slow readers cost: each connection holds at most
+    /// [`WsConfig::send_budget`], so this never exceeds
+    /// `max_connections × send_budget`; it falls back as peers read and to 0
+    /// when connections end.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued.load(Ordering::Relaxed)
     }
 
     /// Starts a graceful shutdown: every connection is closed with 1001 and
@@ -188,6 +202,7 @@ impl WsServerStateBuilder {
                     .authorizer
                     .unwrap_or_else(|| Arc::new(RoleAuthorizer::new())),
                 connections: Arc::new(Semaphore::new(max_connections)),
+                queued: Arc::new(AtomicUsize::new(0)),
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),

@@ -9,14 +9,15 @@
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::LOG_CONN;
-use crate::outgoing::{Label, Outcomes, Outgoing};
+use crate::outgoing::{Label, Outcomes, Outgoing, loggable};
+use crate::shared::{Closing, Reservation};
 
 /// Frames taken from the queue per flush.
 const WRITE_BATCH: usize = 64;
@@ -24,20 +25,27 @@ const WRITE_BATCH: usize = 64;
 type Sink = SplitSink<WebSocket, Message>;
 
 /// Runs until the connection is closed; then drains the queue, reporting the
-/// requests that never got their answer out as `connection_closed`.
+/// requests that never got their answer out as `connection_closed`, and
+/// cancels `cancel`.
 ///
-/// `close` decides the end: a frame is our close, sent after the frames
-/// already queued (all bounded by `close_timeout`); the sender dropped means
+/// `close` decides the end: our close, sent after the frames already queued
+/// (all bounded by `close_timeout`), or instead of them for a slow reader,
+/// whose queued frames are dropped (after the frame being written, which
+/// cannot be cut short, within `close_timeout`); the sender dropped means
 /// the peer closed (tungstenite has already queued its reply, which is
 /// flushed).
 pub(crate) async fn run_writer(
     mut sink: Sink,
     mut queue: mpsc::Receiver<Outgoing>,
-    mut close: oneshot::Receiver<CloseFrame>,
+    mut close: oneshot::Receiver<Closing>,
     observer: GuardedObserver,
     peer: std::sync::Arc<str>,
     close_timeout: Duration,
+    cancel: tokio_util::sync::CancellationToken,
 ) {
+    // However the writer ends (a broken socket above all), the connection is
+    // over: the reader stops reading and starting requests nobody will get.
+    let _over = cancel.drop_guard();
     let mut taken: Vec<Outgoing> = Vec::with_capacity(WRITE_BATCH);
     let mut written: Vec<Written> = Vec::with_capacity(WRITE_BATCH);
     let mut broken = false;
@@ -80,14 +88,22 @@ pub(crate) async fn run_writer(
             }
         }
     };
+    // What the frames never written are reported as: a slow reader's are
+    // dropped because it did not read them.
+    let lost = match &close_frame {
+        Some(Closing { flush: false, .. }) => ErrorKind::Overloaded,
+        _ => ErrorKind::ConnectionClosed,
+    };
     if !broken {
         let deadline = tokio::time::Instant::now() + close_timeout;
         match close_frame {
-            Some(frame) => {
+            Some(Closing { frame, flush }) => {
                 // Frames queued before the close go out first (an `authErr`
                 // before its close), within the same deadline.
-                while let Ok(out) = queue.try_recv() {
-                    taken.push(out);
+                if flush {
+                    while let Ok(out) = queue.try_recv() {
+                        taken.push(out);
+                    }
                 }
                 if !taken.is_empty() {
                     let result = tokio::time::timeout_at(
@@ -114,9 +130,9 @@ pub(crate) async fn run_writer(
         }
     }
     queue.close();
+    // Dropping the frames gives their bytes back to the budget.
     while let Ok(out) = queue.try_recv() {
-        out.outcomes
-            .report(&observer, Some(ErrorKind::ConnectionClosed));
+        out.outcomes.report(&observer, Some(lost));
     }
 }
 
@@ -135,8 +151,9 @@ fn forget_socket_waker(sink: &mut Sink) {
     let _ = sink.poll_flush_unpin(&mut cx);
 }
 
-/// A frame handed to the socket: its label, payload length and requests.
-type Written = (Option<Label>, usize, Outcomes);
+/// A frame handed to the socket: its label, payload length, requests and
+/// bytes of the budget (held until it is flushed).
+type Written = (Option<Label>, usize, Outcomes, Option<Reservation>);
 
 /// Reports what was written (`broken`: lost after all) and what never was.
 fn report(
@@ -145,7 +162,7 @@ fn report(
     taken: &mut Vec<Outgoing>,
     broken: bool,
 ) {
-    for (label, len, outcomes) in written.drain(..) {
+    for (label, len, outcomes, _reserved) in written.drain(..) {
         if broken {
             outcomes.report(observer, Some(ErrorKind::ConnectionClosed));
         } else {
@@ -172,11 +189,11 @@ async fn write_all(
         let len = out.payload_len();
         if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
             if let Message::Text(text) = &out.message {
-                log::trace!(target: LOG_CONN, "send {len} bytes: {}", text.as_str());
+                log::trace!(target: LOG_CONN, "send {len} bytes: {}", loggable(text.as_str()));
             }
         }
         let result = sink.feed(out.message).await;
-        written.push((out.label, len, out.outcomes));
+        written.push((out.label, len, out.outcomes, out.reserved));
         if let Err(err) = result {
             log::debug!(target: LOG_CONN, "write failed: {err}");
             return Err(());

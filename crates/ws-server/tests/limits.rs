@@ -135,6 +135,270 @@ async fn slow_reader_is_closed_and_others_are_unaffected() {
     server.stop().await;
 }
 
+/// The attack of issue 13 in small: a client sends many `read` requests
+/// with large answers and never reads. Its answers may hold at most the
+/// send budget; the server stops reading it, serves others meanwhile, and
+/// closes it with 1008 once it stayed over budget for `stall_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reader_is_held_to_its_send_budget_then_closed_1008() {
+    const BUDGET: usize = 1024 * 1024;
+    let config = WsConfig::default()
+        .with_send_budget(BUDGET)
+        .with_stall_timeout(Duration::from_secs(4))
+        .with_close_timeout(Duration::from_secs(2))
+        .with_heartbeat(None, 1);
+    let store = std::sync::Arc::new(hs_core::demo::sized::store(400));
+    let server = start_with_store(store, move |b| b.config(config)).await;
+    let state = server.state.clone();
+
+    let attacker = server.client().await;
+    let (mut sender, mut receiver) = futures_util::StreamExt::split(attacker.ws);
+    let request = json!({"id": "a", "op": "read", "grid": read_filter("point")}).to_string();
+    // Sends until the server stops reading (the send then waits) or closes.
+    let sending = tokio::spawn(async move {
+        for _ in 0..3_000 {
+            if sender.send(Message::text(request.clone())).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    // Phase 1: the answers pile up to the budget, never past it.
+    let mut peak = 0;
+    let mut samples = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while peak < BUDGET / 2 && tokio::time::Instant::now() < deadline {
+        peak = peak.max(state.queued_bytes());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        peak >= BUDGET / 2,
+        "the slow reader's queue filled ({peak} bytes)"
+    );
+    while samples < 200 {
+        peak = peak.max(state.queued_bytes());
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(peak <= BUDGET, "{peak} bytes queued, budget {BUDGET}");
+
+    // Phase 2: another client is served while the slow reader is stalled.
+    let mut healthy = server.client().await;
+    assert_eq!(healthy.request("h", "about", empty_grid()).await["id"], "h");
+    let answer = healthy.request("r", "read", read_ids(&["p1"])).await;
+    assert_eq!(row_ids(&answer), ["p1"]);
+    assert_eq!(state.connection_count(), 2, "the slow reader is still open");
+    healthy.close().await;
+
+    // Phase 3: still within budget until the server gives up; its waiting
+    // requests are `overloaded`, and the close is 1008.
+    let recorder = server.recorder.clone();
+    let overloaded = tokio::task::spawn_blocking(move || {
+        recorder.wait_for(
+            |events| {
+                events.iter().any(|e| {
+                    matches!(e, RecordedEvent::Error { op, error_type } if op == "read" && error_type == "overloaded")
+                })
+            },
+            Duration::from_secs(10),
+        )
+    });
+    while !overloaded.is_finished() {
+        peak = peak.max(state.queued_bytes());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(overloaded.await.unwrap(), "the slow reader was given up on");
+    assert!(peak <= BUDGET, "{peak} bytes queued, budget {BUDGET}");
+    let close = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(frame)) = futures_util::StreamExt::next(&mut receiver).await {
+            if let Message::Close(frame) = frame {
+                return frame;
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed within the wait")
+    .expect("a close frame");
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(close.reason.as_str(), "send queue full");
+    // Reading on lets tungstenite answer the close; the server then ends.
+    let _ = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut receiver).await {}
+    })
+    .await;
+    assert!(server.wait_disconnects(2).await);
+    tokio::time::timeout(WAIT, sending).await.unwrap().unwrap();
+    // Memory goes back: nothing is held once the connection is gone.
+    assert_eq!(state.queued_bytes(), 0);
+    server.stop().await;
+}
+
+/// A client that pipelines more answers than its budget holds, then reads
+/// them all, is held back (not read meanwhile), never closed: every answer
+/// arrives. An answer larger than the whole budget is an error grid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelining_reader_is_held_back_by_its_budget_not_closed() {
+    const BUDGET: usize = 64 * 1024;
+    let config = WsConfig::default()
+        .with_send_budget(BUDGET)
+        .with_heartbeat(None, 1);
+    let store = std::sync::Arc::new(hs_core::demo::sized::store(40));
+    let server = start_with_store(store, move |b| b.config(config)).await;
+    let client = server.client().await;
+    let (mut sender, mut receiver) = futures_util::StreamExt::split(client.ws);
+    const REQUESTS: usize = 300;
+    let sending = tokio::spawn(async move {
+        for n in 0..REQUESTS {
+            let request = json!({"id": n, "op": "read", "grid": read_filter("point")});
+            sender
+                .send(Message::text(request.to_string()))
+                .await
+                .unwrap();
+        }
+        sender
+    });
+    let mut seen = vec![false; REQUESTS];
+    let mut largest = 0;
+    for _ in 0..REQUESTS {
+        let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut receiver))
+            .await
+            .expect("an answer within the wait")
+            .expect("open")
+            .unwrap();
+        let Message::Text(text) = frame else {
+            panic!("unexpected {frame:?}")
+        };
+        largest = largest.max(text.len());
+        let answer: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(error_dis(&answer), None);
+        assert_eq!(answer["grid"]["rows"].as_array().unwrap().len(), 40);
+        seen[usize::try_from(answer["id"].as_u64().unwrap()).unwrap()] = true;
+    }
+    assert!(seen.iter().all(|seen| *seen));
+    assert!(
+        REQUESTS * largest > 4 * BUDGET,
+        "the answers overflow the budget"
+    );
+    assert!(server.state.queued_bytes() <= BUDGET);
+    let mut sender = sending.await.unwrap();
+
+    // An answer larger than the whole budget: an error grid with the id.
+    server
+        .store
+        .update_entities(hs_core::demo::sized::entities(400))
+        .unwrap();
+    let request = json!({"id": "big", "op": "read", "grid": read_filter("point")});
+    sender
+        .send(Message::text(request.to_string()))
+        .await
+        .unwrap();
+    let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut receiver))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+    assert_eq!(answer["id"], "big");
+    let dis = error_dis(&answer).expect("an error grid");
+    assert!(
+        dis.contains("exceeds the connection's send budget"),
+        "{dis}"
+    );
+    assert_eq!(answer["grid"]["meta"]["errKind"], "too_large");
+    assert_eq!(server.recorder.count_event(Event::WsDisconnect), 0);
+    server.stop().await;
+}
+
+/// The next frame of a plain TCP WebSocket, as JSON, within the wait.
+async fn next_json(
+    receiver: &mut futures_util::stream::SplitStream<
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    >,
+) -> serde_json::Value {
+    let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(receiver))
+        .await
+        .expect("a frame within the wait")
+        .expect("open")
+        .unwrap();
+    serde_json::from_str(frame.to_text().unwrap()).unwrap()
+}
+
+/// A watch push to a connection whose answers fill its budget is queued
+/// beyond it (pushes are never held back), not taken for a slow reader:
+/// once the client reads, every answer and the push arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_at_a_full_budget_is_queued_not_a_close() {
+    const BUDGET: usize = 16 * 1024;
+    let config = WsConfig::default()
+        .with_send_budget(BUDGET)
+        .with_heartbeat(None, 1);
+    let server = start(move |b| b.config(config)).await;
+    // A small receive buffer, so that the answers wait in the server's queue
+    // rather than in the kernel's.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{}/api/ws", server.addr), tcp)
+        .await
+        .unwrap();
+    let (mut sender, mut receiver) = futures_util::StreamExt::split(ws);
+    let sub = json!({"id": "sub", "op": "watchSub", "grid": grid(json!({"watchDis": "t"}), &["id"], vec![json!({"id": reference("demo-ahu2-sp")})])});
+    sender.send(Message::text(sub.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut receiver).await["id"], "sub");
+
+    // Answers of ~4 KB each, not read: the budget fills.
+    const REQUESTS: usize = 300;
+    let request = json!({"id": "r", "op": "read", "grid": read_filter("id")}).to_string();
+    let sending = tokio::spawn(async move {
+        for _ in 0..REQUESTS {
+            sender.send(Message::text(request.clone())).await.unwrap();
+        }
+        sender
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.state.queued_bytes() + 4096 < BUDGET && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        server.state.queued_bytes() + 4096 >= BUDGET,
+        "the budget filled"
+    );
+
+    // A change to the watched point: its push goes beyond the budget.
+    let mut writer = server.client().await;
+    let write = grid(
+        json!({}),
+        &["id", "level", "val", "who"],
+        vec![
+            json!({"id": reference("demo-ahu2-sp"), "level": 8.0, "val": {"_kind": "number", "val": 71.0, "unit": "°F"}, "who": "test"}),
+        ],
+    );
+    assert_eq!(writer.request("w", "pointWrite", write).await["id"], "w");
+    writer.close().await;
+
+    // Read everything: every answer and the push, no close.
+    let (mut answers, mut pushes) = (0, 0);
+    while answers < REQUESTS || pushes == 0 {
+        let frame = next_json(&mut receiver).await;
+        if frame["type"] == "watch" {
+            pushes += 1;
+        } else {
+            assert_eq!(frame["id"], "r", "{frame}");
+            assert_eq!(error_dis(&frame), None);
+            answers += 1;
+        }
+    }
+    assert_eq!((answers, pushes), (REQUESTS, 1));
+    assert_eq!(
+        server.recorder.count_event(Event::WsDisconnect),
+        1,
+        "only the writer left"
+    );
+    drop(sending.await.unwrap());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let server = start(|b| b).await;

@@ -429,3 +429,41 @@ impl SendBinary for Socket {
         self.send(Message::binary(bytes)).await.unwrap();
     }
 }
+
+/// Ids come back as their exact JSON text, on the fast paths (`about`, a
+/// plain `read`) and the general one (extra members, batches): integers
+/// beyond 64 bits, numbers beyond `f64`, escaped strings, objects.
+#[tokio::test]
+async fn request_ids_are_echoed_exactly_as_received() {
+    let server = start(|b| b).await;
+    let mut client = server.client().await;
+    let read = read_ids(&["demo-ahu1-dat"]).to_string();
+    for id in [
+        "18446744073709551617",
+        "1e400",
+        "-0.10",
+        r#""a\u0041\/""#,
+        r#"{"n": [1, 2.50]}"#,
+    ] {
+        for request in [
+            format!(r#"{{"id":{id},"op":"about"}}"#),
+            format!(r#"{{"id":{id},"op":"read","grid":{read}}}"#),
+            format!(r#"{{"id":{id},"op":"about","extra":true}}"#),
+            format!(r#"{{"id":{id},"op":"read","grid":7}}"#),
+        ] {
+            client.send_text(&request).await;
+            let answer = client.recv_text().await;
+            assert!(
+                answer.ends_with(&format!(r#","id":{id}}}"#)),
+                "{request} -> {answer}"
+            );
+        }
+        client
+            .send_text(&format!(r#"[{{"id":{id},"op":"about"}}]"#))
+            .await;
+        let answer = client.recv_text().await;
+        assert!(answer.ends_with(&format!(r#","id":{id}}}]"#)), "{answer}");
+    }
+    client.close().await;
+    server.stop().await;
+}

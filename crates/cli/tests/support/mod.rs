@@ -160,6 +160,14 @@ pub(crate) fn serve_on(listen: &str, extra: &[&str]) -> (ChildGuard, String) {
     listening(guard, stdout)
 }
 
+/// [`serve_on`] 127.0.0.1, a free port, with `env` set (e.g. `RUST_LOG`).
+pub(crate) fn serve_with_env(extra: &[&str], env: &[(&str, &str)]) -> (ChildGuard, String) {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (guard, stdout) = ChildGuard::spawn(&args, env);
+    listening(guard, stdout)
+}
+
 /// The address `hs serve` printed as its first line (the rest of stdout is
 /// drained so the server never blocks on a full pipe).
 fn listening(guard: ChildGuard, stdout: ChildStdout) -> (ChildGuard, String) {

@@ -135,6 +135,14 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A string literal's JSON text, quotes and escapes included.
+    pub(crate) fn raw_string(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        let start = self.pos;
+        self.string()?;
+        Some(&self.text[start..self.pos])
+    }
+
     /// A string literal: borrowed when it has no escape.
     pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
         if self.peek()? != b'"' {

@@ -1,6 +1,8 @@
 use crate::codec::CodecError;
 use crate::observe::ErrorKind;
 
+use super::RequestId;
+
 /// Why a WebSocket text frame could not be decoded.
 ///
 /// Decoding never panics: every malformed frame becomes one of these. When
@@ -23,7 +25,7 @@ pub enum FrameError {
     #[error("envelope field `{field}` must be {expected}")]
     BadField {
         /// The request id, when it could be read.
-        id: Option<serde_json::Value>,
+        id: Option<RequestId>,
         /// The field.
         field: &'static str,
         /// What it must be.
@@ -33,7 +35,7 @@ pub enum FrameError {
     #[error("envelope field `{field}` is missing")]
     MissingField {
         /// The request id, when it could be read.
-        id: Option<serde_json::Value>,
+        id: Option<RequestId>,
         /// The field.
         field: &'static str,
     },
@@ -41,7 +43,7 @@ pub enum FrameError {
     #[error("bad grid: {source}")]
     BadGrid {
         /// The request id, when it could be read.
-        id: Option<serde_json::Value>,
+        id: Option<RequestId>,
         /// Why the grid was refused.
         #[source]
         source: CodecError,
@@ -91,7 +93,7 @@ impl FrameError {
     }
 
     /// The id of the request this error belongs to, when it could be read.
-    pub fn request_id(&self) -> Option<&serde_json::Value> {
+    pub fn request_id(&self) -> Option<&RequestId> {
         match self {
             FrameError::BadField { id, .. }
             | FrameError::MissingField { id, .. }

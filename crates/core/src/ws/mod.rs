@@ -37,8 +37,10 @@
 //! is indistinguishable from a JSON-mode reference server.
 
 mod error;
+mod id;
 
 pub use error::FrameError;
+pub use id::RequestId;
 
 use libhaystack::val::Grid;
 use serde::{Deserialize, Serialize};
@@ -56,9 +58,9 @@ pub const MAX_BATCH: usize = 1_000;
 /// A request envelope: `{"id":..,"op":..,"grid":{..}[,"ch":..]}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WsRequest {
-    /// Any JSON value, echoed verbatim in the response; `None` when absent
-    /// or `null` (the response then has no `id`).
-    pub id: Option<serde_json::Value>,
+    /// Any JSON value, echoed verbatim (its exact text) in the response;
+    /// `None` when absent or `null` (the response then has no `id`).
+    pub id: Option<RequestId>,
     /// The op name; `""` when the envelope had none.
     pub op: String,
     /// The request grid; the empty grid when the envelope had none.
@@ -72,7 +74,7 @@ impl WsRequest {
     /// A request with a string id and no channel.
     pub fn new(id: impl Into<String>, op: impl Into<String>, grid: Grid) -> Self {
         WsRequest {
-            id: Some(serde_json::Value::String(id.into())),
+            id: Some(RequestId::from(id.into())),
             op: op.into(),
             grid,
             ch: None,
@@ -83,8 +85,9 @@ impl WsRequest {
 /// A response envelope: `{"grid":{..}[,"id":..][,"ch":..]}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WsResponse {
-    /// The request's id; not written when `None` or `null`.
-    pub id: Option<serde_json::Value>,
+    /// The request's id, written exactly as received; not written when
+    /// `None`.
+    pub id: Option<RequestId>,
     /// The response grid (an error grid for a failed request): a
     /// [`Reply`], so that a server writes a store's shared rows in place;
     /// decoded responses always hold [`Reply::Grid`].
@@ -95,7 +98,7 @@ pub struct WsResponse {
 
 impl WsResponse {
     /// A response carrying the error grid of `error` (its `dis` and kind).
-    pub fn error(id: Option<serde_json::Value>, ch: Option<String>, error: &OpError) -> Self {
+    pub fn error(id: Option<RequestId>, ch: Option<String>, error: &OpError) -> Self {
         WsResponse {
             id,
             grid: Reply::Grid(error.to_grid()),
@@ -106,6 +109,12 @@ impl WsResponse {
     /// The error message when the grid is an error grid.
     pub fn error_message(&self) -> Option<String> {
         self.grid.error_message()
+    }
+
+    /// An estimate, before encoding, of the bytes [`encode_response`]
+    /// writes (a server reserves room for the answer with it).
+    pub fn size_hint(&self) -> usize {
+        64 + codec::reply_size_hint(&self.grid)
     }
 }
 
@@ -317,7 +326,7 @@ struct RawEnvelope<'a> {
 /// Field access with the request id at hand for errors.
 struct Fields<'a> {
     raw: RawEnvelope<'a>,
-    id: Option<serde_json::Value>,
+    id: Option<RequestId>,
 }
 
 impl<'a> Fields<'a> {
@@ -328,11 +337,8 @@ impl<'a> Fields<'a> {
                 message: err.to_string(),
             }
         })?;
-        // Any JSON value is a valid id; a raw value always re-parses.
-        let id = raw
-            .id
-            .and_then(|id| serde_json::from_str::<serde_json::Value>(id.get()).ok())
-            .filter(|id| !id.is_null());
+        // Any JSON value is a valid id, kept as its text.
+        let id = raw.id.and_then(|id| RequestId::from_raw(id.get()));
         Ok(Fields { raw, id })
     }
 
@@ -496,7 +502,7 @@ pub fn decode_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
 /// The members of a plain envelope: `id`, `op`, `grid`, `ch`.
 #[derive(Default)]
 struct PlainEnvelope {
-    id: Option<serde_json::Value>,
+    id: Option<RequestId>,
     op: Option<String>,
     grid: Option<Grid>,
     ch: Option<String>,
@@ -529,13 +535,12 @@ fn plain_envelope(text: &str) -> Option<PlainEnvelope> {
     Some(envelope)
 }
 
-/// An envelope's `id`: a string, a number or null.
-fn envelope_id(parser: &mut codec::json_fast::Parser<'_>) -> Option<Option<serde_json::Value>> {
+/// An envelope's `id`: a string, a number or null, as its text.
+fn envelope_id(parser: &mut codec::json_fast::Parser<'_>) -> Option<Option<RequestId>> {
     Some(match parser.peek()? {
-        b'"' => Some(serde_json::Value::String(parser.string()?.into_owned())),
+        b'"' => RequestId::from_raw(parser.raw_string()?),
         b'n' => parser.literal("null").map(|()| None)?,
-        // Parsed by serde_json, as `Fields` parses ids.
-        _ => Some(serde_json::from_str(parser.number_text()?).ok()?),
+        _ => RequestId::from_raw(parser.number_text()?),
     })
 }
 
@@ -545,7 +550,7 @@ fn envelope_id(parser: &mut codec::json_fast::Parser<'_>) -> Option<Option<serde
 #[non_exhaustive]
 pub struct WsReadRequest {
     /// As [`WsRequest::id`].
-    pub id: Option<serde_json::Value>,
+    pub id: Option<RequestId>,
     /// The read the grid asks for.
     pub read: ReadRequest,
     /// As [`WsRequest::ch`].
@@ -701,10 +706,6 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn non_null(id: &Option<serde_json::Value>) -> Option<&serde_json::Value> {
-    id.as_ref().filter(|id| !id.is_null())
-}
-
 /// Writes a grid envelope with serde_json's compact layout; the grid is
 /// written by [`codec::write_grid`], without serde.
 struct EnvelopeWriter {
@@ -721,9 +722,9 @@ impl EnvelopeWriter {
 
     fn request(&mut self, request: &WsRequest) {
         self.out.push('{');
-        if let Some(id) = non_null(&request.id) {
+        if let Some(id) = &request.id {
             self.out.push_str(r#""id":"#);
-            self.id(id);
+            self.out.push_str(id.as_json());
             self.out.push(',');
         }
         self.out.push_str(r#""op":"#);
@@ -737,20 +738,12 @@ impl EnvelopeWriter {
     fn response(&mut self, response: &WsResponse, with_ch: bool) {
         self.out.push_str(r#"{"grid":"#);
         codec::write_reply(&mut self.out, &response.grid);
-        if let Some(id) = non_null(&response.id) {
+        if let Some(id) = &response.id {
             self.out.push_str(r#","id":"#);
-            self.id(id);
+            self.out.push_str(id.as_json());
         }
         self.channel(response.ch.as_deref().filter(|_| with_ch));
         self.out.push('}');
-    }
-
-    /// An id as serde_json writes it; strings (the usual ids) directly.
-    fn id(&mut self, id: &serde_json::Value) {
-        match id {
-            serde_json::Value::String(text) => codec::write_str(&mut self.out, text),
-            other => self.out.push_str(&to_json(other)),
-        }
     }
 
     fn channel(&mut self, ch: Option<&str>) {
@@ -774,7 +767,7 @@ impl EnvelopeWriter {
 }
 
 /// Encodes a request as the reference client does: `{"id","op","grid"[,"ch"]}`
-/// (`id` left out when `None` or `null`).
+/// (`id` left out when `None`).
 pub fn encode_request(request: &WsRequest) -> String {
     let mut writer = EnvelopeWriter::new(codec::encoded_size_hint(&request.grid));
     writer.request(request);

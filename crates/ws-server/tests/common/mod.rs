@@ -53,8 +53,15 @@ pub struct TestServer {
 pub async fn start(
     configure: impl FnOnce(WsServerStateBuilder) -> WsServerStateBuilder,
 ) -> TestServer {
+    start_with_store(demo_store(), configure).await
+}
+
+/// Starts a server over `store`; `configure` adds config and auth.
+pub async fn start_with_store(
+    store: Arc<MemoryStore>,
+    configure: impl FnOnce(WsServerStateBuilder) -> WsServerStateBuilder,
+) -> TestServer {
     init_logs();
-    let store = demo_store();
     let recorder = Arc::new(RecordingObserver::new());
     let ops: Arc<dyn HaystackOps> = store.clone();
     let state = configure(WsServerState::builder(ops).observer(recorder.clone())).build();
