@@ -450,3 +450,22 @@ fn error_grid_shape() {
     assert!(grid.columns.is_empty() && grid.rows.is_empty());
     assert_eq!(err.as_str(), "not_found");
 }
+
+#[test]
+fn filters_naming_their_ids_are_bounded_lookups() {
+    let bound = |text: &str| ParsedFilter::parse(text).unwrap().id_bound();
+    assert_eq!(bound("id==@p1"), Some(1));
+    assert_eq!(bound("point and id==@p1"), Some(1));
+    assert_eq!(bound("id==@a and point or id==@b"), Some(2));
+    for unbounded in [
+        "point",
+        "id==@a or point",
+        "id!=@a",
+        "id==\"a\"",
+        "equipRef->id==@a",
+        "(id==@a or point)",
+        "equipRef==@e1",
+    ] {
+        assert_eq!(bound(unbounded), None, "{unbounded}");
+    }
+}

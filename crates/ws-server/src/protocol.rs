@@ -200,12 +200,16 @@ const INLINE_MAX_BYTES: usize = 16 * 1024;
 const INLINE_MAX_IDS: usize = 16;
 
 /// Whether a request is cheap enough to run on the reader task: `about`,
-/// `ops`, `formats`, `close`, and a `read` of a few ids (lookups, no scan).
-/// Filter reads, history, writes, watches and actions get their own task.
+/// `ops`, `formats`, `close`, and a `read` of a few ids, by id list or by a
+/// filter that names them (`id==@x`: lookups, no scan). Other filter reads,
+/// history, writes, watches and actions get their own task.
 fn runs_inline(request: &Request) -> bool {
     match (request.op.as_ref(), &request.body) {
         ("about" | "ops" | "formats" | "close", _) => true,
         ("read", OpRequest::Read(ReadRequest::Ids(ids))) => ids.len() <= INLINE_MAX_IDS,
+        ("read", OpRequest::Read(ReadRequest::Filter { filter, .. })) => filter
+            .id_bound()
+            .is_some_and(|bound| bound <= INLINE_MAX_IDS),
         ("read", OpRequest::Grid(grid)) => {
             grid.rows.len() <= INLINE_MAX_IDS && grid.columns.iter().any(|col| col.name == "id")
         }

@@ -88,6 +88,23 @@ async fn a_pending_read_by_id_does_not_hold_up_later_requests() {
     assert_eq!(second["id"], "slow");
     assert_eq!(row_ids(&second), ["demo-ahu1-dat"]);
 
+    // A filter naming its id is a lookup too: started inline, moved out.
+    // (The read above gave its permit back: hold it meanwhile.)
+    let held = gate.clone().acquire_owned().await.expect("gate open");
+    client
+        .send_json(
+            &json!({"id": "slow-filter", "op": "read", "grid": read_filter("id==@demo-ahu1-dat")}),
+        )
+        .await;
+    client
+        .send_json(&json!({"id": "fast", "op": "about"}))
+        .await;
+    assert_eq!(client.recv_json().await["id"], "fast");
+    drop(held);
+    let third = client.recv_json().await;
+    assert_eq!(third["id"], "slow-filter");
+    assert_eq!(row_ids(&third), ["demo-ahu1-dat"]);
+
     client.close().await;
     stop.shutdown();
     tokio::time::timeout(WAIT, serving)

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use libhaystack::filter::Filter;
+use libhaystack::filter::nodes::{CmpOp, Term};
 use libhaystack::val::{DateTime, Dict, Grid, Number, Ref, Value};
 
 use super::OpError;
@@ -88,6 +89,28 @@ impl ParsedFilter {
     pub fn filter(&self) -> &Filter {
         &self.filter
     }
+
+    /// The most entities the filter can match when every branch of its top
+    /// level names one id (`id==@p1`, `id==@a and point or id==@b`): a read
+    /// of it is a lookup of that many ids. `None` when a branch does not.
+    pub fn id_bound(&self) -> Option<usize> {
+        let branches = &self.filter.or.ands;
+        branches
+            .iter()
+            .all(|and| and.terms.iter().any(names_an_id))
+            .then_some(branches.len())
+    }
+}
+
+/// `id == @x`.
+fn names_an_id(term: &Term) -> bool {
+    let Term::Cmp(cmp) = term else {
+        return false;
+    };
+    let mut path = cmp.path.iter();
+    matches!(cmp.op, CmpOp::Eq)
+        && matches!(cmp.value, Value::Ref(_))
+        && matches!((path.next(), path.next()), (Some(first), None) if *first == "id".into())
 }
 
 /// A read request: by filter or by ids.
