@@ -13,21 +13,8 @@ use support::{hs_env, json_rows, serve_with_env};
 const USER: &str = "ada";
 const PASSWORD: &str = "Pw-7f3a9c-secret";
 
-/// A token issued by an HTTP login with the library client (the test
-/// process installs no logger).
 fn login(addr: &str) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = hs_http_client::HttpClient::builder(format!("http://{addr}"))
-            .credentials(USER, PASSWORD)
-            .build()
-            .unwrap();
-        let token = client.login().await.unwrap().expect("SCRAM issues a token");
-        token.expose().to_owned()
-    })
+    support::login_token(addr, USER, PASSWORD)
 }
 
 /// What gives a secret away in a log line: the password, the token, or an

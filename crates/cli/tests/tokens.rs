@@ -27,20 +27,8 @@ fn scram_server() -> (ChildGuard, String) {
     ])
 }
 
-/// A token issued by an HTTP login with the library client.
 fn login(addr: &str) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = hs_http_client::HttpClient::builder(format!("http://{addr}"))
-            .credentials(USER, PASSWORD)
-            .build()
-            .unwrap();
-        let token = client.login().await.unwrap().expect("SCRAM issues a token");
-        token.expose().to_owned()
-    })
+    support::login_token(addr, USER, PASSWORD)
 }
 
 #[test]

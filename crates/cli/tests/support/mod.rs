@@ -394,3 +394,20 @@ pub(crate) fn serve_with_fd_limit(files: u32, extra: &[&str]) -> (ChildGuard, St
     let (guard, stdout) = ChildGuard::spawn_command(command, &[], None);
     listening(guard, stdout)
 }
+
+/// A token issued to `user` by an HTTP login with the library client (the
+/// test process installs no logger).
+pub(crate) fn login_token(addr: &str, user: &str, password: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = hs_http_client::HttpClient::builder(format!("http://{addr}"))
+            .credentials(user, password)
+            .build()
+            .unwrap();
+        let token = client.login().await.unwrap().expect("SCRAM issues a token");
+        token.expose().to_owned()
+    })
+}
