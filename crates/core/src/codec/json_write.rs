@@ -60,7 +60,7 @@ pub(crate) fn write_reply(out: &mut String, reply: &Reply) {
             _ => write_parts(out, None, &column_names(rows), rows),
         },
         Reply::Encoded(rows) => {
-            write_columns(out, None, &column_names(rows.rows()));
+            write_columns(out, None, &rows.column_names());
             for (i, text) in rows.json().iter().enumerate() {
                 if i > 0 {
                     out.push(',');

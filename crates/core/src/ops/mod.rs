@@ -43,6 +43,7 @@ pub use error::OpError;
 pub use inbox::WatchInbox;
 pub use range::HisRange;
 pub(crate) use range::kind_name;
+pub(crate) use reply::UNKNOWN_SHAPE;
 pub use reply::{EncodedRows, Reply};
 pub use request::{
     HisItem, HisReadRequest, HisWriteRequest, HisWriteSeries, InvokeActionRequest,
@@ -456,16 +457,23 @@ pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
 /// The column names [`make_grid`] gives `rows`: first-seen order, `id`
 /// first when a row has it or a row is empty (a row of nulls).
 pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
+    column_names_of(rows.iter().map(Borrow::borrow))
+}
+
+/// [`column_names`] of the rows `rows` yields (walked twice).
+pub(crate) fn column_names_of<'a, I>(rows: I) -> Vec<&'a str>
+where
+    I: Iterator<Item = &'a Dict> + Clone,
+{
     let mut names: Vec<&str> = Vec::new();
     let with_id = rows
-        .iter()
-        .map(Borrow::borrow)
-        .any(|row: &Dict| row.is_empty() || row.contains_key("id"));
+        .clone()
+        .any(|row| row.is_empty() || row.contains_key("id"));
     if with_id {
         names.push("id");
     }
-    if let [row] = rows {
-        let row: &Dict = row.borrow();
+    let mut first_two = rows.clone();
+    if let (Some(row), None) = (first_two.next(), first_two.next()) {
         // One row (a read by id, about): its keys are already distinct, so
         // no set is needed.
         names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
@@ -479,7 +487,6 @@ pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
     // tags are a known row's (same hash, then compared) adds no column.
     let mut shapes: FxHashMap<u64, &Dict> = FxHashMap::default();
     for row in rows {
-        let row: &Dict = row.borrow();
         let mut hasher = FxHasher::default();
         for name in row.keys() {
             name.hash(&mut hasher);

@@ -50,7 +50,13 @@ pub enum Reply {
 pub struct EncodedRows {
     rows: Vec<Arc<Dict>>,
     json: Vec<Arc<str>>,
+    /// Each row's shape: rows of one shape have the same tag names in the
+    /// same order; [`UNKNOWN_SHAPE`] for rows pushed without one.
+    shapes: Vec<u32>,
 }
+
+/// The shape of a row whose tag names are not known to match another's.
+pub(crate) const UNKNOWN_SHAPE: u32 = u32::MAX;
 
 impl EncodedRows {
     /// No rows; room for `capacity`.
@@ -58,14 +64,42 @@ impl EncodedRows {
         Self {
             rows: Vec::with_capacity(capacity),
             json: Vec::with_capacity(capacity),
+            shapes: Vec::with_capacity(capacity),
         }
     }
 
     /// Adds `row`, whose JSON text is `json` (the caller keeps them in
     /// step: the text is sent as the row).
     pub fn push(&mut self, row: Arc<Dict>, json: Arc<str>) {
+        self.push_shaped(row, json, UNKNOWN_SHAPE);
+    }
+
+    /// As [`push`](Self::push), with the row's shape: a store's id for its
+    /// exact tag names, so that the answer's columns come from one row of
+    /// each shape.
+    pub(crate) fn push_shaped(&mut self, row: Arc<Dict>, json: Arc<str>, shape: u32) {
         self.rows.push(row);
         self.json.push(json);
+        self.shapes.push(shape);
+    }
+
+    /// The answer's column names (as [`make_grid`] gives them): those of
+    /// the first row of each shape and of every row without one.
+    pub(crate) fn column_names(&self) -> Vec<&str> {
+        let mut seen: Vec<u32> = Vec::new();
+        let distinct = self
+            .rows
+            .iter()
+            .zip(&self.shapes)
+            .filter(move |(_, shape)| {
+                **shape == UNKNOWN_SHAPE
+                    || !seen.contains(shape) && {
+                        seen.push(**shape);
+                        true
+                    }
+            })
+            .map(|(row, _)| &**row);
+        super::column_names_of(distinct)
     }
 
     /// The rows.
@@ -231,6 +265,23 @@ mod tests {
                 crate::ws::encode_response(&response(Reply::Grid(grid)))
             );
         }
+    }
+
+    #[test]
+    fn encoded_columns_come_from_one_row_of_each_shape() {
+        let a = entity(Some("a1"), &[("x", Value::make_marker())]);
+        let b = entity(
+            Some("b1"),
+            &[("y", Value::make_marker()), ("z", Value::make_marker())],
+        );
+        let c = entity(None, &[("w", Value::make_marker())]);
+        let mut rows = EncodedRows::default();
+        for (row, shape) in [(&a, 0), (&b, 1), (&a, 0), (&c, UNKNOWN_SHAPE), (&b, 1)] {
+            rows.push_shaped(row.clone(), Arc::from(crate::codec::json_row(row)), shape);
+        }
+        let plain = [a.clone(), b.clone(), a, c, b];
+        assert_eq!(rows.column_names(), crate::ops::column_names(&plain));
+        assert_eq!(rows.column_names(), ["id", "x", "y", "z", "w"]);
     }
 
     #[test]

@@ -51,6 +51,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -62,9 +63,10 @@ use chrono_tz::Tz;
 use libhaystack::filter::Filter;
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Number, Ref, Value};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::observe::ErrorKind;
+use crate::ops::UNKNOWN_SHAPE;
 use crate::ops::{
     EncodedRows, HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest,
     OpError, PointWriteRequest, ReadRequest, Reply, WatchInbox, WatchPollRequest, WatchSubRequest,
@@ -128,14 +130,22 @@ impl Default for MemoryStore {
     }
 }
 
+/// Most distinct sets of tag names the store gives an id (see
+/// `State::shape_of`).
+const MAX_SHAPES: usize = 1 << 16;
+
 #[derive(Debug, Default)]
 struct State {
     /// Shared with the replies of reads ([`Reply::Encoded`]): a read copies
     /// no entity; a change replaces the `Arc`.
     entities: Vec<Arc<Dict>>,
-    /// Each entity's JSON row text, written by the first read that answers
-    /// it and dropped when the entity changes.
-    json: Vec<OnceLock<Arc<str>>>,
+    /// Each entity's JSON row text and the id of its tag names (its shape),
+    /// written by the first read that answers it and dropped when the
+    /// entity changes.
+    json: Vec<OnceLock<(Arc<str>, u32)>>,
+    /// Shape ids by tag names (`id` first, comma-separated): rows of one
+    /// shape add the same columns to an answer.
+    shapes: Mutex<HashMap<String, u32>>,
     /// The row of an unknown id in a read by ids (a row of nulls).
     empty_row: Arc<Dict>,
     by_id: HashMap<String, usize>,
@@ -446,11 +456,38 @@ impl State {
             .collect()
     }
 
-    /// The JSON row text of `entities[slot]`, written once per version.
-    fn json_row(&self, slot: usize) -> Arc<str> {
-        let text =
-            self.json[slot].get_or_init(|| Arc::from(crate::codec::json_row(&self.entities[slot])));
-        Arc::clone(text)
+    /// The JSON row text and shape of `entities[slot]`, written once per
+    /// version.
+    fn json_row(&self, slot: usize) -> (Arc<str>, u32) {
+        let (text, shape) = self.json[slot].get_or_init(|| {
+            let entity = &self.entities[slot];
+            (
+                Arc::from(crate::codec::json_row(entity)),
+                self.shape_of(entity),
+            )
+        });
+        (Arc::clone(text), *shape)
+    }
+
+    /// The id of `entity`'s tag names, in the order an answer's columns
+    /// take them; unknown once [`MAX_SHAPES`] are known (tag names come
+    /// from clients, so their sets are not bounded).
+    fn shape_of(&self, entity: &Dict) -> u32 {
+        let mut key = String::new();
+        for name in crate::ops::column_names(std::slice::from_ref(entity)) {
+            // Length-prefixed: any character may appear in a tag name.
+            let _ = write!(key, "{}:{name}", name.len());
+        }
+        let mut shapes = self.shapes.lock();
+        match shapes.get(&key) {
+            Some(shape) => *shape,
+            None if shapes.len() >= MAX_SHAPES => UNKNOWN_SHAPE,
+            None => {
+                let shape = u32::try_from(shapes.len()).unwrap_or(UNKNOWN_SHAPE);
+                shapes.insert(key, shape);
+                shape
+            }
+        }
     }
 
     /// How [`query`](Self::query) plans `filter`: one line per part, each
@@ -615,7 +652,10 @@ impl HaystackOps for MemoryStore {
         let mut rows = EncodedRows::with_capacity(slots.len());
         for slot in slots {
             match slot {
-                Some(slot) => rows.push(Arc::clone(&state.entities[slot]), state.json_row(slot)),
+                Some(slot) => {
+                    let (text, shape) = state.json_row(slot);
+                    rows.push_shaped(Arc::clone(&state.entities[slot]), text, shape);
+                }
                 None => rows.push(Arc::clone(&state.empty_row), Arc::from("{}")),
             }
         }
