@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use libhaystack::val::{Dict, Grid};
+use rustc_hash::FxHashSet;
 
 use super::make_grid;
 
@@ -86,18 +87,12 @@ impl EncodedRows {
     /// The answer's column names (as [`make_grid`] gives them): those of
     /// the first row of each shape and of every row without one.
     pub(crate) fn column_names(&self) -> Vec<&str> {
-        let mut seen: Vec<u32> = Vec::new();
+        let mut seen: FxHashSet<u32> = FxHashSet::default();
         let distinct = self
             .rows
             .iter()
             .zip(&self.shapes)
-            .filter(move |(_, shape)| {
-                **shape == UNKNOWN_SHAPE
-                    || !seen.contains(shape) && {
-                        seen.push(**shape);
-                        true
-                    }
-            })
+            .filter(move |(_, shape)| **shape == UNKNOWN_SHAPE || seen.insert(**shape))
             .map(|(row, _)| &**row);
         super::column_names_of(distinct)
     }
