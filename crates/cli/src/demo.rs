@@ -246,7 +246,7 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
             "HTTP reads on the generated building of {points} points, explained by the server"
         ))?;
         let middle = (points / 2).max(1);
-        let equip = middle.div_ceil(50);
+        let equip = middle.div_ceil(hs_core::demo::sized::POINTS_PER_EQUIP);
         for filter in [
             format!("id==@p{middle}"),
             format!("equipRef==@e{equip} and point and not his"),
