@@ -66,7 +66,13 @@ fn traced_logins_log_no_password_proof_or_token_on_either_side() {
         // Token login (over WebSocket: {"authToken":..}).
         let by_token = hs_env(
             &[
-                "read", "site", "--url", &url, "--token", &token, "--format", "json",
+                "read",
+                "site",
+                "--url",
+                &url,
+                &format!("--token={token}"),
+                "--format",
+                "json",
             ],
             &[("RUST_LOG", "trace")],
         );

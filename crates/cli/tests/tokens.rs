@@ -37,7 +37,13 @@ fn a_pre_issued_token_opens_both_transports() {
     let token = login(&addr);
     for url in [format!("http://{addr}"), format!("ws://{addr}")] {
         let by_flag = hs(&[
-            "read", "site", "--url", &url, "--token", &token, "--format", "json",
+            "read",
+            "site",
+            "--url",
+            &url,
+            &format!("--token={token}"),
+            "--format",
+            "json",
         ]);
         assert_eq!(json_rows(&by_flag).len(), 1, "{url}");
         let by_env = hs_env(
@@ -339,7 +345,7 @@ fn token_ttl_expires_tokens_over_both_transports() {
     let token = login(&addr);
     let after_login = Instant::now();
     let urls = [format!("http://{addr}"), format!("ws://{addr}")];
-    let read = |url: &str| hs(&["read", "site", "--url", url, "--token", &token]);
+    let read = |url: &str| hs(&["read", "site", "--url", url, &format!("--token={token}")]);
 
     // Within the TTL the token opens both transports (checked only when the
     // machine was quick enough to ask within it).
