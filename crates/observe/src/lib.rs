@@ -41,6 +41,7 @@ mod logging;
 #[cfg(any(test, feature = "test-util"))]
 mod recording;
 mod stats;
+pub mod targets;
 
 pub use composite::{CompositeObserver, CompositeObserverBuilder};
 pub use error_kind::ErrorKind;
@@ -55,9 +56,6 @@ pub use stats::{LatencySummary, OpStats, StatsObserver, StatsSnapshot};
 
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The `log` target observer panics and [`LoggingObserver`]-style output use.
-pub const LOG_TARGET: &str = "hs::observe";
 
 /// Receives the six transport events of the hs event contract.
 ///
