@@ -267,8 +267,7 @@ impl HttpServerBuilder {
             )
             .route_service(
                 &format!("{base}/{{op}}/{{*rest}}"),
-                stack(Some(OpLabel::Borrowed(INVALID)))
-                    .service(nested_path.with_state(())),
+                stack(Some(OpLabel::Borrowed(INVALID))).service(nested_path.with_state(())),
             );
         for router in self.extra {
             app = app.merge(router.layer(headers.clone()));

@@ -137,6 +137,11 @@ impl Op {
         }
     }
 
+    /// The op named `name` on the wire (case-sensitive), if it is one.
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
     /// Whether the op takes no request arguments: `about`, `ops`, `formats`
     /// and `close`. Over HTTP these are a bodiless `GET` (haystack-py's
     /// server answers any other method with `405`); every other op takes a
@@ -219,10 +224,7 @@ impl FromStr for Op {
     /// Parse a wire name (case-sensitive); anything else is an
     /// [`UnknownOp`](crate::observe::ErrorKind::UnknownOp) error.
     fn from_str(name: &str) -> Result<Self, OpError> {
-        Op::ALL
-            .into_iter()
-            .find(|op| op.as_str() == name)
-            .ok_or_else(|| OpError::unknown_op(name))
+        Op::from_name(name).ok_or_else(|| OpError::unknown_op(name))
     }
 }
 
@@ -668,7 +670,10 @@ mod tests {
 
     #[test]
     fn standard_ops_are_the_first_observed_ops() {
-        assert_eq!(STANDARD_OPS[..], crate::observe::OBSERVED_OPS[..STANDARD_OPS.len()]);
+        assert_eq!(
+            STANDARD_OPS[..],
+            crate::observe::OBSERVED_OPS[..STANDARD_OPS.len()]
+        );
     }
 
     #[test]
