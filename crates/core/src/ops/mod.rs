@@ -669,10 +669,10 @@ mod tests {
     }
 
     #[test]
-    fn standard_ops_are_the_first_observed_ops() {
+    fn observers_count_the_standard_ops_in_op_order() {
         assert_eq!(
-            STANDARD_OPS[..],
-            crate::observe::OBSERVED_OPS[..STANDARD_OPS.len()]
+            crate::observe::OBSERVED_OPS[..STANDARD_OPS.len()],
+            STANDARD_OPS
         );
     }
 

@@ -19,7 +19,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use hs_core::observe::{CompositeObserver, LoggingObserver, MetricsObserver, StatsObserver};
+//! use hs_observe::{CompositeObserver, LoggingObserver, MetricsObserver, StatsObserver};
 //!
 //! let stats = Arc::new(StatsObserver::new());
 //! let observer = CompositeObserver::builder()
@@ -29,6 +29,8 @@
 //! observer.on_request("read", Duration::from_millis(3));
 //! assert_eq!(stats.snapshot().op("read").unwrap().requests, 1);
 //! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod composite;
 mod error_kind;

@@ -35,7 +35,7 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 /// ```
 /// use std::sync::Arc;
 /// use std::time::{Duration, Instant};
-/// use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+/// use hs_observe::{GuardedObserver, MetricsObserver, noop};
 ///
 /// struct ClientBuilder { observer: Arc<dyn MetricsObserver> }
 /// struct Client { observer: GuardedObserver }

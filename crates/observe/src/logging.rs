@@ -28,9 +28,9 @@ use super::{Event, LOG_TARGET, MetricsObserver, Side, Transport};
 ///
 /// ```
 /// use log::LevelFilter;
-/// use hs_core::observe::{Event, LoggingObserver};
+/// use hs_observe::{Event, LoggingObserver};
 ///
-/// use hs_core::observe::{Side, Transport};
+/// use hs_observe::{Side, Transport};
 ///
 /// let observer = LoggingObserver::new()
 ///     .for_component(Side::Server, Transport::Http)
