@@ -1,10 +1,12 @@
 //! The 13 standard Haystack ops: names, typed requests, the [`HaystackOps`]
 //! trait servers call, and [`dispatch`] from an op name and request grid.
 //!
-//! Both servers (HTTP and WebSocket) decode a request grid, call [`dispatch`],
-//! and encode the returned [`Reply`] (with
+//! Both servers (HTTP and WebSocket) decode a request ([`OpRequest`]), run
+//! it through their [`Pipeline`] (authorisation, then [`dispatch_as`] with
+//! a panicking op contained), and encode the returned [`Reply`] (with
 //! [`codec::encode_reply`](crate::codec::encode_reply)), or
-//! [`OpError::to_grid`] on failure:
+//! [`OpError::to_grid`] on failure; [`outcome_kind`] names the observer
+//! event. [`dispatch`] alone runs an op from its name and request grid:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
