@@ -4,8 +4,9 @@
 //! The layer that decides how a request ended (the op handler, the auth
 //! middleware, the timeout) attaches an [`Outcome`] to the response; this
 //! layer, the outermost of the API stack, removes it and reports it. A
-//! response without an `Outcome` is reported under the op its path names
-//! and classified by its status code: that is how a successful op reply
+//! response without an `Outcome` is reported under the route's op (on the
+//! route of unknown ops, the op its path names) and classified by its
+//! status code: that is how a successful op reply
 //! (which skips the extension's allocation) and a panic turned into a `500`
 //! are reported, so nothing goes unreported.
 
@@ -67,7 +68,7 @@ impl Outcome {
     }
 
     /// A failed request of the route's op.
-    pub(crate) fn error_on_path(kind: ErrorKind) -> Self {
+    pub(crate) fn error_on_route(kind: ErrorKind) -> Self {
         Outcome {
             op: None,
             error: Some(kind),
