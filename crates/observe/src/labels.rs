@@ -7,6 +7,8 @@
 //! index found without allocating, so an observer can keep its counters in a
 //! plain array.
 
+use std::borrow::Cow;
+
 use super::ErrorKind;
 
 /// Which end of a connection a component is: the `side` label.
@@ -52,11 +54,22 @@ impl Transport {
 /// The name counted for an op or error type outside the fixed lists.
 pub const OTHER: &str = "_other";
 
+/// The op label of a batch frame (WebSocket).
+pub const BATCH: &str = "batch";
+/// The op label of a watch push frame (WebSocket).
+pub const PUSH: &str = "push";
+/// The op label of an authentication step: a WebSocket auth message, an
+/// HTTP HELLO or SCRAM step.
+pub const AUTH: &str = "auth";
+/// The op label of a request that names no usable op: an unparseable
+/// WebSocket frame, an HTTP path that is no API path.
+pub const INVALID: &str = "invalid";
+
 /// The op names observers count separately, in slot order: the 13 standard
-/// Haystack ops as they appear on the wire (the order of `hs_core::ops::Op::ALL`,
-/// which a test in hs-core checks), then the WebSocket message kinds `batch`,
-/// `push`, `auth` and `invalid` (an unparseable frame). Any other name has the
-/// slot `OBSERVED_OPS.len()`, labelled [`OTHER`].
+/// Haystack ops as they appear on the wire (`hs_core::ops::STANDARD_OPS`,
+/// which a test there keeps in step), then [`BATCH`], [`PUSH`], [`AUTH`]
+/// and [`INVALID`]. Any other name has the slot `OBSERVED_OPS.len()`,
+/// labelled [`OTHER`].
 pub const OBSERVED_OPS: [&str; 17] = [
     "about",
     "ops",
@@ -71,11 +84,25 @@ pub const OBSERVED_OPS: [&str; 17] = [
     "watchUnsub",
     "watchPoll",
     "invokeAction",
-    "batch",
-    "push",
-    "auth",
-    "invalid",
+    BATCH,
+    PUSH,
+    AUTH,
+    INVALID,
 ];
+
+/// The `op` an observer is given for a request or a frame: an op name from
+/// the wire, or one of the fixed labels above.
+pub type OpLabel = Cow<'static, str>;
+
+/// The [`OpLabel`] of an op name: borrowed when it is one of
+/// [`OBSERVED_OPS`] (no allocation on the hot path), a copy otherwise.
+#[inline]
+pub fn label_of(name: &str) -> OpLabel {
+    match OBSERVED_OPS.get(op_slot(name)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
 
 /// Number of op slots: [`OBSERVED_OPS`] plus the [`OTHER`] slot.
 pub const OP_SLOTS: usize = OBSERVED_OPS.len() + 1;
@@ -104,10 +131,10 @@ pub fn op_slot(op: &str) -> usize {
         "watchUnsub" => 10,
         "watchPoll" => 11,
         "invokeAction" => 12,
-        "batch" => 13,
-        "push" => 14,
-        "auth" => 15,
-        "invalid" => 16,
+        BATCH => 13,
+        PUSH => 14,
+        AUTH => 15,
+        INVALID => 16,
         _ => OBSERVED_OPS.len(),
     }
 }
@@ -158,7 +185,10 @@ mod tests {
         }
         for other in ["nonsense", "", "READ"] {
             assert_eq!(op_label(op_slot(other)), OTHER);
+            assert!(matches!(label_of(other), Cow::Owned(name) if name == other));
         }
+        assert!(matches!(label_of("hisRead"), Cow::Borrowed("hisRead")));
+        assert!(matches!(label_of(BATCH), Cow::Borrowed("batch")));
     }
 
     #[test]
