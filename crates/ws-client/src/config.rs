@@ -2,11 +2,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hs_core::auth::AuthToken;
+use hs_core::client::Backoff;
 use hs_core::endpoint::{WS_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 use rustls::pki_types::CertificateDer;
 
-use crate::backoff::Backoff;
 use crate::pool::WsPool;
 use crate::reconnect::ReconnectingWsClient;
 use crate::{WsClient, WsClientError};
@@ -148,8 +148,9 @@ impl WsClientBuilder {
         self.auth(Auth::Token(token.into()))
     }
 
-    /// SCRAM-SHA-256 authentication.
-    pub fn scram(self, username: impl Into<String>, password: impl Into<String>) -> Self {
+    /// Logs in as `username` with SCRAM-SHA-256 ([`Auth::Scram`]), again
+    /// after each reconnect.
+    pub fn credentials(self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth(Auth::Scram {
             username: username.into(),
             password: password.into(),

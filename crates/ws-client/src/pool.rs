@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::api::HaystackClient;
-use crate::backoff::Backoff;
+use hs_core::client::Backoff;
 use crate::config::{WsClientBuilder, WsConfig};
 use crate::conn::CLIENT_TARGET;
 use crate::reconnect::ReconnectingWsClient;
@@ -102,9 +101,9 @@ impl WsPool {
     }
 
     /// Closes every connection.
-    pub async fn close(&self) {
+    pub(crate) async fn shutdown(&self) {
         for member in &self.inner.members {
-            member.close().await;
+            member.shutdown().await;
         }
     }
 
@@ -157,8 +156,10 @@ impl WsPool {
     }
 }
 
-impl HaystackClient for WsPool {
-    async fn call_with_timeout(
+impl WsPool {
+    /// [`call`](hs_core::client::HaystackClient::call) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn call_with_timeout(
         &self,
         op: &str,
         grid: Grid,
@@ -167,7 +168,9 @@ impl HaystackClient for WsPool {
         self.call_on(op, grid, None, timeout).await
     }
 
-    async fn batch_with_timeout(
+    /// [`batch`](hs_core::client::HaystackClient::batch) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn batch_with_timeout(
         &self,
         items: Vec<(String, Grid)>,
         timeout: Option<Duration>,
@@ -197,10 +200,13 @@ impl WsChannel {
     pub fn name(&self) -> &str {
         &self.name
     }
-}
 
-impl HaystackClient for WsChannel {
-    async fn call_with_timeout(
+    /// Nothing: the connections are the pool's, closed with it.
+    pub(crate) async fn shutdown(&self) {}
+
+    /// [`call`](hs_core::client::HaystackClient::call) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn call_with_timeout(
         &self,
         op: &str,
         grid: Grid,
@@ -209,7 +215,9 @@ impl HaystackClient for WsChannel {
         self.pool.call_on(op, grid, Some(&self.name), timeout).await
     }
 
-    async fn batch_with_timeout(
+    /// [`batch`](hs_core::client::HaystackClient::batch) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn batch_with_timeout(
         &self,
         items: Vec<(String, Grid)>,
         timeout: Option<Duration>,
