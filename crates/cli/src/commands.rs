@@ -343,7 +343,10 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
         ChangeSource::Poll => None,
         ChangeSource::Push | ChangeSource::PushOrPoll => session.client.watch_events(),
     };
-    let (mut watch_id, current) = session.client.subscribe("hs watch", &ids, args.lease).await?;
+    let (mut watch_id, current) = session
+        .client
+        .subscribe("hs watch", &ids, args.lease)
+        .await?;
     let lease = granted_lease(&current);
     let poll = poll_interval(args.poll, lease);
     eprintln!(
@@ -485,7 +488,11 @@ async fn recover(
     let mut attempt: u32 = 0;
     loop {
         tokio::time::sleep(backoff.delay(attempt)).await;
-        match session.client.subscribe("hs watch", watch.ids, watch.lease).await {
+        match session
+            .client
+            .subscribe("hs watch", watch.ids, watch.lease)
+            .await
+        {
             Ok((new_id, _current)) => {
                 eprintln!("re-subscribed as watch {new_id}");
                 *watch_id = new_id;

@@ -6,8 +6,8 @@ use hs_core::auth::{AuthFailure, AuthToken};
 use hs_core::client::{ClientError, HaystackClient};
 use hs_core::codec::{self, Format};
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
-use hs_core::ops::build as request;
 use hs_core::ops::Op;
+use hs_core::ops::build as request;
 use hs_core::value::{Grid, Ref, Value};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -460,6 +460,8 @@ impl HaystackClient for HttpClient {
     /// Only reads, so it is retried like the other reads.
     async fn point_write_array(&self, id: &Ref) -> Result<Grid, ClientError> {
         let grid = request::point_write_array(id);
-        Ok(self.post_named(Op::PointWrite.as_str(), &grid, true).await?)
+        Ok(self
+            .post_named(Op::PointWrite.as_str(), &grid, true)
+            .await?)
     }
 }

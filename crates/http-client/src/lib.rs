@@ -68,7 +68,7 @@ mod session;
 mod tls;
 
 pub use builder::{DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpClientBuilder};
-pub use hs_core::client::{Backoff, ClientError, HaystackClient};
 pub use client::HttpClient;
 pub use error::HttpClientError;
+pub use hs_core::client::{Backoff, ClientError, HaystackClient};
 pub use retry::RetryPolicy;

@@ -732,8 +732,8 @@ struct Heartbeat {
 impl From<&WsConfig> for Heartbeat {
     fn from(config: &WsConfig) -> Self {
         Heartbeat {
-            interval: config.ping_interval,
-            max_missed: config.max_missed_pongs,
+            interval: config.heartbeat_interval,
+            max_missed: config.missed_pongs,
         }
     }
 }

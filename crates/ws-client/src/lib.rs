@@ -83,10 +83,10 @@ pub use hs_core::ops::build as requests;
 mod watch;
 mod wire;
 
-pub use hs_core::client::{Backoff, ClientError, HaystackClient};
 pub use client::WsClient;
 pub use config::{Auth, DEFAULT_READ_BUFFER_SIZE, WsClientBuilder};
 pub use error::{ServerClose, WsClientError};
+pub use hs_core::client::{Backoff, ClientError, HaystackClient};
 pub use pool::{WsChannel, WsPool};
 pub use reconnect::ReconnectingWsClient;
 pub use watch::{WatchEvents, WatchPush};

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use hs_core::client::Backoff;
 use crate::config::{WsClientBuilder, WsConfig};
 use crate::conn::CLIENT_TARGET;
 use crate::reconnect::ReconnectingWsClient;
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
 use crate::{Grid, WsClientError, requests};
+use hs_core::client::Backoff;
 
 struct PoolInner {
     members: Vec<ReconnectingWsClient>,

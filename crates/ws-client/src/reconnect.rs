@@ -11,11 +11,11 @@ use hs_core::value::{Ref, Value};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
 
-use hs_core::client::Backoff;
 use crate::config::{WsClientBuilder, WsConfig};
 use crate::conn::{CLIENT_TARGET, Connection, PushSink};
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
 use crate::{Grid, WsClientError, requests};
+use hs_core::client::Backoff;
 
 /// A watch subscribed through the client, to be re-subscribed after a
 /// reconnect.

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 use crate::ops::HisItem;
 use crate::ops::build as request;
-use crate::value::{Dict, Grid, Ref, Value};
+use crate::value::{Dict, Grid, Number, Ref, Value};
 
 /// The Haystack ops as typed async methods, plus any op by name
 /// ([`call`](Self::call)) and [`batch`](Self::batch).
@@ -101,22 +101,25 @@ pub trait HaystackClient: Send + Sync + std::fmt::Debug {
     }
 
     /// `pointWrite` at `level` (1..=17): sets `val`, or releases the level
-    /// when `val` is `None`; `duration` limits how long the write holds.
+    /// when `val` is `None`; `duration` (a Number with a time unit, such as
+    /// `30min`; [`request::seconds`] makes one of a `Duration`) limits how
+    /// long the write holds.
     async fn point_write(
         &self,
         id: &Ref,
         level: u8,
         val: Option<&Value>,
         who: &str,
-        duration: Option<Duration>,
+        duration: Option<Number>,
     ) -> Result<Grid, ClientError> {
-        let grid = request::point_write(id, level, val, who, duration.map(request::seconds));
+        let grid = request::point_write(id, level, val, who, duration);
         self.call("pointWrite", grid).await
     }
 
     /// `pointWrite` without a level: the point's 17-level priority array.
     async fn point_write_array(&self, id: &Ref) -> Result<Grid, ClientError> {
-        self.call("pointWrite", request::point_write_array(id)).await
+        self.call("pointWrite", request::point_write_array(id))
+            .await
     }
 
     /// `watchSub`: a new watch named `dis` (`watch_id: None`), or more ids
