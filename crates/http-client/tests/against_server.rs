@@ -467,7 +467,7 @@ async fn every_op(format: Format) {
             9,
             Some(&val(80.0)),
             "e2e-timed",
-            Some(Duration::from_secs(3600)),
+            Some(hs_core::ops::build::seconds(Duration::from_secs(3600))),
         )
         .await
         .unwrap();
