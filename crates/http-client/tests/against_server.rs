@@ -122,8 +122,7 @@ impl Harness {
             .with_clock(Arc::new(clock.clone()));
         let store = store();
         let events = Arc::new(RecordingObserver::new());
-        let builder = HttpServer::builder()
-            .ops(store.clone())
+        let builder = HttpServer::builder(store.clone())
             .auth(ScramServer::new(users, tokens.clone()))
             .observer(events.clone());
         let server = configure(builder).bind("127.0.0.1:0").await.unwrap();
@@ -981,8 +980,7 @@ async fn body_over_the_limit_is_too_large_on_both_sides() {
 #[tokio::test]
 async fn server_without_auth() {
     let events = Arc::new(RecordingObserver::new());
-    let server = HttpServer::builder()
-        .ops(store())
+    let server = HttpServer::builder(store())
         .observer(events.clone())
         .bind("127.0.0.1:0")
         .await
@@ -1028,8 +1026,7 @@ async fn usernames_and_passwords_with_scram_special_characters() {
     users.add_user(user, password, Role::Operator);
     let tokens = TokenStore::new();
     let events = Arc::new(RecordingObserver::new());
-    let server = HttpServer::builder()
-        .ops(store())
+    let server = HttpServer::builder(store())
         .auth(ScramServer::new(users, tokens.clone()))
         .observer(events.clone())
         .bind("127.0.0.1:0")

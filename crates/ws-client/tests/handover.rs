@@ -36,12 +36,12 @@ impl Server {
         let store: Arc<dyn HaystackOps> = Arc::new(hs_core::demo::building());
         let events = Arc::new(RecordingObserver::new());
         let mut ws = WsServerState::builder(store.clone()).observer(events.clone());
-        let mut http = HttpServer::builder().ops(store).observer(events.clone());
+        let mut http = HttpServer::builder(store).observer(events.clone());
         if scram {
             let users = UserStore::new().with_iterations(4096);
             users.add_user(USER, PASSWORD, Role::Operator);
             let scram = ScramServer::new(users, TokenStore::new());
-            ws = ws.scram(scram.clone());
+            ws = ws.auth(scram.clone());
             http = http.auth(scram);
         }
         let ws = ws.build();

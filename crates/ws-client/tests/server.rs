@@ -292,7 +292,7 @@ async fn scram_and_token_auth_against_the_server() {
     let users = UserStore::new().with_iterations(4096);
     users.add_user("demo", "demo-pass", Role::Operator);
     let scram = ScramServer::new(users, TokenStore::new());
-    let server = start_on("127.0.0.1:0", |b| b.scram(scram)).await;
+    let server = start_on("127.0.0.1:0", |b| b.auth(scram)).await;
     let rec = Arc::new(RecordingObserver::new());
     let c = WsClient::builder(&server.url)
         .credentials("demo", "demo-pass")
