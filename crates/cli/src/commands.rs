@@ -35,7 +35,7 @@ impl Session {
     /// reconnects with that backoff whenever its connection ends.
     async fn open_with(
         args: &ClientArgs,
-        reconnect: Option<hs_ws_client::Backoff>,
+        reconnect: Option<hs_core::client::Backoff>,
     ) -> Result<Session, CliError> {
         let observers = Observers::build(
             ObserverChoice {
@@ -451,8 +451,8 @@ struct Resubscribe<'a> {
 
 /// How `hs watch` retries a server that went away: quickly at first (a
 /// restart), then at most every 10 s.
-fn watch_backoff() -> hs_ws_client::Backoff {
-    hs_ws_client::Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
+fn watch_backoff() -> hs_core::client::Backoff {
+    hs_core::client::Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
 }
 
 /// Whether `error` means the server is out of reach for now (down,
