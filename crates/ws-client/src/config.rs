@@ -191,7 +191,7 @@ impl WsClientBuilder {
         self
     }
 
-    /// How long [`WsClient::close`] waits for the server's close frame.
+    /// How long [`close`](hs_core::client::HaystackClient::close) waits for the server's close frame.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.config.close_timeout = timeout;
         self
