@@ -601,6 +601,14 @@ mod tests {
     }
 
     #[test]
+    fn observers_count_the_standard_ops_in_op_order() {
+        assert_eq!(
+            crate::observe::OBSERVED_OPS[..STANDARD_OPS.len()],
+            STANDARD_OPS
+        );
+    }
+
+    #[test]
     fn haystack_tz_names_are_the_city_part() {
         assert_eq!(haystack_tz_name(Tz::America__New_York), "New_York");
         assert_eq!(

@@ -8,7 +8,6 @@
 //! plain array.
 
 use super::ErrorKind;
-use crate::ops::STANDARD_OPS;
 
 /// Which end of a connection a component is: the `side` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,24 +53,29 @@ impl Transport {
 pub const OTHER: &str = "_other";
 
 /// The op names observers count separately, in slot order: the 13 standard
-/// Haystack ops as they appear on the wire, then the WebSocket message kinds
-/// `batch`, `push`, `auth` and `invalid` (an unparseable frame). Any other
-/// name has the slot `OBSERVED_OPS.len()`, labelled [`OTHER`].
-pub const OBSERVED_OPS: [&str; 17] = {
-    // The standard ops are `STANDARD_OPS` itself, so the lists cannot drift.
-    let message_kinds = ["batch", "push", "auth", "invalid"];
-    let mut names = [""; 17];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = if i < STANDARD_OPS.len() {
-            STANDARD_OPS[i]
-        } else {
-            message_kinds[i - STANDARD_OPS.len()]
-        };
-        i += 1;
-    }
-    names
-};
+/// Haystack ops as they appear on the wire (the order of `hs_core::ops::Op::ALL`,
+/// which a test in hs-core checks), then the WebSocket message kinds `batch`,
+/// `push`, `auth` and `invalid` (an unparseable frame). Any other name has the
+/// slot `OBSERVED_OPS.len()`, labelled [`OTHER`].
+pub const OBSERVED_OPS: [&str; 17] = [
+    "about",
+    "ops",
+    "formats",
+    "close",
+    "read",
+    "nav",
+    "hisRead",
+    "hisWrite",
+    "pointWrite",
+    "watchSub",
+    "watchUnsub",
+    "watchPoll",
+    "invokeAction",
+    "batch",
+    "push",
+    "auth",
+    "invalid",
+];
 
 /// Number of op slots: [`OBSERVED_OPS`] plus the [`OTHER`] slot.
 pub const OP_SLOTS: usize = OBSERVED_OPS.len() + 1;
