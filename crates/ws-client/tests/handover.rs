@@ -135,6 +135,46 @@ async fn base_urls_work_with_and_without_the_api_path() {
     server.stop().await;
 }
 
+/// One code path for both transports: the same calls through
+/// `Arc<dyn HaystackClient>` answer the same, an error grid is one error
+/// on both, and `close` ends either session.
+#[tokio::test]
+async fn one_dyn_haystack_client_code_path_serves_both_transports() {
+    let server = Server::start(true).await;
+    let http = HttpClient::builder(server.http.base_url())
+        .credentials(USER, PASSWORD)
+        .build()
+        .unwrap();
+    let ws = WsClient::builder(format!("ws://{}", server.addr()))
+        .credentials(USER, PASSWORD)
+        .connect()
+        .await
+        .unwrap();
+    let clients: [Arc<dyn HaystackClient>; 2] = [Arc::new(http), Arc::new(ws)];
+    let mut answers = Vec::new();
+    for client in &clients {
+        let sites = client.read_filter("site", None).await.unwrap();
+        let batch = client
+            .batch(vec![
+                ("about".to_owned(), hs_ws_client::requests::empty()),
+                (
+                    "read".to_owned(),
+                    hs_ws_client::requests::read_filter("point and (", None),
+                ),
+            ])
+            .await;
+        assert!(batch[0].is_ok(), "{batch:?}");
+        let bad_filter = batch[1].as_ref().unwrap_err();
+        assert!(bad_filter.is_error_grid(), "{bad_filter:?}");
+        assert_eq!(bad_filter.kind().as_str(), "bad_request");
+        client.close().await.unwrap();
+        answers.push(sites);
+    }
+    assert_eq!(answers[0].rows.len(), 1);
+    assert_eq!(answers[0].rows, answers[1].rows);
+    server.stop().await;
+}
+
 /// Both transports' errors for one login failure: same refusal, same
 /// kind, the same words (the WebSocket one may add the close code).
 async fn refusals(

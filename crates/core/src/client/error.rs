@@ -90,3 +90,26 @@ impl std::error::Error for ClientError {
         self.source.source()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_and_gives_back_the_transport_error() {
+        let gone = std::io::Error::other("gone");
+        let error = ClientError::new(gone, ErrorKind::ConnectionClosed, "connection_closed", None);
+        assert_eq!(error.to_string(), "gone");
+        assert_eq!(error.kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(error.as_str(), "connection_closed");
+        assert!(!error.is_timeout() && !error.is_error_grid());
+        assert_eq!(error.auth_failure(), None);
+        assert!(error.downcast_ref::<std::io::Error>().is_some());
+        let error = error.downcast::<std::fmt::Error>().unwrap_err();
+        assert_eq!(error.as_str(), "connection_closed");
+        assert_eq!(
+            error.downcast::<std::io::Error>().unwrap().to_string(),
+            "gone"
+        );
+    }
+}
