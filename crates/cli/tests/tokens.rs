@@ -154,7 +154,7 @@ fn ws_auth_token_logs_in_over_http_and_hands_the_token_to_the_websocket() {
 /// A stand-in for haystack-py's FastAPI app in front of a real `hs serve`:
 /// HTTP is relayed as is; a WebSocket whose first message is not
 /// `{"authToken":..}` is closed with 4003 `Authentication required` (what
-/// FastAPI's `/api/ws` does, PROTOCOL.md 4.3, transcript
+/// FastAPI's `/api/ws` does, docs/protocol.md 4.3, transcript
 /// fastapi-ws-token-failure); one that starts with a token is relayed to the
 /// server's endpoint, which checks the token. Accepts connections for WAIT.
 mod fastapi_gate {

@@ -1,4 +1,4 @@
-//! The SCRAM-SHA-256 login over HTTP headers (PROTOCOL.md 3.2), run against
+//! The SCRAM-SHA-256 login over HTTP headers (docs/protocol.md 3.2), run against
 //! `GET {base}/about` as the reference client does.
 
 use hs_core::auth::http::{AuthenticationInfo, Authorization, WwwAuthenticate};

@@ -1,4 +1,4 @@
-//! The SCRAM-SHA-256 middleware (Project Haystack Auth, PROTOCOL.md 3).
+//! The SCRAM-SHA-256 middleware (Project Haystack Auth, docs/protocol.md 3).
 //!
 //! Every API path accepts the handshake (HELLO, SCRAM, SCRAM) and, once it
 //! is done, `BEARER authToken=<token>`. The handshake itself is

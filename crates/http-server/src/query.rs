@@ -1,5 +1,5 @@
 //! The GET form of `read`, `nav` and `hisRead`: query parameters become the
-//! cells of a one-row request grid (PROTOCOL.md 2.1).
+//! cells of a one-row request grid (docs/protocol.md 2.1).
 //!
 //! Each value is decoded as one whole Zinc scalar (`@demo-site` is a Ref,
 //! `1` a Number, `"point and his"` a Str, `2024-01-01` a Date). A value

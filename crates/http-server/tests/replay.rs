@@ -122,7 +122,7 @@ const INTENDED_DIFFERENCES: &[(&str, usize, &str)] = &[
     ("http-error-unknown-op", 6, "status 200 (reference 405)"),
     ("http-error-unknown-op", 6, "allow None"),
     // No read cache: a read by a second id answers that id, not the first
-    // one's entity (reference defect, PROTOCOL.md 2.6).
+    // one's entity (reference defect, docs/protocol.md 2.6).
     (
         "http-read-cache-defect",
         4,

@@ -1,4 +1,4 @@
-//! Authentication right after the upgrade (PROTOCOL.md 4.3): a static token,
+//! Authentication right after the upgrade (docs/protocol.md 4.3): a static token,
 //! or SCRAM-SHA-256 carried in JSON messages.
 
 use futures_util::{SinkExt, StreamExt};

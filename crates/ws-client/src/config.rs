@@ -11,7 +11,7 @@ use crate::pool::WsPool;
 use crate::reconnect::ReconnectingWsClient;
 use crate::{WsClient, WsClientError};
 
-/// How the client authenticates after the upgrade (PROTOCOL.md 4.3).
+/// How the client authenticates after the upgrade (docs/protocol.md 4.3).
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum Auth {

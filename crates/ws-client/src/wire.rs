@@ -1,4 +1,4 @@
-//! The client's view of the haystack-py envelopes (PROTOCOL.md section 4),
+//! The client's view of the haystack-py envelopes (docs/protocol.md section 4),
 //! on top of [`hs_core::ws`]: what it writes and what it can receive.
 
 use hs_core::ws::{self, AuthMessage, RequestId, ServerFrame, WsRequest};

@@ -74,7 +74,7 @@ fn load(name: &str, conn: u64) -> Vec<Step> {
 /// writer may write `8`); object key order is not significant; a unit is
 /// compared as the libhaystack unit it names (haystack-py writes `s`,
 /// libhaystack's symbol for the same unit is `sec`); a `null` cell is the
-/// same as an absent one (PROTOCOL.md 1.1: haystack-py writes `{"navId":null}`
+/// same as an absent one (docs/protocol.md 1.1: haystack-py writes `{"navId":null}`
 /// and `{"val":null}`, hs_core's codec leaves the cell out).
 fn normalize(value: &Json) -> Json {
     match value {

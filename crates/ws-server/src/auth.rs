@@ -1,4 +1,4 @@
-//! The authentication phase (PROTOCOL.md 4.3): a token message, or SCRAM
+//! The authentication phase (docs/protocol.md 4.3): a token message, or SCRAM
 //! over `hello` / `scram` / `authOk` messages, before any request.
 //!
 //! Nothing the client sends reaches dispatch before this succeeds. Every

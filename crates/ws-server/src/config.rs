@@ -79,7 +79,7 @@ pub struct WsConfig {
     /// read whole, in several reads.
     pub read_buffer_size: usize,
     /// Whether changes to watched entities are pushed to the connection
-    /// (`{"type":"watch",..}`, PROTOCOL.md 4.6). Off, the endpoint behaves
+    /// (`{"type":"watch",..}`, docs/protocol.md 4.6). Off, the endpoint behaves
     /// like haystack-py's, whose ops never push: clients learn of changes
     /// only through `watchPoll`.
     pub push: bool,

@@ -419,7 +419,7 @@ impl SessionInner {
         let runs = items.into_iter().map(|item| async move {
             match item {
                 Ok(mut request) => {
-                    // Batch answers never carry `ch` (PROTOCOL.md 4.5).
+                    // Batch answers never carry `ch` (docs/protocol.md 4.5).
                     request.ch = None;
                     self.run(request.into(), received).await
                 }

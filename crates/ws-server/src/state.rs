@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::WsConfig;
 
-/// How clients authenticate (PROTOCOL.md 4.3).
+/// How clients authenticate (docs/protocol.md 4.3).
 #[derive(Clone, Default)]
 pub(crate) struct AuthSettings {
     /// A fixed token accepted in `{"authToken":..}`.
@@ -171,7 +171,7 @@ impl WsServerStateBuilder {
         self
     }
 
-    /// Enables SCRAM-SHA-256 over WebSocket messages (PROTOCOL.md 4.3). The
+    /// Enables SCRAM-SHA-256 over WebSocket messages (docs/protocol.md 4.3). The
     /// `authOk` token comes from the [`TokenStore`] `scram` issues into
     /// (share it, and the `ScramServer`, with the HTTP server), and is
     /// accepted in `{"authToken":..}` here and as a bearer token there. The

@@ -103,7 +103,7 @@ async fn captured_client_frames_get_sensible_answers() {
             assert_eq!(ours["id"], request["id"], "{what}");
             // One deliberate deviation: MemoryStore reports a poll of a
             // closed watch as `Unknown watch` (haystack-py answers an empty
-            // grid, PROTOCOL.md section 8 #5).
+            // grid, docs/protocol.md section 8 #5).
             let unknown_watch = op_of(&request) == "watchPoll"
                 && error_dis(&ours).is_some_and(|dis| dis.starts_with("Unknown watch"));
             if !unknown_watch {
