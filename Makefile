@@ -6,9 +6,7 @@ CARGO ?= cargo
 ## Start a server on the embedded demo store, drive real client traffic, show the observers.
 ## A dev build: it shares `make test`'s artifacts, and the tour itself takes about a second.
 demo:
-	@if [ -d crates/cli ]; then $(CARGO) run -p hs-cli --bin hs -- demo; \
-	else echo "The servers arrive with the transport issues; until then: cargo run -p examples --example compose"; \
-	  $(CARGO) run -p examples --example compose; fi
+	$(CARGO) run -p hs-cli --bin hs -- demo
 
 ## The whole test suite (unit, integration, doc tests, examples build).
 test: test-deps

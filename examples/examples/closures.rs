@@ -1,8 +1,8 @@
 //! Build an observer from closures with `FnObserver`: the setters are named
 //! like the trait methods, and any event without a closure does nothing.
 //!
-//! The transports do not exist yet, so this example simulates their events
-//! by calling the observer directly.
+//! The example fires the events itself, by calling the observer directly as
+//! a transport does, so it runs without a server.
 //!
 //! Run: `cargo run -p examples --example closures`
 

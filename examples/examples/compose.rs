@@ -3,9 +3,8 @@
 //! is caught, logged once at WARN, and quarantined after 3 panics in a row;
 //! logging and stats keep seeing every event.
 //!
-//! The transports do not exist yet, so this example simulates the traffic
-//! of a WebSocket server by calling the observer directly, as the transport
-//! will. (`make demo` runs this until the servers exist.)
+//! The example simulates the traffic of a WebSocket server by calling the
+//! observer directly, as the transport does, so it runs without a server.
 //!
 //! Run: `cargo run -p examples --example compose`
 //! (`RUST_LOG=hs::observe=debug` also shows each request and the later,

@@ -1,9 +1,9 @@
 //! Implement `MetricsObserver` on your own struct: override only the events
 //! you care about, the others keep their no-op defaults.
 //!
-//! The transports do not exist yet, so this example simulates their events
-//! by calling the observer directly, exactly as a transport would through
-//! its `GuardedObserver`.
+//! The example fires the events itself, by calling the observer directly as
+//! a transport does through its `GuardedObserver`, so it runs without a
+//! server.
 //!
 //! Run: `cargo run -p examples --example custom_observer`
 

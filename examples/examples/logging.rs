@@ -1,8 +1,8 @@
 //! `LoggingObserver` with env_logger: every event becomes one line on target
 //! `hs::observe`, and `RUST_LOG` picks what you see.
 //!
-//! The transports do not exist yet, so this example simulates their events
-//! by calling the observer directly.
+//! The example fires the events itself, by calling the observer directly as
+//! a transport does, so it runs without a server.
 //!
 //! Run it with different filters:
 //!

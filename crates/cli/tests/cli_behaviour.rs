@@ -129,7 +129,7 @@ fn a_wrong_password_fails_once_with_one_wording_of_the_prefix() {
     let wrong = [("HS_USER", "ada"), ("HS_PASSWORD", "wrong-password")];
     for scheme in ["http", "ws"] {
         let url = format!("{scheme}://{addr}");
-        // bench: one login refused, one message, exit 1 (HTTP used to exit 0).
+        // bench: one login refused, one message, exit 1 on both transports.
         let output = hs_env(
             &["bench", "--url", &url, "-n", "20", "-c", "1", "--quiet"],
             &wrong,
@@ -299,7 +299,7 @@ fn reading_unknown_ids_names_them_and_exits_1() {
         assert_eq!(stdout(&output), "(no rows)\n");
         assert!(stderr(&output).contains("@nosuch"), "{}", stderr(&output));
     }
-    // Every id found: exit 0, as before.
+    // Every id found: exit 0.
     let output = hs(&[
         "read",
         "--id",

@@ -209,8 +209,8 @@ fn watch_waiting_only_for_pushes_renews_its_lease() {
     assert!(read_all(stdout).contains("64°F"));
 }
 
-/// Issue 13 item 9: `hs watch` outlives a `kill -9` of its server and a
-/// restart on the same port (it used to exit 1 at once). Writes follow the
+/// `hs watch` outlives a `kill -9` of its server and a restart on the same
+/// port. Writes follow the
 /// restart until `hs watch --count 1` prints one (each is a change; the
 /// loop is bounded), and it must then end successfully with that change.
 fn watch_survives_a_server_restart(scheme: &str, mode: &str) {
