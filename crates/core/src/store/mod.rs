@@ -262,7 +262,11 @@ impl MemoryStore {
     /// and measured against (feature `test-util`).
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-    pub fn read_scan(&self, filter: &Filter, limit: Option<usize>) -> Vec<Arc<Dict>> {
+    pub fn read_scan(
+        &self,
+        filter: &libhaystack::filter::Filter,
+        limit: Option<usize>,
+    ) -> Vec<Arc<Dict>> {
         let state = self.state.read();
         state
             .scan(filter, limit)
