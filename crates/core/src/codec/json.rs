@@ -15,8 +15,8 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use super::json_read::{OptionalDictSeed, SkipSeed, check_depth};
 use super::json_write::GridColumn;
 use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
+use super::reply::Reply;
 use super::{CodecError, json_fast, json_write, number};
-use crate::ops::Reply;
 
 /// Grid meta tags written first, in this order, so that the grids the
 /// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;

@@ -14,7 +14,7 @@ use libhaystack::val::{Column, Dict, Grid, Number, Value};
 
 use super::json::{META_ORDER, row_tags};
 use super::number;
-use crate::ops::{Reply, column_names};
+use super::reply::{Reply, column_names};
 
 /// A grid column as the writer sees it: a name, maybe meta.
 pub(crate) trait GridColumn {

@@ -70,6 +70,7 @@ mod json_read;
 mod json_write;
 mod limits;
 mod number;
+pub(crate) mod reply;
 mod zinc;
 
 pub use error::CodecError;
@@ -81,7 +82,7 @@ pub(crate) use json_write::{write_grid, write_reply, write_str};
 
 use libhaystack::val::{Dict, Grid, Value};
 
-use crate::ops::Reply;
+use reply::Reply;
 
 /// Encodes a grid in `format`: compact UTF-8 JSON v4 (no `ver` in meta) or
 /// Zinc without a trailing newline.
@@ -109,7 +110,7 @@ pub fn encode_reply(reply: &Reply, format: Format) -> Result<String, CodecError>
 }
 
 /// One row's JSON v4 object text, `id` first and then the dict's order,
-/// nulls left out: the text an [`EncodedRows`](crate::ops::EncodedRows)
+/// nulls left out: the text an [`EncodedRows`](reply::EncodedRows)
 /// pairs with the row.
 pub fn json_row(row: &Dict) -> String {
     let mut out = String::with_capacity(32 * row.len());
