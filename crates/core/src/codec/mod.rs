@@ -71,13 +71,15 @@ mod json_write;
 mod limits;
 mod number;
 pub(crate) mod reply;
+#[cfg(test)]
+mod serde_oracle;
 mod zinc;
 
 pub use error::CodecError;
 pub use format::Format;
 pub use limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
-pub(crate) use json::{JsonGrid, encoded_size_hint, reply_size_hint};
+pub(crate) use json::{encoded_size_hint, reply_size_hint};
 pub(crate) use json_write::{write_grid, write_reply, write_str};
 
 use libhaystack::val::{Dict, Grid, Value};
@@ -132,17 +134,6 @@ pub fn decode_grid(body: &[u8], format: Format) -> Result<Grid, CodecError> {
         Format::Json => json::decode(body),
         Format::Zinc => zinc::decode(body),
     }
-}
-
-/// The grid as a JSON v4 value, for embedding in other JSON.
-///
-/// `serde_json::Value` objects keep their keys sorted (the workspace does not
-/// enable serde_json's `preserve_order`), so writing this value back out does
-/// not reproduce the reference's key order; [`encode_grid`] does.
-pub fn grid_to_json(grid: &Grid) -> serde_json::Value {
-    // Cannot fail: every map key is a string and non-finite numbers are
-    // written as strings.
-    serde_json::to_value(JsonGrid(grid)).unwrap_or_default()
 }
 
 /// Decodes a grid from an already parsed JSON v4 value, with the same rules
