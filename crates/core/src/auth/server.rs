@@ -316,8 +316,10 @@ impl ScramServerBuilder {
     }
 
     /// Test hook: the server nonce suffix to use instead of a random one, so
-    /// captured exchanges and RFC test vectors can be replayed.
-    #[doc(hidden)]
+    /// captured exchanges and RFC test vectors can be replayed (feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn fixed_server_nonce(mut self, suffix: impl Into<String>) -> Self {
         self.fixed_nonce = Some(suffix.into());
         self
