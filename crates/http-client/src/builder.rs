@@ -197,6 +197,7 @@ impl HttpClientBuilder {
     /// server: a fixed nonce makes the handshake replayable (feature
     /// `test-util`).
     #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn scram_nonce(mut self, nonce: impl Into<String>) -> Self {
         self.scram_nonce = Some(nonce.into());
         self
