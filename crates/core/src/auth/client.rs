@@ -15,7 +15,7 @@ pub const DEFAULT_MIN_ITERATIONS: u32 = 4096;
 pub const DEFAULT_MAX_ITERATIONS: u32 = 1_000_000;
 
 /// The shortest salt a [`ScramClient`] accepts, in bytes.
-pub const MIN_SALT_LEN: usize = 16;
+pub(crate) const MIN_SALT_LEN: usize = 16;
 
 /// The client side of one SCRAM-SHA-256 handshake, independent of transport.
 ///

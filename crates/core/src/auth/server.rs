@@ -309,7 +309,7 @@ impl ScramServerBuilder {
     }
 
     /// Sets the clock for handshake lifetimes (tests use a
-    /// [`ManualClock`](super::ManualClock)).
+    /// [`ManualClock`](crate::clock::ManualClock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

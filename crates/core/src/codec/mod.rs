@@ -114,7 +114,7 @@ pub fn encode_reply(reply: &Reply, format: Format) -> Result<String, CodecError>
 /// One row's JSON v4 object text, `id` first and then the dict's order,
 /// nulls left out: the text an [`EncodedRows`](reply::EncodedRows)
 /// pairs with the row.
-pub fn json_row(row: &Dict) -> String {
+pub(crate) fn json_row(row: &Dict) -> String {
     let mut out = String::with_capacity(32 * row.len());
     json_write::write_row(&mut out, row);
     out

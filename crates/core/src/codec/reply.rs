@@ -45,9 +45,8 @@ pub enum Reply {
     Encoded(EncodedRows),
 }
 
-/// Rows shared with a store, each with its JSON v4 object text as
-/// [`codec::json_row`](crate::codec::json_row) writes it (`id` first, then
-/// the dict's order), for [`Reply::Encoded`].
+/// Rows shared with a store, each with its JSON v4 object text (`id`
+/// first, then the dict's order), for [`Reply::Encoded`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EncodedRows {
     rows: Vec<Arc<Dict>>,
@@ -62,7 +61,7 @@ pub(crate) const UNKNOWN_SHAPE: u32 = u32::MAX;
 
 impl EncodedRows {
     /// No rows; room for `capacity`.
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             rows: Vec::with_capacity(capacity),
             json: Vec::with_capacity(capacity),
@@ -72,7 +71,7 @@ impl EncodedRows {
 
     /// Adds `row`, whose JSON text is `json` (the caller keeps them in
     /// step: the text is sent as the row).
-    pub fn push(&mut self, row: Arc<Dict>, json: Arc<str>) {
+    pub(crate) fn push(&mut self, row: Arc<Dict>, json: Arc<str>) {
         self.push_shaped(row, json, UNKNOWN_SHAPE);
     }
 

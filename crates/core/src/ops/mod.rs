@@ -228,7 +228,7 @@ pub trait HaystackOps: Send + Sync {
     /// `close`: nothing to do at this level (token revocation is the server's
     /// job); answers the empty grid.
     async fn close(&self) -> Result<Grid, OpError> {
-        Ok(empty_grid())
+        Ok(crate::codec::empty_grid())
     }
 
     /// `read` by filter or by ids.
@@ -427,14 +427,9 @@ pub async fn dispatch(ops: &dyn HaystackOps, op: &str, grid: Grid) -> Result<Rep
     answer.map(Reply::Grid)
 }
 
-/// The empty grid: no meta, no columns, no rows.
-pub fn empty_grid() -> Grid {
-    Grid::default()
-}
-
 /// The `about` grid for a server called `server_name` whose default
 /// timezone is `tz`.
-pub fn about_grid(server_name: &str, tz: Tz, boot_time: Option<DateTime>) -> Grid {
+pub(crate) fn about_grid(server_name: &str, tz: Tz, boot_time: Option<DateTime>) -> Grid {
     let mut row = Dict::new();
     row.insert("haystackVersion".into(), Value::make_str("4.0"));
     row.insert("tz".into(), Value::make_str(haystack_tz_name(tz)));
@@ -481,7 +476,7 @@ pub fn haystack_tz_name(tz: Tz) -> &'static str {
 }
 
 /// The `ops` grid listing `ops`.
-pub fn ops_grid(ops: &[Op]) -> Grid {
+pub(crate) fn ops_grid(ops: &[Op]) -> Grid {
     let rows = ops
         .iter()
         .map(|op| {
@@ -495,7 +490,7 @@ pub fn ops_grid(ops: &[Op]) -> Grid {
 }
 
 /// The `formats` grid: `application/json` and `text/zinc`, read and written.
-pub fn formats_grid() -> Grid {
+pub(crate) fn formats_grid() -> Grid {
     let rows = ["application/json", "text/zinc"]
         .into_iter()
         .map(|mime| {
