@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use super::json_read::{OptionalDictSeed, SkipSeed, check_depth};
 use super::json_write::GridColumn;
-use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
+use super::limits::{self, MAX_COLS, MAX_ROWS};
 use super::reply::Reply;
 use super::{CodecError, json_fast, json_write, number};
 
@@ -150,41 +150,6 @@ fn decode_from<'de, R: serde_json::de::Read<'de>>(
     .deserialize(&mut deserializer)
     .and_then(|grid| deserializer.end().map(|()| grid))
     .map_err(|err| decode_error(err, &failure))
-}
-
-/// Decodes an already parsed JSON value into a grid, enforcing the limits.
-pub(super) fn decode_value(value: &serde_json::Value) -> Result<Grid, CodecError> {
-    check_value_depth(value, 1)?;
-    match decode_parsed(value, Mode::Strict) {
-        Err(CodecError::InvalidGrid { .. }) => decode_parsed(value, Mode::Lenient),
-        result => result,
-    }
-}
-
-fn decode_parsed(value: &serde_json::Value, mode: Mode) -> Result<Grid, CodecError> {
-    let failure = Failure::default();
-    GridSeed {
-        failure: &failure,
-        mode,
-        depth: 1,
-    }
-    .deserialize(value)
-    .map_err(|err| decode_error(err, &failure))
-}
-
-fn check_value_depth(value: &serde_json::Value, depth: usize) -> Result<(), CodecError> {
-    let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
-        serde_json::Value::Array(items) => Box::new(items.iter()),
-        serde_json::Value::Object(map) => Box::new(map.values()),
-        _ => return Ok(()),
-    };
-    if depth > MAX_DEPTH {
-        return Err(CodecError::TooDeep { max: MAX_DEPTH });
-    }
-    for child in children {
-        check_value_depth(child, depth + 1)?;
-    }
-    Ok(())
 }
 
 fn decode_error(err: serde_json::Error, failure: &Failure) -> CodecError {

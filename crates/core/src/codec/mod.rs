@@ -136,12 +136,6 @@ pub fn decode_grid(body: &[u8], format: Format) -> Result<Grid, CodecError> {
     }
 }
 
-/// Decodes a grid from an already parsed JSON v4 value, with the same rules
-/// and limits as [`decode_grid`].
-pub fn grid_from_json(value: &serde_json::Value) -> Result<Grid, CodecError> {
-    json::decode_value(value)
-}
-
 /// The empty grid: no meta, no columns, no rows
 /// (`{"_kind":"grid","meta":{},"cols":[],"rows":[]}`).
 pub fn empty_grid() -> Grid {
