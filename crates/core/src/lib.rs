@@ -1,5 +1,7 @@
-//! Everything the hs transports share: the observer framework, and (as the
-//! wire-layer work lands) Haystack values, wire formats, SCRAM and the ops.
+//! Everything the hs transports share: Haystack values and wire formats
+//! ([`codec`], [`ws`]), SCRAM and bearer tokens ([`auth`]), the ops and their
+//! requests ([`ops`]), the in-memory store ([`store`]), and the observer
+//! framework, re-exported from hs-observe as [`observe`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -26,7 +28,6 @@ pub mod clock;
 pub mod codec;
 pub mod demo;
 pub mod endpoint;
-pub mod observe;
 pub mod ops;
 pub mod store;
 #[cfg(feature = "tls")]
@@ -34,3 +35,7 @@ pub mod store;
 pub mod tls;
 pub mod value;
 pub mod ws;
+
+/// The observer framework, the hs-observe crate, re-exported so the
+/// transports and their users reach it through hs-core.
+pub use hs_observe as observe;

@@ -42,9 +42,11 @@ fn crates_with_features_document_them_all() {
 
 #[test]
 fn recording_observer_is_marked_with_its_feature() {
-    let observe =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/observe/mod.rs"))
-            .unwrap();
+    let observe = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../observe/src/lib.rs"
+    ))
+    .unwrap();
     assert!(
         observe.contains(
             "#[cfg_attr(docsrs, doc(cfg(feature = \"test-util\")))]\npub use recording::"

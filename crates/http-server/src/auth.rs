@@ -81,12 +81,12 @@ pub(crate) async fn authenticate(
 ) -> Response {
     let Some(value) = request.headers().get(AUTHORIZATION) else {
         log::debug!(target: AUTH_LOG_TARGET, "{}: no Authorization header", request.uri().path());
-        return Outcome::error_on_path(ErrorKind::Auth)
+        return Outcome::error_on_route(ErrorKind::Auth)
             .attach(responses::unauthorized(BARE_CHALLENGE));
     };
     let Ok(value) = value.to_str() else {
         log::debug!(target: AUTH_LOG_TARGET, "Authorization header is not visible ASCII");
-        return Outcome::error_on_path(ErrorKind::Auth)
+        return Outcome::error_on_route(ErrorKind::Auth)
             .attach(responses::unauthorized(BARE_CHALLENGE));
     };
 
@@ -101,7 +101,7 @@ pub(crate) async fn authenticate(
                 });
                 next.run(request).await
             }
-            Err(_) => Outcome::error_on_path(ErrorKind::Auth)
+            Err(_) => Outcome::error_on_route(ErrorKind::Auth)
                 .attach(responses::unauthorized(BARE_CHALLENGE)),
         };
     }
@@ -135,7 +135,7 @@ pub(crate) async fn authenticate(
             let outcome = if handshake {
                 Outcome::error(AUTH_OP, ErrorKind::Auth)
             } else {
-                Outcome::error_on_path(ErrorKind::Auth)
+                Outcome::error_on_route(ErrorKind::Auth)
             };
             outcome.attach(responses::unauthorized(&www_authenticate))
         }
@@ -168,7 +168,7 @@ pub(crate) async fn authenticate(
         other => {
             // `HttpAuth` is non-exhaustive: refuse what this version does not know.
             log::warn!(target: AUTH_LOG_TARGET, "unhandled auth answer {other:?}; refused");
-            Outcome::error_on_path(ErrorKind::Auth).attach(responses::unauthorized(BARE_CHALLENGE))
+            Outcome::error_on_route(ErrorKind::Auth).attach(responses::unauthorized(BARE_CHALLENGE))
         }
     }
 }

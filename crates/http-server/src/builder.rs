@@ -12,8 +12,9 @@ use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
 use hs_core::codec::Format;
+use hs_core::observe::labels::{INVALID, OpLabel};
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
-use hs_core::ops::{HaystackOps, Op};
+use hs_core::ops::{HaystackOps, Op, Pipeline};
 use std::convert::Infallible;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
@@ -217,8 +218,7 @@ impl HttpServerBuilder {
         let ops = self.ops.ok_or(HttpServerError::MissingOps)?;
         let base = normalise_base_path(&self.base_path)?;
         let api_state = Arc::new(ApiState {
-            ops,
-            authorizer: self.authorizer,
+            pipeline: Pipeline::new(ops, self.authorizer),
             body_limit: self.body_limit,
             default_format: self.default_format,
         });
@@ -231,28 +231,6 @@ impl HttpServerBuilder {
         let auth = self
             .auth
             .map(|scram| from_fn_with_state(Arc::new(AuthState { scram }), authenticate));
-        // Each API route is its own stack (observer layer, then auth, then
-        // the op), added with `route_service`: `Router::layer` would box and
-        // clone every route a second time per request.
-        let stack = ServiceBuilder::new().layer(observe).option_layer(auth);
-        let mut api = Router::new();
-        for op in Op::ALL {
-            let state = api_state.clone();
-            let handler = service_fn(move |request: Request| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle_op(state, op, request).await) }
-            });
-            api = api.route_service(&format!("{base}/{}", op.as_str()), stack.service(handler));
-        }
-        let mut app = api
-            .route_service(
-                &format!("{base}/{{op}}"),
-                stack.service(unknown_op.with_state(())),
-            )
-            .route_service(
-                &format!("{base}/{{op}}/{{*rest}}"),
-                stack.service(nested_path.with_state(())),
-            );
         let headers = ServiceBuilder::new()
             .layer(SetResponseHeaderLayer::overriding(
                 X_CONTENT_TYPE_OPTIONS,
@@ -262,6 +240,35 @@ impl HttpServerBuilder {
                 X_FRAME_OPTIONS,
                 HeaderValue::from_static("DENY"),
             ));
+        // Each API route is its own stack (security headers, observer layer
+        // observing the route's op, auth, the op), added with
+        // `route_service`: `Router::layer` would box and clone every route a
+        // second time per request.
+        let stack = |op: Option<OpLabel>| {
+            headers
+                .clone()
+                .layer(observe.route(op))
+                .option_layer(auth.clone())
+        };
+        let mut api = Router::new();
+        for op in Op::ALL {
+            let state = api_state.clone();
+            let handler = service_fn(move |request: Request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle_op(state, op, request).await) }
+            });
+            let route = stack(Some(OpLabel::Borrowed(op.as_str())));
+            api = api.route_service(&format!("{base}/{}", op.as_str()), route.service(handler));
+        }
+        let mut app = api
+            .route_service(
+                &format!("{base}/{{op}}"),
+                stack(None).service(unknown_op.with_state(())),
+            )
+            .route_service(
+                &format!("{base}/{{op}}/{{*rest}}"),
+                stack(Some(OpLabel::Borrowed(INVALID))).service(nested_path.with_state(())),
+            );
         for router in self.extra {
             app = app.merge(router.layer(headers.clone()));
         }
@@ -309,11 +316,7 @@ struct Built {
 
 /// `{base}/{op}/anything`: not an API path.
 async fn nested_path() -> Response {
-    Outcome::error(
-        crate::observe::INVALID_OP,
-        hs_core::observe::ErrorKind::NotFound,
-    )
-    .attach(responses::not_found())
+    Outcome::error(INVALID, hs_core::observe::ErrorKind::NotFound).attach(responses::not_found())
 }
 
 /// `""`, or `/seg[/seg...]` without a trailing slash.

@@ -13,10 +13,9 @@ use axum::extract::{Path, Query, Request};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use hs_core::auth::Authorizer;
-use hs_core::codec::{Format, decode_grid};
+use hs_core::codec::Format;
 use hs_core::observe::ErrorKind;
-use hs_core::ops::{HaystackOps, Op, OpError, OpRequest, ReadRequest, dispatch_as};
+use hs_core::ops::{Op, OpError, OpRequest, Pipeline, decode_request, outcome_kind};
 use hs_core::value::Grid;
 
 use crate::auth::Session;
@@ -27,8 +26,7 @@ use crate::{LOG_TARGET, responses};
 
 /// What the op handler needs, shared by every request.
 pub(crate) struct ApiState {
-    pub(crate) ops: Arc<dyn HaystackOps>,
-    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) pipeline: Pipeline,
     pub(crate) body_limit: usize,
     pub(crate) default_format: Format,
 }
@@ -40,15 +38,6 @@ impl std::fmt::Debug for ApiState {
             .field("default_format", &self.default_format)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether `op` may be called with GET (side-effect-free ops, PROTOCOL.md
-/// 2.1). Every op may be called with POST.
-pub(crate) fn allows_get(op: Op) -> bool {
-    matches!(
-        op,
-        Op::About | Op::Ops | Op::Formats | Op::Close | Op::Read | Op::Nav | Op::HisRead
-    )
 }
 
 /// `{base}/{name}` where `name` is no standard op: `404`.
@@ -63,8 +52,8 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
     let name = op.as_str();
     let method = request.method();
     let is_get = method == Method::GET;
-    if !(method == Method::POST || is_get && allows_get(op)) {
-        let allow = if allows_get(op) { "GET, POST" } else { "POST" };
+    if !(method == Method::POST || is_get && op.allows_get()) {
+        let allow = if op.allows_get() { "GET, POST" } else { "POST" };
         return Outcome::error(name, ErrorKind::BadRequest)
             .attach(responses::method_not_allowed(allow));
     }
@@ -80,7 +69,8 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
             Ok(Query(params)) => OpRequest::Grid(grid_from_params(params)),
             Err(error) => {
                 let dis = format!("Invalid query string: {}", error.body_text());
-                return error_grid_response(name, ErrorKind::BadRequest, &dis, format);
+                let error = OpError::new(ErrorKind::BadRequest, dis);
+                return op_error_response(name, &error, format);
             }
         }
     } else {
@@ -88,10 +78,11 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge) => {
                 log::warn!(target: LOG_TARGET, "{name}: request body over {} bytes, answered 413", state.body_limit);
+                let grid = OpError::new(ErrorKind::TooLarge, "Request body too large").to_grid();
                 return responses::error_grid(
                     name,
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    &OpError::new(ErrorKind::TooLarge, "Request body too large").to_grid(),
+                    &grid,
                     format,
                     ErrorKind::TooLarge,
                 );
@@ -118,62 +109,53 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
                         .attach(responses::unsupported_media_type(mime));
                 }
             };
-            // A plain JSON read skips the grid (the most common request).
-            let plain_read = match (op, body_format) {
-                (Op::Read, Format::Json) => ReadRequest::from_plain_json(&bytes),
-                _ => None,
-            };
-            let decoded = match plain_read {
-                Some(read) => Ok(OpRequest::Read(read)),
-                None => decode_grid(&bytes, body_format).map(OpRequest::Grid),
-            };
-            match decoded {
+            match decode_request(op, &bytes, body_format) {
                 Ok(request) => request,
                 Err(error) => {
-                    log::debug!(target: LOG_TARGET, "{name}: undecodable request body: {error}");
-                    let dis = format!("Invalid request grid: {error}");
-                    return error_grid_response(name, error.kind(), &dis, format);
+                    log::debug!(target: LOG_TARGET, "{name}: undecodable request body: {}", error.message());
+                    return op_error_response(name, &error, format);
                 }
             }
         }
     };
 
     let session = parts.extensions.get::<Session>();
-    if let Some(auth) = session {
-        if !state
-            .authorizer
-            .allows_access(&auth.principal, name, request.access(name))
-        {
-            log::info!(
-                target: crate::AUTH_LOG_TARGET,
-                "user {} ({:?}) may not run {name}",
-                auth.principal.username,
-                auth.principal.role
-            );
-            let dis = format!("Insufficient permissions: {name} requires operator or admin role");
-            return error_grid_response(name, ErrorKind::Forbidden, &dis, format);
+    let principal = session.map(|auth| &auth.principal);
+    let pipeline = &state.pipeline;
+    let result = match pipeline.authorize(name, &request, principal) {
+        Ok(()) => {
+            let user = principal.map(|principal| principal.username.as_str());
+            let result = pipeline.dispatch(name, request, user).await;
+            if let (Op::Close, Some(auth)) = (op, session) {
+                auth.revoke();
+            }
+            result
         }
-    }
-
-    let user = session.map(|auth| auth.principal.username.as_str());
-    let result = dispatch_as(&*state.ops, name, request, user).await;
-    if op == Op::Close {
-        if let Some(auth) = session {
-            auth.revoke();
-        }
-    }
+        Err(refusal) => Err(refusal),
+    };
+    let kind = outcome_kind(&result);
     match result {
-        Ok(reply) => responses::reply(name, &reply, format),
+        Ok(reply) => {
+            let response = responses::reply(name, &reply, format);
+            match kind {
+                Some(kind) => Outcome::error(name, kind).attach(response),
+                None => response,
+            }
+        }
         Err(error) => {
             log::debug!(target: LOG_TARGET, "{name}: {}", error.message());
-            responses::error_grid(name, StatusCode::OK, &error.to_grid(), format, error.kind())
+            op_error_response(name, &error, format)
         }
     }
 }
 
-/// An error grid with `dis` and `kind` (HTTP 200, as the reference),
-/// observed as `kind`.
-fn error_grid_response(op: &'static str, kind: ErrorKind, dis: &str, format: Format) -> Response {
-    let grid = OpError::new(kind, dis).to_grid();
-    responses::error_grid(op, StatusCode::OK, &grid, format, kind)
+/// The error grid of `error`, observed as its kind: HTTP 200 (as the
+/// reference), or 500 for a failure of the server itself.
+fn op_error_response(op: &'static str, error: &OpError, format: Format) -> Response {
+    let status = if error.is_internal() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    responses::error_grid(op, status, &error.to_grid(), format, error.kind())
 }

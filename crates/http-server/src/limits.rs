@@ -28,7 +28,7 @@ pub(crate) fn timeout_response(timeout: Duration) -> Response {
         "Request timed out",
     )
         .into_response();
-    Outcome::error_on_path(ErrorKind::Timeout).attach(response)
+    Outcome::error_on_route(ErrorKind::Timeout).attach(response)
 }
 
 /// Why a body could not be read.

@@ -4,8 +4,9 @@
 //! The layer that decides how a request ended (the op handler, the auth
 //! middleware, the timeout) attaches an [`Outcome`] to the response; this
 //! layer, the outermost of the API stack, removes it and reports it. A
-//! response without an `Outcome` is reported under the op its path names
-//! and classified by its status code: that is how a successful op reply
+//! response without an `Outcome` is reported under the route's op (on the
+//! route of unknown ops, the op its path names) and classified by its
+//! status code: that is how a successful op reply
 //! (which skips the extension's allocation) and a panic turned into a `500`
 //! are reported, so nothing goes unreported.
 
@@ -18,14 +19,14 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
+use hs_core::observe::labels::{OpLabel, label_of};
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
-use hs_core::ops::Op;
 use pin_project_lite::pin_project;
 use tokio::time::Timeout;
 use tower::{Layer, Service};
@@ -35,24 +36,23 @@ use crate::limits::timeout_response;
 
 /// The op name reported for auth handshake steps (HELLO and SCRAM), which
 /// are not requests of an op.
-pub(crate) const AUTH_OP: &str = "auth";
-
+pub(crate) use hs_core::observe::labels::AUTH as AUTH_OP;
 /// The op name reported when the path names no plausible op.
-pub(crate) const INVALID_OP: &str = "invalid";
+pub(crate) use hs_core::observe::labels::INVALID as INVALID_OP;
 
 /// How a request ended, attached to the response as an extension by the
 /// layer that decided it.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
-    /// The op name to report; `None` means "derive it from the path".
-    pub(crate) op: Option<Cow<'static, str>>,
+    /// The op name to report; `None` means "the route's".
+    pub(crate) op: Option<OpLabel>,
     /// `None` for a non-error response.
     pub(crate) error: Option<ErrorKind>,
 }
 
 impl Outcome {
     /// A successful request of `op`.
-    pub(crate) fn ok(op: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn ok(op: impl Into<OpLabel>) -> Self {
         Outcome {
             op: Some(op.into()),
             error: None,
@@ -60,15 +60,15 @@ impl Outcome {
     }
 
     /// A failed request of `op`.
-    pub(crate) fn error(op: impl Into<Cow<'static, str>>, kind: ErrorKind) -> Self {
+    pub(crate) fn error(op: impl Into<OpLabel>, kind: ErrorKind) -> Self {
         Outcome {
             op: Some(op.into()),
             error: Some(kind),
         }
     }
 
-    /// A failed request whose op is taken from the path.
-    pub(crate) fn error_on_path(kind: ErrorKind) -> Self {
+    /// A failed request of the route's op.
+    pub(crate) fn error_on_route(kind: ErrorKind) -> Self {
         Outcome {
             op: None,
             error: Some(kind),
@@ -91,31 +91,29 @@ pub(crate) struct ObserveState {
     pub(crate) request_timeout: Duration,
 }
 
-/// The op label for a request path: the op name when the path names a
-/// standard op, the raw segment when it is a short identifier (so an unknown
-/// op is still visible in logs; Prometheus maps it to `_other`), `invalid`
-/// otherwise.
-pub(crate) fn op_label(base_path: &str, path: &str) -> Cow<'static, str> {
+/// The op label for a path segment naming an op: the op name when it is a
+/// standard op, the segment itself when it is a short identifier (so an
+/// unknown op is still visible in logs; Prometheus maps it to `_other`),
+/// `invalid` otherwise.
+pub(crate) fn op_name_label(name: &str) -> OpLabel {
+    let plausible = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plausible {
+        label_of(name)
+    } else {
+        Cow::Borrowed(INVALID_OP)
+    }
+}
+
+/// The op label of a request to `path` on the route of unknown ops
+/// (`{base}/{op}`).
+fn path_label(base_path: &str, path: &str) -> OpLabel {
     let segment = path
         .strip_prefix(base_path)
         .and_then(|rest| rest.strip_prefix('/'))
         .unwrap_or("");
     op_name_label(segment)
-}
-
-/// The op label for an op name taken from the wire.
-pub(crate) fn op_name_label(name: &str) -> Cow<'static, str> {
-    if let Ok(op) = name.parse::<Op>() {
-        return Cow::Borrowed(op.as_str());
-    }
-    let plausible = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if plausible {
-        Cow::Owned(name.to_owned())
-    } else {
-        Cow::Borrowed(INVALID_OP)
-    }
 }
 
 /// The error type of a response that carries no [`Outcome`].
@@ -134,21 +132,39 @@ pub(crate) fn kind_from_status(status: StatusCode) -> Option<ErrorKind> {
     }
 }
 
-/// The observer layer, outermost on the API routes: times the request from
-/// receipt, bounds it by the request deadline, turns a panic into a `500`,
-/// sets the security headers, and reports the outcome.
+/// The observer layer, outermost on an API route (inside the security
+/// headers): times the request from receipt, bounds it by the request
+/// deadline, turns a panic into a `500`, and reports the outcome under the
+/// route's op.
+///
+/// tower-http's `TimeoutLayer` and `CatchPanicLayer` are not used: the
+/// first answers a bare status (not the `503` with `Retry-After` this
+/// server answers, observed as `timeout`), the second boxes every response
+/// body.
 ///
 /// Written as a plain tower layer rather than `axum::middleware::from_fn`,
 /// which boxes a future and clones the inner service on every request.
 #[derive(Debug, Clone)]
 pub(crate) struct ObserveLayer {
     state: Arc<ObserveState>,
+    /// The route's op label; `None` on the route of unknown ops, whose
+    /// label is the path's op segment.
+    route: Option<OpLabel>,
 }
 
 impl ObserveLayer {
     pub(crate) fn new(state: ObserveState) -> Self {
         ObserveLayer {
             state: Arc::new(state),
+            route: None,
+        }
+    }
+
+    /// The layer of the route whose requests are observed as `op`.
+    pub(crate) fn route(&self, op: Option<OpLabel>) -> Self {
+        ObserveLayer {
+            state: self.state.clone(),
+            route: op,
         }
     }
 }
@@ -160,6 +176,7 @@ impl<S> Layer<S> for ObserveLayer {
         Observe {
             inner,
             state: self.state.clone(),
+            route: self.route.clone(),
         }
     }
 }
@@ -169,6 +186,7 @@ impl<S> Layer<S> for ObserveLayer {
 pub(crate) struct Observe<S> {
     inner: S,
     state: Arc<ObserveState>,
+    route: Option<OpLabel>,
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -186,14 +204,17 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
         let method = request.method().clone();
-        let path_label = op_label(&self.state.base_path, request.uri().path());
+        let route_label = match &self.route {
+            Some(label) => label.clone(),
+            None => path_label(&self.state.base_path, request.uri().path()),
+        };
         let request_bytes = body_bytes(request.body());
         let inner = AssertUnwindSafe(self.inner.call(request)).catch_unwind();
         ObservedFuture {
             inner: tokio::time::timeout_at((started + self.state.request_timeout).into(), inner),
             started,
             method,
-            path_label,
+            route_label,
             request_bytes,
             state: self.state.clone(),
         }
@@ -207,7 +228,7 @@ pin_project! {
         inner: Timeout<CatchUnwind<AssertUnwindSafe<F>>>,
         started: Instant,
         method: Method,
-        path_label: Cow<'static, str>,
+        route_label: OpLabel,
         // The request body's length when known up front (Content-Length).
         request_bytes: Option<u64>,
         state: Arc<ObserveState>,
@@ -228,18 +249,15 @@ where
             Ok(Err(panic)) => panic_response(panic),
             Err(_elapsed) => timeout_response(this.state.request_timeout),
         };
-        let headers = response.headers_mut();
-        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         let elapsed = this.started.elapsed();
         let status = response.status();
         let outcome = response.extensions_mut().remove::<Outcome>();
         let (op, error) = match &outcome {
             Some(outcome) => (
-                outcome.op.as_deref().unwrap_or(this.path_label),
+                outcome.op.as_deref().unwrap_or(this.route_label),
                 outcome.error,
             ),
-            None => (&**this.path_label, kind_from_status(status)),
+            None => (&**this.route_label, kind_from_status(status)),
         };
         let observer = &this.state.observer;
         match error {
@@ -301,13 +319,13 @@ mod tests {
 
     #[test]
     fn labels_standard_unknown_and_hostile_ops() {
-        assert_eq!(op_label("/api", "/api/hisRead"), "hisRead");
-        assert_eq!(op_label("/api", "/api/fooBar"), "fooBar");
-        assert_eq!(op_label("/api", "/api/a/b"), INVALID_OP);
-        assert_eq!(op_label("/api", "/other"), INVALID_OP);
-        assert_eq!(op_label("", "/read"), "read");
+        assert_eq!(path_label("/api", "/api/hisRead"), "hisRead");
+        assert_eq!(path_label("/api", "/api/fooBar"), "fooBar");
+        assert_eq!(path_label("/api", "/api/a/b"), INVALID_OP);
+        assert_eq!(path_label("/api", "/other"), INVALID_OP);
+        assert_eq!(path_label("", "/read"), "read");
         let long = format!("/api/{}", "x".repeat(65));
-        assert_eq!(op_label("/api", &long), INVALID_OP);
+        assert_eq!(path_label("/api", &long), INVALID_OP);
     }
 
     #[test]

@@ -116,8 +116,8 @@ pub(crate) fn error_grid(
 }
 
 /// An op's reply, in `format` with `200`. It carries no [`Outcome`]: the
-/// observer layer reports a `200` without one as a success of the op the
-/// path names, which is this op.
+/// observer layer reports a `200` without one as a success of the route's
+/// op, which is this op.
 pub(crate) fn reply(op: &'static str, reply: &Reply, format: Format) -> Response {
     encoded(
         op,

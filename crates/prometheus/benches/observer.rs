@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hs_core::observe::{GuardedObserver, MetricsObserver};
+use hs_observe::{GuardedObserver, MetricsObserver};
 use hs_prometheus::{PrometheusMetrics, Side, Transport};
 
 fn events(c: &mut Criterion) {

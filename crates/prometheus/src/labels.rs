@@ -6,8 +6,8 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 
-pub use hs_core::observe::OBSERVED_OPS as OPS;
-pub use hs_core::observe::labels::{OTHER, Side, Transport};
+pub use hs_observe::OBSERVED_OPS as OPS;
+pub use hs_observe::labels::{OTHER, Side, Transport};
 
 /// Labels of `haystack_request_duration_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

@@ -1,11 +1,11 @@
-//! Prometheus exposition for hs: a [`MetricsObserver`](hs_core::observe::MetricsObserver)
+//! Prometheus exposition for hs: a [`MetricsObserver`](hs_observe::MetricsObserver)
 //! that records every transport event into `haystack_*` metrics, and an axum
 //! `/metrics` handler that serves them.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use hs_core::observe::MetricsObserver;
+//! use hs_observe::MetricsObserver;
 //! use hs_prometheus::{ExpositionFormat, PrometheusMetrics, Side, Transport, metrics_router};
 //!
 //! let metrics = PrometheusMetrics::new();

@@ -3,8 +3,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hs_core::observe::MetricsObserver;
-use hs_core::observe::labels::{ERROR_SLOTS, OP_SLOTS, error_label, error_slot, op_label, op_slot};
+use hs_observe::MetricsObserver;
+use hs_observe::labels::{ERROR_SLOTS, OP_SLOTS, error_label, error_slot, op_label, op_slot};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -28,7 +28,7 @@ use crate::metrics::Families;
 /// WebSocket metrics carry no `transport` label: they only ever come from a
 /// WebSocket component. The address passed to connect/disconnect is never a
 /// label. An `op` outside [`OPS`](crate::OPS), or an `error_type` outside
-/// [`ErrorKind::ALL`](hs_core::observe::ErrorKind::ALL), is counted as
+/// [`ErrorKind::ALL`](hs_observe::ErrorKind::ALL), is counted as
 /// `_other`, so the number of series is bounded.
 ///
 /// Each series is created on its first event (so a scrape shows only what

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{parse, value};
-use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use hs_observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_prometheus::{
     DURATION_BUCKETS, ExpositionFormat, OPS, OTHER, PrometheusMetrics, Side, Transport,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use hs_core::observe::MetricsObserver;
+use hs_observe::MetricsObserver;
 use hs_prometheus::{PrometheusMetrics, Side, Transport, metrics_router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;

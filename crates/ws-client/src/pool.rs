@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use hs_core::ops::Op;
 use tokio::sync::broadcast;
 
 use crate::api::HaystackClient;
@@ -112,7 +113,7 @@ impl WsPool {
     /// otherwise the least loaded.
     fn pick(&self, op: &str, grid: &Grid) -> &ReconnectingWsClient {
         let members = &self.inner.members;
-        if matches!(op, "watchSub" | "watchUnsub" | "watchPoll")
+        if Op::from_name(op).is_some_and(Op::is_watch)
             && let Some(id) = requests::watch_id(grid)
             && let Some(owner) = members.iter().find(|m| m.knows_watch(&id))
         {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
+use hs_core::ops::Op;
 use hs_core::value::{Ref, Value};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
@@ -336,7 +337,7 @@ fn push_sink(state: &Arc<State>) -> PushSink {
 /// Rewrites a user watch id in the request meta to the server's; returns
 /// the user id it stood for.
 fn translate_request(state: &State, op: &str, grid: &mut Grid) -> Option<String> {
-    if !matches!(op, "watchSub" | "watchUnsub" | "watchPoll") {
+    if !Op::from_name(op).is_some_and(Op::is_watch) {
         return None;
     }
     let user_id = requests::watch_id(grid)?;
@@ -352,7 +353,7 @@ fn translate_request(state: &State, op: &str, grid: &mut Grid) -> Option<String>
 
 /// Whether a successful `op` changes the watch book.
 fn records_watches(op: &str) -> bool {
-    matches!(op, "watchSub" | "watchUnsub")
+    matches!(Op::from_name(op), Some(Op::WatchSub | Op::WatchUnsub))
 }
 
 /// Keeps the watch book in step with successful watch ops and shows the

@@ -19,10 +19,11 @@ use hs_core::ws::{self, AuthMessage, ClientFrame};
 use subtle::ConstantTimeEq;
 
 use crate::conn::{Stream, read_failed};
-use crate::outgoing::{AUTH, INVALID, Label, Outcomes, Outgoing, op_label};
+use crate::outgoing::{AUTH, INVALID, Label, Outcomes, Outgoing};
 use crate::shared::ConnShared;
 use crate::state::WsServerState;
 use crate::{LOG_AUTH, close};
+use hs_core::observe::labels::label_of;
 
 /// Why the phase ended without a principal.
 enum Refusal {
@@ -149,7 +150,7 @@ async fn exchange(
             Ok(ClientFrame::Request(request)) => {
                 observer.on_ws_message_recv(&request.op, len);
                 log::debug!(target: LOG_AUTH, "{}: request before authentication", shared.peer);
-                return Err(Refusal::Refused(op_label(&request.op)));
+                return Err(Refusal::Refused(label_of(&request.op)));
             }
             Ok(_) | Err(_) => {
                 observer.on_ws_message_recv(INVALID, len);

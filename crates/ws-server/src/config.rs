@@ -66,7 +66,9 @@ pub struct WsConfig {
     pub stall_timeout: Duration,
     /// Requests (or batches) handled concurrently on one connection.
     pub max_in_flight: usize,
-    /// Items in one batch.
+    /// Items in one batch, more or fewer than the reference's
+    /// [`MAX_BATCH`](hs_core::ws::MAX_BATCH); a longer batch is refused as
+    /// it is decoded.
     pub max_batch: usize,
     /// Time allowed for a closing handshake (our close frame written, the
     /// peer's close read) before the TCP connection is dropped.
@@ -107,7 +109,7 @@ impl Default for WsConfig {
             send_budget: DEFAULT_SEND_BUDGET,
             stall_timeout: Duration::from_secs(10),
             max_in_flight: 64,
-            max_batch: 1_000,
+            max_batch: hs_core::ws::MAX_BATCH,
             close_timeout: Duration::from_secs(1),
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             push: true,

@@ -109,7 +109,8 @@ async fn release_watches(state: &WsServerState, shared: &ConnShared) {
     for watch_id in watches {
         state
             .inner
-            .ops
+            .pipeline
+            .ops()
             .watch_release(&watch_id, &shared.inbox)
             .await;
     }

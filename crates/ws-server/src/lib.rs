@@ -41,17 +41,12 @@
 //! Log targets: `hs::ws::server` (dispatch, push, limits, listening),
 //! `hs::ws::conn` (frames, heartbeat, lifecycle), `hs::auth`.
 
-#![cfg_attr(docsrs, feature(doc_cfg))]
-
 mod auth;
 pub mod close;
 mod config;
 mod conn;
 mod endpoint;
 mod error;
-#[cfg(feature = "loadgen")]
-#[cfg_attr(docsrs, doc(cfg(feature = "loadgen")))]
-pub mod loadgen;
 mod outgoing;
 mod protocol;
 mod server;

@@ -1,7 +1,6 @@
 //! What travels through a connection's send queue, and how a written (or
 //! lost) frame is reported to the observer.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::extract::ws::Message;
@@ -9,20 +8,12 @@ use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 
 use crate::shared::Reservation;
 
-/// The `op` an observer sees for a frame or a request: a Haystack op name
-/// from the wire, or one of the fixed labels below.
-pub(crate) type Label = Cow<'static, str>;
+/// The `op` an observer sees for a frame or a request.
+pub(crate) use hs_core::observe::labels::OpLabel as Label;
+pub(crate) use hs_core::observe::labels::{AUTH, BATCH, INVALID, PUSH};
 
-/// Label of a batch frame.
-pub(crate) const BATCH: &str = "batch";
-/// Label of a watch push frame.
-pub(crate) const PUSH: &str = "push";
-/// Label of an authentication message.
-pub(crate) const AUTH: &str = "auth";
 /// Label of a capabilities message.
 pub(crate) const CAPABILITIES: &str = "capabilities";
-/// Label of a frame that could not be parsed, and of its error answer.
-pub(crate) const INVALID: &str = "invalid";
 
 /// A frame's text as logged: an authentication message (or anything that
 /// may be one: it names a token) is left out, since it carries a token, a
@@ -32,18 +23,6 @@ pub(crate) fn loggable(text: &str) -> &str {
         "<authentication message, not logged>"
     } else {
         text
-    }
-}
-
-/// A label for a wire op name: borrowed when it is a standard op (no
-/// allocation on the hot path), owned otherwise.
-pub(crate) fn op_label(op: &str) -> Label {
-    match hs_core::ops::STANDARD_OPS
-        .iter()
-        .find(|known| **known == op)
-    {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(op.to_owned()),
     }
 }
 

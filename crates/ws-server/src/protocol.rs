@@ -1,22 +1,21 @@
 //! The message loop's protocol side: envelopes, batches, capabilities and
 //! pushes, for an authenticated connection.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
-use hs_core::auth::{Authorizer, Principal};
+use hs_core::auth::Principal;
+use hs_core::observe::labels::{OBSERVED_OPS, op_slot};
 use hs_core::observe::{ErrorKind, MetricsObserver};
-use hs_core::ops::{OpError, OpRequest, ReadRequest, WatchEvent};
+use hs_core::ops::{Op, OpError, OpRequest, Reply, WatchEvent, outcome_kind};
 use hs_core::value::{Grid, Value};
-use hs_core::ws::{self, ClientFrame, WsReadRequest, WsRequest, WsResponse};
+use hs_core::ws::{self, ClientFrame, FrameError, WsReadRequest, WsRequest, WsResponse};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::outgoing::{
     AUTH, BATCH, CAPABILITIES, INVALID, Label, Outcome, Outcomes, Outgoing, PUSH, loggable,
-    op_label,
 };
 use crate::shared::ConnShared;
 use crate::state::WsServerState;
@@ -25,10 +24,10 @@ use crate::{LOG_CONN, LOG_SERVER};
 /// An authenticated connection's request handling. Many requests are in
 /// flight at once and each is answered as it completes: a request that may
 /// take long (a batch, a large frame, an op that scans or writes) runs on its
-/// own task. A small request for a cheap op (see [`runs_inline`]) is decoded
-/// and answered on the reader task itself, which saves a task spawn and a
-/// cross-thread wake-up per request; should it not complete at once (an
-/// `HaystackOps` that awaits I/O), it moves to its own task then.
+/// own task. A small request for a cheap op ([`OpRequest::is_cheap`]) is
+/// decoded and answered on the reader task itself, which saves a task spawn
+/// and a cross-thread wake-up per request; should it not complete at once
+/// (an `HaystackOps` that awaits I/O), it moves to its own task then.
 #[derive(Clone)]
 pub(crate) struct Session {
     inner: Arc<SessionInner>,
@@ -46,16 +45,25 @@ struct SessionInner {
 /// ([`ws::decode_plain_read`]).
 struct Request {
     id: Option<ws::RequestId>,
-    op: Cow<'static, str>,
+    /// The op name as observed.
+    op: Label,
+    /// The op, when `op` names a standard one.
+    known: Option<Op>,
     body: OpRequest,
     ch: Option<String>,
 }
 
 impl From<WsRequest> for Request {
     fn from(request: WsRequest) -> Self {
+        // A standard op's label is borrowed: no allocation on the hot path.
+        let op = match OBSERVED_OPS.get(op_slot(&request.op)) {
+            Some(known) => Label::Borrowed(known),
+            None => Label::Owned(request.op),
+        };
         Request {
+            known: Op::from_name(&op),
             id: request.id,
-            op: Cow::Owned(request.op),
+            op,
             body: OpRequest::Grid(request.grid),
             ch: request.ch,
         }
@@ -66,7 +74,8 @@ impl From<WsReadRequest> for Request {
     fn from(request: WsReadRequest) -> Self {
         Request {
             id: request.id,
-            op: Cow::Borrowed("read"),
+            op: Label::Borrowed(Op::Read.as_str()),
+            known: Some(Op::Read),
             body: OpRequest::Read(request.read),
             ch: request.ch,
         }
@@ -77,6 +86,28 @@ impl From<WsReadRequest> for Request {
 enum Payload {
     Text(Utf8Bytes),
     Binary(Bytes),
+}
+
+/// A frame, decoded: what to run, or what to answer without running
+/// anything.
+enum Decoded {
+    Request(Request),
+    Batch(Vec<Result<WsRequest, FrameError>>),
+    Answer(Immediate),
+}
+
+/// An answer that runs nothing, queued as soon as its frame is decoded.
+enum Immediate {
+    /// The capabilities reply.
+    Capabilities,
+    /// An error answer, observed under `label`: an unusable frame
+    /// (`invalid`), an auth message after authentication (`auth`), a batch
+    /// over the limit (`batch`).
+    Refused {
+        label: &'static str,
+        id: Option<ws::RequestId>,
+        error: OpError,
+    },
 }
 
 impl Session {
@@ -118,21 +149,28 @@ impl Session {
     }
 
     fn spawn(&self, payload: Payload, received: Instant, permit: OwnedSemaphorePermit) {
-        if payload.len() <= INLINE_MAX_BYTES && !payload.is_batch() {
-            if let Some(request) = self.inner.decode(&payload, received) {
-                self.run_request(request, payload.len(), received, permit);
+        let len = payload.len();
+        let decoded = if len <= INLINE_MAX_BYTES && !payload.is_batch() {
+            match self.inner.decode(&payload) {
+                Decoded::Request(request) => {
+                    return self.run_request(request, len, received, permit);
+                }
+                Decoded::Answer(answer) => return self.inner.answer_now(answer, len, received),
+                batch @ Decoded::Batch(_) => Some(batch),
             }
-            return;
-        }
+        } else {
+            None
+        };
         let inner = self.inner.clone();
         self.inner.state.inner.tracker.spawn(async move {
-            inner.handle(payload, received).await;
+            let decoded = decoded.unwrap_or_else(|| inner.decode(&payload));
+            inner.handle(decoded, len, received).await;
             drop(permit);
         });
     }
 
-    /// Answers one decoded request: inline when its op is cheap and it
-    /// completes on the first poll, else on its own task.
+    /// Answers one decoded request: inline when it is cheap and completes
+    /// on the first poll, else on its own task.
     fn run_request(
         &self,
         request: Request,
@@ -141,7 +179,7 @@ impl Session {
         permit: OwnedSemaphorePermit,
     ) {
         let inner = self.inner.clone();
-        let inline = runs_inline(&request);
+        let inline = request.known.is_some_and(|op| request.body.is_cheap(op));
         let mut task = Box::pin(async move {
             inner.answer(request, len, received).await;
             drop(permit);
@@ -196,58 +234,99 @@ impl Payload {
 /// their own task so that other frames keep being read meanwhile.
 const INLINE_MAX_BYTES: usize = 16 * 1024;
 
-/// Most ids a `read` may ask for and still run on the reader task.
-const INLINE_MAX_IDS: usize = 16;
-
-/// Whether a request is cheap enough to run on the reader task: `about`,
-/// `ops`, `formats`, `close`, and a `read` of a few ids, by id list or by a
-/// filter that names them (`id==@x`: lookups, no scan). Other filter reads,
-/// history, writes, watches and actions get their own task.
-fn runs_inline(request: &Request) -> bool {
-    match (request.op.as_ref(), &request.body) {
-        ("about" | "ops" | "formats" | "close", _) => true,
-        ("read", OpRequest::Read(ReadRequest::Ids(ids))) => ids.len() <= INLINE_MAX_IDS,
-        ("read", OpRequest::Read(ReadRequest::Filter { filter, .. })) => filter
-            .id_bound()
-            .is_some_and(|bound| bound <= INLINE_MAX_IDS),
-        ("read", OpRequest::Grid(grid)) => {
-            grid.rows.len() <= INLINE_MAX_IDS && grid.columns.iter().any(|col| col.name == "id")
-        }
-        _ => false,
-    }
-}
-
 impl SessionInner {
-    /// Handles a frame of any kind (on its own task).
-    async fn handle(&self, payload: Payload, received: Instant) {
-        let len = payload.len();
-        if let Some(frame) = self.decode_frame(&payload, received) {
-            match frame {
-                ClientFrame::Request(request) => self.answer(request.into(), len, received).await,
-                ClientFrame::Batch(items) => {
-                    self.shared.observer.on_ws_message_recv(BATCH, len);
-                    self.run_batch(items, received).await;
-                }
-                other => self.answer_other(other, len, received),
+    /// Answers a decoded frame (on its own task).
+    async fn handle(&self, decoded: Decoded, len: usize, received: Instant) {
+        match decoded {
+            Decoded::Request(request) => self.answer(request, len, received).await,
+            Decoded::Batch(items) => {
+                self.shared.observer.on_ws_message_recv(BATCH, len);
+                self.run_batch(items, received).await;
+            }
+            Decoded::Answer(answer) => self.answer_now(answer, len, received),
+        }
+    }
+
+    /// Queues an answer that runs nothing.
+    fn answer_now(&self, answer: Immediate, len: usize, received: Instant) {
+        match answer {
+            Immediate::Capabilities => {
+                self.shared.observer.on_ws_message_recv(CAPABILITIES, len);
+                let reply = ws::encode_capabilities_v1_reply();
+                self.shared
+                    .enqueue(Outgoing::text(reply, CAPABILITIES.into(), Outcomes::None));
+            }
+            Immediate::Refused { label, id, error } => {
+                self.shared.observer.on_ws_message_recv(label, len);
+                let (response, outcome) = respond(id, None, label.into(), received, Err(error));
+                self.shared.enqueue(Outgoing::text(
+                    ws::encode_response(&response),
+                    label.into(),
+                    Outcomes::One(outcome),
+                ));
             }
         }
     }
 
-    /// Decodes a frame that is not a batch: a request is returned, anything
-    /// else is answered here. A plain `read` (the most common request) is
-    /// decoded without building its grid.
-    fn decode(&self, payload: &Payload, received: Instant) -> Option<Request> {
-        if let Payload::Text(text) = payload {
-            if let Some(read) = ws::decode_plain_read(text.as_str()) {
-                self.trace_recv(text.as_str());
-                return Some(read.into());
+    /// Decodes a frame. A plain `read` (the most common request) is decoded
+    /// without building its grid.
+    fn decode(&self, payload: &Payload) -> Decoded {
+        let text = match payload {
+            Payload::Text(text) => {
+                if let Some(read) = ws::decode_plain_read(text.as_str()) {
+                    self.trace_recv(text.as_str());
+                    return Decoded::Request(read.into());
+                }
+                text.as_str()
             }
-        }
-        match self.decode_frame(payload, received)? {
-            ClientFrame::Request(request) => Some(request.into()),
-            other => {
-                self.answer_other(other, payload.len(), received);
-                None
+            Payload::Binary(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    log::debug!(target: LOG_CONN, "{}: binary frame of {} bytes is not UTF-8", self.shared.peer, bytes.len());
+                    let error = OpError::bad_request("binary frames must hold UTF-8 JSON");
+                    return Decoded::Answer(Immediate::Refused {
+                        label: INVALID,
+                        id: None,
+                        error,
+                    });
+                }
+            },
+        };
+        self.trace_recv(text);
+        let max_batch = self.state.inner.config.max_batch;
+        let refused = |label, id, kind, message: String| {
+            let error = OpError::new(kind, message);
+            Decoded::Answer(Immediate::Refused { label, id, error })
+        };
+        match ws::decode_client_frame_with_limit(text, max_batch) {
+            Ok(ClientFrame::Request(request)) => Decoded::Request(request.into()),
+            Ok(ClientFrame::Batch(items)) => Decoded::Batch(items),
+            Ok(ClientFrame::Capabilities(..)) => Decoded::Answer(Immediate::Capabilities),
+            Ok(ClientFrame::Auth(_)) => refused(
+                AUTH,
+                None,
+                ErrorKind::Protocol,
+                "unexpected authentication message".to_owned(),
+            ),
+            // Any future kind of frame is unexpected.
+            Ok(_) => refused(
+                INVALID,
+                None,
+                ErrorKind::Protocol,
+                "unexpected message".to_owned(),
+            ),
+            Err(err @ FrameError::BatchTooLarge { .. }) => {
+                log::warn!(target: LOG_SERVER, "{}: {err}: refused", self.shared.peer);
+                refused(BATCH, None, err.kind(), err.to_string())
+            }
+            Err(err) => {
+                log::debug!(target: LOG_CONN, "{}: invalid frame: {err}", self.shared.peer);
+                refused(
+                    INVALID,
+                    err.request_id().cloned(),
+                    err.kind(),
+                    err.to_string(),
+                )
             }
         }
     }
@@ -258,49 +337,11 @@ impl SessionInner {
         }
     }
 
-    /// Decodes a frame; a frame that cannot be decoded is answered with an
-    /// error grid and `None` returned.
-    fn decode_frame(&self, payload: &Payload, received: Instant) -> Option<ClientFrame> {
-        let observer = &self.shared.observer;
-        let (text, len) = match payload {
-            Payload::Text(text) => (text.as_str(), text.as_str().len()),
-            Payload::Binary(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => (text, bytes.len()),
-                Err(_) => {
-                    observer.on_ws_message_recv(INVALID, bytes.len());
-                    log::debug!(target: LOG_CONN, "{}: binary frame of {} bytes is not UTF-8", self.shared.peer, bytes.len());
-                    self.answer_invalid(
-                        None,
-                        ErrorKind::BadRequest,
-                        "binary frames must hold UTF-8 JSON",
-                        received,
-                    );
-                    return None;
-                }
-            },
-        };
-        self.trace_recv(text);
-        match ws::decode_client_frame(text) {
-            Ok(frame) => Some(frame),
-            Err(err) => {
-                observer.on_ws_message_recv(INVALID, len);
-                log::debug!(target: LOG_CONN, "{}: invalid frame: {err}", self.shared.peer);
-                self.answer_invalid(
-                    err.request_id().cloned(),
-                    err.kind(),
-                    &err.to_string(),
-                    received,
-                );
-                None
-            }
-        }
-    }
-
     /// Runs one request and queues its answer.
     async fn answer(&self, request: Request, len: usize, received: Instant) {
         self.shared.observer.on_ws_message_recv(&request.op, len);
-        let op = op_label(&request.op);
-        let (response, outcome) = self.run(request, op.clone(), received).await;
+        let op = request.op.clone();
+        let (response, outcome) = self.run(request, received).await;
         self.send_answer(
             response.size_hint(),
             || ws::encode_response(&response),
@@ -369,89 +410,10 @@ impl SessionInner {
         shared.enqueue(out);
     }
 
-    /// Answers the frames that are neither requests nor batches.
-    fn answer_other(&self, frame: ClientFrame, len: usize, received: Instant) {
-        let observer = &self.shared.observer;
-        match frame {
-            ClientFrame::Capabilities(..) => {
-                observer.on_ws_message_recv(CAPABILITIES, len);
-                let reply = ws::encode_capabilities_v1_reply();
-                self.shared
-                    .enqueue(Outgoing::text(reply, CAPABILITIES.into(), Outcomes::None));
-            }
-            ClientFrame::Auth(_) => {
-                observer.on_ws_message_recv(AUTH, len);
-                let outcome = Outcome {
-                    op: AUTH.into(),
-                    received,
-                    error: Some(ErrorKind::Protocol),
-                };
-                let error = OpError::new(ErrorKind::Protocol, "unexpected authentication message");
-                let response = WsResponse::error(None, None, &error);
-                self.shared.enqueue(Outgoing::text(
-                    ws::encode_response(&response),
-                    AUTH.into(),
-                    Outcomes::One(outcome),
-                ));
-            }
-            // A request or batch is never passed here; any future kind of
-            // frame is unexpected.
-            _ => {
-                observer.on_ws_message_recv(INVALID, len);
-                self.answer_invalid(None, ErrorKind::Protocol, "unexpected message", received);
-            }
-        }
-    }
-
-    /// Answers an unusable frame with an error grid (carrying the request id
-    /// when it could be read), counted as one failed `invalid` request.
-    fn answer_invalid(
-        &self,
-        id: Option<ws::RequestId>,
-        kind: ErrorKind,
-        message: &str,
-        received: Instant,
-    ) {
-        let response = WsResponse::error(id, None, &OpError::new(kind, message));
-        let outcome = Outcome {
-            op: INVALID.into(),
-            received,
-            error: Some(kind),
-        };
-        self.shared.enqueue(Outgoing::text(
-            ws::encode_response(&response),
-            INVALID.into(),
-            Outcomes::One(outcome),
-        ));
-    }
-
     /// Runs a batch's items concurrently; one array answer in request order.
-    async fn run_batch(&self, items: Vec<Result<WsRequest, ws::FrameError>>, received: Instant) {
-        let max = self.state.inner.config.max_batch;
+    async fn run_batch(&self, items: Vec<Result<WsRequest, FrameError>>, received: Instant) {
         if items.is_empty() {
             // Nothing to answer (as haystack-py does).
-            return;
-        }
-        if items.len() > max {
-            log::warn!(
-                target: LOG_SERVER,
-                "{}: batch of {} items refused (limit {max})",
-                self.shared.peer,
-                items.len()
-            );
-            let message = format!("batch of {} items exceeds the limit of {max}", items.len());
-            let response =
-                WsResponse::error(None, None, &OpError::new(ErrorKind::TooLarge, message));
-            let outcome = Outcome {
-                op: BATCH.into(),
-                received,
-                error: Some(ErrorKind::TooLarge),
-            };
-            self.shared.enqueue(Outgoing::text(
-                ws::encode_response(&response),
-                BATCH.into(),
-                Outcomes::One(outcome),
-            ));
             return;
         }
         let runs = items.into_iter().map(|item| async move {
@@ -459,20 +421,12 @@ impl SessionInner {
                 Ok(mut request) => {
                     // Batch answers never carry `ch` (PROTOCOL.md 4.5).
                     request.ch = None;
-                    let op = op_label(&request.op);
-                    self.run(request.into(), op, received).await
+                    self.run(request.into(), received).await
                 }
                 Err(err) => {
                     let error = OpError::new(err.kind(), err.to_string());
-                    let response = WsResponse::error(err.request_id().cloned(), None, &error);
-                    (
-                        response,
-                        Outcome {
-                            op: INVALID.into(),
-                            received,
-                            error: Some(err.kind()),
-                        },
-                    )
+                    let id = err.request_id().cloned();
+                    respond(id, None, INVALID.into(), received, Err(error))
                 }
             }
         });
@@ -497,101 +451,97 @@ impl SessionInner {
         .await;
     }
 
-    /// Authorises and dispatches one request; tracks the watches it opens and
-    /// closes.
-    async fn run(&self, request: Request, op: Label, received: Instant) -> (WsResponse, Outcome) {
+    /// Runs one request through the server's pipeline, with this
+    /// connection's watch bookkeeping around it.
+    async fn run(&self, request: Request, received: Instant) -> (WsResponse, Outcome) {
         let Request {
             id,
-            op: op_name,
+            op,
+            known,
             body,
             ch,
         } = request;
-        let refused = self.principal.as_ref().and_then(|principal| {
-            let access = body.access(&op_name);
-            let refusal = self
-                .state
-                .inner
-                .authorizer
-                .check(principal, &op_name, access)
-                .err()?;
-            log::warn!(
-                target: LOG_SERVER,
-                "{}: {op_name} refused for {} ({})",
-                self.shared.peer,
-                principal.username,
-                principal.role.as_str()
-            );
-            Some(OpError::new(refusal.kind(), refusal.to_string()))
-        });
-        let watch_sub = op_name == "watchSub";
-        let refused = refused.or_else(|| {
-            if !watch_sub {
-                return None;
-            }
-            let max = self.state.inner.config.max_watches_per_connection;
-            let named = body.as_grid().and_then(|grid| meta_str(grid, "watchId"));
-            (!self.shared.reserve_watch(named.as_deref(), max))
-                .then(|| self.watch_limit_refusal(max))
-        });
-        let result = match refused {
-            Some(refusal) => Err(refusal),
-            _ => {
-                let closing_watch = (op_name == "watchUnsub")
-                    .then(|| body.as_grid().and_then(closed_watch))
-                    .flatten();
-                let user = self.principal.as_ref().map(|p| p.username.as_str());
-                let ops = &*self.state.inner.ops;
-                let result = hs_core::ops::dispatch_as(ops, &op_name, body, user).await;
-                let subscribed = watch_sub
-                    .then(|| result.as_ref().ok())
-                    .flatten()
+        let result = match self
+            .state
+            .inner
+            .pipeline
+            .authorize(&op, &body, self.principal.as_ref())
+        {
+            Ok(()) => self.dispatch(&op, known, body).await,
+            Err(refusal) => Err(refusal),
+        };
+        if let Err(error) = &result {
+            log::debug!(target: LOG_SERVER, "{}: {op} failed: {}", self.shared.peer, error.message());
+        }
+        respond(id, ch, op, received, result)
+    }
+
+    /// Dispatches an authorised request; tracks the watches it opens and
+    /// closes, within the connection's limit.
+    async fn dispatch(
+        &self,
+        op: &str,
+        known: Option<Op>,
+        body: OpRequest,
+    ) -> Result<Reply, OpError> {
+        let pipeline = &self.state.inner.pipeline;
+        let user = self.principal.as_ref().map(|p| p.username.as_str());
+        match known {
+            Some(Op::WatchSub) => {
+                let max = self.state.inner.config.max_watches_per_connection;
+                let named = body.as_grid().and_then(|grid| meta_str(grid, "watchId"));
+                if !self.shared.reserve_watch(named.as_deref(), max) {
+                    return Err(self.watch_limit_refusal(max));
+                }
+                let result = pipeline.dispatch(op, body, user).await;
+                let subscribed = result
+                    .as_ref()
+                    .ok()
                     .and_then(|answer| answer.as_grid().and_then(|grid| meta_str(grid, "watchId")));
-                if let Some(watch_id) = subscribed {
-                    self.subscribed(watch_id).await;
-                } else if watch_sub {
-                    self.shared.unreserve_watch();
-                } else if let (Ok(_), Some(watch_id)) = (&result, closing_watch) {
+                match subscribed {
+                    Some(watch_id) => self.subscribed(watch_id).await,
+                    None => self.shared.unreserve_watch(),
+                }
+                result
+            }
+            Some(Op::WatchUnsub) => {
+                let closing = body.as_grid().and_then(closed_watch);
+                let result = pipeline.dispatch(op, body, user).await;
+                if let (Ok(_), Some(watch_id)) = (&result, closing) {
                     self.shared.remove_watch(&watch_id);
                 }
                 result
             }
-        };
-        match result {
-            Ok(grid) => {
-                let error = grid.error_message().map(|_| ErrorKind::ServerError);
-                (
-                    WsResponse { id, grid, ch },
-                    Outcome {
-                        op,
-                        received,
-                        error,
-                    },
-                )
-            }
-            Err(err) => {
-                log::debug!(target: LOG_SERVER, "{}: {op_name} failed: {}", self.shared.peer, err.message());
-                let kind = err.kind();
-                (
-                    WsResponse {
-                        id,
-                        grid: err.to_grid().into(),
-                        ch,
-                    },
-                    Outcome {
-                        op,
-                        received,
-                        error: Some(kind),
-                    },
-                )
-            }
+            _ => pipeline.dispatch(op, body, user).await,
         }
     }
+}
+
+/// A request's answer and how it ended: the one place both are made from
+/// its result.
+fn respond(
+    id: Option<ws::RequestId>,
+    ch: Option<String>,
+    op: Label,
+    received: Instant,
+    result: Result<Reply, OpError>,
+) -> (WsResponse, Outcome) {
+    let error = outcome_kind(&result);
+    let grid = result.unwrap_or_else(|error| error.to_grid().into());
+    (
+        WsResponse { id, grid, ch },
+        Outcome {
+            op,
+            received,
+            error,
+        },
+    )
 }
 
 impl SessionInner {
     /// Tracks a watch this connection subscribed, and has its changes pushed.
     async fn subscribed(&self, watch_id: String) {
-        let ops = &*self.state.inner.ops;
+        let ops = self.state.inner.pipeline.ops();
         if self.state.inner.config.push {
             ops.watch_attach(&watch_id, &self.shared.inbox);
         }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer, TokenStore};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
-use hs_core::ops::HaystackOps;
+use hs_core::ops::{HaystackOps, Pipeline};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,11 +43,11 @@ pub struct WsServerState {
 }
 
 pub(crate) struct Inner {
-    pub(crate) ops: Arc<dyn HaystackOps>,
+    /// The ops and the authorizer, as every request runs them.
+    pub(crate) pipeline: Pipeline,
     pub(crate) observer: GuardedObserver,
     pub(crate) config: WsConfig,
     pub(crate) auth: AuthSettings,
-    pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) connections: Arc<Semaphore>,
     /// Bytes held by every connection's answers ([`WsServerState::queued_bytes`]).
     pub(crate) queued: Arc<AtomicUsize>,
@@ -194,13 +194,14 @@ impl WsServerStateBuilder {
         let max_connections = self.config.max_connections;
         WsServerState {
             inner: Arc::new(Inner {
-                ops: self.ops,
+                pipeline: Pipeline::new(
+                    self.ops,
+                    self.authorizer
+                        .unwrap_or_else(|| Arc::new(RoleAuthorizer::new())),
+                ),
                 observer: GuardedObserver::new(self.observer),
                 config: self.config,
                 auth: self.auth,
-                authorizer: self
-                    .authorizer
-                    .unwrap_or_else(|| Arc::new(RoleAuthorizer::new())),
                 connections: Arc::new(Semaphore::new(max_connections)),
                 queued: Arc::new(AtomicUsize::new(0)),
                 shutdown: CancellationToken::new(),

@@ -324,6 +324,56 @@ async fn batch_over_the_cap_is_refused_and_empty_batch_unanswered() {
 }
 
 #[tokio::test]
+async fn the_configured_batch_limit_applies_above_and_below_the_reference_cap() {
+    let batch = |n: usize| {
+        let items: Vec<_> = (0..n)
+            .map(|n| json!({"id": n.to_string(), "op": "about"}))
+            .collect();
+        json!(items)
+    };
+    // Over the limit, configured or the default (the reference's 1,000):
+    // one error, observed once as a `batch` too large.
+    for (max, len) in [(Some(3), 4), (None, 1_001)] {
+        let server = start(|b| match max {
+            Some(max) => b.config(hs_ws_server::WsConfig::default().with_max_batch(max)),
+            None => b,
+        })
+        .await;
+        let mut client = server.client().await;
+        client.send_json(&batch(len)).await;
+        let response = client.recv_json().await;
+        let limit = max.unwrap_or(hs_core::ws::MAX_BATCH);
+        assert_eq!(
+            error_dis(&response).as_deref(),
+            Some(format!("batch of {len} items exceeds the limit of {limit}").as_str()),
+            "{response}"
+        );
+        assert_eq!(response["grid"]["meta"]["errKind"], "too_large");
+        let error = |e: &hs_core::observe::RecordedEvent| {
+            matches!(e, hs_core::observe::RecordedEvent::Error { .. })
+        };
+        assert!(
+            server
+                .wait_for(move |events| events.iter().any(error))
+                .await
+        );
+        assert_eq!(errors_of(&server.recorder, "batch"), ["too_large"]);
+        client.close().await;
+        server.stop().await;
+    }
+    // A limit above the reference's is the one that applies.
+    let server = start(|b| b.config(hs_ws_server::WsConfig::default().with_max_batch(1_200))).await;
+    let mut client = server.client().await;
+    client.send_json(&batch(1_001)).await;
+    let response = client.recv_json().await;
+    let answers = response.as_array().expect("a batch answer");
+    assert_eq!(answers.len(), 1_001);
+    assert!(answers.iter().all(|answer| error_dis(answer).is_none()));
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn subprotocol_is_echoed_only_when_offered() {
     let server = start(|b| b).await;
     let mut offered = Client::try_connect(server.addr, Some("haystack"))

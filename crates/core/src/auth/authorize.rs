@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use super::AuthError;
 use super::users::{Principal, Role};
+use crate::ops::Op;
 
 /// Whether a request reads or changes server state.
 ///
@@ -26,10 +27,10 @@ impl Access {
     /// this list does not know is treated as a write, so a custom op is
     /// closed to readers until someone decides otherwise.
     pub fn of_op(op: &str) -> Access {
-        match op {
-            "about" | "ops" | "formats" | "filetypes" | "close" | "read" | "nav" | "hisRead"
-            | "watchSub" | "watchUnsub" | "watchPoll" | "defs" | "libs" => Access::Read,
-            _ => Access::Write,
+        match op.parse::<Op>() {
+            Ok(op) => op.access(),
+            Err(_) if matches!(op, "filetypes" | "defs" | "libs") => Access::Read,
+            Err(_) => Access::Write,
         }
     }
 }
@@ -46,8 +47,8 @@ pub trait Authorizer: Send + Sync {
     /// read-only `pointWrite` (reading the priority array) as a `read`, and
     /// everything else as [`allows`](Self::allows).
     fn allows_access(&self, principal: &Principal, op: &str, access: Access) -> bool {
-        match (op, access) {
-            ("pointWrite", Access::Read) => self.allows(principal, "read"),
+        match (op.parse::<Op>(), access) {
+            (Ok(Op::PointWrite), Access::Read) => self.allows(principal, Op::Read.as_str()),
             _ => self.allows(principal, op),
         }
     }
@@ -119,14 +120,14 @@ impl RoleAuthorizer {
 
     /// The least role that may run `op` with `access`.
     pub fn required_role(&self, op: &str, access: Access) -> Role {
-        match (op, access) {
-            ("watchSub" | "watchUnsub" | "watchPoll" | "close", _) => self.session_ops_role,
-            ("pointWrite", Access::Read) => Role::Reader,
-            ("pointWrite", Access::Write) => Role::Operator,
-            _ => match Access::of_op(op) {
-                Access::Read => Role::Reader,
-                Access::Write => Role::Operator,
-            },
+        let access = match op.parse::<Op>() {
+            Ok(known) if known.is_watch() || known == Op::Close => return self.session_ops_role,
+            Ok(Op::PointWrite) => access,
+            _ => Access::of_op(op),
+        };
+        match access {
+            Access::Read => Role::Reader,
+            Access::Write => Role::Operator,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::observe::ErrorKind;
 pub struct OpError {
     kind: ErrorKind,
     message: String,
+    internal: bool,
 }
 
 impl OpError {
@@ -32,7 +33,24 @@ impl OpError {
         Self {
             kind,
             message: message.into(),
+            internal: false,
         }
+    }
+
+    /// The server itself failed (an op panicked): a
+    /// [`ServerError`](ErrorKind::ServerError) that HTTP answers with `500`.
+    pub(crate) fn internal(message: &str) -> Self {
+        Self {
+            internal: true,
+            ..Self::server_error(message)
+        }
+    }
+
+    /// Whether this is a failure of the server itself (an op that
+    /// panicked, contained by [`Pipeline`](super::Pipeline)) rather than an
+    /// error the op answered.
+    pub fn is_internal(&self) -> bool {
+        self.internal
     }
 
     /// A malformed request grid, filter or argument.

@@ -1,10 +1,12 @@
 //! The 13 standard Haystack ops: names, typed requests, the [`HaystackOps`]
 //! trait servers call, and [`dispatch`] from an op name and request grid.
 //!
-//! Both servers (HTTP and WebSocket) decode a request grid, call [`dispatch`],
-//! and encode the returned [`Reply`] (with
+//! Both servers (HTTP and WebSocket) decode a request ([`OpRequest`]), run
+//! it through their [`Pipeline`] (authorisation, then [`dispatch_as`] with
+//! a panicking op contained), and encode the returned [`Reply`] (with
 //! [`codec::encode_reply`](crate::codec::encode_reply)), or
-//! [`OpError::to_grid`] on failure:
+//! [`OpError::to_grid`] on failure; [`outcome_kind`] names the observer
+//! event. [`dispatch`] alone runs an op from its name and request grid:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -23,6 +25,7 @@
 pub mod build;
 mod error;
 mod inbox;
+mod pipeline;
 pub(crate) mod plain_read;
 mod range;
 mod request;
@@ -34,11 +37,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
+
+use crate::auth::Access;
+use crate::codec::Format;
 use libhaystack::val::{DateTime, Dict, Grid, Value};
 
 pub use crate::codec::reply::{EncodedRows, Reply, make_grid};
 pub use error::OpError;
 pub use inbox::WatchInbox;
+pub use pipeline::{Pipeline, outcome_kind};
 pub use range::HisRange;
 pub(crate) use range::kind_name;
 pub use request::{
@@ -128,6 +135,11 @@ impl Op {
         }
     }
 
+    /// The op named `name` on the wire (case-sensitive), if it is one.
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
     /// Whether the op takes no request arguments: `about`, `ops`, `formats`
     /// and `close`. Over HTTP these are a bodiless `GET` (haystack-py's
     /// server answers any other method with `405`); every other op takes a
@@ -145,6 +157,37 @@ impl Op {
             self,
             Op::About | Op::Ops | Op::Formats | Op::Read | Op::Nav | Op::HisRead
         )
+    }
+
+    /// Whether the op may be called with an HTTP `GET` (the side-effect-free
+    /// ops, and `close`); every op may be called with `POST`.
+    pub const fn allows_get(self) -> bool {
+        matches!(
+            self,
+            Op::About | Op::Ops | Op::Formats | Op::Close | Op::Read | Op::Nav | Op::HisRead
+        )
+    }
+
+    /// Whether the op acts on a watch: `watchSub`, `watchUnsub`, `watchPoll`.
+    pub const fn is_watch(self) -> bool {
+        matches!(self, Op::WatchSub | Op::WatchUnsub | Op::WatchPoll)
+    }
+
+    /// The access the op needs: `hisWrite`, `pointWrite` and `invokeAction`
+    /// write, every other op reads. A `pointWrite` that only reads the
+    /// priority array needs less ([`OpRequest::access`]).
+    pub const fn access(self) -> Access {
+        match self {
+            Op::HisWrite | Op::PointWrite | Op::InvokeAction => Access::Write,
+            _ => Access::Read,
+        }
+    }
+
+    /// Whether the op is cheap whatever its request (no scan, no I/O in
+    /// the built-in store): `about`, `ops`, `formats`, `close`. A `read` of
+    /// a few ids is cheap too ([`OpRequest::is_cheap`]).
+    pub const fn is_cheap(self) -> bool {
+        self.takes_no_arguments()
     }
 
     /// A one-line description, used as the `summary` of the `ops` response.
@@ -179,10 +222,7 @@ impl FromStr for Op {
     /// Parse a wire name (case-sensitive); anything else is an
     /// [`UnknownOp`](crate::observe::ErrorKind::UnknownOp) error.
     fn from_str(name: &str) -> Result<Self, OpError> {
-        Op::ALL
-            .into_iter()
-            .find(|op| op.as_str() == name)
-            .ok_or_else(|| OpError::unknown_op(name))
+        Op::from_name(name).ok_or_else(|| OpError::unknown_op(name))
     }
 }
 
@@ -329,23 +369,37 @@ pub enum OpRequest {
 
 impl OpRequest {
     /// The access running `op` with this request needs: the op's own
-    /// ([`Access::of_op`](crate::auth::Access::of_op)), except that a
-    /// `pointWrite` naming neither `level` nor `val` only reads the
-    /// priority array.
-    pub fn access(&self, op: &str) -> crate::auth::Access {
+    /// ([`Access::of_op`]), except that a `pointWrite` naming neither
+    /// `level` nor `val` only reads the priority array.
+    pub fn access(&self, op: &str) -> Access {
         match self {
             OpRequest::Grid(grid) if op == Op::PointWrite.as_str() => {
                 let writes = grid
                     .columns
                     .iter()
                     .any(|column| column.name == "level" || column.name == "val");
-                if writes {
-                    crate::auth::Access::Write
-                } else {
-                    crate::auth::Access::Read
-                }
+                if writes { Access::Write } else { Access::Read }
             }
-            _ => crate::auth::Access::of_op(op),
+            _ => Access::of_op(op),
+        }
+    }
+
+    /// Whether running `op` with this request is cheap enough to run where
+    /// it was received, without a task of its own: a [cheap op](Op::is_cheap),
+    /// or a `read` of at most 16 ids, by id list or by a filter that names
+    /// them (`id==@x`: lookups, no scan).
+    pub fn is_cheap(&self, op: Op) -> bool {
+        const MAX_IDS: usize = 16;
+        match (op, self) {
+            (op, _) if op.is_cheap() => true,
+            (Op::Read, OpRequest::Read(ReadRequest::Ids(ids))) => ids.len() <= MAX_IDS,
+            (Op::Read, OpRequest::Read(ReadRequest::Filter { filter, .. })) => {
+                filter.id_bound().is_some_and(|bound| bound <= MAX_IDS)
+            }
+            (Op::Read, OpRequest::Grid(grid)) => {
+                grid.rows.len() <= MAX_IDS && grid.columns.iter().any(|col| col.name == "id")
+            }
+            _ => false,
         }
     }
 
@@ -362,6 +416,22 @@ impl From<Grid> for OpRequest {
     fn from(grid: Grid) -> Self {
         OpRequest::Grid(grid)
     }
+}
+
+/// Decodes the request of `op` from a body in `format`: a plain JSON `read`
+/// ([`ReadRequest::from_plain_json`]) straight to its typed request (the
+/// most common request, and no grid is built), anything else to its
+/// request grid. An undecodable body is an error of the codec's kind with
+/// the message `Invalid request grid: …`.
+pub fn decode_request(op: Op, body: &[u8], format: Format) -> Result<OpRequest, OpError> {
+    if let (Op::Read, Format::Json) = (op, format) {
+        if let Some(read) = ReadRequest::from_plain_json(body) {
+            return Ok(OpRequest::Read(read));
+        }
+    }
+    crate::codec::decode_grid(body, format)
+        .map(OpRequest::Grid)
+        .map_err(|error| OpError::new(error.kind(), format!("Invalid request grid: {error}")))
 }
 
 /// [`dispatch`] for an [`OpRequest`]: a typed read goes straight to
@@ -507,6 +577,14 @@ pub(crate) fn formats_grid() -> Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observers_count_the_standard_ops_in_op_order() {
+        assert_eq!(
+            crate::observe::OBSERVED_OPS[..STANDARD_OPS.len()],
+            STANDARD_OPS
+        );
+    }
 
     #[test]
     fn haystack_tz_names_are_the_city_part() {

@@ -157,16 +157,16 @@ fn shape(text: &str) -> Result<Shape, FrameError> {
     }
 }
 
-/// The items of a batch that are objects, at most [`MAX_BATCH`] of them.
-fn batch_items(text: &str) -> Result<Vec<&RawValue>, FrameError> {
+/// The items of a batch that are objects, at most `max` of them.
+fn batch_items(text: &str, max: usize) -> Result<Vec<&RawValue>, FrameError> {
     let items: Vec<&RawValue> =
         serde_json::from_str(text).map_err(|err| FrameError::InvalidJson {
             message: err.to_string(),
         })?;
-    if items.len() > MAX_BATCH {
+    if items.len() > max {
         return Err(FrameError::BatchTooLarge {
             len: items.len(),
-            max: MAX_BATCH,
+            max,
         });
     }
     Ok(items
@@ -182,9 +182,19 @@ fn batch_items(text: &str) -> Result<Vec<&RawValue>, FrameError> {
 /// is a request (unknown keys ignored, as the reference does). An array is a
 /// batch. Anything else is a [`FrameError`].
 pub fn decode_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    decode_client_frame_with_limit(text, MAX_BATCH)
+}
+
+/// [`decode_client_frame`] for a server whose batches hold at most
+/// `max_batch` items (instead of [`MAX_BATCH`]): a longer batch is a
+/// [`FrameError::BatchTooLarge`] naming `max_batch`.
+pub fn decode_client_frame_with_limit(
+    text: &str,
+    max_batch: usize,
+) -> Result<ClientFrame, FrameError> {
     match shape(text)? {
         Shape::Array => Ok(ClientFrame::Batch(
-            batch_items(text)?
+            batch_items(text, max_batch)?
                 .into_iter()
                 .map(|item| Fields::parse(item.get())?.into_request())
                 .collect(),
@@ -347,7 +357,7 @@ fn plain_response(text: &str) -> Option<WsResponse> {
 /// is a response and must hold a `grid`.
 pub fn decode_server_frame(text: &str) -> Result<ServerFrame, FrameError> {
     match shape(text)? {
-        Shape::Array => batch_items(text)?
+        Shape::Array => batch_items(text, MAX_BATCH)?
             .into_iter()
             .map(|item| Fields::parse(item.get())?.into_response())
             .collect::<Result<Vec<_>, _>>()

@@ -48,7 +48,8 @@ pub enum FrameError {
         #[source]
         source: CodecError,
     },
-    /// A batch holds more than [`MAX_BATCH`](super::MAX_BATCH) items.
+    /// A batch holds more items than the limit ([`MAX_BATCH`](super::MAX_BATCH)
+    /// unless the server sets another).
     #[error("batch of {len} items exceeds the limit of {max}")]
     BatchTooLarge {
         /// Items in the batch.

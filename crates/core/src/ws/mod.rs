@@ -42,7 +42,10 @@ mod error;
 mod frames;
 mod id;
 
-pub use decode::{WsReadRequest, decode_client_frame, decode_plain_read, decode_server_frame};
+pub use decode::{
+    WsReadRequest, decode_client_frame, decode_client_frame_with_limit, decode_plain_read,
+    decode_server_frame,
+};
 pub use encode::{
     encode_auth, encode_capabilities_reply, encode_capabilities_request,
     encode_capabilities_v1_reply, encode_request, encode_requests, encode_response,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hs_core::observe::{ErrorKind, MetricsObserver};
+use hs_observe::{ErrorKind, MetricsObserver};
 use hs_prometheus::{OPS, PrometheusMetrics, Side, Transport};
 
 /// One sample line of a text exposition.

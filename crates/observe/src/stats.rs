@@ -137,7 +137,7 @@ impl OpCounters {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hs_core::observe::{MetricsObserver, StatsObserver};
+/// use hs_observe::{MetricsObserver, StatsObserver};
 ///
 /// let stats = StatsObserver::new();
 /// stats.on_request("read", Duration::from_millis(2));

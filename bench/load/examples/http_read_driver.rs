@@ -3,9 +3,9 @@
 //! MemoryStore) or a bare axum handler returning the same bytes, and sends
 //! `N` single-entity `read` requests over one keep-alive connection.
 //!
-//! Run: `cargo run --release -p hs-http-server --example read_driver -- hs 2000`
+//! Run: `cargo run --release -p hs-load --example http_read_driver -- hs 2000`
 //! (`bare` instead of `hs` for the ceiling). Compare instructions per request:
-//! `valgrind --tool=callgrind target/release/examples/read_driver hs 2000`
+//! `valgrind --tool=callgrind target/release/examples/http_read_driver hs 2000`
 //! against `... hs 1000`; the difference over 1000 is the per-request cost.
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hs_core::observe::{MetricsObserver, StatsObserver};
+use hs_observe::{MetricsObserver, StatsObserver};
 
 const THREADS: u64 = 8;
 const EVENTS_PER_THREAD: u64 = 100_000;

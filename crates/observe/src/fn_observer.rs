@@ -17,7 +17,7 @@ type ErrorFn = Box<dyn Fn(&str, &str) + Send + Sync>;
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::time::Duration;
-/// use hs_core::observe::{FnObserver, MetricsObserver};
+/// use hs_observe::{FnObserver, MetricsObserver};
 ///
 /// let slow = Arc::new(AtomicU64::new(0));
 /// let counter = slow.clone();

@@ -2,7 +2,7 @@
 //! LoggingObserver and StatsObserver) and against a bare tokio-tungstenite
 //! echo server answering a canned response of the same size, in one run.
 //!
-//! `cargo bench -p hs-ws-server --features loadgen --bench load`
+//! `cargo bench -p hs-load --bench ws_load`
 //! Environment: `HS_LOAD_SECS` (measured seconds per run, default 3),
 //! `HS_LOAD_ROUNDS` (interleaved rounds, default 5), `HS_LOAD_READ`:
 //! - `ids` (the default): one entity by id list, on the demo building;
@@ -23,7 +23,7 @@ use hs_core::observe::{
 };
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
-use hs_ws_server::loadgen::{EchoServer, LoadConfig, LoadReport, run};
+use hs_load::{EchoServer, LoadConfig, LoadReport, run};
 use hs_ws_server::{WsServer, WsServerState};
 
 const DEMO_ENTITIES: &str = concat!(

@@ -16,7 +16,7 @@ use super::{GuardedObserver, MetricsObserver};
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use hs_core::observe::{CompositeObserver, FnObserver, LoggingObserver, MetricsObserver, StatsObserver};
+/// use hs_observe::{CompositeObserver, FnObserver, LoggingObserver, MetricsObserver, StatsObserver};
 ///
 /// let stats = Arc::new(StatsObserver::new());
 /// let observer = CompositeObserver::builder()
@@ -159,7 +159,7 @@ impl std::fmt::Debug for CompositeObserverBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{FnObserver, RecordedEvent, RecordingObserver};
+    use crate::{FnObserver, RecordedEvent, RecordingObserver};
 
     fn fire_all(observer: &dyn MetricsObserver) {
         observer.on_ws_connect("127.0.0.1:1");

@@ -19,7 +19,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use hs_core::observe::{CompositeObserver, LoggingObserver, MetricsObserver, StatsObserver};
+//! use hs_observe::{CompositeObserver, LoggingObserver, MetricsObserver, StatsObserver};
 //!
 //! let stats = Arc::new(StatsObserver::new());
 //! let observer = CompositeObserver::builder()
@@ -30,6 +30,8 @@
 //! assert_eq!(stats.snapshot().op("read").unwrap().requests, 1);
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod composite;
 mod error_kind;
 mod fn_observer;
@@ -39,6 +41,7 @@ mod logging;
 #[cfg(any(test, feature = "test-util"))]
 mod recording;
 mod stats;
+pub mod targets;
 
 pub use composite::{CompositeObserver, CompositeObserverBuilder};
 pub use error_kind::ErrorKind;
@@ -53,9 +56,6 @@ pub use stats::{LatencySummary, OpStats, StatsObserver, StatsSnapshot};
 
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The `log` target observer panics and [`LoggingObserver`]-style output use.
-pub const LOG_TARGET: &str = "hs::observe";
 
 /// Receives the six transport events of the hs event contract.
 ///

@@ -4,7 +4,7 @@
 //! by `HS_PROFILE_TARGET` (`noop`, `composite` or `echo`), then exits.
 //!
 //! ```sh
-//! cargo build --release -p hs-ws-server --features loadgen --example ws_profile
+//! cargo build --release -p hs-load --example ws_profile
 //! HS_PROFILE_TARGET=noop HS_PROFILE_REQUESTS=20000 \
 //!   valgrind --tool=callgrind target/release/examples/ws_profile
 //! ```
@@ -22,7 +22,7 @@ use hs_core::observe::{
 };
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
-use hs_ws_server::loadgen::EchoServer;
+use hs_load::EchoServer;
 use hs_ws_server::{WsServer, WsServerState};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -97,7 +97,7 @@ async fn drive() {
     );
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(
         upgrade,
-        Some(hs_ws_server::loadgen::transport_config()),
+        Some(hs_load::transport_config()),
         true,
     )
     .await

@@ -1,6 +1,6 @@
 //! Cost per event of the observer framework (figures in docs/performance.md).
 //!
-//! `cargo bench -p hs-core --bench observe -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p hs-observe --bench observe -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hs_core::observe::{
+use hs_observe::{
     CompositeObserver, FnObserver, GuardedObserver, LoggingObserver, MetricsObserver, NoopObserver,
     StatsObserver,
 };

@@ -82,7 +82,7 @@ impl RecordedEvent {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use hs_core::observe::{MetricsObserver, RecordedEvent, RecordingObserver};
+/// use hs_observe::{MetricsObserver, RecordedEvent, RecordingObserver};
 ///
 /// let recorder = Arc::new(RecordingObserver::new());
 /// let observer: Arc<dyn MetricsObserver> = recorder.clone();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use hs_core::observe::{
+use hs_observe::{
     CompositeObserver, Event, FnObserver, GuardedObserver, LoggingObserver, MetricsObserver, Side,
     Transport,
 };
@@ -198,9 +198,7 @@ fn guard_logs_first_panic_at_warn_then_debug_naming_type_and_event() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0].0, Level::Warn);
     assert!(
-        lines[0]
-            .1
-            .contains("hs_core::observe::fn_observer::FnObserver"),
+        lines[0].1.contains("hs_observe::fn_observer::FnObserver"),
         "{lines:?}"
     );
     assert!(lines[0].1.contains("on_request"), "{lines:?}");

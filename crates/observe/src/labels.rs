@@ -7,8 +7,9 @@
 //! index found without allocating, so an observer can keep its counters in a
 //! plain array.
 
+use std::borrow::Cow;
+
 use super::ErrorKind;
-use crate::ops::STANDARD_OPS;
 
 /// Which end of a connection a component is: the `side` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,25 +54,55 @@ impl Transport {
 /// The name counted for an op or error type outside the fixed lists.
 pub const OTHER: &str = "_other";
 
+/// The op label of a batch frame (WebSocket).
+pub const BATCH: &str = "batch";
+/// The op label of a watch push frame (WebSocket).
+pub const PUSH: &str = "push";
+/// The op label of an authentication step: a WebSocket auth message, an
+/// HTTP HELLO or SCRAM step.
+pub const AUTH: &str = "auth";
+/// The op label of a request that names no usable op: an unparseable
+/// WebSocket frame, an HTTP path that is no API path.
+pub const INVALID: &str = "invalid";
+
 /// The op names observers count separately, in slot order: the 13 standard
-/// Haystack ops as they appear on the wire, then the WebSocket message kinds
-/// `batch`, `push`, `auth` and `invalid` (an unparseable frame). Any other
-/// name has the slot `OBSERVED_OPS.len()`, labelled [`OTHER`].
-pub const OBSERVED_OPS: [&str; 17] = {
-    // The standard ops are `STANDARD_OPS` itself, so the lists cannot drift.
-    let message_kinds = ["batch", "push", "auth", "invalid"];
-    let mut names = [""; 17];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = if i < STANDARD_OPS.len() {
-            STANDARD_OPS[i]
-        } else {
-            message_kinds[i - STANDARD_OPS.len()]
-        };
-        i += 1;
+/// Haystack ops as they appear on the wire (`hs_core::ops::STANDARD_OPS`,
+/// which a test there keeps in step), then [`BATCH`], [`PUSH`], [`AUTH`]
+/// and [`INVALID`]. Any other name has the slot `OBSERVED_OPS.len()`,
+/// labelled [`OTHER`].
+pub const OBSERVED_OPS: [&str; 17] = [
+    "about",
+    "ops",
+    "formats",
+    "close",
+    "read",
+    "nav",
+    "hisRead",
+    "hisWrite",
+    "pointWrite",
+    "watchSub",
+    "watchUnsub",
+    "watchPoll",
+    "invokeAction",
+    BATCH,
+    PUSH,
+    AUTH,
+    INVALID,
+];
+
+/// The `op` an observer is given for a request or a frame: an op name from
+/// the wire, or one of the fixed labels above.
+pub type OpLabel = Cow<'static, str>;
+
+/// The [`OpLabel`] of an op name: borrowed when it is one of
+/// [`OBSERVED_OPS`] (no allocation on the hot path), a copy otherwise.
+#[inline]
+pub fn label_of(name: &str) -> OpLabel {
+    match OBSERVED_OPS.get(op_slot(name)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
     }
-    names
-};
+}
 
 /// Number of op slots: [`OBSERVED_OPS`] plus the [`OTHER`] slot.
 pub const OP_SLOTS: usize = OBSERVED_OPS.len() + 1;
@@ -100,10 +131,10 @@ pub fn op_slot(op: &str) -> usize {
         "watchUnsub" => 10,
         "watchPoll" => 11,
         "invokeAction" => 12,
-        "batch" => 13,
-        "push" => 14,
-        "auth" => 15,
-        "invalid" => 16,
+        BATCH => 13,
+        PUSH => 14,
+        AUTH => 15,
+        INVALID => 16,
         _ => OBSERVED_OPS.len(),
     }
 }
@@ -154,7 +185,10 @@ mod tests {
         }
         for other in ["nonsense", "", "READ"] {
             assert_eq!(op_label(op_slot(other)), OTHER);
+            assert!(matches!(label_of(other), Cow::Owned(name) if name == other));
         }
+        assert!(matches!(label_of("hisRead"), Cow::Borrowed("hisRead")));
+        assert!(matches!(label_of(BATCH), Cow::Borrowed("batch")));
     }
 
     #[test]

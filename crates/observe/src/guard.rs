@@ -3,7 +3,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use super::{Event, LOG_TARGET, MetricsObserver};
+use super::{Event, MetricsObserver};
+use crate::targets;
 
 /// An observer behind the isolation guard: the one dispatch path every hs
 /// transport uses, so even a single observer handed to a transport is
@@ -35,7 +36,7 @@ use super::{Event, LOG_TARGET, MetricsObserver};
 /// ```
 /// use std::sync::Arc;
 /// use std::time::{Duration, Instant};
-/// use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+/// use hs_observe::{GuardedObserver, MetricsObserver, noop};
 ///
 /// struct ClientBuilder { observer: Arc<dyn MetricsObserver> }
 /// struct Client { observer: GuardedObserver }
@@ -137,10 +138,10 @@ impl GuardedObserver {
         let name = self.inner.observer_name();
         let message = panic_message(payload);
         if self.state.panicked_before.swap(true, Ordering::Relaxed) {
-            log::debug!(target: LOG_TARGET, "observer {name} panicked in {event}: {message}");
+            log::debug!(target: targets::OBSERVE, "observer {name} panicked in {event}: {message}");
         } else {
             log::warn!(
-                target: LOG_TARGET,
+                target: targets::OBSERVE,
                 "observer {name} panicked in {event}: {message} (caught; later panics are logged at DEBUG)"
             );
         }
@@ -152,7 +153,7 @@ impl GuardedObserver {
             && !self.state.quarantined.swap(true, Ordering::Relaxed)
         {
             log::warn!(
-                target: LOG_TARGET,
+                target: targets::OBSERVE,
                 "observer {name} quarantined after {consecutive} consecutive panics in {event}; it receives no further events"
             );
         }

@@ -1,7 +1,8 @@
 //! A closed-loop WebSocket load generator, and a bare echo server to compare
-//! against (feature `loadgen`).
+//! against: the tools behind the load benchmarks and profiling drivers in
+//! `docs/performance.md` (not published).
 //!
-//! Used by this crate's `load` bench and meant for `hs bench`: `connections`
+//! Used by this crate's `ws_load` bench and `ws_profile` example: `connections`
 //! sockets each keep `in_flight` requests outstanding for a fixed time and
 //! record each round trip. Latency is measured per connection first-in,
 //! first-out (the n-th response closes the n-th request), which is exact for
@@ -10,9 +11,9 @@
 //! a Haystack server and the echo server alike.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), hs_ws_server::loadgen::LoadError> {
+//! # async fn demo() -> Result<(), hs_load::LoadError> {
 //! use std::time::Duration;
-//! use hs_ws_server::loadgen::{EchoServer, LoadConfig, run};
+//! use hs_load::{EchoServer, LoadConfig, run};
 //!
 //! let echo = EchoServer::start("x".repeat(700)).await?;
 //! let config = LoadConfig::new(format!("ws://{}/api/ws", echo.local_addr()))
@@ -130,14 +131,6 @@ impl LoadError {
             LoadError::WebSocket(_) => "websocket",
             LoadError::Io(_) => "io",
             LoadError::Closed => "closed",
-        }
-    }
-
-    /// The observer error kind.
-    pub const fn kind(&self) -> hs_core::observe::ErrorKind {
-        match self {
-            LoadError::Closed => hs_core::observe::ErrorKind::ConnectionClosed,
-            LoadError::WebSocket(_) | LoadError::Io(_) => hs_core::observe::ErrorKind::Connect,
         }
     }
 }
@@ -258,12 +251,12 @@ where
 
 /// The tungstenite settings of the generator's sockets and of the echo
 /// server: hs-ws-server's default read buffer
-/// ([`DEFAULT_READ_BUFFER_SIZE`](crate::DEFAULT_READ_BUFFER_SIZE)), since
+/// ([`DEFAULT_READ_BUFFER_SIZE`](hs_ws_server::DEFAULT_READ_BUFFER_SIZE)), since
 /// tungstenite zero-fills its whole read buffer (128 KiB by default) before
 /// every read, which would cost more than the work being measured.
 pub fn transport_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(crate::DEFAULT_READ_BUFFER_SIZE)
+        .read_buffer_size(hs_ws_server::DEFAULT_READ_BUFFER_SIZE)
 }
 
 /// A bare tokio-tungstenite server answering every text message with one

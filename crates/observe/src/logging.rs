@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use log::{Level, LevelFilter};
 
-use super::{Event, LOG_TARGET, MetricsObserver, Side, Transport};
+use super::{Event, MetricsObserver, Side, Transport};
+use crate::targets;
 
 /// Writes every event through `log` on target `hs::observe`, one short line
 /// a person reads at a glance:
@@ -28,9 +29,9 @@ use super::{Event, LOG_TARGET, MetricsObserver, Side, Transport};
 ///
 /// ```
 /// use log::LevelFilter;
-/// use hs_core::observe::{Event, LoggingObserver};
+/// use hs_observe::{Event, LoggingObserver};
 ///
-/// use hs_core::observe::{Side, Transport};
+/// use hs_observe::{Side, Transport};
 ///
 /// let observer = LoggingObserver::new()
 ///     .for_component(Side::Server, Transport::Http)
@@ -95,7 +96,7 @@ impl LoggingObserver {
     #[inline]
     fn enabled(&self, event: Event) -> Option<Level> {
         let level = self.levels[event.index()]?;
-        log::log_enabled!(target: LOG_TARGET, level).then_some(level)
+        log::log_enabled!(target: targets::OBSERVE, level).then_some(level)
     }
 }
 
@@ -108,38 +109,38 @@ impl Default for LoggingObserver {
 impl MetricsObserver for LoggingObserver {
     fn on_ws_connect(&self, remote_addr: &str) {
         if let Some(level) = self.enabled(Event::WsConnect) {
-            log::log!(target: LOG_TARGET, level, "{}ws connect {remote_addr}", self.component);
+            log::log!(target: targets::OBSERVE, level, "{}ws connect {remote_addr}", self.component);
         }
     }
 
     fn on_ws_disconnect(&self, remote_addr: &str) {
         if let Some(level) = self.enabled(Event::WsDisconnect) {
-            log::log!(target: LOG_TARGET, level, "{}ws disconnect {remote_addr}", self.component);
+            log::log!(target: targets::OBSERVE, level, "{}ws disconnect {remote_addr}", self.component);
         }
     }
 
     fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
         if let Some(level) = self.enabled(Event::WsMessageSent) {
-            log::log!(target: LOG_TARGET, level, "{}ws sent {op} {byte_count} B", self.component);
+            log::log!(target: targets::OBSERVE, level, "{}ws sent {op} {byte_count} B", self.component);
         }
     }
 
     fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
         if let Some(level) = self.enabled(Event::WsMessageRecv) {
-            log::log!(target: LOG_TARGET, level, "{}ws recv {op} {byte_count} B", self.component);
+            log::log!(target: targets::OBSERVE, level, "{}ws recv {op} {byte_count} B", self.component);
         }
     }
 
     fn on_request(&self, op: &str, duration: Duration) {
         if let Some(level) = self.enabled(Event::Request) {
             let millis = duration.as_secs_f64() * 1000.0;
-            log::log!(target: LOG_TARGET, level, "{}request {op} {millis:.3} ms", self.component);
+            log::log!(target: targets::OBSERVE, level, "{}request {op} {millis:.3} ms", self.component);
         }
     }
 
     fn on_error(&self, op: &str, error_type: &str) {
         if let Some(level) = self.enabled(Event::Error) {
-            log::log!(target: LOG_TARGET, level, "{}error {op} {error_type}", self.component);
+            log::log!(target: targets::OBSERVE, level, "{}error {op} {error_type}", self.component);
         }
     }
 }
