@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
-use hs_http_client::HttpClient;
+use hs_http_client::{HaystackClient, HttpClient};
 
 /// Counts requests and errors, and remembers the slowest request.
 #[derive(Debug, Default)]

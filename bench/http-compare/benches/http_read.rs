@@ -107,7 +107,7 @@ async fn start_hs(
     use hs_core::auth::{Role, ScramServer, TokenStore, UserStore};
     let store = hs_core::store::MemoryStore::new();
     store.load_json_str(entities).expect("entities load");
-    let mut builder = hs_http_server::HttpServer::builder().ops(Arc::new(store));
+    let mut builder = hs_http_server::HttpServer::builder(Arc::new(store));
     let mut bearer = None;
     if auth {
         let users = UserStore::new().with_iterations(4096);

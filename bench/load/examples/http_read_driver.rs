@@ -100,8 +100,7 @@ async fn run() -> Result<(), Error> {
 
     let store = hs_core::store::MemoryStore::new();
     store.load_json_str(&entities_json())?;
-    let hs = hs_http_server::HttpServer::builder()
-        .ops(Arc::new(store))
+    let hs = hs_http_server::HttpServer::builder(Arc::new(store))
         .bind("127.0.0.1:0")
         .await?;
     let request = format!(

@@ -298,7 +298,7 @@ async fn drive(
     report.errors = std::mem::take(&mut *errors.lock());
     report.first_error = first_error.lock().take();
     for client in clients {
-        client.close().await;
+        client.finish().await;
     }
     Ok(report)
 }

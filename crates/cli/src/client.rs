@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use hs_core::auth::AuthToken;
 use hs_core::codec::Format;
 use hs_core::observe::MetricsObserver;
-use hs_core::value::{Grid, Ref, Value};
+use hs_core::value::{Grid, Ref};
 use hs_http_client::HttpClient;
 use hs_ws_client::{Backoff, HaystackClient, ReconnectingWsClient, WsClient, WsClientBuilder};
 
@@ -137,7 +137,9 @@ impl std::fmt::Debug for ConnectOptions {
     }
 }
 
-/// A connected client of either transport.
+/// A connected client of either transport. Its ops are those of
+/// [`HaystackClient`], which it dereferences to; beside them it has what
+/// one transport alone has (pushes) and how the command ends its session.
 #[derive(Debug)]
 pub(crate) enum Client {
     /// Over HTTP, with the pre-issued token it was given (a session the
@@ -147,6 +149,18 @@ pub(crate) enum Client {
     Ws(WsClient),
     /// Over WebSocket connections that follow one another (`hs watch`).
     WsReconnecting(ReconnectingWsClient),
+}
+
+impl std::ops::Deref for Client {
+    type Target = dyn HaystackClient;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Client::Http(client, _) => client,
+            Client::Ws(client) => client,
+            Client::WsReconnecting(client) => client,
+        }
+    }
 }
 
 impl Client {
@@ -191,7 +205,7 @@ impl Client {
                     (Some(token), _, _) => connect(builder().token(token.clone())).await?,
                     (None, None, _) => connect(builder()).await?,
                     (None, Some((user, password)), WsAuth::Scram) => {
-                        connect(builder().scram(user, password)).await?
+                        connect(builder().credentials(user, password)).await?
                     }
                     (None, Some((user, password)), WsAuth::Token) => {
                         match http_login(&url, user, password, options).await? {
@@ -200,7 +214,7 @@ impl Client {
                         }
                     }
                     (None, Some((user, password)), WsAuth::Auto) => {
-                        match connect(builder().scram(user, password)).await {
+                        match connect(builder().credentials(user, password)).await {
                             Ok(client) => client,
                             Err(error) if error.requires_token() => {
                                 log::info!(
@@ -231,157 +245,20 @@ impl Client {
         }
     }
 
-    /// `about`.
-    pub(crate) async fn about(&self) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.about().await?,
-            Client::Ws(client) => client.about().await?,
-            Client::WsReconnecting(client) => client.about().await?,
-        })
-    }
-
-    /// `ops`.
-    pub(crate) async fn ops(&self) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.ops().await?,
-            Client::Ws(client) => client.ops().await?,
-            Client::WsReconnecting(client) => client.ops().await?,
-        })
-    }
-
-    /// `nav` from the roots (`None`) or from `nav_id`.
-    pub(crate) async fn nav(&self, nav_id: Option<&str>) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.nav(nav_id).await?,
-            Client::Ws(client) => client.nav(nav_id).await?,
-            Client::WsReconnecting(client) => client.nav(nav_id).await?,
-        })
-    }
-
-    /// `read` by filter.
-    pub(crate) async fn read_filter(
-        &self,
-        filter: &str,
-        limit: Option<usize>,
-    ) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.read_filter(filter, limit).await?,
-            Client::Ws(client) => client.read_filter(filter, limit).await?,
-            Client::WsReconnecting(client) => client.read_filter(filter, limit).await?,
-        })
-    }
-
-    /// `read` by ids.
-    pub(crate) async fn read_ids(&self, ids: &[Ref]) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.read_ids(ids).await?,
-            Client::Ws(client) => client.read_ids(ids).await?,
-            Client::WsReconnecting(client) => client.read_ids(ids).await?,
-        })
-    }
-
-    /// `hisRead`.
-    pub(crate) async fn his_read(&self, id: &Ref, range: &str) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.his_read(id, range).await?,
-            Client::Ws(client) => client.his_read(id, range).await?,
-            Client::WsReconnecting(client) => client.his_read(id, range).await?,
-        })
-    }
-
-    /// `pointWrite` at `level`; `None` releases it.
-    pub(crate) async fn point_write(
-        &self,
-        id: &Ref,
-        level: u8,
-        val: Option<Value>,
-        who: &str,
-    ) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => {
-                client
-                    .point_write(id, level, val.as_ref(), who, None)
-                    .await?
-            }
-            Client::Ws(client) => client.point_write(id, level, val, who, None).await?,
-            Client::WsReconnecting(client) => client.point_write(id, level, val, who, None).await?,
-        })
-    }
-
-    /// `pointWrite` without a level: the priority array.
-    pub(crate) async fn point_write_array(&self, id: &Ref) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.point_write_array(id).await?,
-            Client::Ws(client) => client.point_write_array(id).await?,
-            Client::WsReconnecting(client) => client.point_write_array(id).await?,
-        })
-    }
-
-    /// Any op by name.
-    pub(crate) async fn call(&self, op: &str, grid: Grid) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.call(op, &grid).await?,
-            Client::Ws(client) => client.call(op, grid).await?,
-            Client::WsReconnecting(client) => client.call(op, grid).await?,
-        })
-    }
-
-    /// `watchSub` of `ids`, asking for `lease` (`None`: the server's
-    /// default); returns the watch id and the response (current values, the
-    /// granted lease in its meta).
-    pub(crate) async fn watch_sub(
+    /// `watchSub` of `ids` in a new watch named `dis`, asking for `lease` (`None`: the
+    /// server's default); returns the watch id and the response (current
+    /// values, the granted lease in its meta).
+    pub(crate) async fn subscribe(
         &self,
         dis: &str,
         ids: &[Ref],
         lease: Option<Duration>,
     ) -> Result<(String, Grid), CliError> {
-        let grid = match self {
-            Client::Http(client, _) => client.watch_sub(dis, ids, lease).await?,
-            Client::Ws(client) => client.watch_sub(None, dis, ids, lease).await?,
-            Client::WsReconnecting(client) => client.watch_sub(None, dis, ids, lease).await?,
-        };
+        let grid = self.watch_sub(None, dis, ids, lease).await?;
         let watch_id = hs_ws_client::requests::watch_id(&grid).ok_or_else(|| {
             CliError::Protocol("the watchSub response carries no watchId".to_owned())
         })?;
         Ok((watch_id, grid))
-    }
-
-    /// `watchSub` of the open watch `watch_id` with no ids: renews its lease
-    /// (a push-only client never polls, which is what renews it otherwise).
-    pub(crate) async fn watch_renew(&self, watch_id: &str) -> Result<(), CliError> {
-        match self {
-            Client::Http(client, _) => client.watch_extend(watch_id, &[]).await.map(drop)?,
-            Client::Ws(client) => client
-                .watch_sub(Some(watch_id), "hs watch", &[], None)
-                .await
-                .map(drop)?,
-            Client::WsReconnecting(client) => client
-                .watch_sub(Some(watch_id), "hs watch", &[], None)
-                .await
-                .map(drop)?,
-        }
-        Ok(())
-    }
-
-    /// `watchUnsub` closing the watch.
-    pub(crate) async fn watch_close(&self, watch_id: &str) -> Result<(), CliError> {
-        match self {
-            Client::Http(client, _) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
-            Client::Ws(client) => client.watch_unsub(watch_id, &[], true).await.map(drop)?,
-            Client::WsReconnecting(client) => {
-                client.watch_unsub(watch_id, &[], true).await.map(drop)?
-            }
-        }
-        Ok(())
-    }
-
-    /// `watchPoll` of `watch_id`: the entities changed since the last poll.
-    pub(crate) async fn watch_poll(&self, watch_id: &str) -> Result<Grid, CliError> {
-        Ok(match self {
-            Client::Http(client, _) => client.watch_poll(watch_id, false).await?,
-            Client::Ws(client) => client.watch_poll(watch_id, false).await?,
-            Client::WsReconnecting(client) => client.watch_poll(watch_id, false).await?,
-        })
     }
 
     /// The next push for `watch_id` from `pushes`; `None` when the
@@ -425,47 +302,17 @@ impl Client {
         }
     }
 
-    /// Ends the session and closes the connection.
-    pub(crate) async fn close(&self) {
-        match self {
-            // Only a session this command logged in has anything to close:
-            // closing a pre-issued token's would revoke it for its owner.
-            Client::Http(client, given)
-                if client.is_logged_in() && client.auth_token() != *given =>
-            {
-                if let Err(error) = client.close().await {
-                    log::debug!(target: "hs::http::client", "close: {error}");
-                }
-            }
-            Client::Http(..) => {}
-            Client::Ws(client) => client.close().await,
-            Client::WsReconnecting(client) => client.close().await,
+    /// Ends the session and closes the connection. Over HTTP only a
+    /// session this command logged in has anything to close: closing a
+    /// pre-issued token's would revoke it for its owner.
+    pub(crate) async fn finish(&self) {
+        if let Client::Http(client, given) = self
+            && (!client.is_logged_in() || client.auth_token() == *given)
+        {
+            return;
         }
-    }
-
-    /// A batch: over WebSocket one frame with every request, over HTTP one
-    /// request after the other (HTTP has no batch).
-    pub(crate) async fn batch(&self, items: Vec<(String, Grid)>) -> Vec<Result<Grid, CliError>> {
-        match self {
-            Client::Ws(client) => client
-                .batch(items)
-                .await
-                .into_iter()
-                .map(|result| result.map_err(CliError::from))
-                .collect(),
-            Client::WsReconnecting(client) => client
-                .batch(items)
-                .await
-                .into_iter()
-                .map(|result| result.map_err(CliError::from))
-                .collect(),
-            Client::Http(client, _) => {
-                let mut results = Vec::with_capacity(items.len());
-                for (op, grid) in items {
-                    results.push(client.call(&op, &grid).await.map_err(CliError::from));
-                }
-                results
-            }
+        if let Err(error) = self.close().await {
+            log::debug!(target: "hs::http::client", "close: {error}");
         }
     }
 }

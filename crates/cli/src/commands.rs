@@ -35,7 +35,7 @@ impl Session {
     /// reconnects with that backoff whenever its connection ends.
     async fn open_with(
         args: &ClientArgs,
-        reconnect: Option<hs_ws_client::Backoff>,
+        reconnect: Option<hs_core::client::Backoff>,
     ) -> Result<Session, CliError> {
         let observers = Observers::build(
             ObserverChoice {
@@ -83,7 +83,7 @@ impl Session {
     }
 
     async fn close(self) {
-        self.client.close().await;
+        self.client.finish().await;
         if let Some(stats) = &self.observers.stats {
             eprintln!("{}", stats.snapshot());
         }
@@ -106,7 +106,7 @@ fn credentials(args: &ClientArgs) -> Result<Option<(String, String)>, CliError> 
 /// `hs about`: as a table, one line per tag (the grid has one wide row).
 pub(crate) async fn about(args: AboutArgs) -> Result<(), CliError> {
     let session = Session::open(&args.client).await?;
-    let result = session.client.about().await;
+    let result = session.client.about().await.map_err(CliError::from);
     let printed = result.and_then(|grid| match session.format {
         OutputFormat::Table => session.print_text(&output::table(&transpose(&grid), &[])),
         _ => session.print(&grid, &[]),
@@ -136,7 +136,7 @@ fn transpose(grid: &Grid) -> Grid {
 /// `hs ops`.
 pub(crate) async fn ops(args: OpsArgs) -> Result<(), CliError> {
     let session = Session::open(&args.client).await?;
-    let result = session.client.ops().await;
+    let result = session.client.ops().await.map_err(CliError::from);
     let printed = result.and_then(|grid| session.print(&grid, &[]));
     session.close().await;
     printed
@@ -150,7 +150,7 @@ pub(crate) async fn nav(args: NavArgs) -> Result<(), CliError> {
         .nav_id
         .as_deref()
         .map(|id| id.trim().trim_start_matches('@'));
-    let result = session.client.nav(nav_id).await;
+    let result = session.client.nav(nav_id).await.map_err(CliError::from);
     let printed = result.and_then(|grid| session.print(&grid, &args.columns));
     session.close().await;
     printed
@@ -171,7 +171,8 @@ pub(crate) async fn read(args: ReadArgs) -> Result<(), CliError> {
             .client
             .read_filter(filter, args.limit)
             .await
-            .map(|grid| (grid, Vec::new())),
+            .map(|grid| (grid, Vec::new()))
+            .map_err(CliError::from),
         None => {
             let ids: Vec<_> = args.ids.iter().map(|id| parse_ref(id)).collect();
             session
@@ -179,6 +180,7 @@ pub(crate) async fn read(args: ReadArgs) -> Result<(), CliError> {
                 .read_ids(&ids)
                 .await
                 .map(|grid| split_unknown(grid, &ids))
+                .map_err(CliError::from)
         }
     };
     let printed = result.and_then(|(grid, missing)| {
@@ -252,7 +254,8 @@ pub(crate) async fn his(args: HisArgs) -> Result<(), CliError> {
     let result = session
         .client
         .his_read(&parse_ref(&args.id), &args.range)
-        .await;
+        .await
+        .map_err(CliError::from);
     let printed = result.and_then(|grid| session.print(&grid, &[]));
     session.close().await;
     printed
@@ -266,9 +269,9 @@ pub(crate) async fn write(args: WriteArgs) -> Result<(), CliError> {
     let result = async {
         session
             .client
-            .point_write(&id, args.level, val, &args.who)
+            .point_write(&id, args.level, val.as_ref(), &args.who, None)
             .await?;
-        session.client.point_write_array(&id).await
+        Ok(session.client.point_write_array(&id).await?)
     }
     .await;
     let printed = result.and_then(|grid| session.print(&grid, &[]));
@@ -342,7 +345,7 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     };
     let (mut watch_id, current) = session
         .client
-        .watch_sub("hs watch", &ids, args.lease)
+        .subscribe("hs watch", &ids, args.lease)
         .await?;
     let lease = granted_lease(&current);
     let poll = poll_interval(args.poll, lease);
@@ -401,9 +404,9 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     };
     // Best effort and bounded: the server may be gone or restarting (a
     // reconnecting client would wait for it); its lease ends the watch then.
-    let close = session.client.watch_close(&watch_id);
+    let close = session.client.watch_unsub(&watch_id, &[], true);
     match tokio::time::timeout(CLOSE_ON_EXIT, close).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(_)) => {}
         Ok(Err(error)) => log::debug!(target: "hs::observe", "watchUnsub on exit: {error}"),
         Err(_) => log::debug!(target: "hs::observe", "watchUnsub on exit: no answer"),
     }
@@ -448,8 +451,8 @@ struct Resubscribe<'a> {
 
 /// How `hs watch` retries a server that went away: quickly at first (a
 /// restart), then at most every 10 s.
-fn watch_backoff() -> hs_ws_client::Backoff {
-    hs_ws_client::Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
+fn watch_backoff() -> hs_core::client::Backoff {
+    hs_core::client::Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
 }
 
 /// Whether `error` means the server is out of reach for now (down,
@@ -487,7 +490,7 @@ async fn recover(
         tokio::time::sleep(backoff.delay(attempt)).await;
         match session
             .client
-            .watch_sub("hs watch", watch.ids, watch.lease)
+            .subscribe("hs watch", watch.ids, watch.lease)
             .await
         {
             Ok((new_id, _current)) => {
@@ -526,11 +529,17 @@ async fn next_change(
                 };
                 match tokio::time::timeout(renew_every, next_push).await {
                     Ok(push) => return Ok(push),
-                    Err(_elapsed) => match session.client.watch_renew(watch_id).await {
-                        Ok(()) => {
+                    // A `watchSub` of the watch with no ids renews its lease (a
+                    // push-only client never polls, which renews it otherwise).
+                    Err(_elapsed) => match session
+                        .client
+                        .watch_sub(Some(watch_id), "hs watch", &[], None)
+                        .await
+                    {
+                        Ok(_) => {
                             log::debug!(target: "hs::ws::client", "watch {watch_id} renewed");
                         }
-                        Err(error) => recover(session, watch_id, watch, error).await?,
+                        Err(error) => recover(session, watch_id, watch, error.into()).await?,
                     },
                 }
             }
@@ -542,7 +551,7 @@ async fn next_change(
                         return Ok(Some(grid));
                     }
                     Ok(None) => return Ok(None),
-                    Err(_elapsed) => match session.client.watch_poll(watch_id).await {
+                    Err(_elapsed) => match session.client.watch_poll(watch_id, false).await {
                         Ok(grid) if !grid.rows.is_empty() => {
                             // Changes no push announced: this server does not push.
                             *source = ChangeSource::Poll;
@@ -551,17 +560,17 @@ async fn next_change(
                             return Ok(Some(grid));
                         }
                         Ok(_) => {}
-                        Err(error) => recover(session, watch_id, watch, error).await?,
+                        Err(error) => recover(session, watch_id, watch, error.into()).await?,
                     },
                 }
             }
             (ChangeSource::Push | ChangeSource::PushOrPoll, None) => return Ok(None),
             (ChangeSource::Poll, _) => {
                 tokio::time::sleep(poll).await;
-                match session.client.watch_poll(watch_id).await {
+                match session.client.watch_poll(watch_id, false).await {
                     Ok(grid) if !grid.rows.is_empty() => return Ok(Some(grid)),
                     Ok(_) => {}
-                    Err(error) => recover(session, watch_id, watch, error).await?,
+                    Err(error) => recover(session, watch_id, watch, error.into()).await?,
                 }
             }
         }

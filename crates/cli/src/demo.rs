@@ -167,7 +167,7 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
     show(&output::table(&first, &[]))?;
 
     steps.next(&format!("HTTP pointWrite @{SETPOINT} level 8 = 54°F"))?;
-    http.point_write(&setpoint, 8, parse_val("54°F")?, "hs demo")
+    http.point_write(&setpoint, 8, parse_val("54°F")?.as_ref(), "hs demo", None)
         .await?;
     let array = http.point_write_array(&setpoint).await?;
     let mut level8 = array.clone();
@@ -180,10 +180,10 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
     let ws = Client::connect(&options(server.ws_url(), client_observers.ws.clone())).await?;
     let mut pushes = ws.watch_events();
     let (watch_id, _) = ws
-        .watch_sub("hs demo", std::slice::from_ref(&setpoint), None)
+        .subscribe("hs demo", std::slice::from_ref(&setpoint), None)
         .await?;
     outln!("    watch {watch_id} open; writing 56°F at level 8 over HTTP...")?;
-    http.point_write(&setpoint, 8, parse_val("56°F")?, "hs demo")
+    http.point_write(&setpoint, 8, parse_val("56°F")?.as_ref(), "hs demo", None)
         .await?;
     let next_push = async {
         match pushes.as_mut() {
@@ -272,9 +272,9 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
     }
 
     steps.next("Close the clients")?;
-    ws.watch_close(&watch_id).await?;
-    ws.close().await;
-    http.close().await;
+    ws.watch_unsub(&watch_id, &[], true).await?;
+    ws.finish().await;
+    http.finish().await;
     wait_for_disconnects(server).await;
     Ok(())
 }

@@ -21,12 +21,10 @@ pub(crate) enum CliError {
         #[source]
         source: hs_core::store::LoadError,
     },
-    /// An HTTP request failed (transport, status, error grid, auth).
+    /// A request failed (transport, status, error grid, auth), over HTTP
+    /// or WebSocket.
     #[error("{0}")]
-    Http(#[from] hs_http_client::HttpClientError),
-    /// A WebSocket request failed.
-    #[error("{0}")]
-    Ws(#[from] hs_ws_client::WsClientError),
+    Client(#[from] hs_core::client::ClientError),
     /// The server could not be started or stopped.
     #[error("server: {0}")]
     Server(#[from] hs_http_server::HttpServerError),
@@ -58,6 +56,18 @@ pub(crate) enum CliError {
     Io(#[from] std::io::Error),
 }
 
+impl From<hs_http_client::HttpClientError> for CliError {
+    fn from(error: hs_http_client::HttpClientError) -> Self {
+        CliError::Client(error.into())
+    }
+}
+
+impl From<hs_ws_client::WsClientError> for CliError {
+    fn from(error: hs_ws_client::WsClientError) -> Self {
+        CliError::Client(error.into())
+    }
+}
+
 impl CliError {
     /// A stable name for the error.
     #[allow(dead_code)]
@@ -66,8 +76,7 @@ impl CliError {
             CliError::Usage(_) => "usage",
             CliError::Codec(_) => "codec",
             CliError::Load { .. } => "load",
-            CliError::Http(_) => "http",
-            CliError::Ws(_) => "ws",
+            CliError::Client(_) => "client",
             CliError::Server(_) => "server",
             CliError::Protocol(_) => "protocol",
             CliError::NotFound { .. } => "not_found",
@@ -80,8 +89,7 @@ impl CliError {
     /// did not give: the flags that give one.
     pub(crate) fn hint(&self) -> Option<&'static str> {
         let failure = match self {
-            CliError::Http(error) => error.auth_failure(),
-            CliError::Ws(error) => error.auth_failure(),
+            CliError::Client(error) => error.auth_failure(),
             _ => None,
         };
         matches!(failure, Some(hs_core::auth::AuthFailure::LoginRequired))
@@ -99,8 +107,7 @@ impl CliError {
         match self {
             CliError::Usage(_) | CliError::Load { .. } => ErrorKind::BadRequest,
             CliError::Codec(error) => error.kind(),
-            CliError::Http(error) => error.kind(),
-            CliError::Ws(error) => error.kind(),
+            CliError::Client(error) => error.kind(),
             CliError::Server(error) => error.kind(),
             CliError::Protocol(_) => ErrorKind::Protocol,
             CliError::NotFound { .. } => ErrorKind::NotFound,

@@ -125,12 +125,11 @@ impl RunningServer {
             .observer(observers.ws.clone())
             .config(ws_config);
         if let Some(scram) = &scram {
-            ws = ws.scram(scram.clone());
+            ws = ws.auth(scram.clone());
         }
         let ws = ws.build();
 
-        let mut http = HttpServer::builder()
-            .ops(ops)
+        let mut http = HttpServer::builder(ops)
             .observer(observers.http.clone())
             .shutdown_grace(SHUTDOWN_GRACE)
             .merge(hs_ws_server::router(ws.clone()));

@@ -120,7 +120,7 @@ fn serve_is_driven_by_the_cli_and_metrics_count_every_request_then_sigint_closes
                 .len(),
             1
         );
-        ws_client.close().await;
+        ws_client.close().await.unwrap();
     });
 
     // /metrics counts exactly the requests made above.

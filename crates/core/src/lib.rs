@@ -24,6 +24,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod codec;
 pub mod demo;

@@ -10,7 +10,7 @@ use axum::http::header;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hs_core::codec::{self, Format};
 use hs_core::observe::StatsObserver;
-use hs_http_client::{HttpClient, RetryPolicy};
+use hs_http_client::{HaystackClient, HttpClient, RetryPolicy};
 
 /// A read answer of 10 points with a few tags each.
 fn answer() -> String {

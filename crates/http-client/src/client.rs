@@ -3,11 +3,12 @@ use std::time::{Duration, Instant};
 
 use hs_core::auth::http::Authorization;
 use hs_core::auth::{AuthFailure, AuthToken};
+use hs_core::client::{ClientError, HaystackClient};
 use hs_core::codec::{self, Format};
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use hs_core::ops::Op;
 use hs_core::ops::build as request;
-use hs_core::ops::{HisItem, Op};
-use hs_core::value::{Dict, Grid, Ref, Value};
+use hs_core::value::{Grid, Ref, Value};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 
@@ -37,8 +38,8 @@ const ERROR_BODY_LIMIT: usize = 512;
 /// response (any login and retries included), or `on_error(op, kind)`.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), hs_http_client::HttpClientError> {
-/// use hs_http_client::HttpClient;
+/// # async fn demo() -> Result<(), hs_http_client::ClientError> {
+/// use hs_http_client::{HaystackClient, HttpClient};
 ///
 /// let client = HttpClient::builder("http://127.0.0.1:8080/api")
 ///     .credentials("demo", "demo-pass")
@@ -141,7 +142,7 @@ impl HttpClient {
 
     /// The bearer token of the current session: the token of the last
     /// login, or the one given to [`HttpClientBuilder::token`]. `None` before
-    /// the first login, after [`close`](Self::close), and against a server
+    /// the first login, after [`close`](HaystackClient::close), and against a server
     /// that requires no authentication. Hand it to a WebSocket endpoint that
     /// accepts HTTP tokens (`WsClientBuilder::token` in hs-ws-client), or to
     /// another client; its `Debug` is redacted, and it must not be logged.
@@ -159,189 +160,6 @@ impl HttpClient {
         Ok(self.grant(None).await?.token)
     }
 
-    /// `about`: server information.
-    pub async fn about(&self) -> Result<Grid, HttpClientError> {
-        self.get(Op::About).await
-    }
-
-    /// `ops`: the ops the server supports.
-    pub async fn ops(&self) -> Result<Grid, HttpClientError> {
-        self.get(Op::Ops).await
-    }
-
-    /// `formats`: the media types the server reads and writes.
-    pub async fn formats(&self) -> Result<Grid, HttpClientError> {
-        self.get(Op::Formats).await
-    }
-
-    /// `read` by filter, at most `limit` entities (`None`: all).
-    pub async fn read_filter(
-        &self,
-        filter: &str,
-        limit: Option<usize>,
-    ) -> Result<Grid, HttpClientError> {
-        self.post(Op::Read, &request::read_filter(filter, limit), true)
-            .await
-    }
-
-    /// `read` by ids. Unknown ids are dropped by haystack-py servers and
-    /// answered as rows without tags by others.
-    pub async fn read_ids(&self, ids: &[Ref]) -> Result<Grid, HttpClientError> {
-        self.post(Op::Read, &request::read_ids(ids), true).await
-    }
-
-    /// `nav`: the children of `nav_id`, or the roots for `None`.
-    pub async fn nav(&self, nav_id: Option<&str>) -> Result<Grid, HttpClientError> {
-        self.post(Op::Nav, &request::nav(nav_id), true).await
-    }
-
-    /// `hisRead` of one point over `range` (`today`, `yesterday`,
-    /// `2024-01-01`, `2024-01-01,2024-01-31`, ...).
-    pub async fn his_read(&self, id: &Ref, range: &str) -> Result<Grid, HttpClientError> {
-        self.post(Op::HisRead, &request::his_read(id, range), true)
-            .await
-    }
-
-    /// `hisWrite`: appends `items` to the history of `id`. Not retried
-    /// unless the policy asks for it.
-    pub async fn his_write(&self, id: &Ref, items: &[HisItem]) -> Result<Grid, HttpClientError> {
-        self.post(Op::HisWrite, &request::his_write(id, items), false)
-            .await
-    }
-
-    /// `pointWrite` at `level` (1–17): sets `val`, or releases the level
-    /// when `val` is `None`; `duration` limits how long the write holds.
-    /// Not retried unless the policy asks for it.
-    pub async fn point_write(
-        &self,
-        id: &Ref,
-        level: u8,
-        val: Option<&Value>,
-        who: &str,
-        duration: Option<Duration>,
-    ) -> Result<Grid, HttpClientError> {
-        let grid = request::point_write(id, level, val, who, duration.map(request::seconds));
-        self.post(Op::PointWrite, &grid, false).await
-    }
-
-    /// `pointWrite` without a level: the point's 17-level priority array.
-    /// Only reads, so it is retried like the other reads.
-    pub async fn point_write_array(&self, id: &Ref) -> Result<Grid, HttpClientError> {
-        self.post(Op::PointWrite, &request::point_write_array(id), true)
-            .await
-    }
-
-    /// `watchSub`: opens a watch named `watch_dis` on `ids`, asking for
-    /// `lease`. The watch id is the response meta's `watchId`.
-    pub async fn watch_sub(
-        &self,
-        watch_dis: &str,
-        ids: &[Ref],
-        lease: Option<Duration>,
-    ) -> Result<Grid, HttpClientError> {
-        let grid = request::watch_sub(None, Some(watch_dis), ids, lease);
-        self.post(Op::WatchSub, &grid, false).await
-    }
-
-    /// `watchSub` adding `ids` to the open watch `watch_id`.
-    pub async fn watch_extend(&self, watch_id: &str, ids: &[Ref]) -> Result<Grid, HttpClientError> {
-        let grid = request::watch_sub(Some(watch_id), None, ids, None);
-        self.post(Op::WatchSub, &grid, false).await
-    }
-
-    /// `watchUnsub`: removes `ids` from the watch, or closes the whole watch
-    /// when `close` is set.
-    pub async fn watch_unsub(
-        &self,
-        watch_id: &str,
-        ids: &[Ref],
-        close: bool,
-    ) -> Result<Grid, HttpClientError> {
-        let grid = request::watch_unsub(watch_id, ids, close);
-        self.post(Op::WatchUnsub, &grid, false).await
-    }
-
-    /// `watchPoll`: the entities changed since the last poll, or all watched
-    /// entities with `refresh`. Not retried (see [`RetryPolicy`]).
-    pub async fn watch_poll(&self, watch_id: &str, refresh: bool) -> Result<Grid, HttpClientError> {
-        self.post(
-            Op::WatchPoll,
-            &request::watch_poll(watch_id, refresh),
-            false,
-        )
-        .await
-    }
-
-    /// `invokeAction`: runs `action` on `id` with `args`. Not retried unless
-    /// the policy asks for it.
-    pub async fn invoke_action(
-        &self,
-        id: &Ref,
-        action: &str,
-        args: &Dict,
-    ) -> Result<Grid, HttpClientError> {
-        let grid = request::invoke_action(id, action, args);
-        self.post(Op::InvokeAction, &grid, false).await
-    }
-
-    /// Any op by name, with the method the op allows: a bodiless `GET
-    /// {base}/{op}` for the ops without arguments (`about`, `ops`,
-    /// `formats`, `close`: [`Op::takes_no_arguments`]; `grid` is not sent),
-    /// else `POST {base}/{op}` with `grid`. Retried only when the op is one
-    /// of the idempotent reads (see [`RetryPolicy`]). Unlike
-    /// [`close`](Self::close), `call("close", ..)` is an ordinary call: it
-    /// logs in if needed and keeps the session.
-    pub async fn call(&self, op: &str, grid: &Grid) -> Result<Grid, HttpClientError> {
-        // Ops not in the standard list are treated as writes.
-        let known = op.parse::<Op>().ok();
-        match known {
-            Some(known) if known.takes_no_arguments() => {
-                self.get_with(known, known.is_idempotent_read()).await
-            }
-            _ => {
-                let idempotent = known.is_some_and(Op::is_idempotent_read);
-                self.post_named(op, grid, idempotent).await
-            }
-        }
-    }
-
-    /// Ends the session: sends the `close` op once (best effort: `GET
-    /// {base}/close` with the current token, no retry, no new login) and
-    /// forgets the token. Nothing is sent when no login has happened. A
-    /// token the server no longer knows (expired or revoked: a `401`) means
-    /// the session has already ended, which is what `close` asks for: that
-    /// is a success. The client stays usable: the next call logs in again.
-    pub async fn close(&self) -> Result<(), HttpClientError> {
-        let op = Op::Close.as_str();
-        let grant = self.inner.session.take();
-        if grant.is_none() && self.inner.credentials.is_some() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let url = self.inner.op_url(op);
-        let grant = grant.unwrap_or(Grant { token: None });
-        let had_token = grant.token.is_some();
-        let result = match self.send(&url, Method::GET, None, &grant).await {
-            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                if had_token {
-                    log::info!(target: auth::AUTH_TARGET, "close: the server had already ended the session (token expired or revoked)");
-                    Ok(())
-                } else {
-                    Err(refused(&grant))
-                }
-            }
-            Ok(response) => self.read_response(&url, response).await.map(drop),
-            Err(error) => Err(error),
-        };
-        let result = self.report(op, started, result);
-        log::info!(target: CLIENT_TARGET, "session closed at {}", self.inner.base);
-        result
-    }
-
-    async fn get(&self, op: Op) -> Result<Grid, HttpClientError> {
-        self.get_with(op, true).await
-    }
-
     /// `GET {base}/{op}`: one observed call, retried when `idempotent`.
     async fn get_with(&self, op: Op, idempotent: bool) -> Result<Grid, HttpClientError> {
         let op = op.as_str();
@@ -355,10 +173,6 @@ impl HttpClient {
             })
             .await;
         self.report(op, started, result)
-    }
-
-    async fn post(&self, op: Op, grid: &Grid, idempotent: bool) -> Result<Grid, HttpClientError> {
-        self.post_named(op.as_str(), grid, idempotent).await
     }
 
     /// `POST {base}/{op}` with `grid`: one observed call, retried when
@@ -421,7 +235,7 @@ impl HttpClient {
                 });
             match result {
                 Err(error) if attempt < attempts && error.is_transient() => {
-                    let wait = self.inner.retry.backoff(attempt);
+                    let wait = self.inner.retry.wait(attempt);
                     if tokio::time::Instant::now() + wait >= deadline {
                         return Err(error);
                     }
@@ -577,5 +391,78 @@ impl HttpClient {
     /// The observer events go to, behind the isolation guard.
     pub fn observer(&self) -> &Arc<dyn MetricsObserver> {
         self.inner.observer.inner()
+    }
+}
+
+impl From<HttpClientError> for ClientError {
+    fn from(error: HttpClientError) -> Self {
+        let (kind, name) = (error.kind(), error.as_str());
+        let failure = error.auth_failure().cloned();
+        ClientError::new(error, kind, name, failure)
+    }
+}
+
+#[async_trait::async_trait]
+impl HaystackClient for HttpClient {
+    /// Any op by name, with the method the op allows: a bodiless `GET
+    /// {base}/{op}` for the ops without arguments (`about`, `ops`,
+    /// `formats`, `close`: [`Op::takes_no_arguments`]; `grid` is not sent),
+    /// else `POST {base}/{op}` with `grid`. Retried only when the op is one
+    /// of the idempotent reads (see [`RetryPolicy`]). Unlike
+    /// [`close`](HaystackClient::close), `call("close", ..)` is an ordinary call: it
+    /// logs in if needed and keeps the session.
+    async fn call(&self, op: &str, grid: Grid) -> Result<Grid, ClientError> {
+        // Ops not in the standard list are treated as writes.
+        let known = op.parse::<Op>().ok();
+        Ok(match known {
+            Some(known) if known.takes_no_arguments() => {
+                self.get_with(known, known.is_idempotent_read()).await?
+            }
+            _ => {
+                let idempotent = known.is_some_and(Op::is_idempotent_read);
+                self.post_named(op, &grid, idempotent).await?
+            }
+        })
+    }
+
+    /// Ends the session: sends the `close` op once (best effort: `GET
+    /// {base}/close` with the current token, no retry, no new login) and
+    /// forgets the token. Nothing is sent when no login has happened. A
+    /// token the server no longer knows (expired or revoked: a `401`) means
+    /// the session has already ended, which is what `close` asks for: that
+    /// is a success. The client stays usable: the next call logs in again.
+    async fn close(&self) -> Result<(), ClientError> {
+        let op = Op::Close.as_str();
+        let grant = self.inner.session.take();
+        if grant.is_none() && self.inner.credentials.is_some() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let url = self.inner.op_url(op);
+        let grant = grant.unwrap_or(Grant { token: None });
+        let had_token = grant.token.is_some();
+        let result = match self.send(&url, Method::GET, None, &grant).await {
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                if had_token {
+                    log::info!(target: auth::AUTH_TARGET, "close: the server had already ended the session (token expired or revoked)");
+                    Ok(())
+                } else {
+                    Err(refused(&grant))
+                }
+            }
+            Ok(response) => self.read_response(&url, response).await.map(drop),
+            Err(error) => Err(error),
+        };
+        let result = self.report(op, started, result);
+        log::info!(target: CLIENT_TARGET, "session closed at {}", self.inner.base);
+        Ok(result?)
+    }
+
+    /// Only reads, so it is retried like the other reads.
+    async fn point_write_array(&self, id: &Ref) -> Result<Grid, ClientError> {
+        let grid = request::point_write_array(id);
+        Ok(self
+            .post_named(Op::PointWrite.as_str(), &grid, true)
+            .await?)
     }
 }

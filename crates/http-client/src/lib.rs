@@ -7,9 +7,9 @@
 //! use hs_core::codec::Format;
 //! use hs_core::observe::StatsObserver;
 //! use hs_core::value::Ref;
-//! use hs_http_client::{HttpClient, RetryPolicy};
+//! use hs_http_client::{HaystackClient, HttpClient, RetryPolicy};
 //!
-//! # async fn demo() -> Result<(), hs_http_client::HttpClientError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let stats = Arc::new(StatsObserver::new());
 //! let client = HttpClient::builder("http://127.0.0.1:8080/api")
 //!     .credentials("demo", "demo-pass")
@@ -21,7 +21,7 @@
 //! let sites = client.read_filter("site", None).await?;
 //! let history = client.his_read(&Ref::make("demo-ahu1-dat", None), "today").await?;
 //! println!("{} sites, {} samples", sites.rows.len(), history.rows.len());
-//! match client.call("fooBar", &Default::default()).await {
+//! match client.call("fooBar", Default::default()).await {
 //!     Err(error) => println!("{} ({})", error, error.kind()),
 //!     Ok(grid) => println!("{grid:?}"),
 //! }
@@ -32,10 +32,10 @@
 //!
 //! | item | job |
 //! | --- | --- |
-//! | [`HttpClient`] | the client: the 13 ops, typed, and [`HttpClient::call`] for any op |
+//! | [`HttpClient`] | the client: the 13 ops of [`HaystackClient`], typed, and [`call`](HaystackClient::call) for any op |
 //! | [`HttpClientBuilder`] | credentials or token, format, timeout, retry policy, observer, TLS |
 //! | [`RetryPolicy`] | which calls are retried, how often, with what backoff |
-//! | [`HttpClientError`] | why a call failed, with [`kind`](HttpClientError::kind) for metrics |
+//! | [`HttpClientError`] | why a call failed, with [`kind`](HttpClientError::kind) for metrics; the trait's [`ClientError`] wraps it |
 //!
 //! **Base URL**: `http://host:port` means `http://host:port/api`; any other
 //! path is used as given.
@@ -72,4 +72,5 @@ mod tls;
 pub use builder::{DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpClientBuilder};
 pub use client::HttpClient;
 pub use error::HttpClientError;
+pub use hs_core::client::{Backoff, ClientError, HaystackClient};
 pub use retry::RetryPolicy;

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use rand::Rng;
+use hs_core::client::Backoff;
 
 /// When and how often [`HttpClient`](crate::HttpClient) retries a call.
 ///
@@ -9,7 +9,7 @@ use rand::Rng;
 ///
 /// - **Retried ops** (idempotent reads): `about`, `ops`, `formats`, `read`,
 ///   `nav`, `hisRead`, and `pointWrite` when it only reads the priority
-///   array ([`HttpClient::point_write_array`](crate::HttpClient::point_write_array)).
+///   array ([`HaystackClient::point_write_array`](crate::HaystackClient::point_write_array)).
 /// - **Never retried unless [`retry_writes`](Self::retry_writes) is set**:
 ///   `hisWrite`, `pointWrite` (write), `watchSub`, `watchUnsub`,
 ///   `invokeAction`, and `watchPoll` (a poll consumes the server's change
@@ -19,32 +19,33 @@ use rand::Rng;
 ///   mid-request, and HTTP 429, 500, 502, 503, 504. Error grids, auth
 ///   failures and other statuses are final.
 ///
-/// Backoff before retry `n` (1-based) is
-/// `min(max_backoff, initial_backoff * 2^(n-1))`, shortened by a random
-/// fraction of up to `jitter` (0.0 = none, 1.0 = "full jitter") so that many
-/// clients failing together do not retry in lockstep.
+/// The wait before retry `n` (1-based) is the [`Backoff`]'s delay before
+/// attempt `n - 1`: `min(max, min * 2^(n-1))`, shortened by a random
+/// fraction of up to its jitter so that many clients failing together do
+/// not retry in lockstep.
 ///
 /// ```
 /// use std::time::Duration;
-/// use hs_http_client::RetryPolicy;
+/// use hs_http_client::{Backoff, RetryPolicy};
 ///
 /// let policy = RetryPolicy { max_attempts: 5, ..RetryPolicy::default() };
-/// assert_eq!(policy.backoff_ceiling(1), Duration::from_millis(100));
-/// assert_eq!(policy.backoff_ceiling(3), Duration::from_millis(400));
+/// assert_eq!(policy.backoff.base(0), Duration::from_millis(100));
+/// assert_eq!(policy.backoff.base(2), Duration::from_millis(400));
 /// assert_eq!(RetryPolicy::none().max_attempts, 1);
+/// let steady = RetryPolicy {
+///     backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(1)).jitter(0.0),
+///     ..RetryPolicy::default()
+/// };
+/// assert_eq!(steady.backoff.delay(3), Duration::from_secs(1));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first included (`1` = never retry; `0` is
     /// treated as `1`). Default 3.
     pub max_attempts: u32,
-    /// Backoff before the first retry. Default 100 ms.
-    pub initial_backoff: Duration,
-    /// Upper bound of any one backoff. Default 2 s.
-    pub max_backoff: Duration,
-    /// Random shortening of each backoff, as a fraction in `0.0..=1.0`.
-    /// Default 0.5 (each wait is 50–100 % of its ceiling).
-    pub jitter: f64,
+    /// The wait before each retry. Default 100 ms doubling up to 2 s,
+    /// jitter 0.5 (each wait is 50–100 % of its ceiling).
+    pub backoff: Backoff,
     /// Retry the write ops too (see above). Default `false`: only set this
     /// when the server tolerates a write applied twice.
     pub retry_writes: bool,
@@ -54,9 +55,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 3,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(2),
-            jitter: 0.5,
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(2)).jitter(0.5),
             retry_writes: false,
         }
     }
@@ -71,28 +70,9 @@ impl RetryPolicy {
         }
     }
 
-    /// The backoff before retry `retry` (1-based) before jitter:
-    /// `min(max_backoff, initial_backoff * 2^(retry-1))`.
-    pub fn backoff_ceiling(&self, retry: u32) -> Duration {
-        let exponent = retry.saturating_sub(1).min(31);
-        self.initial_backoff
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_backoff)
-    }
-
-    /// The backoff before retry `retry`, jitter applied.
-    pub(crate) fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self.backoff_ceiling(retry);
-        let jitter = if self.jitter.is_finite() {
-            self.jitter.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        if jitter == 0.0 {
-            return ceiling;
-        }
-        let cut = rand::rng().random_range(0.0..=jitter);
-        ceiling.mul_f64(1.0 - cut)
+    /// The wait before retry `retry` (1-based), jitter applied.
+    pub(crate) fn wait(&self, retry: u32) -> Duration {
+        self.backoff.delay(retry.saturating_sub(1))
     }
 
     /// How many attempts a call may make.
@@ -112,35 +92,32 @@ mod tests {
     #[test]
     fn backoff_grows_exponentially_up_to_the_cap() {
         let policy = RetryPolicy {
-            jitter: 0.0,
+            backoff: RetryPolicy::default().backoff.jitter(0.0),
             ..RetryPolicy::default()
         };
-        let waits: Vec<_> = (1..=7).map(|n| policy.backoff(n)).collect();
+        let waits: Vec<_> = (1..=7).map(|n| policy.wait(n)).collect();
         assert_eq!(
             waits,
             [100, 200, 400, 800, 1600, 2000, 2000].map(Duration::from_millis)
         );
-        assert_eq!(policy.backoff_ceiling(u32::MAX), Duration::from_secs(2));
+        assert_eq!(policy.wait(u32::MAX), Duration::from_secs(2));
     }
 
     #[test]
     fn jitter_stays_within_its_fraction() {
-        let policy = RetryPolicy {
-            jitter: 0.5,
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy::default();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            let wait = policy.backoff(2);
+            let wait = policy.wait(2);
             assert!(wait >= Duration::from_millis(100) && wait <= Duration::from_millis(200));
             seen.insert(wait);
         }
         assert!(seen.len() > 1, "jitter should vary the waits");
         let odd = RetryPolicy {
-            jitter: f64::NAN,
+            backoff: RetryPolicy::default().backoff.jitter(f64::NAN),
             ..RetryPolicy::default()
         };
-        assert_eq!(odd.backoff(1), Duration::from_millis(100));
+        assert_eq!(odd.wait(1), Duration::from_millis(100));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use hs_core::observe::{RecordedEvent, RecordingObserver};
 use hs_core::ops::{HisItem, OpError, STANDARD_OPS, make_grid};
 use hs_core::store::MemoryStore;
 use hs_core::value::{DateTime, Dict, Grid, Ref, Value};
-use hs_http_client::{HttpClient, HttpClientError};
+use hs_http_client::{HaystackClient, HttpClient, HttpClientError};
 use hs_http_server::{HttpServer, HttpServerBuilder};
 
 const OPERATOR: &str = "operator";
@@ -122,8 +122,7 @@ impl Harness {
             .with_clock(Arc::new(clock.clone()));
         let store = store();
         let events = Arc::new(RecordingObserver::new());
-        let builder = HttpServer::builder()
-            .ops(store.clone())
+        let builder = HttpServer::builder(store.clone())
             .auth(ScramServer::new(users, tokens.clone()))
             .observer(events.clone());
         let server = configure(builder).bind("127.0.0.1:0").await.unwrap();
@@ -317,7 +316,12 @@ async fn every_op(format: Format) {
     for _ in 0..6 {
         ledger.ok("read");
     }
-    let bad_filter = client.read_filter("point and", None).await.unwrap_err();
+    let bad_filter = client
+        .read_filter("point and", None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(bad_filter).to_lowercase().contains("filter"));
     ledger.err("read", "bad_request", "bad_request");
 
@@ -335,7 +339,12 @@ async fn every_op(format: Format) {
     for _ in 0..4 {
         ledger.ok("nav");
     }
-    let unknown_nav = client.nav(Some("nope")).await.unwrap_err();
+    let unknown_nav = client
+        .nav(Some("nope"))
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(unknown_nav).contains("nope"));
     ledger.err("nav", "not_found", "not_found");
 
@@ -372,10 +381,20 @@ async fn every_op(format: Format) {
     for _ in 0..5 {
         ledger.ok("hisRead");
     }
-    let not_his = client.his_read(&sp, "2024-01-01").await.unwrap_err();
+    let not_his = client
+        .his_read(&sp, "2024-01-01")
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(not_his).contains("his"));
     ledger.err("hisRead", "bad_request", "bad_request");
-    let bad_range = client.his_read(&temp, "someday").await.unwrap_err();
+    let bad_range = client
+        .his_read(&temp, "someday")
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(matches!(bad_range, HttpClientError::ErrorGrid { .. }));
     ledger.err("hisRead", "bad_request", "bad_request");
 
@@ -399,7 +418,12 @@ async fn every_op(format: Format) {
     let point = client.read_ids(std::slice::from_ref(&temp)).await.unwrap();
     assert_eq!(number(point.rows[0].get("curVal")), 66.0);
     ledger.ok("read");
-    let unknown_point = client.his_write(&nope, &items).await.unwrap_err();
+    let unknown_point = client
+        .his_write(&nope, &items)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(unknown_point).contains("nope"));
     ledger.err("hisWrite", "not_found", "not_found");
 
@@ -442,7 +466,7 @@ async fn every_op(format: Format) {
             9,
             Some(&val(80.0)),
             "e2e-timed",
-            Some(Duration::from_secs(3600)),
+            Some(hs_core::ops::build::seconds(Duration::from_secs(3600))),
         )
         .await
         .unwrap();
@@ -471,19 +495,24 @@ async fn every_op(format: Format) {
     let level18 = client
         .point_write(&sp, 18, Some(&val(1.0)), "e2e", None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(level18).contains("level"));
     ledger.err("pointWrite", "bad_request", "bad_request");
     let not_writable = client
         .point_write(&temp, 8, Some(&val(1.0)), "e2e", None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(not_writable).contains("writable"));
     ledger.err("pointWrite", "bad_request", "bad_request");
 
     // watchSub, watchPoll after writes, watchUnsub.
     let watch = client
         .watch_sub(
+            None,
             "e2e watch",
             &[sp.clone(), nope.clone()],
             Some(Duration::from_secs(60)),
@@ -518,7 +547,12 @@ async fn every_op(format: Format) {
         ledger.ok(op);
     }
     let extended = client
-        .watch_extend(&watch_id, std::slice::from_ref(&temp))
+        .watch_sub(
+            Some(&watch_id),
+            "e2e watch",
+            std::slice::from_ref(&temp),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&extended), ["p-temp"]);
@@ -557,7 +591,12 @@ async fn every_op(format: Format) {
     ] {
         ledger.ok(op);
     }
-    let closed = client.watch_poll(&watch_id, false).await.unwrap_err();
+    let closed = client
+        .watch_poll(&watch_id, false)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(closed).contains(&watch_id));
     ledger.err("watchPoll", "not_found", "not_found");
 
@@ -572,24 +611,30 @@ async fn every_op(format: Format) {
     let missing_arg = client
         .invoke_action(&sp, "bump", &Dict::new())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(error_grid(missing_arg), "bump: no by");
     ledger.err("invokeAction", "bad_request", "bad_request");
     let unknown_action = client
         .invoke_action(&sp, "noSuchAction", &args)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(unknown_action).contains("noSuchAction"));
     ledger.err("invokeAction", "not_found", "not_found");
 
     // Any op by name: a standard op, and one the server does not know (404).
-    let raw = client.call("about", &Grid::make_empty()).await.unwrap();
+    let raw = client.call("about", Grid::make_empty()).await.unwrap();
     assert_eq!(text(raw.rows[0].get("serverName")), "e2e");
     ledger.ok("about");
     let unknown_op = client
-        .call("fooBar", &Grid::make_empty())
+        .call("fooBar", Grid::make_empty())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(unknown_op.status(), Some(404), "{unknown_op:?}");
     ledger.err("fooBar", "not_found", "unknown_op");
 
@@ -625,7 +670,12 @@ async fn refused(h: &Harness, user: &str, password: &str) -> (HttpClientError, V
     h.events.clear();
     let recorder = Arc::new(RecordingObserver::new());
     let client = h.client(user, password, Format::Json, &recorder);
-    let error = client.read_filter("site", None).await.unwrap_err();
+    let error = client
+        .read_filter("site", None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(!client.is_logged_in());
     assert_eq!(outcomes(&recorder), [err("read", "auth")]);
     (error, h.server_outcomes(3))
@@ -676,7 +726,12 @@ async fn no_credentials_is_unauthorized() {
         .observer(recorder.clone())
         .build()
         .unwrap();
-    let error = client.about().await.unwrap_err();
+    let error = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(
         error.auth_failure(),
         Some(&AuthFailure::LoginRequired),
@@ -820,7 +875,9 @@ async fn reader_reads_but_is_refused_writes() {
     let write = client
         .point_write(&sp, 8, Some(&Value::make_number(50.0)), "reader", None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(write.kind().as_str(), "forbidden");
     assert_eq!(write.as_str(), "error_grid");
     assert!(
@@ -832,12 +889,22 @@ async fn reader_reads_but_is_refused_writes() {
         ts: ts("2024-01-05T08:00:00-05:00"),
         val: Value::make_number(1.0),
     }];
-    let his = client.his_write(&temp, &items).await.unwrap_err();
+    let his = client
+        .his_write(&temp, &items)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(his).contains("Insufficient permissions"));
     ledger.err("hisWrite", "forbidden", "forbidden");
     let mut args = Dict::new();
     args.insert("by".into(), Value::make_number(1.0));
-    let action = client.invoke_action(&sp, "bump", &args).await.unwrap_err();
+    let action = client
+        .invoke_action(&sp, "bump", &args)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(error_grid(action).contains("Insufficient permissions"));
     ledger.err("invokeAction", "forbidden", "forbidden");
 
@@ -895,7 +962,12 @@ async fn body_over_the_limit_is_too_large_on_both_sides() {
     let recorder = Arc::new(RecordingObserver::new());
     let client = h.client(OPERATOR, OPERATOR_PASSWORD, Format::Zinc, &recorder);
     let many: Vec<Ref> = (0..200).map(|n| reference(&format!("p-{n}"))).collect();
-    let error = client.read_ids(&many).await.unwrap_err();
+    let error = client
+        .read_ids(&many)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(error.status(), Some(413), "{error:?}");
     assert_eq!(error.kind().as_str(), "too_large");
     assert_eq!(outcomes(&recorder), [err("read", "too_large")]);
@@ -908,8 +980,7 @@ async fn body_over_the_limit_is_too_large_on_both_sides() {
 #[tokio::test]
 async fn server_without_auth() {
     let events = Arc::new(RecordingObserver::new());
-    let server = HttpServer::builder()
-        .ops(store())
+    let server = HttpServer::builder(store())
         .observer(events.clone())
         .bind("127.0.0.1:0")
         .await
@@ -955,8 +1026,7 @@ async fn usernames_and_passwords_with_scram_special_characters() {
     users.add_user(user, password, Role::Operator);
     let tokens = TokenStore::new();
     let events = Arc::new(RecordingObserver::new());
-    let server = HttpServer::builder()
-        .ops(store())
+    let server = HttpServer::builder(store())
         .auth(ScramServer::new(users, tokens.clone()))
         .observer(events.clone())
         .bind("127.0.0.1:0")

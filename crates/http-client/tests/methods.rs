@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use hs_core::observe::RecordingObserver;
 use hs_core::ops::build as request;
 use hs_core::value::Grid;
-use hs_http_client::HttpClient;
+use hs_http_client::{HaystackClient, HttpClient};
 
 const GRID: &str =
     r#"{"_kind":"grid","meta":{},"cols":[{"name":"op"}],"rows":[{"op":"answered"}]}"#;
@@ -65,11 +65,11 @@ async fn call_gets_the_ops_without_arguments_and_posts_the_others() {
         .build()
         .unwrap();
     for op in ["about", "ops", "formats", "close"] {
-        let grid = client.call(op, &Grid::default()).await.unwrap();
+        let grid = client.call(op, Grid::default()).await.unwrap();
         assert_eq!(grid.rows.len(), 1, "{op}");
     }
     client
-        .call("read", &request::read_filter("site", None))
+        .call("read", request::read_filter("site", None))
         .await
         .unwrap();
     let seen = server.seen.lock().unwrap().clone();

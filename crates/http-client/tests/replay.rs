@@ -18,7 +18,7 @@ use hs_core::codec::{self, Format};
 use hs_core::observe::{Event, RecordingObserver};
 use hs_core::ops::HisItem;
 use hs_core::value::{DateTime, Dict, Number, Ref, Value, get_unit};
-use hs_http_client::{HttpClient, HttpClientError, RetryPolicy};
+use hs_http_client::{HaystackClient, HttpClient, HttpClientError, RetryPolicy};
 use serde_json::Value as Json;
 use support::{Action, RawRequest, RawServer};
 
@@ -218,6 +218,7 @@ async fn all_ops_json() {
         .unwrap();
     let watch = client
         .watch_sub(
+            None,
             "http watch",
             &[dat1.clone(), sp2.clone()],
             Some(Duration::from_secs(60)),
@@ -240,7 +241,9 @@ async fn all_ops_json() {
     let error = client
         .invoke_action(&sp2, "reset", &args)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(
         error.error_dis(),
         Some("Operation 'invokeAction' is not supported by this server")
@@ -306,19 +309,33 @@ async fn error_grids_in_both_formats_are_decoded() {
     let client = client(&server, Format::Json, &nonces(&capture)[0], &recorder);
     let sp2 = Ref::make("demo-ahu2-sp", None);
     // The capture's requests were hand-made; only the answers matter here.
-    let json = client.read_filter("site and (", None).await.unwrap_err();
+    let json = client
+        .read_filter("site and (", None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(json.error_dis(), Some("Internal server error"));
-    let zinc = client.read_filter("site and (", None).await.unwrap_err();
+    let zinc = client
+        .read_filter("site and (", None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(zinc.error_dis(), Some("Internal server error"));
     let action = client
         .invoke_action(&sp2, "reset", &Dict::new())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(action.error_dis().unwrap().contains("not supported"));
     let level = client
         .point_write(&sp2, 18, Some(&Value::make_number(1.0)), "x", None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(level.error_dis(), Some("pointWrite level must be 1-17"));
     assert_eq!(recorder.count_event(Event::Error), 4);
     assert!(
@@ -335,7 +352,12 @@ async fn wrong_password_capture() {
     let server = RawServer::start(script(&capture), Action::status(599)).await;
     let recorder = Arc::new(RecordingObserver::new());
     let client = client(&server, Format::Json, &nonces(&capture)[0], &recorder);
-    let error = client.about().await.unwrap_err();
+    let error = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(
         matches!(
             error.auth_failure(),
@@ -363,7 +385,12 @@ async fn unknown_user_capture_stops_after_hello() {
         .retry(RetryPolicy::none())
         .build()
         .unwrap();
-    let error = client.about().await.unwrap_err();
+    let error = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(
         matches!(
             error.auth_failure(),
@@ -395,7 +422,12 @@ async fn a_forged_server_signature_is_refused() {
     let server = RawServer::start(actions, Action::status(599)).await;
     let recorder = Arc::new(RecordingObserver::new());
     let client = client(&server, Format::Zinc, &nonces(&capture)[0], &recorder);
-    let error = client.read_filter("equip", None).await.unwrap_err();
+    let error = client
+        .read_filter("equip", None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(matches!(error, HttpClientError::Scram(_)), "{error:?}");
     assert_eq!(
         server.requests().len(),

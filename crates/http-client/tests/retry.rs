@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hs_core::observe::{Event, RecordingObserver};
 use hs_core::value::{Ref, Value};
-use hs_http_client::{HttpClient, HttpClientError, RetryPolicy};
+use hs_http_client::{Backoff, HaystackClient, HttpClient, HttpClientError, RetryPolicy};
 use support::{Action, EMPTY_GRID, RawServer};
 
 const ABOUT: &str =
@@ -19,9 +19,7 @@ const ABOUT: &str =
 fn fast_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy {
         max_attempts,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(40),
-        jitter: 0.5,
+        backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(40)).jitter(0.5),
         retry_writes: false,
     }
 }
@@ -74,7 +72,12 @@ async fn attempts_are_bounded_and_the_last_error_is_reported_once() {
     let server = RawServer::start(Vec::new(), Action::status(503)).await;
     let recorder = Arc::new(RecordingObserver::new());
     let client = client(&server, fast_policy(4), &recorder);
-    let error = client.nav(None).await.unwrap_err();
+    let error = client
+        .nav(None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(error.status(), Some(503));
     assert_eq!(server.requests().len(), 4);
     assert_eq!(
@@ -96,7 +99,7 @@ async fn writes_are_not_retried_by_default() {
         .await
         .unwrap_err();
     client
-        .watch_sub("w", std::slice::from_ref(&sp), None)
+        .watch_sub(None, "w", std::slice::from_ref(&sp), None)
         .await
         .unwrap_err();
     client
@@ -108,10 +111,7 @@ async fn writes_are_not_retried_by_default() {
         .invoke_action(&sp, "a", &Default::default())
         .await
         .unwrap_err();
-    client
-        .call("custom", &Default::default())
-        .await
-        .unwrap_err();
+    client.call("custom", Default::default()).await.unwrap_err();
     let paths: Vec<_> = server.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
@@ -155,9 +155,19 @@ async fn final_errors_are_not_retried() {
     .await;
     let recorder = Arc::new(RecordingObserver::new());
     let client = client(&server, fast_policy(5), &recorder);
-    let grid_error = client.read_filter("x", None).await.unwrap_err();
+    let grid_error = client
+        .read_filter("x", None)
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(grid_error.error_dis(), Some("Unknown watch"));
-    let not_found = client.about().await.unwrap_err();
+    let not_found = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert_eq!(not_found.status(), Some(404));
     assert_eq!(server.requests().len(), 2);
     assert_eq!(
@@ -215,7 +225,12 @@ async fn connect_errors_are_retried_then_reported() {
         .observer(recorder.clone())
         .build()
         .unwrap();
-    let error = client.about().await.unwrap_err();
+    let error = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<HttpClientError>()
+        .unwrap();
     assert!(
         matches!(error, HttpClientError::Connect { .. }),
         "{error:?}"
@@ -279,11 +294,21 @@ async fn undecodable_responses_are_protocol_errors() {
     let recorder = Arc::new(RecordingObserver::new());
     let client = client(&server, fast_policy(3), &recorder);
     assert!(matches!(
-        client.about().await.unwrap_err(),
+        client
+            .about()
+            .await
+            .unwrap_err()
+            .downcast::<HttpClientError>()
+            .unwrap(),
         HttpClientError::Decode(_)
     ));
     assert!(matches!(
-        client.about().await.unwrap_err(),
+        client
+            .about()
+            .await
+            .unwrap_err()
+            .downcast::<HttpClientError>()
+            .unwrap(),
         HttpClientError::Decode(_)
     ));
     assert_eq!(

@@ -46,7 +46,7 @@ pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
 /// a running server also bounds its connections (1 000 open, 10 s to send
 /// a request's headers, 5 s idle between requests).
 pub struct HttpServerBuilder {
-    ops: Option<Arc<dyn HaystackOps>>,
+    ops: Arc<dyn HaystackOps>,
     observer: Arc<dyn MetricsObserver>,
     auth: Option<ScramServer>,
     authorizer: Arc<dyn Authorizer>,
@@ -76,10 +76,10 @@ impl std::fmt::Debug for HttpServerBuilder {
     }
 }
 
-impl Default for HttpServerBuilder {
-    fn default() -> Self {
+impl HttpServerBuilder {
+    pub(crate) fn new(ops: Arc<dyn HaystackOps>) -> Self {
         HttpServerBuilder {
-            ops: None,
+            ops,
             observer: noop(),
             auth: None,
             authorizer: Arc::new(RoleAuthorizer::new()),
@@ -91,16 +91,6 @@ impl Default for HttpServerBuilder {
             limits: ConnLimits::default(),
             extra: Vec::new(),
         }
-    }
-}
-
-impl HttpServerBuilder {
-    /// The ops the API serves (required), e.g. a
-    /// [`MemoryStore`](hs_core::store::MemoryStore). Share the same `Arc`
-    /// with the WebSocket server to serve one store on both.
-    pub fn ops(mut self, ops: Arc<dyn HaystackOps>) -> Self {
-        self.ops = Some(ops);
-        self
     }
 
     /// The observer of every API request; wrapped once in a
@@ -215,7 +205,7 @@ impl HttpServerBuilder {
     }
 
     fn build(self) -> Result<Built, HttpServerError> {
-        let ops = self.ops.ok_or(HttpServerError::MissingOps)?;
+        let ops = self.ops;
         let base = normalise_base_path(&self.base_path)?;
         let api_state = Arc::new(ApiState {
             pipeline: Pipeline::new(ops, self.authorizer),

@@ -6,10 +6,6 @@ use hs_core::observe::ErrorKind;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpServerError {
-    /// No [`HaystackOps`](hs_core::ops::HaystackOps) implementation was given
-    /// to the builder.
-    #[error("no HaystackOps implementation was given to the builder")]
-    MissingOps,
     /// The base path is not `""` or `/segment[/segment...]`.
     #[error("invalid base path {0:?}: expected \"\" or a path such as \"/api\"")]
     InvalidBasePath(String),
@@ -28,7 +24,6 @@ impl HttpServerError {
     /// A stable snake_case name for the error.
     pub fn as_str(&self) -> &'static str {
         match self {
-            HttpServerError::MissingOps => "missing_ops",
             HttpServerError::InvalidBasePath(_) => "invalid_base_path",
             HttpServerError::Bind(_) => "bind",
             HttpServerError::Serve(_) => "serve",
@@ -39,9 +34,7 @@ impl HttpServerError {
     /// The observer error type this error corresponds to.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            HttpServerError::MissingOps | HttpServerError::InvalidBasePath(_) => {
-                ErrorKind::BadRequest
-            }
+            HttpServerError::InvalidBasePath(_) => ErrorKind::BadRequest,
             HttpServerError::Bind(_) => ErrorKind::Connect,
             HttpServerError::Serve(_) | HttpServerError::Task(_) => ErrorKind::ServerError,
         }

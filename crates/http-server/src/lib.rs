@@ -8,8 +8,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(hs_core::demo::building());
-//! let server = HttpServer::builder()
-//!     .ops(store)
+//! let server = HttpServer::builder(store)
 //!     .observer(Arc::new(LoggingObserver::new()))
 //!     .bind("127.0.0.1:8080")
 //!     .await?;
@@ -58,9 +57,16 @@ pub const LOG_TARGET: &str = "hs::http::server";
 /// The `log` target of authentication events.
 pub const AUTH_LOG_TARGET: &str = "hs::auth";
 
+use std::sync::Arc;
+
+use hs_core::ops::HaystackOps;
+
 impl HttpServer {
-    /// A builder for the API router or a running server.
-    pub fn builder() -> HttpServerBuilder {
-        HttpServerBuilder::default()
+    /// A builder for the API router or a running server serving `ops`, e.g.
+    /// a [`MemoryStore`](hs_core::store::MemoryStore). Share the same `Arc`
+    /// with the WebSocket server (`WsServerState::builder`) to serve one
+    /// store on both.
+    pub fn builder(ops: Arc<dyn HaystackOps>) -> HttpServerBuilder {
+        HttpServerBuilder::new(ops)
     }
 }

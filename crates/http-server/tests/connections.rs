@@ -39,8 +39,7 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 #[tokio::test]
 async fn stalled_connections_past_the_bound_get_503_and_the_rest_time_out() {
     let observer = Arc::new(RecordingObserver::new());
-    let server = HttpServer::builder()
-        .ops(Arc::new(hs_core::demo::building()))
+    let server = HttpServer::builder(Arc::new(hs_core::demo::building()))
         .observer(observer.clone())
         .max_connections(2)
         .header_read_timeout(Duration::from_millis(500))
@@ -97,8 +96,7 @@ async fn stalled_connections_past_the_bound_get_503_and_the_rest_time_out() {
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
-    let server = HttpServer::builder()
-        .ops(Arc::new(hs_core::demo::building()))
+    let server = HttpServer::builder(Arc::new(hs_core::demo::building()))
         .header_read_timeout(Duration::from_secs(600))
         .idle_timeout(Duration::from_millis(300))
         .bind("127.0.0.1:0")

@@ -178,7 +178,7 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap();
             probe.call(op.name(), op.grid()).await.unwrap();
-            probe.close().await;
+            probe.close().await.unwrap();
         });
         assert_eq!(
             recorder.messages_sent()[0].1,
@@ -208,7 +208,7 @@ fn bench(c: &mut Criterion) {
             );
             client_rt.block_on(async {
                 for client in &clients {
-                    client.close().await;
+                    client.close().await.unwrap();
                 }
             });
 

@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::api::HaystackClient;
 use crate::config::{WsClientBuilder, WsConfig};
 use crate::conn::{Connection, PushSink};
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
@@ -13,8 +12,11 @@ use crate::{Grid, WsClientError};
 ///
 /// Cheap to clone (clones share the connection); many requests may be in
 /// flight at once, matched to their responses by id. The connection closes
-/// when [`close`](Self::close) is called or the last clone is dropped. The
-/// op methods come from [`HaystackClient`].
+/// when [`HaystackClient::close`] is called or the last clone is dropped.
+/// The op methods come from [`HaystackClient`].
+///
+/// [`HaystackClient`]: hs_core::client::HaystackClient
+/// [`HaystackClient::close`]: hs_core::client::HaystackClient::close
 #[derive(Clone)]
 pub struct WsClient {
     conn: Arc<Connection>,
@@ -106,8 +108,29 @@ impl WsClient {
     /// Closes with code 1000 and waits (at most the close timeout) for the
     /// server's close frame. Pending requests fail with
     /// [`WsClientError::ConnectionClosed`].
-    pub async fn close(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.conn.close().await;
+    }
+
+    /// [`call`](hs_core::client::HaystackClient::call) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn call_with_timeout(
+        &self,
+        op: &str,
+        grid: Grid,
+        timeout: Option<Duration>,
+    ) -> Result<Grid, WsClientError> {
+        self.call_on(op, grid, None, timeout).await
+    }
+
+    /// [`batch`](hs_core::client::HaystackClient::batch) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn batch_with_timeout(
+        &self,
+        items: Vec<(String, Grid)>,
+        timeout: Option<Duration>,
+    ) -> Vec<Result<Grid, WsClientError>> {
+        self.batch_on(items, None, timeout).await
     }
 
     pub(crate) async fn call_on(
@@ -133,24 +156,5 @@ impl WsClient {
         self.conn
             .batch(items, ch, timeout.unwrap_or(self.request_timeout))
             .await
-    }
-}
-
-impl HaystackClient for WsClient {
-    async fn call_with_timeout(
-        &self,
-        op: &str,
-        grid: Grid,
-        timeout: Option<Duration>,
-    ) -> Result<Grid, WsClientError> {
-        self.call_on(op, grid, None, timeout).await
-    }
-
-    async fn batch_with_timeout(
-        &self,
-        items: Vec<(String, Grid)>,
-        timeout: Option<Duration>,
-    ) -> Vec<Result<Grid, WsClientError>> {
-        self.batch_on(items, None, timeout).await
     }
 }

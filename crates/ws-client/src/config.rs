@@ -2,11 +2,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hs_core::auth::AuthToken;
+use hs_core::client::Backoff;
 use hs_core::endpoint::{WS_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 use rustls::pki_types::CertificateDer;
 
-use crate::backoff::Backoff;
 use crate::pool::WsPool;
 use crate::reconnect::ReconnectingWsClient;
 use crate::{WsClient, WsClientError};
@@ -61,8 +61,8 @@ pub(crate) struct WsConfig {
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) auth_timeout: Duration,
-    pub(crate) ping_interval: Option<Duration>,
-    pub(crate) max_missed_pongs: u32,
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) missed_pongs: u32,
     pub(crate) close_timeout: Duration,
     pub(crate) read_buffer_size: usize,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
@@ -107,7 +107,7 @@ impl std::fmt::Debug for WsClientBuilder {
             .field("url", &self.config.url)
             .field("auth", &self.config.auth)
             .field("request_timeout", &self.config.request_timeout)
-            .field("ping_interval", &self.config.ping_interval)
+            .field("heartbeat_interval", &self.config.heartbeat_interval)
             .finish_non_exhaustive()
     }
 }
@@ -125,8 +125,8 @@ impl WsClientBuilder {
                 request_timeout: Duration::from_secs(30),
                 connect_timeout: Duration::from_secs(10),
                 auth_timeout: Duration::from_secs(30),
-                ping_interval: Some(Duration::from_secs(30)),
-                max_missed_pongs: 2,
+                heartbeat_interval: Some(Duration::from_secs(30)),
+                missed_pongs: 2,
                 close_timeout: Duration::from_secs(5),
                 read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
                 tls: None,
@@ -148,8 +148,9 @@ impl WsClientBuilder {
         self.auth(Auth::Token(token.into()))
     }
 
-    /// SCRAM-SHA-256 authentication.
-    pub fn scram(self, username: impl Into<String>, password: impl Into<String>) -> Self {
+    /// Logs in as `username` with SCRAM-SHA-256 ([`Auth::Scram`]), again
+    /// after each reconnect.
+    pub fn credentials(self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth(Auth::Scram {
             username: username.into(),
             password: password.into(),
@@ -175,21 +176,22 @@ impl WsClientBuilder {
     }
 
     /// Sends a ping every `interval` and closes the connection when
-    /// `max_missed` pings in a row went unanswered (any frame from the server
-    /// counts as an answer).
-    pub fn heartbeat(mut self, interval: Duration, max_missed: u32) -> Self {
-        self.config.ping_interval = Some(interval);
-        self.config.max_missed_pongs = max_missed.max(1);
+    /// `missed_pongs` pings in a row went unanswered (any frame from the
+    /// server counts as an answer); the names of the server's
+    /// `WsConfig::with_heartbeat`.
+    pub fn heartbeat(mut self, interval: Duration, missed_pongs: u32) -> Self {
+        self.config.heartbeat_interval = Some(interval);
+        self.config.missed_pongs = missed_pongs.max(1);
         self
     }
 
     /// Turns the client's pings off.
     pub fn no_heartbeat(mut self) -> Self {
-        self.config.ping_interval = None;
+        self.config.heartbeat_interval = None;
         self
     }
 
-    /// How long [`WsClient::close`] waits for the server's close frame.
+    /// How long [`close`](hs_core::client::HaystackClient::close) waits for the server's close frame.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.config.close_timeout = timeout;
         self

@@ -13,11 +13,11 @@
 //! # ).await?;
 //! # let url = format!("ws://{}/api/ws", server.local_addr());
 //! # tokio::spawn(server.serve());
-//! // `.scram(user, password)` or `.token(..)` on the builder to authenticate.
+//! // `.credentials(user, password)` or `.token(..)` on the builder to authenticate.
 //! let client = WsClient::builder(&url).connect().await?;
 //! let sites = client.read_filter("site", None).await?;
 //! assert_eq!(sites.rows.len(), 1);
-//! client.close().await;
+//! client.close().await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -72,7 +72,6 @@
 
 mod api;
 mod auth;
-mod backoff;
 mod client;
 mod config;
 mod conn;
@@ -84,11 +83,10 @@ pub use hs_core::ops::build as requests;
 mod watch;
 mod wire;
 
-pub use api::HaystackClient;
-pub use backoff::Backoff;
 pub use client::WsClient;
 pub use config::{Auth, DEFAULT_READ_BUFFER_SIZE, WsClientBuilder};
 pub use error::{ServerClose, WsClientError};
+pub use hs_core::client::{Backoff, ClientError, HaystackClient};
 pub use pool::{WsChannel, WsPool};
 pub use reconnect::ReconnectingWsClient;
 pub use watch::{WatchEvents, WatchPush};

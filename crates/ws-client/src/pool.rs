@@ -7,13 +7,12 @@ use std::time::Duration;
 use hs_core::ops::Op;
 use tokio::sync::broadcast;
 
-use crate::api::HaystackClient;
-use crate::backoff::Backoff;
 use crate::config::{WsClientBuilder, WsConfig};
 use crate::conn::CLIENT_TARGET;
 use crate::reconnect::ReconnectingWsClient;
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
 use crate::{Grid, WsClientError, requests};
+use hs_core::client::Backoff;
 
 struct PoolInner {
     members: Vec<ReconnectingWsClient>,
@@ -103,9 +102,9 @@ impl WsPool {
     }
 
     /// Closes every connection.
-    pub async fn close(&self) {
+    pub(crate) async fn shutdown(&self) {
         for member in &self.inner.members {
-            member.close().await;
+            member.shutdown().await;
         }
     }
 
@@ -158,8 +157,10 @@ impl WsPool {
     }
 }
 
-impl HaystackClient for WsPool {
-    async fn call_with_timeout(
+impl WsPool {
+    /// [`call`](hs_core::client::HaystackClient::call) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn call_with_timeout(
         &self,
         op: &str,
         grid: Grid,
@@ -168,7 +169,9 @@ impl HaystackClient for WsPool {
         self.call_on(op, grid, None, timeout).await
     }
 
-    async fn batch_with_timeout(
+    /// [`batch`](hs_core::client::HaystackClient::batch) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn batch_with_timeout(
         &self,
         items: Vec<(String, Grid)>,
         timeout: Option<Duration>,
@@ -198,10 +201,13 @@ impl WsChannel {
     pub fn name(&self) -> &str {
         &self.name
     }
-}
 
-impl HaystackClient for WsChannel {
-    async fn call_with_timeout(
+    /// Nothing: the connections are the pool's, closed with it.
+    pub(crate) async fn shutdown(&self) {}
+
+    /// [`call`](hs_core::client::HaystackClient::call) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn call_with_timeout(
         &self,
         op: &str,
         grid: Grid,
@@ -210,7 +216,9 @@ impl HaystackClient for WsChannel {
         self.pool.call_on(op, grid, Some(&self.name), timeout).await
     }
 
-    async fn batch_with_timeout(
+    /// [`batch`](hs_core::client::HaystackClient::batch) waiting at most
+    /// `timeout` (`None`: the client's request timeout).
+    pub async fn batch_with_timeout(
         &self,
         items: Vec<(String, Grid)>,
         timeout: Option<Duration>,

@@ -12,12 +12,11 @@ use hs_core::value::{Ref, Value};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
 
-use crate::api::HaystackClient;
-use crate::backoff::Backoff;
 use crate::config::{WsClientBuilder, WsConfig};
 use crate::conn::{CLIENT_TARGET, Connection, PushSink};
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
 use crate::{Grid, WsClientError, requests};
+use hs_core::client::Backoff;
 
 /// A watch subscribed through the client, to be re-subscribed after a
 /// reconnect.
@@ -205,7 +204,7 @@ impl ReconnectingWsClient {
     }
 
     /// Stops reconnecting and closes the current connection (code 1000).
-    pub async fn close(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.inner.state.closed.store(true, Ordering::SeqCst);
         self.inner.supervisor.abort();
         // Also wakes requests waiting for a connection.
@@ -239,6 +238,29 @@ impl ReconnectingWsClient {
                 after: Duration::ZERO,
             }),
         }
+    }
+
+    /// [`call`](hs_core::client::HaystackClient::call) waiting at most
+    /// `timeout` (`None`: the client's request timeout), for a connection
+    /// included.
+    pub async fn call_with_timeout(
+        &self,
+        op: &str,
+        grid: Grid,
+        timeout: Option<Duration>,
+    ) -> Result<Grid, WsClientError> {
+        self.call_on(op, grid, None, timeout).await
+    }
+
+    /// [`batch`](hs_core::client::HaystackClient::batch) waiting at most
+    /// `timeout` (`None`: the client's request timeout), for a connection
+    /// included.
+    pub async fn batch_with_timeout(
+        &self,
+        items: Vec<(String, Grid)>,
+        timeout: Option<Duration>,
+    ) -> Vec<Result<Grid, WsClientError>> {
+        self.batch_on(items, None, timeout).await
     }
 
     pub(crate) async fn call_on(
@@ -573,24 +595,5 @@ async fn supervise(weak: std::sync::Weak<State>) {
                 }
             }
         }
-    }
-}
-
-impl HaystackClient for ReconnectingWsClient {
-    async fn call_with_timeout(
-        &self,
-        op: &str,
-        grid: Grid,
-        timeout: Option<Duration>,
-    ) -> Result<Grid, WsClientError> {
-        self.call_on(op, grid, None, timeout).await
-    }
-
-    async fn batch_with_timeout(
-        &self,
-        items: Vec<(String, Grid)>,
-        timeout: Option<Duration>,
-    ) -> Vec<Result<Grid, WsClientError>> {
-        self.batch_on(items, None, timeout).await
     }
 }

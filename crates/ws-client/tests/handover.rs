@@ -13,8 +13,9 @@ use hs_core::auth::{AuthFailure, AuthToken, Role, ScramServer, TokenStore, UserS
 use hs_core::observe::RecordingObserver;
 use hs_core::ops::HaystackOps;
 use hs_http_client::HttpClient;
+use hs_http_client::HttpClientError;
 use hs_http_server::HttpServer;
-use hs_ws_client::{HaystackClient, WsClient};
+use hs_ws_client::{HaystackClient, WsClient, WsClientError};
 use hs_ws_server::WsServerState;
 
 const USER: &str = "demo";
@@ -35,12 +36,12 @@ impl Server {
         let store: Arc<dyn HaystackOps> = Arc::new(hs_core::demo::building());
         let events = Arc::new(RecordingObserver::new());
         let mut ws = WsServerState::builder(store.clone()).observer(events.clone());
-        let mut http = HttpServer::builder().ops(store).observer(events.clone());
+        let mut http = HttpServer::builder(store).observer(events.clone());
         if scram {
             let users = UserStore::new().with_iterations(4096);
             users.add_user(USER, PASSWORD, Role::Operator);
             let scram = ScramServer::new(users, TokenStore::new());
-            ws = ws.scram(scram.clone());
+            ws = ws.auth(scram.clone());
             http = http.auth(scram);
         }
         let ws = ws.build();
@@ -88,7 +89,7 @@ async fn an_http_login_token_opens_the_websocket_endpoint() {
         .unwrap();
     let sites = ws.read_filter("site", None).await.unwrap();
     assert_eq!(sites.rows.len(), 1);
-    ws.close().await;
+    ws.close().await.unwrap();
 
     // A second HTTP client built with the token alone: no login of its own.
     server.events.clear();
@@ -129,8 +130,48 @@ async fn base_urls_work_with_and_without_the_api_path() {
         let client = WsClient::connect(&url).await.unwrap();
         assert_eq!(client.url(), format!("ws://{addr}/api/ws"));
         client.read_filter("site", None).await.unwrap();
-        client.close().await;
+        client.close().await.unwrap();
     }
+    server.stop().await;
+}
+
+/// One code path for both transports: the same calls through
+/// `Arc<dyn HaystackClient>` answer the same, an error grid is one error
+/// on both, and `close` ends either session.
+#[tokio::test]
+async fn one_dyn_haystack_client_code_path_serves_both_transports() {
+    let server = Server::start(true).await;
+    let http = HttpClient::builder(server.http.base_url())
+        .credentials(USER, PASSWORD)
+        .build()
+        .unwrap();
+    let ws = WsClient::builder(format!("ws://{}", server.addr()))
+        .credentials(USER, PASSWORD)
+        .connect()
+        .await
+        .unwrap();
+    let clients: [Arc<dyn HaystackClient>; 2] = [Arc::new(http), Arc::new(ws)];
+    let mut answers = Vec::new();
+    for client in &clients {
+        let sites = client.read_filter("site", None).await.unwrap();
+        let batch = client
+            .batch(vec![
+                ("about".to_owned(), hs_ws_client::requests::empty()),
+                (
+                    "read".to_owned(),
+                    hs_ws_client::requests::read_filter("point and (", None),
+                ),
+            ])
+            .await;
+        assert!(batch[0].is_ok(), "{batch:?}");
+        let bad_filter = batch[1].as_ref().unwrap_err();
+        assert!(bad_filter.is_error_grid(), "{bad_filter:?}");
+        assert_eq!(bad_filter.kind().as_str(), "bad_request");
+        client.close().await.unwrap();
+        answers.push(sites);
+    }
+    assert_eq!(answers[0].rows.len(), 1);
+    assert_eq!(answers[0].rows, answers[1].rows);
     server.stop().await;
 }
 
@@ -140,20 +181,21 @@ async fn refusals(
     server: &Server,
     credentials: Option<(&str, &str)>,
     token: Option<&str>,
-) -> (hs_http_client::HttpClientError, hs_ws_client::WsClientError) {
+) -> (HttpClientError, WsClientError) {
     let mut http = HttpClient::builder(format!("http://{}", server.addr()));
     let mut ws = WsClient::builder(format!("ws://{}", server.addr()));
     if let Some((user, password)) = credentials {
         http = http.credentials(user, password);
-        ws = ws.scram(user, password);
+        ws = ws.credentials(user, password);
     }
     if let Some(token) = token {
         http = http.token(token);
         ws = ws.token(AuthToken::new(token));
     }
     let http_error = http.build().unwrap().about().await.unwrap_err();
+    let http_error: HttpClientError = http_error.downcast().unwrap();
     let ws_error = match ws.connect().await {
-        Ok(client) => client.about().await.unwrap_err(),
+        Ok(client) => client.about().await.unwrap_err().downcast().unwrap(),
         Err(error) => error,
     };
     assert_eq!(http_error.kind(), ws_error.kind());
@@ -212,7 +254,7 @@ async fn one_failure_is_one_error_type_on_both_sides_and_both_transports() {
     let missing = hs_core::value::Ref::make("no-such-point", None);
     http.his_read(&missing, "today").await.unwrap_err();
     ws.his_read(&missing, "today").await.unwrap_err();
-    ws.close().await;
+    ws.close().await.unwrap();
 
     assert_eq!(http_error.kind().as_str(), "bad_request", "{http_error}");
     assert_eq!(ws_error.kind().as_str(), "bad_request", "{ws_error}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use hs_core::value::Ref;
-use hs_ws_client::{Backoff, HaystackClient, WsClient, requests};
+use hs_ws_client::{Backoff, HaystackClient, WsClient, WsClientError, requests};
 use parking_lot::Mutex;
 use serde_json::Value as Json;
 use support::{Action, RecordedEvent, RecordingObserver, TestServer};
@@ -105,7 +105,9 @@ async fn reconnects_resubscribes_and_keeps_the_users_watch_id() {
         .await
         .unwrap()
         .unwrap()
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_connection_closed(), "{err}");
 
     // A request made during the outage waits for the new connection.
@@ -146,7 +148,7 @@ async fn reconnects_resubscribes_and_keeps_the_users_watch_id() {
     assert_eq!(push.watch_id, "a-1");
 
     // Each connection is one connect/disconnect pair.
-    client.close().await;
+    client.close().await.unwrap();
     let connects = rec.count(|e| matches!(e, RecordedEvent::WsConnect { .. }));
     let disconnects = rec.count(|e| matches!(e, RecordedEvent::WsDisconnect { .. }));
     assert_eq!((connects, disconnects), (2, 2));
@@ -193,7 +195,7 @@ async fn requests_during_an_outage_time_out() {
         rec.errors(),
         vec![("about".to_string(), "timeout".to_string())]
     );
-    client.close().await;
+    client.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -260,7 +262,7 @@ async fn pool_spreads_requests_and_channels_tag_them() {
         .await;
     assert!(results[0].is_ok());
     assert_eq!(rec.requests().len(), 18);
-    pool.close().await;
+    pool.close().await.unwrap();
     assert_eq!(
         rec.count(|e| matches!(e, RecordedEvent::WsDisconnect { .. })),
         2
@@ -300,5 +302,5 @@ async fn pool_sends_watch_ops_to_the_connection_that_made_the_watch() {
         .unwrap()
         .unwrap();
     assert_eq!(push.watch_id, id);
-    pool.close().await;
+    pool.close().await.unwrap();
 }

@@ -10,7 +10,7 @@ mod support;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use hs_ws_client::{Backoff, WsClient};
+use hs_ws_client::{Backoff, HaystackClient, WsClient};
 use log::{LevelFilter, Log, Metadata, Record};
 use support::{Action, TestServer, eventually};
 
@@ -71,7 +71,7 @@ async fn a_refused_token_backs_off_from_refusal_to_refusal() {
         connections.load(std::sync::atomic::Ordering::SeqCst) >= 4
     })
     .await;
-    client.close().await;
+    client.close().await.unwrap();
 
     let seen = attempts(&capture.0.lock().unwrap());
     assert!(seen.len() >= 3, "{seen:?}");

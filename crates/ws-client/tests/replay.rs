@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use hs_core::auth::AuthFailure;
+use hs_core::ops::HisItem;
 use hs_core::value::get_unit;
 use hs_core::value::{DateTime, Dict, Number, Ref, Value};
-use hs_ws_client::{Grid, HaystackClient, WsClient, WsClientError};
+use hs_ws_client::{ClientError, Grid, HaystackClient, WsClient, WsClientError};
 use parking_lot::Mutex;
 use serde_json::Value as Json;
 use support::{Action, RecordingObserver, TestServer};
@@ -154,11 +155,17 @@ fn expected(reply: &str) -> Result<usize, String> {
     }
 }
 
-fn check(result: &Result<Grid, WsClientError>, want: Result<usize, String>, what: &str) {
-    match (result, want) {
-        (Ok(grid), Ok(rows)) => assert_eq!(grid.rows.len(), rows, "{what}"),
-        (Err(WsClientError::ErrorGrid { dis, .. }), Err(want)) => assert_eq!(dis, &want, "{what}"),
-        (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+fn check(result: &Result<Grid, ClientError>, want: Result<usize, String>, what: &str) {
+    let failure = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<WsClientError>());
+    match (result, failure, want) {
+        (Ok(grid), _, Ok(rows)) => assert_eq!(grid.rows.len(), rows, "{what}"),
+        (_, Some(WsClientError::ErrorGrid { dis, .. }), Err(want)) => {
+            assert_eq!(dis, &want, "{what}")
+        }
+        (got, _, want) => panic!("{what}: got {got:?}, want {want:?}"),
     }
 }
 
@@ -213,7 +220,7 @@ async fn replay_raw(name: &str) {
         requests,
         "{name}: one event per request"
     );
-    client.close().await;
+    client.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -310,7 +317,7 @@ async fn typed_methods_send_haystack_py_frames() {
     c.point_write(
         &sp,
         8,
-        Some(Value::Number(unit_number(68.0, "°F"))),
+        Some(&Value::Number(unit_number(68.0, "°F"))),
         "demo-user",
         None,
     )
@@ -319,7 +326,7 @@ async fn typed_methods_send_haystack_py_frames() {
     c.point_write(
         &sp,
         16,
-        Some(Value::Number(unit_number(72.0, "°F"))),
+        Some(&Value::Number(unit_number(72.0, "°F"))),
         "demo-user",
         Some(unit_number(30.0, "min")),
     )
@@ -327,9 +334,11 @@ async fn typed_methods_send_haystack_py_frames() {
     .unwrap();
     c.point_write_array(&sp).await.unwrap();
     let err = c
-        .point_write(&sp, 18, Some(Value::make_number(1.0)), "demo-user", None)
+        .point_write(&sp, 18, Some(&Value::make_number(1.0)), "demo-user", None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_error_grid(), "{err}");
     c.point_write(&sp, 8, None, "demo-user", None)
         .await
@@ -382,7 +391,7 @@ async fn typed_methods_send_haystack_py_frames() {
 
     let rp = replay(load("ws-op-hisWrite", 0)).await;
     let c = WsClient::connect(&rp.server.url).await.unwrap();
-    let samples: Vec<(DateTime, Value)> = [
+    let samples: Vec<HisItem> = [
         ("00:00", 55.0),
         ("00:15", 55.5),
         ("00:30", 56.25),
@@ -395,7 +404,10 @@ async fn typed_methods_send_haystack_py_frames() {
             "New_York",
         )
         .unwrap();
-        (ts, Value::Number(unit_number(*v, "°F")))
+        HisItem {
+            ts,
+            val: Value::Number(unit_number(*v, "°F")),
+        }
     })
     .collect();
     c.his_write(&r("demo-ahu2-dat"), &samples).await.unwrap();
@@ -418,7 +430,12 @@ async fn typed_methods_send_haystack_py_frames() {
     let mut args = Dict::new();
     args.insert("level".into(), Value::make_number(8.0));
     args.insert("note".into(), Value::make_str("demo"));
-    let err = c.invoke_action(&sp, "reset", args).await.unwrap_err();
+    let err = c
+        .invoke_action(&sp, "reset", &args)
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert_eq!(
         err.to_string(),
         "invokeAction: server error: Operation 'invokeAction' is not supported by this server"
@@ -489,7 +506,7 @@ async fn captured_auth_refusals() {
     // Unknown user: authErr right after hello.
     let rp = replay(load("ws-scram-unknown-user", 0)).await;
     let err = WsClient::builder(&rp.server.url)
-        .scram("nobody", "x")
+        .credentials("nobody", "x")
         .connect()
         .await
         .unwrap_err();
@@ -533,7 +550,12 @@ async fn captured_auth_refusals() {
     let _ = tokio::time::timeout(Duration::from_secs(5), c.closed())
         .await
         .unwrap();
-    let err = c.about().await.unwrap_err();
+    let err = c
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert_eq!(
         err.auth_failure(),
         Some(&AuthFailure::TokenRejected),
@@ -584,7 +606,7 @@ async fn fastapi_endpoint_accepts_an_http_login_token() {
         "{:?}",
         rp.mismatches.lock()
     );
-    c.close().await;
+    c.close().await.unwrap();
 }
 
 /// FastAPI refuses a bad token, and a SCRAM `hello`, with close 4003
@@ -602,7 +624,12 @@ async fn fastapi_refusals_carry_the_close_code_and_reason() {
     let _ = tokio::time::timeout(Duration::from_secs(5), c.closed())
         .await
         .unwrap();
-    let err = c.read_filter("site", None).await.unwrap_err();
+    let err = c
+        .read_filter("site", None)
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert_eq!(
         err.auth_failure(),
         Some(&AuthFailure::TokenRejected),
@@ -624,7 +651,7 @@ async fn fastapi_refusals_carry_the_close_code_and_reason() {
 
     let rp = replay(load("fastapi-ws-token-failure", 1)).await;
     let err = WsClient::builder(&rp.server.url)
-        .scram("demo", "demo-pass")
+        .credentials("demo", "demo-pass")
         .connect()
         .await
         .unwrap_err();

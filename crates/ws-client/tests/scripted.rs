@@ -38,7 +38,7 @@ async fn one_request_fires_the_contract_events_with_exact_byte_counts() {
     let client = client_for(&server, &rec).await;
     let grid = client.about().await.unwrap();
     assert_eq!(op_of(&grid), "about");
-    client.close().await;
+    client.close().await.unwrap();
     assert!(client.is_closed());
 
     let sent_frame = server.received.lock()[0].clone();
@@ -151,7 +151,7 @@ async fn a_response_larger_than_the_read_buffer_arrives_whole() {
         Some(Value::Str(s)) => assert_eq!(s.value(), long.as_str()),
         other => panic!("{other:?}"),
     }
-    client.close().await;
+    client.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -185,7 +185,12 @@ async fn error_grid_is_an_error_with_its_dis() {
     let server = TestServer::start(echo_handler()).await;
     let rec = Arc::new(RecordingObserver::new());
     let client = client_for(&server, &rec).await;
-    let err = client.call("fail", requests::empty()).await.unwrap_err();
+    let err = client
+        .call("fail", requests::empty())
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     match &err {
         WsClientError::ErrorGrid { op, dis, grid } => {
             assert_eq!(op, "fail");
@@ -260,7 +265,12 @@ async fn garbage_frames_are_reported_as_invalid_and_do_not_break_the_client() {
     let server = TestServer::start(handler).await;
     let rec = Arc::new(RecordingObserver::new());
     let client = client_for(&server, &rec).await;
-    let err = client.call("garbage", requests::empty()).await.unwrap_err();
+    let err = client
+        .call("garbage", requests::empty())
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert_eq!(err.as_str(), "protocol", "{err}");
     assert_eq!(op_of(&client.about().await.unwrap()), "about");
     let invalid = rec
@@ -295,13 +305,28 @@ async fn server_dropping_the_connection_fails_pending_requests_promptly() {
         tokio::spawn(async move { client.call("never", requests::empty()).await })
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let err = client.call("die", requests::empty()).await.unwrap_err();
+    let err = client
+        .call("die", requests::empty())
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_connection_closed(), "{err}");
-    let err = pending.await.unwrap().unwrap_err();
+    let err = pending
+        .await
+        .unwrap()
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_connection_closed(), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     // Later requests fail at once, also with one event each.
-    let err = client.about().await.unwrap_err();
+    let err = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_connection_closed());
     let errors = rec.errors();
     assert_eq!(errors.len(), 3, "{errors:?}");
@@ -349,15 +374,20 @@ async fn close_is_idempotent_and_reports_one_disconnect() {
     let server = TestServer::start(echo_handler()).await;
     let rec = Arc::new(RecordingObserver::new());
     let client = client_for(&server, &rec).await;
-    client.close().await;
+    client.close().await.unwrap();
     let reason = client.closed().await;
     assert_eq!(reason, "closed by client");
-    client.close().await;
+    client.close().await.unwrap();
     assert_eq!(
         rec.count(|e| matches!(e, RecordedEvent::WsDisconnect { .. })),
         1
     );
-    let err = client.about().await.unwrap_err();
+    let err = client
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_connection_closed());
     assert_eq!(
         rec.errors(),
@@ -378,7 +408,7 @@ async fn close_is_bounded_when_the_server_never_answers_it() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    client.close().await;
+    client.close().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(client.is_closed());
     assert_eq!(
@@ -544,7 +574,7 @@ async fn scram_over_messages_authenticates_and_counts_auth_frames() {
     let server = TestServer::start(scram_handler(false)).await;
     let rec = Arc::new(RecordingObserver::new());
     let client = WsClient::builder(&server.url)
-        .scram("demo", "demo-pass")
+        .credentials("demo", "demo-pass")
         .observer(rec.clone())
         .connect()
         .await
@@ -576,7 +606,7 @@ async fn wrong_password_and_forged_server_signature_are_auth_errors() {
     let server = TestServer::start(scram_handler(false)).await;
     let rec = Arc::new(RecordingObserver::new());
     let err = WsClient::builder(&server.url)
-        .scram("demo", "wrong")
+        .credentials("demo", "wrong")
         .observer(rec.clone())
         .connect()
         .await
@@ -593,7 +623,7 @@ async fn wrong_password_and_forged_server_signature_are_auth_errors() {
     );
 
     let err = WsClient::builder(&server.url)
-        .scram("nobody", "x")
+        .credentials("nobody", "x")
         .connect()
         .await
         .unwrap_err();
@@ -601,7 +631,7 @@ async fn wrong_password_and_forged_server_signature_are_auth_errors() {
 
     let forged = TestServer::start(scram_handler(true)).await;
     let err = WsClient::builder(&forged.url)
-        .scram("demo", "demo-pass")
+        .credentials("demo", "demo-pass")
         .connect()
         .await
         .unwrap_err();

@@ -11,10 +11,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use hs_core::auth::{AuthFailure, Role, ScramServer, TokenStore, UserStore};
 use hs_core::observe::{RecordedEvent, RecordingObserver};
-use hs_core::ops::HaystackOps;
+use hs_core::ops::{HaystackOps, HisItem};
 use hs_core::store::MemoryStore;
 use hs_core::value::{DateTime, Dict, Number, Ref, Value, get_unit};
-use hs_ws_client::{Backoff, HaystackClient, WsClient, requests};
+use hs_ws_client::{Backoff, HaystackClient, WsClient, WsClientError, requests};
 use hs_ws_server::{ShutdownHandle, WsServer, WsServerState, WsServerStateBuilder};
 
 struct Server {
@@ -111,7 +111,10 @@ async fn every_op_against_hs_ws_server() {
     let f = get_unit("°F").unwrap();
     c.his_write(
         &r("demo-ahu1-dat"),
-        &[(ts, Value::Number(Number::make_with_unit(55.0, f)))],
+        &[HisItem {
+            ts,
+            val: Value::Number(Number::make_with_unit(55.0, f)),
+        }],
     )
     .await
     .unwrap();
@@ -120,7 +123,7 @@ async fn every_op_against_hs_ws_server() {
         .point_write(
             &r("demo-ahu1-sp"),
             8,
-            Some(Value::Number(Number::make_with_unit(70.0, f))),
+            Some(&Value::Number(Number::make_with_unit(70.0, f))),
             "test",
             None,
         )
@@ -137,12 +140,14 @@ async fn every_op_against_hs_ws_server() {
         .point_write(
             &r("demo-ahu1-sp"),
             18,
-            Some(Value::make_number(1.0)),
+            Some(&Value::make_number(1.0)),
             "test",
             None,
         )
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(err.is_error_grid(), "{err}");
     let sub = c
         .watch_sub(
@@ -157,10 +162,21 @@ async fn every_op_against_hs_ws_server() {
     c.watch_poll(&watch, true).await.unwrap();
     c.watch_unsub(&watch, &[], true).await.unwrap();
     let action = c
-        .invoke_action(&r("demo-ahu1"), "noSuchAction", Dict::new())
+        .invoke_action(&r("demo-ahu1"), "noSuchAction", &Dict::new())
         .await;
-    assert!(action.unwrap_err().is_error_grid());
-    let unknown = c.call("fooBar", requests::empty()).await.unwrap_err();
+    assert!(
+        action
+            .unwrap_err()
+            .downcast::<WsClientError>()
+            .unwrap()
+            .is_error_grid()
+    );
+    let unknown = c
+        .call("fooBar", requests::empty())
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert!(unknown.is_error_grid());
     c.close_session().await.unwrap();
     let results = c
@@ -171,7 +187,7 @@ async fn every_op_against_hs_ws_server() {
         ])
         .await;
     assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
-    c.close().await;
+    c.close().await.unwrap();
 
     one_event_per_request(&rec, 22);
     let (connects, disconnects) = (
@@ -228,7 +244,7 @@ async fn a_thousand_requests_in_flight_on_one_connection() {
     }
     one_event_per_request(&rec, 1001);
     assert!(rec.errors().is_empty());
-    c.close().await;
+    c.close().await.unwrap();
     server.stop().await;
 }
 
@@ -267,7 +283,7 @@ async fn a_slow_op_times_out_once_and_its_late_answer_is_ignored() {
     assert!(rec.messages_recv().iter().any(|(op, _)| op == "invalid"));
     c.about().await.unwrap();
     one_event_per_request(&rec, 2);
-    c.close().await;
+    c.close().await.unwrap();
     server.stop().await;
 }
 
@@ -276,10 +292,10 @@ async fn scram_and_token_auth_against_the_server() {
     let users = UserStore::new().with_iterations(4096);
     users.add_user("demo", "demo-pass", Role::Operator);
     let scram = ScramServer::new(users, TokenStore::new());
-    let server = start_on("127.0.0.1:0", |b| b.scram(scram)).await;
+    let server = start_on("127.0.0.1:0", |b| b.auth(scram)).await;
     let rec = Arc::new(RecordingObserver::new());
     let c = WsClient::builder(&server.url)
-        .scram("demo", "demo-pass")
+        .credentials("demo", "demo-pass")
         .observer(rec.clone())
         .connect()
         .await
@@ -299,11 +315,11 @@ async fn scram_and_token_auth_against_the_server() {
             .count(),
         3
     );
-    c.close().await;
+    c.close().await.unwrap();
 
     let rec = Arc::new(RecordingObserver::new());
     let err = WsClient::builder(&server.url)
-        .scram("demo", "wrong")
+        .credentials("demo", "wrong")
         .observer(rec.clone())
         .connect()
         .await
@@ -333,7 +349,12 @@ async fn scram_and_token_auth_against_the_server() {
         .connect()
         .await
         .unwrap();
-    let refused = bad.about().await.unwrap_err();
+    let refused = bad
+        .about()
+        .await
+        .unwrap_err()
+        .downcast::<WsClientError>()
+        .unwrap();
     assert_eq!(
         refused.auth_failure(),
         Some(&AuthFailure::TokenRejected),
@@ -385,7 +406,11 @@ async fn server_restart_under_a_reconnecting_client() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => {}
-            Err(e) => assert!(e.is_connection_closed(), "{e}"),
+            Err(e) => assert!(
+                e.downcast::<WsClientError>()
+                    .unwrap()
+                    .is_connection_closed()
+            ),
         }
     }
     one_event_per_request(&rec, 201);
@@ -409,7 +434,7 @@ async fn server_restart_under_a_reconnecting_client() {
         .unwrap()
         .unwrap();
     assert_eq!(push.watch_id, watch);
-    c.close().await;
+    c.close().await.unwrap();
     assert_eq!(
         rec.count(|e| matches!(e, RecordedEvent::WsConnect { .. })),
         2

@@ -169,7 +169,7 @@ async fn accepted(
     let ws = match ws(WsClient::builder(&servers.wss)).connect().await {
         Ok(client) => {
             assert_eq!(client.about().await.unwrap().rows.len(), 1);
-            client.close().await;
+            client.close().await.unwrap();
             true
         }
         Err(error) => {

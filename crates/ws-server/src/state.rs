@@ -174,8 +174,9 @@ impl WsServerStateBuilder {
     /// Enables SCRAM-SHA-256 over WebSocket messages (PROTOCOL.md 4.3). The
     /// `authOk` token comes from the [`TokenStore`] `scram` issues into
     /// (share it, and the `ScramServer`, with the HTTP server), and is
-    /// accepted in `{"authToken":..}` here and as a bearer token there.
-    pub fn scram(mut self, scram: ScramServer) -> Self {
+    /// accepted in `{"authToken":..}` here and as a bearer token there. The
+    /// HTTP server's setter of the same name takes the same `ScramServer`.
+    pub fn auth(mut self, scram: ScramServer) -> Self {
         self.auth.tokens = Some(scram.tokens().clone());
         self.auth.scram = Some(scram);
         self

@@ -136,7 +136,7 @@ async fn request_before_auth_never_reaches_dispatch() {
 async fn scram_success_issues_a_token_valid_on_http_and_ws() {
     let scram = scram_server();
     let tokens = scram.tokens().clone();
-    let server = start(move |b| b.scram(scram)).await;
+    let server = start(move |b| b.auth(scram)).await;
     let mut client = server.client().await;
     let ok = scram_login(&mut client, "demo", "demo-pass").await;
     assert_eq!(ok["type"], "authOk", "{ok}");
@@ -184,7 +184,7 @@ async fn token_from_the_shared_store_is_accepted() {
 
 #[tokio::test]
 async fn scram_wrong_password_and_unknown_user_are_refused() {
-    let server = start(|b| b.scram(scram_server())).await;
+    let server = start(|b| b.auth(scram_server())).await;
     let mut client = server.client().await;
     let refusal = scram_login(&mut client, "demo", "wrong").await;
     assert_eq!(refusal, json!({"type": "authErr"}));
@@ -201,7 +201,7 @@ async fn scram_wrong_password_and_unknown_user_are_refused() {
 
 #[tokio::test]
 async fn scram_bad_handshake_token_is_auth_err() {
-    let server = start(|b| b.scram(scram_server())).await;
+    let server = start(|b| b.auth(scram_server())).await;
     let mut client = server.client().await;
     let mut scram = ScramClient::new("demo", "demo-pass");
     client
@@ -220,7 +220,7 @@ async fn scram_bad_handshake_token_is_auth_err() {
 
 #[tokio::test]
 async fn garbage_first_message_is_refused() {
-    let server = start(|b| b.scram(scram_server())).await;
+    let server = start(|b| b.auth(scram_server())).await;
     let mut client = server.client().await;
     client.send_text("not json at all").await;
     expect_auth_err_and_close(&mut client).await;
@@ -245,7 +245,7 @@ async fn auth_deadline_closes_silent_clients() {
 
 #[tokio::test]
 async fn reader_may_read_but_not_write() {
-    let server = start(|b| b.scram(scram_server())).await;
+    let server = start(|b| b.auth(scram_server())).await;
     let mut client = server.client().await;
     let ok = scram_login(&mut client, "viewer", "view-pass").await;
     assert_eq!(ok["type"], "authOk");

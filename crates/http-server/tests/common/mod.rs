@@ -96,9 +96,8 @@ pub async fn start_with_auth() -> TestServer {
 pub async fn start(options: Options) -> TestServer {
     let observer = Arc::new(RecordingObserver::new());
     let ops = options.ops.unwrap_or_else(|| demo_store());
-    let mut builder = HttpServer::builder()
-        .ops(ops)
-        .observer(observer.clone() as Arc<dyn MetricsObserver>);
+    let mut builder =
+        HttpServer::builder(ops).observer(observer.clone() as Arc<dyn MetricsObserver>);
     let mut tokens = None;
     if options.auth {
         let users = UserStore::new().with_iterations(4096);

@@ -1,10 +1,10 @@
-//! Exponential backoff with jitter between reconnection attempts.
+//! Exponential backoff with jitter between attempts.
 
 use std::time::Duration;
 
 use rand::Rng;
 
-/// Delay before reconnection attempt `n`: `min * factor^n`, capped at `max`,
+/// Delay before attempt `n` (a reconnection, a retry): `min * factor^n`, capped at `max`,
 /// then shortened by a random fraction of up to `jitter` so that many
 /// clients cut off together do not come back in lockstep.
 ///
