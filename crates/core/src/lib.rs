@@ -13,8 +13,11 @@
 //!
 //! # Features
 //!
-//! - `test-util`: `observe::RecordingObserver`, which records every event
-//!   in order, for your tests and ours.
+//! - `test-util`: test hooks: `observe::RecordingObserver`, which records
+//!   every event in order, for your tests and ours; fixed SCRAM nonces
+//!   (`ScramClient::with_fixed_nonce`, `ScramServerBuilder::fixed_server_nonce`)
+//!   to replay captured exchanges; `MemoryStore::read_scan`, the unindexed
+//!   baseline of filter reads.
 //! - `tls`: `tls`, the clients' one TLS trust policy (rustls with ring, the
 //!   operating system's trust store by default).
 

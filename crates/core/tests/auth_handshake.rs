@@ -12,9 +12,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hs_core::auth::http::{self, AuthenticationInfo, Authorization, HttpAuth, WwwAuthenticate};
 use hs_core::auth::scram::ServerFirst as ServerFirstMessage;
 use hs_core::auth::{
-    AuthError, DEFAULT_MAX_HANDSHAKES_PER_SOURCE, ManualClock, Principal, Role, ScramClient,
-    ScramServer, ScramStep, TokenStore, UserStore,
+    AuthError, DEFAULT_MAX_HANDSHAKES_PER_SOURCE, Principal, Role, ScramClient, ScramServer,
+    ScramStep, TokenStore, UserStore,
 };
+use hs_core::clock::ManualClock;
 use hs_core::observe::ErrorKind;
 
 const ITERATIONS: u32 = 4096;

@@ -12,7 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hs_core::auth::http::{self, AuthenticationInfo, Authorization, HttpAuth, WwwAuthenticate};
 use hs_core::auth::scram::{self, ClientFinal, ServerFinal, ServerFirst};
-use hs_core::auth::{ManualClock, Role, ScramClient, ScramServer, TokenStore, UserStore};
+use hs_core::auth::{Role, ScramClient, ScramServer, TokenStore, UserStore};
+use hs_core::clock::ManualClock;
 use parking_lot::Mutex;
 
 #[derive(Debug, Clone)]

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{entity, grid, ids, r};
+use hs_core::clock::ManualClock;
 use hs_core::observe::ErrorKind;
 use hs_core::ops::{
     HaystackOps, OpError, ReadRequest, Reply, WatchInbox, WatchSubRequest, dispatch,
 };
-use hs_core::store::{ManualClock, MemoryStore};
+use hs_core::store::MemoryStore;
 use libhaystack::val::{Dict, Grid, Number, Ref, Value};
 use serde_json::{Value as Json, json};
 

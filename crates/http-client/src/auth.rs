@@ -75,6 +75,7 @@ pub(crate) async fn login(
     let url = inner.op_url("about");
     let username = credentials.username.as_str();
     let mut scram = ScramClient::new(username, credentials.password.as_str());
+    #[cfg(feature = "test-util")]
     if let Some(nonce) = &inner.scram_nonce {
         scram = scram.with_fixed_nonce(nonce.clone());
     }

@@ -66,6 +66,7 @@ pub struct HttpClientBuilder {
     observer: Arc<dyn MetricsObserver>,
     root_certificates: Vec<CertificateDer<'static>>,
     tls_config: Option<Arc<rustls::ClientConfig>>,
+    #[cfg(feature = "test-util")]
     scram_nonce: Option<String>,
 }
 
@@ -98,6 +99,7 @@ impl HttpClientBuilder {
             observer: noop(),
             root_certificates: Vec::new(),
             tls_config: None,
+            #[cfg(feature = "test-util")]
             scram_nonce: None,
         }
     }
@@ -192,8 +194,10 @@ impl HttpClientBuilder {
 
     /// Test hook: the SCRAM client nonce to use instead of a random one, so
     /// captured exchanges can be replayed. Never use it against a real
-    /// server: a fixed nonce makes the handshake replayable.
-    #[doc(hidden)]
+    /// server: a fixed nonce makes the handshake replayable (feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn scram_nonce(mut self, nonce: impl Into<String>) -> Self {
         self.scram_nonce = Some(nonce.into());
         self
@@ -239,6 +243,7 @@ impl HttpClientBuilder {
             deadline: self.deadline.unwrap_or(self.timeout.max(DEFAULT_DEADLINE)),
             observer: GuardedObserver::new(self.observer),
             session,
+            #[cfg(feature = "test-util")]
             scram_nonce: self.scram_nonce,
         }))
     }

@@ -68,6 +68,7 @@ pub(crate) struct Inner {
     pub(crate) observer: GuardedObserver,
     pub(crate) session: Session,
     /// Test hook: a fixed SCRAM client nonce (see the builder).
+    #[cfg(feature = "test-util")]
     pub(crate) scram_nonce: Option<String>,
 }
 

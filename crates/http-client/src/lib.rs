@@ -59,6 +59,8 @@
 //! `hs::auth` (handshake steps at DEBUG). Passwords, proofs and tokens are
 //! never logged.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod auth;
 mod builder;
 mod client;

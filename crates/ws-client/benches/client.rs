@@ -164,7 +164,10 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .sample_size(10);
     for op in [Op::About, Op::ReadPoints] {
-        let grid_json: Arc<str> = hs_core::codec::grid_to_json(&op.grid()).to_string().into();
+        let grid_json: Arc<str> =
+            hs_core::codec::encode_grid(&op.grid(), hs_core::codec::Format::Json)
+                .unwrap()
+                .into();
         // The raw client must send the frames WsClient sends: same length
         // for the first request (id "0").
         let recorder = Arc::new(hs_core::observe::RecordingObserver::new());

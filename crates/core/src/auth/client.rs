@@ -15,7 +15,7 @@ pub const DEFAULT_MIN_ITERATIONS: u32 = 4096;
 pub const DEFAULT_MAX_ITERATIONS: u32 = 1_000_000;
 
 /// The shortest salt a [`ScramClient`] accepts, in bytes.
-pub const MIN_SALT_LEN: usize = 16;
+pub(crate) const MIN_SALT_LEN: usize = 16;
 
 /// The client side of one SCRAM-SHA-256 handshake, independent of transport.
 ///
@@ -71,8 +71,10 @@ impl ScramClient {
     }
 
     /// Test hook: the client nonce to use instead of a random one, so RFC
-    /// test vectors and captured exchanges can be replayed.
-    #[doc(hidden)]
+    /// test vectors and captured exchanges can be replayed (feature
+    /// `test-util`). A fixed nonce makes the handshake replayable.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn with_fixed_nonce(mut self, nonce: impl Into<String>) -> Self {
         self.nonce = nonce.into();
         self

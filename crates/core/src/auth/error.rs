@@ -6,7 +6,7 @@ use crate::observe::ErrorKind;
 /// 3.3): [`AuthenticationFailed`](Self::AuthenticationFailed) is the final
 /// step's `403` (WebSocket `authErr`), [`Forbidden`](Self::Forbidden) is a role
 /// refusal (an error grid), everything else before a token exists is a `401`
-/// with the bare challenge [`http::www_authenticate_bare`](super::http::www_authenticate_bare).
+/// with the bare challenge `WWW-Authenticate: SCRAM hash=SHA-256`.
 /// [`is_final_step_failure`](Self::is_final_step_failure) tells the two
 /// apart. The messages never contain a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,7 +54,7 @@ pub enum AuthError {
         /// The client's upper bound.
         max: u32,
     },
-    /// Client side: the server's salt is shorter than [`MIN_SALT_LEN`](super::MIN_SALT_LEN).
+    /// Client side: the server's salt is shorter than 16 bytes.
     #[error("server salt of {0} bytes is too short")]
     SaltTooShort(usize),
     /// Client side: the server nonce does not extend the client nonce.

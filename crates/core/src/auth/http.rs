@@ -29,7 +29,7 @@ pub const AUTH_FAILED_BODY: &str = "Authentication failed";
 
 /// Splits `name=value, name=value` into trimmed pairs; parts without `=` are
 /// skipped.
-pub fn parse_params(params: &str) -> Vec<(&str, &str)> {
+pub(crate) fn parse_params(params: &str) -> Vec<(&str, &str)> {
     params
         .split(',')
         .filter_map(|part| part.split_once('='))
@@ -259,18 +259,18 @@ impl fmt::Debug for AuthenticationInfo {
 }
 
 /// The bare challenge sent with every refusal: `SCRAM hash=SHA-256`.
-pub fn www_authenticate_bare() -> String {
+pub(crate) fn www_authenticate_bare() -> String {
     format!("SCRAM hash={HASH_NAME}")
 }
 
 /// The answer to HELLO: `SCRAM hash=SHA-256, handshakeToken=<t>`.
-pub fn www_authenticate_hello(handshake_token: &str) -> String {
+pub(crate) fn www_authenticate_hello(handshake_token: &str) -> String {
     format!("SCRAM hash={HASH_NAME}, handshakeToken={handshake_token}")
 }
 
 /// The answer to the SCRAM first step:
 /// `SCRAM handshakeToken=<t>, hash=SHA-256, data=<d>`.
-pub fn www_authenticate_server_first(handshake_token: &str, data: &str) -> String {
+pub(crate) fn www_authenticate_server_first(handshake_token: &str, data: &str) -> String {
     format!("SCRAM handshakeToken={handshake_token}, hash={HASH_NAME}, data={data}")
 }
 

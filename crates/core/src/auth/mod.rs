@@ -55,22 +55,19 @@ mod encoding;
 pub mod http;
 pub mod scram;
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use authorize::{Access, AllowAll, Authorizer, RoleAuthorizer};
 pub use bearer::AuthToken;
-pub use client::{DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, MIN_SALT_LEN, ScramClient};
+pub use client::{DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, ScramClient};
 pub use error::{AuthError, AuthFailure};
 pub use server::{
     Authenticated, Challenge, DEFAULT_HANDSHAKE_TTL, DEFAULT_MAX_HANDSHAKES,
     DEFAULT_MAX_HANDSHAKES_PER_SOURCE, ScramServer, ScramServerBuilder, ScramStep, ServerFirst,
 };
 pub use tokens::{DEFAULT_MAX_TOKENS, DEFAULT_TOKEN_TTL, TokenStore};
-pub use users::{
-    DEFAULT_ITERATIONS, Principal, Role, SALT_LEN, ScramCredential, UnknownRole, UserStore,
-};
+pub use users::{DEFAULT_ITERATIONS, Principal, Role, ScramCredential, UnknownRole, UserStore};
 
 /// The `log` target of everything in this module.
 pub const LOG_TARGET: &str = "hs::auth";
 
 /// The hash name carried in `hash=` parameters and WebSocket `hash` fields.
-pub const HASH_NAME: &str = "SHA-256";
+pub(crate) const HASH_NAME: &str = "SHA-256";

@@ -34,10 +34,10 @@ pub const KEY_LEN: usize = 32;
 pub type Key = [u8; KEY_LEN];
 
 /// `c=` value for "no channel binding": base64 of `n,,`.
-pub const CHANNEL_BINDING: &str = "biws";
+pub(crate) const CHANNEL_BINDING: &str = "biws";
 
 /// HMAC-SHA-256 with a 32-byte key.
-pub fn hmac(key: &Key, data: impl AsRef<[u8]>) -> Key {
+pub(crate) fn hmac(key: &Key, data: impl AsRef<[u8]>) -> Key {
     // HMAC pads keys shorter than the block size with zeros, so padding here
     // gives the same MAC and an infallible constructor.
     let mut block = [0u8; 64];
@@ -48,7 +48,7 @@ pub fn hmac(key: &Key, data: impl AsRef<[u8]>) -> Key {
 }
 
 /// SHA-256.
-pub fn sha256(data: impl AsRef<[u8]>) -> Key {
+pub(crate) fn sha256(data: impl AsRef<[u8]>) -> Key {
     Sha256::digest(data.as_ref()).into()
 }
 
@@ -106,12 +106,12 @@ pub fn auth_message(
 }
 
 /// Escapes a username for `n=`: `=` becomes `=3D`, `,` becomes `=2C`.
-pub fn escape_username(name: &str) -> String {
+pub(crate) fn escape_username(name: &str) -> String {
     name.replace('=', "=3D").replace(',', "=2C")
 }
 
 /// Reverses [`escape_username`]; any other `=` sequence is malformed.
-pub fn unescape_username(escaped: &str) -> Result<String, AuthError> {
+pub(crate) fn unescape_username(escaped: &str) -> Result<String, AuthError> {
     let mut out = String::with_capacity(escaped.len());
     let mut rest = escaped;
     while let Some(at) = rest.find('=') {
@@ -262,7 +262,7 @@ impl ServerFirst {
 /// The client-final message: `c=biws,r=<nonce>,p=<base64 proof>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientFinal {
-    /// The `c=` value (must be [`CHANNEL_BINDING`] for this server).
+    /// The `c=` value (must be `biws`, no channel binding, for this server).
     pub channel_binding: String,
     /// The combined nonce `r=`.
     pub nonce: String,

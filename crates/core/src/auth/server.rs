@@ -309,15 +309,17 @@ impl ScramServerBuilder {
     }
 
     /// Sets the clock for handshake lifetimes (tests use a
-    /// [`ManualClock`](super::ManualClock)).
+    /// [`ManualClock`](crate::clock::ManualClock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Test hook: the server nonce suffix to use instead of a random one, so
-    /// captured exchanges and RFC test vectors can be replayed.
-    #[doc(hidden)]
+    /// captured exchanges and RFC test vectors can be replayed (feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn fixed_server_nonce(mut self, suffix: impl Into<String>) -> Self {
         self.fixed_nonce = Some(suffix.into());
         self

@@ -102,7 +102,7 @@ impl TokenStore {
         self
     }
 
-    /// Sets the clock (tests use a [`ManualClock`](super::ManualClock)).
+    /// Sets the clock (tests use a [`ManualClock`](crate::clock::ManualClock)).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -213,7 +213,8 @@ impl fmt::Debug for TokenStore {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-    use crate::auth::{ManualClock, Role};
+    use crate::auth::Role;
+    use crate::clock::ManualClock;
 
     fn principal(name: &str) -> Principal {
         Principal::new(name, Role::Reader)

@@ -18,7 +18,7 @@ use super::scram::{self, Key};
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 
 /// Salt length for new credentials, in bytes.
-pub const SALT_LEN: usize = 16;
+pub(crate) const SALT_LEN: usize = 16;
 
 /// What a principal may do; ordered, `Reader < Operator < Admin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,16 +7,15 @@
 
 use std::cell::Cell;
 
-use libhaystack::val::{Column, Dict, Grid, Number, Value};
+use libhaystack::val::{Column, Dict, Grid, Value};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::json_read::{OptionalDictSeed, SkipSeed, check_depth};
 use super::json_write::GridColumn;
-use super::limits::{self, MAX_COLS, MAX_DEPTH, MAX_ROWS};
+use super::limits::{self, MAX_COLS, MAX_ROWS};
+use super::reply::Reply;
 use super::{CodecError, json_fast, json_write, number};
-use crate::ops::Reply;
 
 /// Grid meta tags written first, in this order, so that the grids the
 /// reference builds (error grids `err, dis`; hisRead `id, hisStart, hisEnd`;
@@ -32,102 +31,6 @@ pub(super) const META_ORDER: [&str; 12] = [
 const VER: &str = "ver";
 
 // ---------------------------------------------------------------- encoding
-
-/// Serializes a grid as haystack-py's JSON v4: keys `_kind, meta, cols,
-/// rows`; no `ver`; column `meta` only when present; row tags in column
-/// order, null cells left out.
-pub(crate) struct JsonGrid<'a>(pub(crate) &'a Grid);
-
-impl Serialize for JsonGrid<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let grid = self.0;
-        let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("_kind", "grid")?;
-        map.serialize_entry("meta", &JsonMeta(grid.meta.as_ref()))?;
-        map.serialize_entry("cols", &JsonColumns(&grid.columns))?;
-        map.serialize_entry("rows", &JsonRows(grid))?;
-        map.end()
-    }
-}
-
-struct JsonMeta<'a>(Option<&'a Dict>);
-
-impl Serialize for JsonMeta<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        if let Some(meta) = self.0 {
-            for name in META_ORDER {
-                if let Some(value) = meta.get(name).filter(|v| !v.is_null()) {
-                    map.serialize_entry(name, &JsonValue(value))?;
-                }
-            }
-            for (name, value) in meta.iter() {
-                if !value.is_null() && !META_ORDER.contains(&name.as_str()) {
-                    map.serialize_entry(name, &JsonValue(value))?;
-                }
-            }
-        }
-        map.end()
-    }
-}
-
-struct JsonColumns<'a>(&'a [Column]);
-
-impl Serialize for JsonColumns<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for column in self.0 {
-            seq.serialize_element(&JsonColumn(column))?;
-        }
-        seq.end()
-    }
-}
-
-struct JsonColumn<'a>(&'a Column);
-
-impl Serialize for JsonColumn<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let meta = self.0.meta.as_ref().filter(|meta| !meta.is_empty());
-        let mut map = serializer.serialize_map(Some(1 + usize::from(meta.is_some())))?;
-        map.serialize_entry("name", &self.0.name)?;
-        if let Some(meta) = meta {
-            map.serialize_entry("meta", &JsonDict(meta))?;
-        }
-        map.end()
-    }
-}
-
-struct JsonRows<'a>(&'a Grid);
-
-impl Serialize for JsonRows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.rows.len()))?;
-        for row in &self.0.rows {
-            seq.serialize_element(&JsonRow {
-                row,
-                columns: &self.0.columns,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-/// A row with its tags in column order (as the reference writes them: its
-/// columns are built from its rows' keys), then any tag without a column.
-struct JsonRow<'a> {
-    row: &'a Dict,
-    columns: &'a [Column],
-}
-
-impl Serialize for JsonRow<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        row_tags(self.row, self.columns, |name, value| {
-            map.serialize_entry(name, &JsonValue(value))
-        })?;
-        map.end()
-    }
-}
 
 /// Calls `tag` for each non-null tag of `row` in the order written: column
 /// order, then any tag without a column.
@@ -154,72 +57,6 @@ pub(super) fn row_tags<C: GridColumn, E>(
         }
     }
     Ok(())
-}
-
-/// A dict (column meta, nested dict): tags in dict order, nulls left out.
-struct JsonDict<'a>(&'a Dict);
-
-impl Serialize for JsonDict<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        for (name, value) in self.0.iter() {
-            if !value.is_null() {
-                map.serialize_entry(name, &JsonValue(value))?;
-            }
-        }
-        map.end()
-    }
-}
-
-/// A value: numbers, collections and nested grids here, every other scalar
-/// by libhaystack.
-struct JsonValue<'a>(&'a Value);
-
-impl Serialize for JsonValue<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Number(number) => JsonNumber(number).serialize(serializer),
-            Value::List(list) => {
-                let mut seq = serializer.serialize_seq(Some(list.len()))?;
-                for item in list {
-                    seq.serialize_element(&JsonValue(item))?;
-                }
-                seq.end()
-            }
-            Value::Dict(dict) => JsonDict(dict).serialize(serializer),
-            Value::Grid(grid) => JsonGrid(grid).serialize(serializer),
-            other => other.serialize(serializer),
-        }
-    }
-}
-
-/// A number as the reference writes it: a bare JSON float (`8.0`) without a
-/// unit, `{"_kind":"number","val":68.0,"unit":"°F"}` with one, and the
-/// strings `NaN`, `INF`, `-INF` for the non-finite values.
-struct JsonNumber<'a>(&'a Number);
-
-impl Serialize for JsonNumber<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Number { value, unit } = *self.0;
-        if value.is_finite() && unit.is_none() {
-            return serializer.serialize_f64(value);
-        }
-        let mut map = serializer.serialize_map(Some(2 + usize::from(unit.is_some())))?;
-        map.serialize_entry("_kind", "number")?;
-        if value.is_finite() {
-            map.serialize_entry("val", &value)?;
-        } else if value.is_nan() {
-            map.serialize_entry("val", "NaN")?;
-        } else if value.is_sign_negative() {
-            map.serialize_entry("val", "-INF")?;
-        } else {
-            map.serialize_entry("val", "INF")?;
-        }
-        if let Some(unit) = unit {
-            map.serialize_entry("unit", number::unit_symbol(unit))?;
-        }
-        map.end()
-    }
 }
 
 /// Encodes a grid as compact JSON v4 text.
@@ -313,41 +150,6 @@ fn decode_from<'de, R: serde_json::de::Read<'de>>(
     .deserialize(&mut deserializer)
     .and_then(|grid| deserializer.end().map(|()| grid))
     .map_err(|err| decode_error(err, &failure))
-}
-
-/// Decodes an already parsed JSON value into a grid, enforcing the limits.
-pub(super) fn decode_value(value: &serde_json::Value) -> Result<Grid, CodecError> {
-    check_value_depth(value, 1)?;
-    match decode_parsed(value, Mode::Strict) {
-        Err(CodecError::InvalidGrid { .. }) => decode_parsed(value, Mode::Lenient),
-        result => result,
-    }
-}
-
-fn decode_parsed(value: &serde_json::Value, mode: Mode) -> Result<Grid, CodecError> {
-    let failure = Failure::default();
-    GridSeed {
-        failure: &failure,
-        mode,
-        depth: 1,
-    }
-    .deserialize(value)
-    .map_err(|err| decode_error(err, &failure))
-}
-
-fn check_value_depth(value: &serde_json::Value, depth: usize) -> Result<(), CodecError> {
-    let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
-        serde_json::Value::Array(items) => Box::new(items.iter()),
-        serde_json::Value::Object(map) => Box::new(map.values()),
-        _ => return Ok(()),
-    };
-    if depth > MAX_DEPTH {
-        return Err(CodecError::TooDeep { max: MAX_DEPTH });
-    }
-    for child in children {
-        check_value_depth(child, depth + 1)?;
-    }
-    Ok(())
 }
 
 fn decode_error(err: serde_json::Error, failure: &Failure) -> CodecError {

@@ -1,7 +1,7 @@
 //! Writes JSON v4 grid text straight into a `String`.
 //!
-//! The same bytes as serializing [`JsonGrid`](super::json::JsonGrid) with
-//! serde_json, without serde's per-value dispatch: strings with nothing to
+//! The same bytes as serializing the grid with serde_json (tested against
+//! a serde encoder), without serde's per-value dispatch: strings with nothing to
 //! escape (nearly all of them) are copied as they are, and the common scalar
 //! kinds are written here. The rare kinds (dates, times, coords, xstrs) are
 //! still written by libhaystack through serde_json.
@@ -14,7 +14,7 @@ use libhaystack::val::{Column, Dict, Grid, Number, Value};
 
 use super::json::{META_ORDER, row_tags};
 use super::number;
-use crate::ops::{Reply, column_names};
+use super::reply::{Reply, column_names};
 
 /// A grid column as the writer sees it: a name, maybe meta.
 pub(crate) trait GridColumn {
@@ -41,7 +41,9 @@ impl GridColumn for &str {
     }
 }
 
-/// Writes a grid as haystack-py's JSON v4 (see [`JsonGrid`](super::json::JsonGrid)).
+/// Writes a grid as haystack-py's JSON v4: keys `_kind, meta, cols, rows`;
+/// no `ver`; column `meta` only when present; row tags in column order,
+/// null cells left out.
 pub(crate) fn write_grid(out: &mut String, grid: &Grid) {
     write_parts(out, grid.meta.as_ref(), &grid.columns, &grid.rows);
 }
@@ -319,7 +321,9 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-/// A number as [`JsonNumber`](super::json::JsonNumber) writes it.
+/// A number as the reference writes it: a bare JSON float (`8.0`) without
+/// a unit, `{"_kind":"number","val":68.0,"unit":"°F"}` with one, and the
+/// strings `NaN`, `INF`, `-INF` for the non-finite values.
 fn write_number(out: &mut String, number: &Number) {
     let Number { value, unit } = *number;
     if value.is_finite() && unit.is_none() {
@@ -511,7 +515,7 @@ mod tests {
 
     #[test]
     fn grids_are_written_as_the_serde_encoder_writes_them() {
-        use super::super::json::JsonGrid;
+        use crate::codec::serde_oracle::JsonGrid;
         let grid = every_kind_grid();
         let mut out = String::new();
         write_grid(&mut out, &grid);

@@ -70,18 +70,21 @@ mod json_read;
 mod json_write;
 mod limits;
 mod number;
+pub(crate) mod reply;
+#[cfg(test)]
+mod serde_oracle;
 mod zinc;
 
 pub use error::CodecError;
 pub use format::Format;
 pub use limits::{MAX_COLS, MAX_DEPTH, MAX_ROWS};
 
-pub(crate) use json::{JsonGrid, encoded_size_hint, reply_size_hint};
+pub(crate) use json::{encoded_size_hint, reply_size_hint};
 pub(crate) use json_write::{write_grid, write_reply, write_str};
 
 use libhaystack::val::{Dict, Grid, Value};
 
-use crate::ops::Reply;
+use reply::Reply;
 
 /// Encodes a grid in `format`: compact UTF-8 JSON v4 (no `ver` in meta) or
 /// Zinc without a trailing newline.
@@ -109,9 +112,9 @@ pub fn encode_reply(reply: &Reply, format: Format) -> Result<String, CodecError>
 }
 
 /// One row's JSON v4 object text, `id` first and then the dict's order,
-/// nulls left out: the text an [`EncodedRows`](crate::ops::EncodedRows)
+/// nulls left out: the text an [`EncodedRows`](reply::EncodedRows)
 /// pairs with the row.
-pub fn json_row(row: &Dict) -> String {
+pub(crate) fn json_row(row: &Dict) -> String {
     let mut out = String::with_capacity(32 * row.len());
     json_write::write_row(&mut out, row);
     out
@@ -131,23 +134,6 @@ pub fn decode_grid(body: &[u8], format: Format) -> Result<Grid, CodecError> {
         Format::Json => json::decode(body),
         Format::Zinc => zinc::decode(body),
     }
-}
-
-/// The grid as a JSON v4 value, for embedding in other JSON.
-///
-/// `serde_json::Value` objects keep their keys sorted (the workspace does not
-/// enable serde_json's `preserve_order`), so writing this value back out does
-/// not reproduce the reference's key order; [`encode_grid`] does.
-pub fn grid_to_json(grid: &Grid) -> serde_json::Value {
-    // Cannot fail: every map key is a string and non-finite numbers are
-    // written as strings.
-    serde_json::to_value(JsonGrid(grid)).unwrap_or_default()
-}
-
-/// Decodes a grid from an already parsed JSON v4 value, with the same rules
-/// and limits as [`decode_grid`].
-pub fn grid_from_json(value: &serde_json::Value) -> Result<Grid, CodecError> {
-    json::decode_value(value)
 }
 
 /// The empty grid: no meta, no columns, no rows

@@ -26,14 +26,12 @@ pub mod build;
 mod error;
 mod inbox;
 mod pipeline;
+pub(crate) mod plain_read;
 mod range;
-mod reply;
 mod request;
 
-use std::borrow::Borrow;
-use std::collections::hash_map::Entry;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -43,15 +41,13 @@ use chrono_tz::Tz;
 use crate::auth::Access;
 use crate::codec::Format;
 use libhaystack::val::{DateTime, Dict, Grid, Value};
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
+pub use crate::codec::reply::{EncodedRows, Reply, make_grid};
 pub use error::OpError;
 pub use inbox::WatchInbox;
 pub use pipeline::{Pipeline, outcome_kind};
 pub use range::HisRange;
 pub(crate) use range::kind_name;
-pub(crate) use reply::UNKNOWN_SHAPE;
-pub use reply::{EncodedRows, Reply};
 pub use request::{
     HisItem, HisReadRequest, HisWriteRequest, HisWriteSeries, InvokeActionRequest,
     MAX_FILTER_DEPTH, MAX_FILTER_LEN, NavRequest, PRIORITY_LEVELS, ParsedFilter, PointWriteRequest,
@@ -272,7 +268,7 @@ pub trait HaystackOps: Send + Sync {
     /// `close`: nothing to do at this level (token revocation is the server's
     /// job); answers the empty grid.
     async fn close(&self) -> Result<Grid, OpError> {
-        Ok(empty_grid())
+        Ok(crate::codec::empty_grid())
     }
 
     /// `read` by filter or by ids.
@@ -501,89 +497,9 @@ pub async fn dispatch(ops: &dyn HaystackOps, op: &str, grid: Grid) -> Result<Rep
     answer.map(Reply::Grid)
 }
 
-/// The empty grid: no meta, no columns, no rows.
-pub fn empty_grid() -> Grid {
-    Grid::default()
-}
-
-/// A grid of `rows` with `meta`: columns in first-seen order, `id` first when
-/// present. A row that is an empty dict is a row of nulls.
-pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
-    let columns = column_names(&rows)
-        .into_iter()
-        .map(|name| libhaystack::val::Column {
-            name: name.to_owned(),
-            meta: None,
-        })
-        .collect();
-    Grid {
-        meta: (!meta.is_empty()).then_some(meta),
-        columns,
-        rows,
-        ..Grid::default()
-    }
-}
-
-/// The column names [`make_grid`] gives `rows`: first-seen order, `id`
-/// first when a row has it or a row is empty (a row of nulls).
-pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
-    column_names_of(rows.iter().map(Borrow::borrow))
-}
-
-/// [`column_names`] of the rows `rows` yields (walked twice).
-pub(crate) fn column_names_of<'a, I>(rows: I) -> Vec<&'a str>
-where
-    I: Iterator<Item = &'a Dict> + Clone,
-{
-    let mut names: Vec<&str> = Vec::new();
-    let with_id = rows
-        .clone()
-        .any(|row| row.is_empty() || row.contains_key("id"));
-    if with_id {
-        names.push("id");
-    }
-    let mut first_two = rows.clone();
-    if let (Some(row), None) = (first_two.next(), first_two.next()) {
-        // One row (a read by id, about): its keys are already distinct, so
-        // no set is needed.
-        names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
-        return names;
-    }
-    let mut seen: FxHashSet<&str> = FxHashSet::default();
-    if with_id {
-        seen.insert("id");
-    }
-    // Rows of one query carry a few tag sets over and over: a row whose
-    // tags are a known row's (same hash, then compared) adds no column.
-    let mut shapes: FxHashMap<u64, &Dict> = FxHashMap::default();
-    for row in rows {
-        let mut hasher = FxHasher::default();
-        for name in row.keys() {
-            name.hash(&mut hasher);
-        }
-        match shapes.entry(hasher.finish()) {
-            Entry::Occupied(known) => {
-                let known = known.get();
-                if known.len() == row.len() && known.keys().eq(row.keys()) {
-                    continue;
-                }
-            }
-            Entry::Vacant(vacant) => {
-                vacant.insert(row);
-            }
-        }
-        for name in row.keys() {
-            if seen.insert(name.as_str()) {
-                names.push(name.as_str());
-            }
-        }
-    }
-    names
-}
-
 /// The `about` grid for a server called `server_name` whose default
 /// timezone is `tz`.
-pub fn about_grid(server_name: &str, tz: Tz, boot_time: Option<DateTime>) -> Grid {
+pub(crate) fn about_grid(server_name: &str, tz: Tz, boot_time: Option<DateTime>) -> Grid {
     let mut row = Dict::new();
     row.insert("haystackVersion".into(), Value::make_str("4.0"));
     row.insert("tz".into(), Value::make_str(haystack_tz_name(tz)));
@@ -630,7 +546,7 @@ pub fn haystack_tz_name(tz: Tz) -> &'static str {
 }
 
 /// The `ops` grid listing `ops`.
-pub fn ops_grid(ops: &[Op]) -> Grid {
+pub(crate) fn ops_grid(ops: &[Op]) -> Grid {
     let rows = ops
         .iter()
         .map(|op| {
@@ -644,7 +560,7 @@ pub fn ops_grid(ops: &[Op]) -> Grid {
 }
 
 /// The `formats` grid: `application/json` and `text/zinc`, read and written.
-pub fn formats_grid() -> Grid {
+pub(crate) fn formats_grid() -> Grid {
     let rows = ["application/json", "text/zinc"]
         .into_iter()
         .map(|mime| {
@@ -661,14 +577,6 @@ pub fn formats_grid() -> Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(tags: &[&str]) -> Dict {
-        let mut row = Dict::new();
-        for tag in tags {
-            row.insert((*tag).into(), Value::make_marker());
-        }
-        row
-    }
 
     #[test]
     fn observers_count_the_standard_ops_in_op_order() {
@@ -687,35 +595,5 @@ mod tests {
         );
         assert_eq!(haystack_tz_name(Tz::Etc__UTC), "UTC");
         assert_eq!(haystack_tz_name(Tz::UTC), "UTC");
-    }
-
-    #[test]
-    fn make_grid_columns_in_first_seen_order_id_first() {
-        let rows = vec![
-            row(&["b", "a"]),
-            row(&["a", "b"]),
-            row(&["a", "b"]),
-            row(&["c", "id"]),
-            row(&["a", "b"]),
-            row(&["d"]),
-        ];
-        let grid = make_grid(Dict::new(), rows);
-        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["id", "a", "b", "c", "d"]);
-        assert_eq!(grid.rows.len(), 6);
-        let grid = make_grid(Dict::new(), vec![row(&["x"]), Dict::new()]);
-        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["id", "x"]);
-        // Tag sets that come back are recognised; a new one still adds its tags.
-        let rows = [
-            &["a", "b"][..],
-            &["c"],
-            &["a", "b"],
-            &["a", "b", "e"],
-            &["c"],
-        ];
-        let grid = make_grid(Dict::new(), rows.iter().map(|tags| row(tags)).collect());
-        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["a", "b", "c", "e"]);
     }
 }

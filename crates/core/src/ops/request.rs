@@ -165,7 +165,7 @@ impl ReadRequest {
     /// assert!(ReadRequest::from_plain_json(body).is_none());
     /// ```
     pub fn from_plain_json(body: &[u8]) -> Option<Self> {
-        crate::codec::json_fast::read_request(std::str::from_utf8(body).ok()?)
+        super::plain_read::read_request(std::str::from_utf8(body).ok()?)
     }
 
     /// Parse a read request grid.

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use chrono_tz::Tz;
 use libhaystack::val::{Column, DateTime, Dict, Grid, Value};
 
+use crate::codec::empty_grid;
 use crate::ops::{
     EncodedRows, HaystackOps, HisReadRequest, HisWriteRequest, InvokeActionRequest, NavRequest,
     OpError, PointWriteRequest, ReadRequest, Reply, WatchInbox, WatchPollRequest, WatchSubRequest,
-    WatchUnsubRequest, empty_grid, kind_name, make_grid,
+    WatchUnsubRequest, kind_name, make_grid,
 };
 
 use super::his::{self, Sample, Series};

@@ -65,9 +65,9 @@ use chrono::Utc;
 use libhaystack::val::{DateTime, Dict, Grid, Ref, Value};
 use parking_lot::{Mutex, RwLock};
 
+use crate::clock::{Clock, SystemClock};
 use crate::ops::{OpError, WatchInbox};
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use load::LoadError;
 
 pub(crate) use his::Sample;
@@ -76,11 +76,11 @@ use index::TagIndex;
 use priority::PriorityArray;
 
 /// The lease of a watch that asked for none.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 /// The shortest lease granted.
-pub const MIN_LEASE: Duration = Duration::from_secs(1);
+pub(crate) const MIN_LEASE: Duration = Duration::from_secs(1);
 /// The longest lease granted.
-pub const MAX_LEASE: Duration = Duration::from_secs(3_600);
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(3_600);
 /// Default of the most watches open at once (all users together).
 pub const DEFAULT_MAX_WATCHES: usize = 10_000;
 /// Default of the most watches one user holds at once; anonymous clients
@@ -88,10 +88,7 @@ pub const DEFAULT_MAX_WATCHES: usize = 10_000;
 pub const DEFAULT_MAX_WATCHES_PER_USER: usize = 1_000;
 
 /// An action handler: receives the target entity and the arguments, answers a grid.
-///
-/// Under a tokio runtime a handler runs on the blocking thread pool, so it may
-/// block (device I/O, a slow call) without stalling the server's workers.
-pub type ActionHandler = Arc<dyn Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync>;
+type ActionHandler = Arc<dyn Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync>;
 
 /// The in-memory Haystack database. See the [module docs](self).
 pub struct MemoryStore {
@@ -276,7 +273,10 @@ impl MemoryStore {
     }
 
     /// Register (or replace) the handler of action `name` for `invokeAction`.
-    /// The handler may block: see [`ActionHandler`].
+    /// The handler receives the target entity and the arguments and answers
+    /// a grid. Under a tokio runtime it runs on the blocking thread pool, so
+    /// it may block (device I/O, a slow call) without stalling the server's
+    /// workers.
     pub fn register_action<F>(&self, name: impl Into<String>, handler: F)
     where
         F: Fn(&Dict, &Dict) -> Result<Grid, OpError> + Send + Sync + 'static,

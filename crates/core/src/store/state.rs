@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use libhaystack::filter::Filter;
 use libhaystack::val::{Dict, Value};
 
-use crate::ops::UNKNOWN_SHAPE;
+use crate::codec::reply::{UNKNOWN_SHAPE, column_names};
 
 use super::query::Node;
 use super::{MAX_SHAPES, State, entity_id, slot_u32};
@@ -117,7 +117,7 @@ impl State {
     /// from clients, so their sets are not bounded).
     pub(super) fn shape_of(&self, entity: &Dict) -> u32 {
         let mut key = String::new();
-        for name in crate::ops::column_names(std::slice::from_ref(entity)) {
+        for name in column_names(std::slice::from_ref(entity)) {
             // Length-prefixed: any character may appear in a tag name.
             let _ = write!(key, "{}:{name}", name.len());
         }

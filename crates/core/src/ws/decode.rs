@@ -10,6 +10,7 @@ use super::{
     RequestId, ServerFrame, WsRequest, WsResponse,
 };
 use crate::codec;
+use crate::ops::plain_read::read_grid;
 use crate::ops::{ReadRequest, Reply};
 
 /// Every envelope field of every message type, undecoded.
@@ -310,7 +311,7 @@ pub fn decode_plain_read(text: &str) -> Option<WsReadRequest> {
                 seen_op = true;
                 return (parser.string()? == "read").then_some(());
             }
-            "grid" if read.is_none() => read = Some(parser.read_request()?),
+            "grid" if read.is_none() => read = Some(read_grid(parser)?),
             "ch" if ch.is_none() => ch = Some(parser.string()?.into_owned()),
             _ => return None,
         }

@@ -62,13 +62,6 @@ impl RequestId {
         }
         self.0.parse().ok()
     }
-
-    /// The id as a `serde_json::Value`; `None` when serde_json cannot hold
-    /// it (a number out of `f64`'s range, such as `1e400`). Integers beyond
-    /// 64 bits become floats: compare ids with [`as_json`](Self::as_json).
-    pub fn to_value(&self) -> Option<serde_json::Value> {
-        serde_json::from_str(&self.0).ok()
-    }
 }
 
 impl std::fmt::Debug for RequestId {

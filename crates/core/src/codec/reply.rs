@@ -1,11 +1,12 @@
 //! [`Reply`]: what an op answers, a grid or entity rows shared with a store.
 
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use libhaystack::val::{Dict, Grid};
-use rustc_hash::FxHashSet;
-
-use super::make_grid;
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 /// What an op answers: a grid built for the request, or entity rows shared
 /// with the store that holds them.
@@ -37,16 +38,15 @@ pub enum Reply {
     Grid(Grid),
     /// Rows shared with a store, without grid meta. The columns are the
     /// rows' tags in first-seen order, `id` first, as
-    /// [`make_grid`](super::make_grid) builds them; an empty dict is a row
+    /// [`make_grid`] builds them; an empty dict is a row
     /// of nulls.
     Rows(Vec<Arc<Dict>>),
     /// As [`Rows`](Reply::Rows), each row with its JSON v4 object text.
     Encoded(EncodedRows),
 }
 
-/// Rows shared with a store, each with its JSON v4 object text as
-/// [`codec::json_row`](crate::codec::json_row) writes it (`id` first, then
-/// the dict's order), for [`Reply::Encoded`].
+/// Rows shared with a store, each with its JSON v4 object text (`id`
+/// first, then the dict's order), for [`Reply::Encoded`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EncodedRows {
     rows: Vec<Arc<Dict>>,
@@ -61,7 +61,7 @@ pub(crate) const UNKNOWN_SHAPE: u32 = u32::MAX;
 
 impl EncodedRows {
     /// No rows; room for `capacity`.
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             rows: Vec::with_capacity(capacity),
             json: Vec::with_capacity(capacity),
@@ -71,7 +71,7 @@ impl EncodedRows {
 
     /// Adds `row`, whose JSON text is `json` (the caller keeps them in
     /// step: the text is sent as the row).
-    pub fn push(&mut self, row: Arc<Dict>, json: Arc<str>) {
+    pub(crate) fn push(&mut self, row: Arc<Dict>, json: Arc<str>) {
         self.push_shaped(row, json, UNKNOWN_SHAPE);
     }
 
@@ -94,7 +94,7 @@ impl EncodedRows {
             .zip(&self.shapes)
             .filter(move |(_, shape)| **shape == UNKNOWN_SHAPE || seen.insert(**shape))
             .map(|(row, _)| &**row);
-        super::column_names_of(distinct)
+        column_names_of(distinct)
     }
 
     /// The rows.
@@ -161,6 +161,81 @@ impl Default for Reply {
     fn default() -> Self {
         Reply::Grid(Grid::default())
     }
+}
+
+/// A grid of `rows` with `meta`: columns in first-seen order, `id` first when
+/// present. A row that is an empty dict is a row of nulls.
+pub fn make_grid(meta: Dict, rows: Vec<Dict>) -> Grid {
+    let columns = column_names(&rows)
+        .into_iter()
+        .map(|name| libhaystack::val::Column {
+            name: name.to_owned(),
+            meta: None,
+        })
+        .collect();
+    Grid {
+        meta: (!meta.is_empty()).then_some(meta),
+        columns,
+        rows,
+        ..Grid::default()
+    }
+}
+
+/// The column names [`make_grid`] gives `rows`: first-seen order, `id`
+/// first when a row has it or a row is empty (a row of nulls).
+pub(crate) fn column_names<R: Borrow<Dict>>(rows: &[R]) -> Vec<&str> {
+    column_names_of(rows.iter().map(Borrow::borrow))
+}
+
+/// [`column_names`] of the rows `rows` yields (walked twice).
+pub(crate) fn column_names_of<'a, I>(rows: I) -> Vec<&'a str>
+where
+    I: Iterator<Item = &'a Dict> + Clone,
+{
+    let mut names: Vec<&str> = Vec::new();
+    let with_id = rows
+        .clone()
+        .any(|row| row.is_empty() || row.contains_key("id"));
+    if with_id {
+        names.push("id");
+    }
+    let mut first_two = rows.clone();
+    if let (Some(row), None) = (first_two.next(), first_two.next()) {
+        // One row (a read by id, about): its keys are already distinct, so
+        // no set is needed.
+        names.extend(row.keys().map(String::as_str).filter(|name| *name != "id"));
+        return names;
+    }
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    if with_id {
+        seen.insert("id");
+    }
+    // Rows of one query carry a few tag sets over and over: a row whose
+    // tags are a known row's (same hash, then compared) adds no column.
+    let mut shapes: FxHashMap<u64, &Dict> = FxHashMap::default();
+    for row in rows {
+        let mut hasher = FxHasher::default();
+        for name in row.keys() {
+            name.hash(&mut hasher);
+        }
+        match shapes.entry(hasher.finish()) {
+            Entry::Occupied(known) => {
+                let known = known.get();
+                if known.len() == row.len() && known.keys().eq(row.keys()) {
+                    continue;
+                }
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(row);
+            }
+        }
+        for name in row.keys() {
+            if seen.insert(name.as_str()) {
+                names.push(name.as_str());
+            }
+        }
+    }
+    names
 }
 
 #[cfg(test)]
@@ -275,7 +350,7 @@ mod tests {
             rows.push_shaped(row.clone(), Arc::from(crate::codec::json_row(row)), shape);
         }
         let plain = [a.clone(), b.clone(), a, c, b];
-        assert_eq!(rows.column_names(), crate::ops::column_names(&plain));
+        assert_eq!(rows.column_names(), column_names(&plain));
         assert_eq!(rows.column_names(), ["id", "x", "y", "z", "w"]);
     }
 
@@ -288,5 +363,43 @@ mod tests {
         assert_eq!(rows.error_message(), None);
         assert_eq!(rows.meta(), None);
         assert_eq!(Reply::default().into_grid(), Grid::default());
+    }
+
+    #[test]
+    fn make_grid_columns_in_first_seen_order_id_first() {
+        let rows = vec![
+            row(&["b", "a"]),
+            row(&["a", "b"]),
+            row(&["a", "b"]),
+            row(&["c", "id"]),
+            row(&["a", "b"]),
+            row(&["d"]),
+        ];
+        let grid = make_grid(Dict::new(), rows);
+        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "a", "b", "c", "d"]);
+        assert_eq!(grid.rows.len(), 6);
+        let grid = make_grid(Dict::new(), vec![row(&["x"]), Dict::new()]);
+        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "x"]);
+        // Tag sets that come back are recognised; a new one still adds its tags.
+        let rows = [
+            &["a", "b"][..],
+            &["c"],
+            &["a", "b"],
+            &["a", "b", "e"],
+            &["c"],
+        ];
+        let grid = make_grid(Dict::new(), rows.iter().map(|tags| row(tags)).collect());
+        let names: Vec<&str> = grid.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "e"]);
+    }
+
+    fn row(tags: &[&str]) -> Dict {
+        let mut row = Dict::new();
+        for tag in tags {
+            row.insert((*tag).into(), Value::make_marker());
+        }
+        row
     }
 }
