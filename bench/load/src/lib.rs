@@ -67,24 +67,28 @@ impl LoadConfig {
     }
 
     /// Sets [`connections`](Self::connections) (at least 1).
+    #[must_use]
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections.max(1);
         self
     }
 
     /// Sets [`in_flight`](Self::in_flight) (at least 1).
+    #[must_use]
     pub fn in_flight(mut self, in_flight: usize) -> Self {
         self.in_flight = in_flight.max(1);
         self
     }
 
     /// Sets [`warmup`](Self::warmup).
+    #[must_use]
     pub fn warmup(mut self, warmup: Duration) -> Self {
         self.warmup = warmup;
         self
     }
 
     /// Sets [`duration`](Self::duration).
+    #[must_use]
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = duration;
         self
@@ -311,7 +315,7 @@ impl EchoServer {
                                     return;
                                 }
                             }
-                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                            Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                             Some(Ok(_)) => {}
                         }
                     }

@@ -69,17 +69,7 @@ impl Session {
     }
 
     fn print(&self, grid: &Grid, columns: &[String]) -> Result<(), CliError> {
-        self.print_text(&output::render(grid, self.format, columns)?)
-    }
-
-    fn print_text(&self, text: &str) -> Result<(), CliError> {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
-        if !text.ends_with('\n') {
-            stdout.write_all(b"\n")?;
-        }
-        stdout.flush()?;
-        Ok(())
+        print_text(&output::render(grid, self.format, columns)?)
     }
 
     async fn close(self) {
@@ -108,7 +98,7 @@ pub(crate) async fn about(args: AboutArgs) -> Result<(), CliError> {
     let session = Session::open(&args.client).await?;
     let result = session.client.about().await.map_err(CliError::from);
     let printed = result.and_then(|grid| match session.format {
-        OutputFormat::Table => session.print_text(&output::table(&transpose(&grid), &[])),
+        OutputFormat::Table => print_text(&output::table(&transpose(&grid), &[])),
         _ => session.print(&grid, &[]),
     });
     session.close().await;
@@ -217,7 +207,7 @@ async fn explain(session: &Session, filter: &str, limit: Option<usize>) -> Resul
         }
     };
     let rows = answer.rows.len();
-    session.print_text(&format!(
+    print_text(&format!(
         "{plan}{rows} {}",
         if rows == 1 { "row" } else { "rows" }
     ))
@@ -614,6 +604,17 @@ fn chrono_now() -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// Writes `text` to stdout, ending it with a newline.
+fn print_text(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ impl HttpClientBuilder {
     /// Logs in as `username` with SCRAM-SHA-256. The password is kept (in
     /// memory that is wiped on drop) so the client can log in again when its
     /// token expires.
+    #[must_use]
     pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.credentials = Some(Credentials {
             username: username.into(),
@@ -122,6 +123,7 @@ impl HttpClientBuilder {
     /// client that also has [`credentials`](Self::credentials) logs in
     /// again; one without fails with
     /// [`AuthFailure::TokenRejected`](hs_core::auth::AuthFailure::TokenRejected).
+    #[must_use]
     pub fn token(mut self, token: impl Into<AuthToken>) -> Self {
         self.token = Some(token.into());
         self
@@ -129,6 +131,7 @@ impl HttpClientBuilder {
 
     /// The wire format of request and response bodies (`Content-Type` and
     /// `Accept`).
+    #[must_use]
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
         self
@@ -137,6 +140,7 @@ impl HttpClientBuilder {
     /// The deadline of one HTTP exchange (one attempt), from sending to
     /// the end of the response body. A call that logs in or retries makes
     /// several; [`deadline`](Self::deadline) bounds them all.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -148,18 +152,21 @@ impl HttpClientBuilder {
     /// still running at the deadline fails with
     /// [`HttpClientError::Timeout`]. Default: the
     /// [`timeout`](Self::timeout), at least [`DEFAULT_DEADLINE`] (30 s).
+    #[must_use]
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
     }
 
     /// The deadline for establishing a connection (default: the timeout).
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
     }
 
     /// When to retry failed calls.
+    #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -168,6 +175,7 @@ impl HttpClientBuilder {
     /// The observer that sees one `on_request` or `on_error` per call. It is
     /// called through a [`GuardedObserver`], so a panicking observer never
     /// breaks the client.
+    #[must_use]
     pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
         self.observer = observer;
         self
@@ -177,6 +185,7 @@ impl HttpClientBuilder {
     /// **instead of** the operating system's trust store; call it again to
     /// trust several CAs. The policy is the WebSocket client's too (see
     /// [`hs_core::tls`]).
+    #[must_use]
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.root_certificates
             .push(CertificateDer::from(der.into()));
@@ -187,6 +196,7 @@ impl HttpClientBuilder {
     /// pinning, ...), instead of the trust policy; it wins over
     /// [`add_root_certificate`](Self::add_root_certificate). Its ALPN list is
     /// replaced by `http/1.1`.
+    #[must_use]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls_config = Some(config);
         self
@@ -198,6 +208,7 @@ impl HttpClientBuilder {
     /// `test-util`).
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    #[must_use]
     pub fn scram_nonce(mut self, nonce: impl Into<String>) -> Self {
         self.scram_nonce = Some(nonce.into());
         self

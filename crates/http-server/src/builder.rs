@@ -95,6 +95,7 @@ impl HttpServerBuilder {
 
     /// The observer of every API request; wrapped once in a
     /// [`GuardedObserver`].
+    #[must_use]
     pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
         self.observer = observer;
         self
@@ -104,6 +105,7 @@ impl HttpServerBuilder {
     /// every API path. Bearer tokens are checked against `scram`'s
     /// [`TokenStore`](hs_core::auth::TokenStore); give the WebSocket server a
     /// clone of that store so one login serves both.
+    #[must_use]
     pub fn auth(mut self, scram: ScramServer) -> Self {
         self.auth = Some(scram);
         self
@@ -112,12 +114,14 @@ impl HttpServerBuilder {
     /// Decides which authenticated principal may run which op (default
     /// [`RoleAuthorizer`]: readers may not write). Used only with
     /// [`auth`](Self::auth).
+    #[must_use]
     pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
         self.authorizer = authorizer;
         self
     }
 
     /// The API base path (default `/api`; `""` serves ops at the root).
+    #[must_use]
     pub fn base_path(mut self, base_path: impl Into<String>) -> Self {
         self.base_path = base_path.into();
         self
@@ -125,6 +129,7 @@ impl HttpServerBuilder {
 
     /// The largest accepted request body in bytes (default 16 MiB); larger
     /// bodies get `413` with an error grid.
+    #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
@@ -132,6 +137,7 @@ impl HttpServerBuilder {
 
     /// The request deadline (default 30 s); a request still running then
     /// gets `503`, observed as `timeout`.
+    #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -139,6 +145,7 @@ impl HttpServerBuilder {
 
     /// The response format when `Accept` is absent or a wildcard (default
     /// JSON, as haystack-py; the Haystack spec's default is Zinc).
+    #[must_use]
     pub fn default_format(mut self, format: Format) -> Self {
         self.default_format = format;
         self
@@ -146,6 +153,7 @@ impl HttpServerBuilder {
 
     /// How long [`HttpServer::shutdown`] waits for in-flight requests
     /// (default 10 s).
+    #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
@@ -158,6 +166,7 @@ impl HttpServerBuilder {
     /// observed as `on_error("connect", "overloaded")`.
     /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve), not to
     /// [`into_router`](Self::into_router).
+    #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.max_connections = max.max(1);
         self
@@ -169,6 +178,7 @@ impl HttpServerBuilder {
     /// or its previous response sent. A client still sending them then is
     /// disconnected, however steadily it trickles bytes. At most a year.
     /// Applies to [`bind`](Self::bind) and [`serve`](Self::serve).
+    #[must_use]
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout.min(MAX_TIMEOUT);
         self
@@ -179,6 +189,7 @@ impl HttpServerBuilder {
     /// the server closes it. The header-read timeout runs in that wait too,
     /// so the shorter of the two applies. At most a year. Applies to
     /// [`bind`](Self::bind) and [`serve`](Self::serve).
+    #[must_use]
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.limits.idle_timeout = timeout.min(MAX_TIMEOUT);
         self
@@ -187,12 +198,14 @@ impl HttpServerBuilder {
     /// Serves `router` beside the API (a WebSocket endpoint, `/metrics`,
     /// health checks). Its routes get the security headers but neither the
     /// API's authentication nor its observer: they bring their own.
+    #[must_use]
     pub fn merge(mut self, router: Router) -> Self {
         self.extra.push(router);
         self
     }
 
     /// Serves `router` under `path` beside the API, like [`merge`](Self::merge).
+    #[must_use]
     pub fn nest(mut self, path: &str, router: Router) -> Self {
         self.extra.push(Router::new().nest(path, router));
         self

@@ -13,10 +13,10 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 struct Capture(Mutex<Vec<(Level, String, String)>>);
 
 impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
     }
-    fn log(&self, record: &Record) {
+    fn log(&self, record: &Record<'_>) {
         self.0.lock().unwrap().push((
             record.level(),
             record.target().to_owned(),

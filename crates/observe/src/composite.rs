@@ -65,6 +65,7 @@ pub struct CompositeObserverBuilder {
 
 impl CompositeObserverBuilder {
     /// Adds an observer of any type, after those already added.
+    #[must_use]
     pub fn with(self, observer: impl MetricsObserver + 'static) -> Self {
         self.with_arc(Arc::new(observer))
     }
@@ -73,6 +74,7 @@ impl CompositeObserverBuilder {
     /// you keep a handle to in order to read its snapshot).
     ///
     /// [`StatsObserver`]: super::StatsObserver
+    #[must_use]
     pub fn with_arc(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
         self.children.push(observer);
         self
@@ -81,6 +83,7 @@ impl CompositeObserverBuilder {
     /// Skips a child from the point it has panicked on `consecutive_panics`
     /// calls of one event in a row (`0`, the default, never skips). Applies to every
     /// child, whenever it was added.
+    #[must_use]
     pub fn quarantine_after(mut self, consecutive_panics: u32) -> Self {
         self.quarantine_after = consecutive_panics;
         self

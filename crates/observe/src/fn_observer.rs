@@ -55,36 +55,42 @@ impl FnObserver {
     }
 
     /// Runs `f(remote_addr)` on [`MetricsObserver::on_ws_connect`].
+    #[must_use]
     pub fn on_ws_connect(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.ws_connect = Some(Box::new(f));
         self
     }
 
     /// Runs `f(remote_addr)` on [`MetricsObserver::on_ws_disconnect`].
+    #[must_use]
     pub fn on_ws_disconnect(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.ws_disconnect = Some(Box::new(f));
         self
     }
 
     /// Runs `f(op, byte_count)` on [`MetricsObserver::on_ws_message_sent`].
+    #[must_use]
     pub fn on_ws_message_sent(mut self, f: impl Fn(&str, usize) + Send + Sync + 'static) -> Self {
         self.ws_message_sent = Some(Box::new(f));
         self
     }
 
     /// Runs `f(op, byte_count)` on [`MetricsObserver::on_ws_message_recv`].
+    #[must_use]
     pub fn on_ws_message_recv(mut self, f: impl Fn(&str, usize) + Send + Sync + 'static) -> Self {
         self.ws_message_recv = Some(Box::new(f));
         self
     }
 
     /// Runs `f(op, duration)` on [`MetricsObserver::on_request`].
+    #[must_use]
     pub fn on_request(mut self, f: impl Fn(&str, Duration) + Send + Sync + 'static) -> Self {
         self.request = Some(Box::new(f));
         self
     }
 
     /// Runs `f(op, error_type)` on [`MetricsObserver::on_error`].
+    #[must_use]
     pub fn on_error(mut self, f: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
         self.error = Some(Box::new(f));
         self

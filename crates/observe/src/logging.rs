@@ -64,6 +64,7 @@ impl LoggingObserver {
     }
 
     /// Starts every line with `side/transport` (`client/ws ws sent read 412 B`).
+    #[must_use]
     pub const fn for_component(mut self, side: Side, transport: Transport) -> Self {
         self.component = match (side, transport) {
             (Side::Client, Transport::Http) => "client/http ",
@@ -75,6 +76,7 @@ impl LoggingObserver {
     }
 
     /// Logs `event` at `level`; [`LevelFilter::Off`] silences it.
+    #[must_use]
     pub const fn with_level(mut self, event: Event, level: LevelFilter) -> Self {
         self.levels[event.index()] = match level {
             LevelFilter::Off => None,

@@ -284,11 +284,11 @@ mod tests {
         assert_eq!(r.events()[4].op(), Some("nav"));
         assert_eq!(
             r.requests(),
-            [("read".to_string(), Duration::from_micros(7))]
+            [("read".to_owned(), Duration::from_micros(7))]
         );
-        assert_eq!(r.errors(), [("nav".to_string(), "not_found".to_string())]);
-        assert_eq!(r.messages_sent(), [("read".to_string(), 40)]);
-        assert_eq!(r.messages_recv(), [("read".to_string(), 400)]);
+        assert_eq!(r.errors(), [("nav".to_owned(), "not_found".to_owned())]);
+        assert_eq!(r.messages_sent(), [("read".to_owned(), 40)]);
+        assert_eq!(r.messages_recv(), [("read".to_owned(), 400)]);
         assert_eq!(r.count(|e| e.op() == Some("read")), 3);
         assert_eq!(r.count_event(Event::Request), 1);
         r.clear();

@@ -30,7 +30,7 @@ struct Capture {
 }
 
 impl Log for Capture {
-    fn enabled(&self, metadata: &Metadata) -> bool {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         match *self.refuse_below.lock().unwrap() {
             Some((thread, level)) if thread == std::thread::current().id() => {
                 metadata.level() < level
@@ -38,7 +38,7 @@ impl Log for Capture {
             _ => true,
         }
     }
-    fn log(&self, record: &Record) {
+    fn log(&self, record: &Record<'_>) {
         // `log!` does not consult `enabled` itself; honour it as real
         // loggers do.
         if !self.enabled(record.metadata()) {
@@ -104,12 +104,12 @@ fn logging_observer_writes_one_readable_line_per_event_at_default_levels() {
     assert_eq!(
         my_lines(),
         [
-            (Level::Info, "ws connect 127.0.0.1:5000".to_string()),
-            (Level::Trace, "ws sent read 412 B".to_string()),
-            (Level::Trace, "ws recv read 2048 B".to_string()),
-            (Level::Debug, "request read 1.234 ms".to_string()),
-            (Level::Warn, "error read timeout".to_string()),
-            (Level::Info, "ws disconnect 127.0.0.1:5000".to_string()),
+            (Level::Info, "ws connect 127.0.0.1:5000".to_owned()),
+            (Level::Trace, "ws sent read 412 B".to_owned()),
+            (Level::Trace, "ws recv read 2048 B".to_owned()),
+            (Level::Debug, "request read 1.234 ms".to_owned()),
+            (Level::Warn, "error read timeout".to_owned()),
+            (Level::Info, "ws disconnect 127.0.0.1:5000".to_owned()),
         ]
     );
 }
@@ -131,14 +131,14 @@ fn logging_observer_lines_name_their_component() {
         [
             (
                 Level::Info,
-                "client/ws ws connect ws://127.0.0.1:5000/api/ws".to_string()
+                "client/ws ws connect ws://127.0.0.1:5000/api/ws".to_owned()
             ),
-            (Level::Trace, "client/ws ws sent read 412 B".to_string()),
-            (Level::Warn, "client/ws error read timeout".to_string()),
-            (Level::Info, "server/http request read 1.234 ms".to_string()),
+            (Level::Trace, "client/ws ws sent read 412 B".to_owned()),
+            (Level::Warn, "client/ws error read timeout".to_owned()),
+            (Level::Info, "server/http request read 1.234 ms".to_owned()),
             (
                 Level::Warn,
-                "server/http error hisRead bad_request".to_string()
+                "server/http error hisRead bad_request".to_owned()
             ),
         ]
     );
@@ -159,10 +159,10 @@ fn logging_observer_honours_configured_levels_and_off() {
     assert_eq!(
         my_lines(),
         [
-            (Level::Debug, "ws connect 127.0.0.1:5000".to_string()),
-            (Level::Info, "request read 1.234 ms".to_string()),
-            (Level::Error, "error read timeout".to_string()),
-            (Level::Info, "ws disconnect 127.0.0.1:5000".to_string()),
+            (Level::Debug, "ws connect 127.0.0.1:5000".to_owned()),
+            (Level::Info, "request read 1.234 ms".to_owned()),
+            (Level::Error, "error read timeout".to_owned()),
+            (Level::Info, "ws disconnect 127.0.0.1:5000".to_owned()),
         ]
     );
 }
@@ -176,9 +176,9 @@ fn logging_observer_skips_levels_the_logger_disables() {
     assert_eq!(
         my_lines(),
         [
-            (Level::Info, "ws connect 127.0.0.1:5000".to_string()),
-            (Level::Warn, "error read timeout".to_string()),
-            (Level::Info, "ws disconnect 127.0.0.1:5000".to_string()),
+            (Level::Info, "ws connect 127.0.0.1:5000".to_owned()),
+            (Level::Warn, "error read timeout".to_owned()),
+            (Level::Info, "ws disconnect 127.0.0.1:5000".to_owned()),
         ]
     );
 }

@@ -69,6 +69,7 @@ impl WsClient {
     }
 
     /// A handle on the same connection whose requests use `timeout` by default.
+    #[must_use]
     pub fn with_request_timeout(&self, timeout: Duration) -> Self {
         WsClient {
             request_timeout: timeout,
@@ -78,6 +79,7 @@ impl WsClient {
 
     /// A handle on the same connection that tags every request with the
     /// channel label `ch` (echoed by haystack-py's standalone server).
+    #[must_use]
     pub fn with_channel(&self, ch: impl Into<Arc<str>>) -> Self {
         WsClient {
             channel: Some(ch.into()),

@@ -137,6 +137,7 @@ impl WsClientBuilder {
     }
 
     /// Sets the authentication.
+    #[must_use]
     pub fn auth(mut self, auth: Auth) -> Self {
         self.config.auth = auth;
         self
@@ -144,12 +145,14 @@ impl WsClientBuilder {
 
     /// Token authentication (`{"authToken":..}`, see [`Auth::Token`]): a
     /// server's static token, or the bearer token of an HTTP login.
+    #[must_use]
     pub fn token(self, token: impl Into<AuthToken>) -> Self {
         self.auth(Auth::Token(token.into()))
     }
 
     /// Logs in as `username` with SCRAM-SHA-256 ([`Auth::Scram`]), again
     /// after each reconnect.
+    #[must_use]
     pub fn credentials(self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth(Auth::Scram {
             username: username.into(),
@@ -158,18 +161,21 @@ impl WsClientBuilder {
     }
 
     /// Default timeout of each request (overridable per call).
+    #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
         self
     }
 
     /// Timeout of the TCP connect, TLS and WebSocket upgrade together.
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self
     }
 
     /// Timeout of the whole authentication exchange.
+    #[must_use]
     pub fn auth_timeout(mut self, timeout: Duration) -> Self {
         self.config.auth_timeout = timeout;
         self
@@ -179,6 +185,7 @@ impl WsClientBuilder {
     /// `missed_pongs` pings in a row went unanswered (any frame from the
     /// server counts as an answer); the names of the server's
     /// `WsConfig::with_heartbeat`.
+    #[must_use]
     pub fn heartbeat(mut self, interval: Duration, missed_pongs: u32) -> Self {
         self.config.heartbeat_interval = Some(interval);
         self.config.missed_pongs = missed_pongs.max(1);
@@ -186,12 +193,14 @@ impl WsClientBuilder {
     }
 
     /// Turns the client's pings off.
+    #[must_use]
     pub fn no_heartbeat(mut self) -> Self {
         self.config.heartbeat_interval = None;
         self
     }
 
     /// How long [`close`](hs_core::client::HaystackClient::close) waits for the server's close frame.
+    #[must_use]
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.config.close_timeout = timeout;
         self
@@ -202,6 +211,7 @@ impl WsClientBuilder {
     /// read buffer before every read, so its own 128 KiB default costs more
     /// than parsing a small response; larger messages are still read whole,
     /// in several reads.
+    #[must_use]
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.config.read_buffer_size = bytes.max(1024);
         self
@@ -211,6 +221,7 @@ impl WsClientBuilder {
     /// **instead of** the operating system's trust store; call it again to
     /// trust several CAs. The policy is the HTTP client's too (see
     /// [`hs_core::tls`]).
+    #[must_use]
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.config.roots.push(CertificateDer::from(der.into()));
         self
@@ -219,6 +230,7 @@ impl WsClientBuilder {
     /// The complete rustls configuration for `wss://` (client certificates,
     /// pinning, ...), instead of the trust policy; it wins over
     /// [`add_root_certificate`](Self::add_root_certificate).
+    #[must_use]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.config.tls = Some(config);
         self
@@ -226,6 +238,7 @@ impl WsClientBuilder {
 
     /// The observer that sees every connection, message, request and error
     /// (wrapped once in a [`GuardedObserver`]).
+    #[must_use]
     pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
         self.config.observer = GuardedObserver::new(observer);
         self

@@ -50,7 +50,7 @@ impl WatchBook {
         if let Some(record) = self.by_user_id.get_mut(user_id) {
             self.by_server_id.remove(&record.server_id);
             self.by_server_id
-                .insert(new_server_id.clone(), user_id.to_string());
+                .insert(new_server_id.clone(), user_id.to_owned());
             record.server_id = new_server_id;
         }
     }
@@ -337,7 +337,7 @@ impl ReconnectingWsClient {
 fn name_timeout(error: WsClientError, op: &str, timeout: Duration) -> WsClientError {
     match error {
         WsClientError::Timeout { .. } => WsClientError::Timeout {
-            op: op.to_string(),
+            op: op.to_owned(),
             after: timeout,
         },
         other => other,
@@ -350,7 +350,7 @@ fn push_sink(state: &Arc<State>) -> PushSink {
     Arc::new(move |mut push: WatchPush| {
         let Some(state) = weak.upgrade() else { return };
         if let Some(user_id) = state.watches.lock().user_id(&push.watch_id) {
-            push.watch_id = user_id.to_string();
+            push.watch_id = user_id.to_owned();
         }
         let _ = state.pushes.send(push);
     })
@@ -420,7 +420,7 @@ fn record_response(
             let dis = meta
                 .and_then(|m| m.get("watchDis"))
                 .and_then(|v| match v {
-                    Value::Str(s) => Some(s.value().to_string()),
+                    Value::Str(s) => Some(s.value().to_owned()),
                     _ => None,
                 })
                 .unwrap_or_default();
@@ -558,7 +558,7 @@ async fn supervise(weak: std::sync::Weak<State>) {
                 let reason = conn.shared.wait_closed().await;
                 (reason, conn.shared.ended_refused())
             }
-            None => ("not connected".to_string(), false),
+            None => ("not connected".to_owned(), false),
         };
         if !refused {
             attempt = 0;

@@ -55,7 +55,7 @@ pub(crate) fn error_dis(grid: &Grid) -> Option<String> {
 /// One request envelope with the client's decimal string id.
 pub(crate) fn encode_request(id: u32, op: &str, grid: Grid, ch: Option<&str>) -> String {
     let mut request = WsRequest::new(id.to_string(), op, grid);
-    request.ch = ch.map(str::to_string);
+    request.ch = ch.map(str::to_owned);
     ws::encode_request(&request)
 }
 
@@ -76,22 +76,22 @@ pub(crate) fn encode_batch(envelopes: &[String]) -> String {
 /// Static token authentication: `{"authToken":"<token>"}`.
 pub(crate) fn encode_token(token: &str) -> String {
     ws::encode_auth(&AuthMessage::AuthToken {
-        token: token.to_string(),
+        token: token.to_owned(),
     })
 }
 
 /// SCRAM step 1: `{"type":"hello","username":"<b64url>"}`.
 pub(crate) fn encode_hello(username_b64url: &str) -> String {
     ws::encode_auth(&AuthMessage::Hello {
-        username: username_b64url.to_string(),
+        username: username_b64url.to_owned(),
     })
 }
 
 /// SCRAM steps 3 and 5.
 pub(crate) fn encode_scram(handshake_token: &str, data: &str) -> String {
     ws::encode_auth(&AuthMessage::Scram {
-        handshake_token: handshake_token.to_string(),
-        data: data.to_string(),
+        handshake_token: handshake_token.to_owned(),
+        data: data.to_owned(),
         hash: None,
     })
 }

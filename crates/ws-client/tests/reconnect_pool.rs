@@ -28,7 +28,7 @@ fn watch_server(tag: &'static str) -> support::Handler {
         match op {
             "never" => vec![],
             "watchSub" => {
-                let asked = req["grid"]["meta"]["watchId"].as_str().map(str::to_string);
+                let asked = req["grid"]["meta"]["watchId"].as_str().map(str::to_owned);
                 let mut known = known.lock();
                 let watch_id = match asked {
                     Some(w) if known.contains_key(&w) => w,
@@ -54,7 +54,7 @@ fn sent_watch_ids(server: &TestServer, op: &str) -> Vec<Option<String>> {
         .iter()
         .filter_map(|t| {
             let j: Json = serde_json::from_str(t).ok()?;
-            (j["op"] == op).then(|| j["grid"]["meta"]["watchId"].as_str().map(str::to_string))
+            (j["op"] == op).then(|| j["grid"]["meta"]["watchId"].as_str().map(str::to_owned))
         })
         .collect()
 }
@@ -85,7 +85,7 @@ async fn reconnects_resubscribes_and_keeps_the_users_watch_id() {
         .await
         .unwrap();
     assert_eq!(requests::watch_id(&sub).as_deref(), Some("a-1"));
-    assert_eq!(client.watch_ids(), vec!["a-1".to_string()]);
+    assert_eq!(client.watch_ids(), vec!["a-1".to_owned()]);
 
     // A request in flight when the server dies fails promptly.
     let pending = {
@@ -128,13 +128,13 @@ async fn reconnects_resubscribes_and_keeps_the_users_watch_id() {
     // The watch was re-issued with its last id; the new server named it b-1.
     assert_eq!(
         sent_watch_ids(&server, "watchSub"),
-        vec![Some("a-1".to_string())]
+        vec![Some("a-1".to_owned())]
     );
     // The user keeps using a-1: translated on the way out ...
     client.watch_poll("a-1", false).await.unwrap();
     assert_eq!(
         sent_watch_ids(&server, "watchPoll"),
-        vec![Some("b-1".to_string())]
+        vec![Some("b-1".to_owned())]
     );
     // ... and pushes under b-1 come back as a-1.
     server.push(format!(
@@ -155,7 +155,7 @@ async fn reconnects_resubscribes_and_keeps_the_users_watch_id() {
     let errors = rec.errors();
     assert_eq!(
         errors,
-        vec![("never".to_string(), "connection_closed".to_string())]
+        vec![("never".to_owned(), "connection_closed".to_owned())]
     );
 }
 
@@ -193,7 +193,7 @@ async fn requests_during_an_outage_time_out() {
     assert!(err.is_timeout(), "{err}");
     assert_eq!(
         rec.errors(),
-        vec![("about".to_string(), "timeout".to_string())]
+        vec![("about".to_owned(), "timeout".to_owned())]
     );
     client.close().await.unwrap();
 }

@@ -17,10 +17,10 @@ use support::{Action, TestServer, eventually};
 struct Capture(Mutex<Vec<String>>);
 
 impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
     }
-    fn log(&self, record: &Record) {
+    fn log(&self, record: &Record<'_>) {
         if record.target() == "hs::ws::client" {
             self.0.lock().unwrap().push(record.args().to_string());
         }

@@ -44,7 +44,7 @@ fn load(name: &str, conn: u64) -> Vec<Step> {
             event["kind"].as_str().unwrap(),
         ) {
             ("c2s", "text") => steps.push(Step {
-                client: event["text"].as_str().unwrap().to_string(),
+                client: event["text"].as_str().unwrap().to_owned(),
                 replies: vec![],
                 reply_texts: vec![],
             }),
@@ -52,7 +52,7 @@ fn load(name: &str, conn: u64) -> Vec<Step> {
                 let step = steps
                     .last_mut()
                     .expect("server frame before any client frame");
-                let text = event["text"].as_str().unwrap().to_string();
+                let text = event["text"].as_str().unwrap().to_owned();
                 step.replies.push(Action::Text(text.clone()));
                 step.reply_texts.push(text);
             }
@@ -149,7 +149,7 @@ fn expected(reply: &str) -> Result<usize, String> {
     let json: Json = serde_json::from_str(reply).unwrap();
     let grid = &json["grid"];
     if grid["meta"].get("err").is_some() {
-        Err(grid["meta"]["dis"].as_str().unwrap().to_string())
+        Err(grid["meta"]["dis"].as_str().unwrap().to_owned())
     } else {
         Ok(grid["rows"].as_array().unwrap().len())
     }
@@ -188,7 +188,7 @@ async fn replay_raw(name: &str) {
             Json::Array(items) => {
                 let batch: Vec<(String, Grid)> = items
                     .iter()
-                    .map(|i| (i["op"].as_str().unwrap().to_string(), grid_of(&i["grid"])))
+                    .map(|i| (i["op"].as_str().unwrap().to_owned(), grid_of(&i["grid"])))
                     .collect();
                 requests += batch.len();
                 let results = client.batch(batch).await;
@@ -493,7 +493,7 @@ async fn captured_push_reaches_the_watch_stream() {
     assert_eq!(push.watch_id, "w-b2641d6b");
     assert!(!push.grid.rows.is_empty());
     let last = steps.last().unwrap().reply_texts.last().unwrap().len();
-    assert!(rec.messages_recv().contains(&("push".to_string(), last)));
+    assert!(rec.messages_recv().contains(&("push".to_owned(), last)));
     assert!(
         rp.mismatches.lock().is_empty(),
         "{:?}",
@@ -562,10 +562,7 @@ async fn captured_auth_refusals() {
         "{err}"
     );
     assert_eq!(err.close_code(), Some(1000));
-    assert_eq!(
-        rec.errors(),
-        vec![("about".to_string(), "auth".to_string())]
-    );
+    assert_eq!(rec.errors(), vec![("about".to_owned(), "auth".to_owned())]);
 }
 
 /// haystack-py's FastAPI `/api/ws` takes the token of an HTTP login in
@@ -587,7 +584,7 @@ async fn fastapi_endpoint_accepts_an_http_login_token() {
             Json::Array(items) => {
                 let batch = items
                     .iter()
-                    .map(|i| (i["op"].as_str().unwrap().to_string(), grid_of(&i["grid"])))
+                    .map(|i| (i["op"].as_str().unwrap().to_owned(), grid_of(&i["grid"])))
                     .collect();
                 for result in c.batch(batch).await {
                     result.unwrap();
@@ -642,7 +639,7 @@ async fn fastapi_refusals_carry_the_close_code_and_reason() {
         "authentication failed: the auth token was refused as unknown, expired or revoked \
          (close code 4003: Authentication required)"
     );
-    assert_eq!(rec.errors(), vec![("read".to_string(), "auth".to_string())]);
+    assert_eq!(rec.errors(), vec![("read".to_owned(), "auth".to_owned())]);
     assert!(
         rp.mismatches.lock().is_empty(),
         "{:?}",

@@ -25,7 +25,7 @@ async fn client_for(server: &TestServer, rec: &Arc<RecordingObserver>) -> WsClie
 
 fn op_of(grid: &hs_ws_client::Grid) -> String {
     match grid.rows[0].get("op") {
-        Some(Value::Str(s)) => s.value().to_string(),
+        Some(Value::Str(s)) => s.value().to_owned(),
         other => panic!("no op in {other:?}"),
     }
 }
@@ -113,7 +113,7 @@ async fn a_thousand_requests_in_flight_are_correlated_when_answered_in_reverse()
                 .await
                 .unwrap();
             let filter = match grid.rows[0].get("filter") {
-                Some(Value::Str(s)) => s.value().to_string(),
+                Some(Value::Str(s)) => s.value().to_owned(),
                 other => panic!("{other:?}"),
             };
             assert_eq!(filter, format!("n == {i}"));
@@ -172,7 +172,7 @@ async fn timeout_fires_one_error_and_a_late_answer_counts_as_invalid() {
     .await;
     assert_eq!(
         rec.errors(),
-        vec![("slow".to_string(), "timeout".to_string())]
+        vec![("slow".to_owned(), "timeout".to_owned())]
     );
     assert!(rec.requests().is_empty());
     // The connection still works, with the builder's default timeout.
@@ -202,7 +202,7 @@ async fn error_grid_is_an_error_with_its_dis() {
     assert_eq!(err.as_str(), "error_grid");
     assert_eq!(
         rec.errors(),
-        vec![("fail".to_string(), "error_grid".to_string())]
+        vec![("fail".to_owned(), "error_grid".to_owned())]
     );
 }
 
@@ -224,16 +224,13 @@ async fn batch_returns_every_item_even_after_an_error_item() {
     assert_eq!(op_of(results[2].as_ref().unwrap()), "read");
     let frame = server.received.lock()[0].clone();
     assert!(frame.starts_with('['));
-    assert_eq!(
-        rec.messages_sent(),
-        vec![("batch".to_string(), frame.len())]
-    );
+    assert_eq!(rec.messages_sent(), vec![("batch".to_owned(), frame.len())]);
     assert_eq!(rec.messages_recv().len(), 1);
     assert_eq!(rec.messages_recv()[0].0, "batch");
     assert_eq!(rec.requests().len(), 2);
     assert_eq!(
         rec.errors(),
-        vec![("fail".to_string(), "error_grid".to_string())]
+        vec![("fail".to_owned(), "error_grid".to_owned())]
     );
     // An empty batch sends nothing (the server would not answer).
     assert!(client.batch(vec![]).await.is_empty());
@@ -281,7 +278,7 @@ async fn garbage_frames_are_reported_as_invalid_and_do_not_break_the_client() {
     assert_eq!(invalid, 7, "{:?}", rec.messages_recv());
     assert_eq!(
         rec.errors(),
-        vec![("garbage".to_string(), "protocol".to_string())]
+        vec![("garbage".to_owned(), "protocol".to_owned())]
     );
     assert_eq!(rec.requests().len(), 1);
     assert!(!client.is_closed());
@@ -391,7 +388,7 @@ async fn close_is_idempotent_and_reports_one_disconnect() {
     assert!(err.is_connection_closed());
     assert_eq!(
         rec.errors(),
-        vec![("about".to_string(), "connection_closed".to_string())]
+        vec![("about".to_owned(), "connection_closed".to_owned())]
     );
 }
 
@@ -442,7 +439,7 @@ async fn token_auth_sends_the_token_first() {
     client.about().await.unwrap();
     let first = server.received.lock()[0].clone();
     assert_eq!(first, r#"{"authToken":"demo-static-token"}"#);
-    assert_eq!(rec.messages_sent()[0], ("auth".to_string(), first.len()));
+    assert_eq!(rec.messages_sent()[0], ("auth".to_owned(), first.len()));
 }
 
 #[tokio::test]
@@ -465,7 +462,7 @@ async fn pushes_arrive_on_the_watch_stream() {
     assert_eq!(op_of(&got.grid), "p");
     assert!(
         rec.messages_recv()
-            .contains(&("push".to_string(), push.len()))
+            .contains(&("push".to_owned(), push.len()))
     );
 }
 
@@ -553,8 +550,7 @@ fn scram_handler(tamper: bool) -> support::Handler {
                     }
                     Ok(ScramStep::Authenticated(done)) => {
                         let data = if tamper {
-                            "dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQT0"
-                                .to_string()
+                            "dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQT0".to_owned()
                         } else {
                             done.data
                         };
@@ -584,7 +580,7 @@ async fn scram_over_messages_authenticates_and_counts_auth_frames() {
     let sent = rec.messages_sent();
     assert_eq!(sent.len(), 4);
     for (i, frame) in received.iter().take(3).enumerate() {
-        assert_eq!(sent[i], ("auth".to_string(), frame.len()));
+        assert_eq!(sent[i], ("auth".to_owned(), frame.len()));
     }
     assert_eq!(received[0], r#"{"type":"hello","username":"ZGVtbw"}"#);
     let recv_auth = rec

@@ -44,7 +44,7 @@ async fn start_on(
     // A restart may race the old socket's release: retry the bind briefly.
     let mut tries = 0;
     let server = loop {
-        match WsServer::bind(addr.to_string(), state.clone()).await {
+        match WsServer::bind(addr.to_owned(), state.clone()).await {
             Ok(server) => break server,
             Err(e) if tries < 50 => {
                 tries += 1;
@@ -222,7 +222,7 @@ async fn a_thousand_requests_in_flight_on_one_connection() {
         .rows
         .iter()
         .filter_map(|row| match row.get("id") {
-            Some(Value::Ref(id)) => Some(id.value().to_string()),
+            Some(Value::Ref(id)) => Some(id.value().to_owned()),
             _ => None,
         })
         .collect();
@@ -271,7 +271,7 @@ async fn a_slow_op_times_out_once_and_its_late_answer_is_ignored() {
     assert!(err.is_timeout(), "{err}");
     assert_eq!(
         rec.errors(),
-        vec![("invokeAction".to_string(), "timeout".to_string())]
+        vec![("invokeAction".to_owned(), "timeout".to_owned())]
     );
     // The late answer matches nothing: counted as invalid, no second event.
     for _ in 0..500 {

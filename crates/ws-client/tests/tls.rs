@@ -54,7 +54,7 @@ impl Ca {
     /// A `localhost` server certificate this CA signs, and its key.
     fn leaf(&self) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_string()])
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
             .unwrap()
             .signed_by(&key, &self.cert, &self.key)
             .unwrap();

@@ -120,12 +120,14 @@ impl Default for WsConfig {
 
 impl WsConfig {
     /// Sets [`max_connections`](Self::max_connections).
+    #[must_use]
     pub fn with_max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
     /// Sets [`max_message_size`](Self::max_message_size).
+    #[must_use]
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
@@ -133,6 +135,7 @@ impl WsConfig {
 
     /// Sets the heartbeat: ping every `interval` (`None`: never) and close
     /// after `missed_pongs` pings without a pong (at least 1).
+    #[must_use]
     pub fn with_heartbeat(mut self, interval: Option<Duration>, missed_pongs: u32) -> Self {
         self.heartbeat_interval = interval;
         self.missed_pongs = missed_pongs.max(1);
@@ -140,12 +143,14 @@ impl WsConfig {
     }
 
     /// Sets [`auth_timeout`](Self::auth_timeout).
+    #[must_use]
     pub fn with_auth_timeout(mut self, timeout: Duration) -> Self {
         self.auth_timeout = timeout;
         self
     }
 
     /// Sets [`send_queue`](Self::send_queue) (at least 1).
+    #[must_use]
     pub fn with_send_queue(mut self, frames: usize) -> Self {
         self.send_queue = frames.max(1);
         self
@@ -153,48 +158,56 @@ impl WsConfig {
 
     /// Sets [`send_budget`](Self::send_budget) in bytes (at least 4 KiB, at
     /// most 4 GiB).
+    #[must_use]
     pub fn with_send_budget(mut self, bytes: usize) -> Self {
         self.send_budget = bytes.clamp(4 * 1024, u32::MAX as usize);
         self
     }
 
     /// Sets [`stall_timeout`](Self::stall_timeout).
+    #[must_use]
     pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
         self.stall_timeout = timeout;
         self
     }
 
     /// Sets [`max_in_flight`](Self::max_in_flight) (at least 1).
+    #[must_use]
     pub fn with_max_in_flight(mut self, requests: usize) -> Self {
         self.max_in_flight = requests.max(1);
         self
     }
 
     /// Sets [`max_batch`](Self::max_batch).
+    #[must_use]
     pub fn with_max_batch(mut self, items: usize) -> Self {
         self.max_batch = items;
         self
     }
 
     /// Sets [`close_timeout`](Self::close_timeout).
+    #[must_use]
     pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self
     }
 
     /// Sets [`read_buffer_size`](Self::read_buffer_size) (at least 1 KiB).
+    #[must_use]
     pub fn with_read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(1024);
         self
     }
 
     /// Sets [`max_watches_per_connection`](Self::max_watches_per_connection).
+    #[must_use]
     pub fn with_max_watches_per_connection(mut self, watches: usize) -> Self {
         self.max_watches_per_connection = watches;
         self
     }
 
     /// Sets [`push`](Self::push).
+    #[must_use]
     pub fn with_push(mut self, push: bool) -> Self {
         self.push = push;
         self

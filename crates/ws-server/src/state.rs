@@ -145,12 +145,14 @@ impl std::fmt::Debug for WsServerStateBuilder {
 impl WsServerStateBuilder {
     /// The observer of every connection, message, request and error (default:
     /// no-op). It is wrapped once in a [`GuardedObserver`].
+    #[must_use]
     pub fn observer(mut self, observer: Arc<dyn MetricsObserver>) -> Self {
         self.observer = observer;
         self
     }
 
     /// Limits and timers (default: [`WsConfig::default`]).
+    #[must_use]
     pub fn config(mut self, config: WsConfig) -> Self {
         self.config = config;
         self
@@ -158,6 +160,7 @@ impl WsServerStateBuilder {
 
     /// Requires the first message to be `{"authToken":"<token>"}` with this
     /// token (compared in constant time). Success is silent.
+    #[must_use]
     pub fn static_token(mut self, token: impl Into<String>) -> Self {
         self.auth.static_token = Some(token.into());
         self
@@ -166,6 +169,7 @@ impl WsServerStateBuilder {
     /// Requires authentication and accepts, in `{"authToken":..}`, any live
     /// token of `tokens`: share the store with the HTTP server and a token
     /// obtained over HTTP works here, and one issued here by SCRAM works there.
+    #[must_use]
     pub fn token_store(mut self, tokens: TokenStore) -> Self {
         self.auth.tokens = Some(tokens);
         self
@@ -176,6 +180,7 @@ impl WsServerStateBuilder {
     /// (share it, and the `ScramServer`, with the HTTP server), and is
     /// accepted in `{"authToken":..}` here and as a bearer token there. The
     /// HTTP server's setter of the same name takes the same `ScramServer`.
+    #[must_use]
     pub fn auth(mut self, scram: ScramServer) -> Self {
         self.auth.tokens = Some(scram.tokens().clone());
         self.auth.scram = Some(scram);
@@ -185,6 +190,7 @@ impl WsServerStateBuilder {
     /// Decides which ops an authenticated principal may run (default:
     /// [`RoleAuthorizer::new`]: readers may read and watch, not write). Not consulted when the
     /// client is anonymous (no auth, or the static token).
+    #[must_use]
     pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
         self.authorizer = Some(authorizer);
         self

@@ -64,6 +64,7 @@ impl ScramClient {
     }
 
     /// Sets the iteration counts the client accepts from a server.
+    #[must_use]
     pub fn with_iteration_bounds(mut self, min: u32, max: u32) -> Self {
         self.min_iterations = min;
         self.max_iterations = max;
@@ -75,6 +76,7 @@ impl ScramClient {
     /// `test-util`). A fixed nonce makes the handshake replayable.
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    #[must_use]
     pub fn with_fixed_nonce(mut self, nonce: impl Into<String>) -> Self {
         self.nonce = nonce.into();
         self

@@ -280,6 +280,7 @@ pub struct ScramServerBuilder {
 
 impl ScramServerBuilder {
     /// Sets how long a handshake lives from its HELLO.
+    #[must_use]
     pub fn handshake_ttl(mut self, ttl: Duration) -> Self {
         self.handshake_ttl = ttl;
         self
@@ -287,6 +288,7 @@ impl ScramServerBuilder {
 
     /// Sets how many handshakes may be in progress at once (at least 1);
     /// past it, a HELLO evicts the oldest.
+    #[must_use]
     pub fn max_handshakes(mut self, max: usize) -> Self {
         self.max_handshakes = max.max(1);
         self
@@ -294,6 +296,7 @@ impl ScramServerBuilder {
 
     /// Sets how many handshakes one source address may have in progress
     /// (at least 1); past it, its HELLOs are refused.
+    #[must_use]
     pub fn max_handshakes_per_source(mut self, max: usize) -> Self {
         self.max_per_source = max.max(1);
         self
@@ -303,6 +306,7 @@ impl ScramServerBuilder {
     /// secret across restarts if real salts are stable across restarts
     /// (persisted users), so a fake salt does not change when a real one
     /// would not. Default: random per server.
+    #[must_use]
     pub fn secret(mut self, secret: [u8; 32]) -> Self {
         self.secret = Some(Zeroizing::new(secret));
         self
@@ -310,6 +314,7 @@ impl ScramServerBuilder {
 
     /// Sets the clock for handshake lifetimes (tests use a
     /// [`ManualClock`](crate::clock::ManualClock)).
+    #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -320,6 +325,7 @@ impl ScramServerBuilder {
     /// `test-util`).
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    #[must_use]
     pub fn fixed_server_nonce(mut self, suffix: impl Into<String>) -> Self {
         self.fixed_nonce = Some(suffix.into());
         self

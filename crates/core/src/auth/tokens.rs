@@ -91,18 +91,21 @@ impl TokenStore {
     }
 
     /// Sets the token lifetime.
+    #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
     /// Sets the maximum number of tokens kept (at least 1).
+    #[must_use]
     pub fn with_max_tokens(mut self, max_tokens: usize) -> Self {
         self.max_tokens = max_tokens.max(1);
         self
     }
 
     /// Sets the clock (tests use a [`ManualClock`](crate::clock::ManualClock)).
+    #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

@@ -217,6 +217,7 @@ impl UserStore {
     /// # Panics
     ///
     /// If `iterations` is 0.
+    #[must_use]
     pub fn with_iterations(mut self, iterations: u32) -> Self {
         assert!(iterations > 0, "PBKDF2 needs at least one iteration");
         self.iterations = iterations;

@@ -36,6 +36,7 @@ impl Backoff {
     }
 
     /// Growth factor per attempt (at least 1).
+    #[must_use]
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = if factor.is_finite() {
             factor.max(1.0)
@@ -46,6 +47,7 @@ impl Backoff {
     }
 
     /// Largest random fraction taken off each delay, in `0.0..=1.0`.
+    #[must_use]
     pub fn jitter(mut self, jitter: f64) -> Self {
         self.jitter = if jitter.is_finite() {
             jitter.clamp(0.0, 1.0)

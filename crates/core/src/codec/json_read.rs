@@ -481,7 +481,7 @@ impl<'a, 'de> Fields<'a, 'de> {
             .get_list("cols")
             .ok_or_else(|| "Missing or invalid 'cols'".to_owned())?;
         let mut meta = dict.get_dict("meta").cloned();
-        let mut ver = GRID_FORMAT_VERSION.to_string();
+        let mut ver = GRID_FORMAT_VERSION.to_owned();
         if let Some(meta_dict) = meta.as_mut() {
             if let Some(found) = meta_dict.get_str(VER) {
                 ver = found.to_string();

@@ -23,17 +23,17 @@ use libhaystack::val::Value;
 
 /// True when `filter` matches the context's dict.
 #[cfg(test)]
-pub(super) fn matches<R: PathResolver>(filter: &Filter, context: &EvalContext<R>) -> bool {
+pub(super) fn matches<R: PathResolver>(filter: &Filter, context: &EvalContext<'_, '_, R>) -> bool {
     or(&filter.or, context)
 }
 
 #[cfg(test)]
-fn or<R: PathResolver>(or_node: &Or, context: &EvalContext<R>) -> bool {
+fn or<R: PathResolver>(or_node: &Or, context: &EvalContext<'_, '_, R>) -> bool {
     or_node.ands.iter().any(|and_node| and(and_node, context))
 }
 
 #[cfg(test)]
-fn and<R: PathResolver>(and_node: &And, context: &EvalContext<R>) -> bool {
+fn and<R: PathResolver>(and_node: &And, context: &EvalContext<'_, '_, R>) -> bool {
     and_node.terms.iter().all(|term| match term {
         Term::Parens(parens) => or(&parens.or, context),
         Term::Cmp(cmp) => compare(cmp, context),
@@ -42,7 +42,7 @@ fn and<R: PathResolver>(and_node: &And, context: &EvalContext<R>) -> bool {
 }
 
 #[cfg(test)]
-fn compare<R: PathResolver>(cmp: &Cmp, context: &EvalContext<R>) -> bool {
+fn compare<R: PathResolver>(cmp: &Cmp, context: &EvalContext<'_, '_, R>) -> bool {
     compare_values(&cmp.op, &context.resolve(&cmp.path), &cmp.value)
 }
 

@@ -181,6 +181,7 @@ impl MemoryStore {
     }
 
     /// Set the `serverName` reported by `about`.
+    #[must_use]
     pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = name.into();
         self

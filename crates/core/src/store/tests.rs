@@ -133,7 +133,7 @@ fn path(rng: &mut StdRng) -> String {
         .chain(&["id", "missing"])
         .copied()
         .collect();
-    let mut path = pick(rng, &tags).to_string();
+    let mut path = pick(rng, &tags).to_owned();
     for _ in 0..rng.random_range(0..3usize).saturating_sub(1) {
         path.push_str("->");
         path.push_str(pick(rng, &tags));
@@ -143,21 +143,21 @@ fn path(rng: &mut StdRng) -> String {
 
 fn literal(rng: &mut StdRng, entities: usize) -> String {
     match rng.random_range(0..10) {
-        0 => pick(rng, &["0", "-0", "1", "70", "70.5", "100", "2"]).to_string(),
+        0 => pick(rng, &["0", "-0", "1", "70", "70.5", "100", "2"]).to_owned(),
         1 => format!(
             "{}{}",
             pick(rng, &["0", "1", "70", "70.5"]),
             pick(rng, UNITS)
         ),
         2 => format!("\"{}\"", pick(rng, STRS)),
-        3 => pick(rng, &["true", "false"]).to_string(),
+        3 => pick(rng, &["true", "false"]).to_owned(),
         4..=5 => format!("@{}", id(rng.random_range(0..entities + 1))),
         6 => format!("2024-01-0{}", rng.random_range(1..3)),
         7 => match rng.random_range(0..2) {
-            0 => pick(rng, TIMES).to_string(),
-            _ => pick(rng, DATETIMES).to_string(),
+            0 => pick(rng, TIMES).to_owned(),
+            _ => pick(rng, DATETIMES).to_owned(),
         },
-        8 => "`http://x`".to_string(),
+        8 => "`http://x`".to_owned(),
         _ => format!("^{}", pick(rng, &["point", "site", "x"])),
     }
 }

@@ -82,7 +82,7 @@ impl Drop for Connection {
 
 fn connect_error(url: &str, reason: impl std::fmt::Display) -> WsClientError {
     WsClientError::Connect {
-        url: url.to_string(),
+        url: url.to_owned(),
         reason: reason.to_string(),
     }
 }
@@ -215,7 +215,7 @@ impl Connection {
         self.send(
             Command::Frame {
                 text,
-                label: op.to_string(),
+                label: op.to_owned(),
             },
             deadline,
             &[id],
@@ -269,7 +269,7 @@ impl Connection {
             self.send(
                 Command::Frame {
                     text,
-                    label: "batch".to_string(),
+                    label: "batch".to_owned(),
                 },
                 deadline,
                 &ids,
@@ -295,7 +295,7 @@ impl Connection {
             Ok(Err(_)) => WsClientError::closed(
                 self.shared
                     .closed_reason()
-                    .unwrap_or_else(|| "connection task ended".to_string()),
+                    .unwrap_or_else(|| "connection task ended".to_owned()),
             ),
             // The wait below reports the timeout.
             Err(_) => return,
@@ -321,7 +321,7 @@ impl Connection {
             Err(_) => match self.shared.take(id) {
                 Some(pending) => {
                     let error = WsClientError::Timeout {
-                        op: op.to_string(),
+                        op: op.to_owned(),
                         after: timeout,
                     };
                     log::debug!(target: CLIENT_TARGET, "request {id} {op} timed out after {timeout:?}");

@@ -94,7 +94,7 @@ impl Shared {
         table.map.insert(
             id,
             Pending {
-                op: op.to_string(),
+                op: op.to_owned(),
                 started: Instant::now(),
                 reply,
             },
@@ -131,7 +131,7 @@ impl Shared {
         let mut rx = self.closed.subscribe();
         match rx.wait_for(Option::is_some).await {
             Ok(reason) => reason.clone().unwrap_or_default(),
-            Err(_) => "connection dropped".to_string(),
+            Err(_) => "connection dropped".to_owned(),
         }
     }
 

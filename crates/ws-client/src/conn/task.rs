@@ -67,7 +67,7 @@ pub(super) async fn run(
         }
     }
     let reason = match (client_closed, server_close) {
-        (true, Some(_)) => "closed by client".to_string(),
+        (true, Some(_)) => "closed by client".to_owned(),
         (_, Some(server)) => closed_by_server(Some(&server)),
         (_, None) => reason,
     };
@@ -123,7 +123,7 @@ pub(super) async fn read_loop(
                 log::trace!(target: CONN_TARGET, "pong from {}", shared.url);
             }
             // tungstenite answers pings itself.
-            Ok(Message::Ping(_)) | Ok(Message::Frame(_)) => {}
+            Ok(Message::Ping(_) | Message::Frame(_)) => {}
             Ok(Message::Close(frame)) => {
                 log::debug!(target: CONN_TARGET, "close frame from {}: {frame:?}", shared.url);
                 close_frame = frame.as_ref().map(close_info);
@@ -144,7 +144,7 @@ pub(super) fn closed_by_server(close: Option<&ServerClose>) -> String {
     match close {
         Some(close) if close.reason.is_empty() => format!("closed by server ({})", close.code),
         Some(close) => format!("closed by server ({} {})", close.code, close.reason),
-        None => "closed by server".to_string(),
+        None => "closed by server".to_owned(),
     }
 }
 

@@ -180,7 +180,7 @@ impl Client {
         let read = async {
             loop {
                 match self.ws.next().await {
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(message)) => return Some(message),
                     Some(Err(_)) | None => return None,
                 }
@@ -216,7 +216,7 @@ impl Client {
             loop {
                 match self.ws.next().await {
                     Some(Ok(Message::Close(frame))) => return frame,
-                    Some(Ok(_)) => continue,
+                    Some(Ok(_)) => {}
                     Some(Err(_)) | None => return None,
                 }
             }
