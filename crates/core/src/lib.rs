@@ -1,7 +1,9 @@
 //! Everything the hs transports share: Haystack values and wire formats
 //! ([`codec`], [`ws`]), SCRAM and bearer tokens ([`auth`]), the ops and their
-//! requests ([`ops`]), the in-memory store ([`store`]), and the observer
-//! framework, re-exported from hs-observe as [`observe`].
+//! requests ([`ops`]), the one request pipeline both servers run
+//! ([`ops::Pipeline`]), what every client offers ([`client`]), the in-memory
+//! store ([`store`]), and the observer framework, re-exported from
+//! hs-observe as [`observe`].
 //!
 //! ```
 //! use std::sync::Arc;

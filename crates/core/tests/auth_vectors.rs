@@ -1,5 +1,5 @@
 //! SCRAM-SHA-256 against known answers: the RFC 7677 test vector, the
-//! worked example of PROTOCOL.md 3.4, and the captured haystack-py
+//! worked example of docs/protocol.md 3.4, and the captured haystack-py
 //! exchanges in `fixtures/`.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (COMMON.md)
@@ -115,7 +115,7 @@ fn rfc7677_test_vector() {
 
 #[test]
 fn protocol_worked_example_values() {
-    // PROTOCOL.md 3.4, every row of the table.
+    // docs/protocol.md 3.4, every row of the table.
     let client_first = "n,,n=demo,r=_z_nMA2GEPDK_vjiBAKWZ2VGELpOV1Wg";
     let server_first = "r=_z_nMA2GEPDK_vjiBAKWZ2VGELpOV1WgPBjiUJud_Nana359mCd8SZYHyS02Sq5Z,s=f70zpD33f/JlgIMw7LS2/A==,i=4096";
     let sf = ServerFirst::parse(server_first).unwrap();
@@ -192,7 +192,7 @@ fn protocol_worked_example_values() {
     assert!(credential.verify_proof(&auth_message, &proof));
 }
 
-// The captured header values of PROTOCOL.md 3.4.
+// The captured header values of docs/protocol.md 3.4.
 const CAPTURED_CLIENT_FIRST: &str = "biwsbj1kZW1vLHI9X3pfbk1BMkdFUERLX3ZqaUJBS1daMlZHRUxwT1YxV2c";
 const CAPTURED_SERVER_FIRST: &str = "cj1fel9uTUEyR0VQREtfdmppQkFLV1oyVkdFTHBPVjFXZ1BCamlVSnVkX05hbmEzNTltQ2Q4U1pZSHlTMDJTcTVaLHM9ZjcwenBEMzNmL0psZ0lNdzdMUzIvQT09LGk9NDA5Ng";
 const CAPTURED_CLIENT_FINAL: &str = "Yz1iaXdzLHI9X3pfbk1BMkdFUERLX3ZqaUJBS1daMlZHRUxwT1YxV2dQQmppVUp1ZF9OYW5hMzU5bUNkOFNaWUh5UzAyU3E1WixwPUtKb0pHOGNZejBQMGlNVVZoczFtRzJhZVhwY0NiOE16cGJlZm5NakNCS289";

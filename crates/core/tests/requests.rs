@@ -1,4 +1,4 @@
-//! Typed request parsing: the wire shapes of PROTOCOL.md 2.2, and a clear
+//! Typed request parsing: the wire shapes of docs/protocol.md 2.2, and a clear
 #![allow(clippy::unwrap_used)]
 //! BadRequest for every malformed grid.
 

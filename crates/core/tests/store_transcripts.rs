@@ -1,6 +1,6 @@
 //! The reference dataset (`demo-entities.json`) answers the requests captured
 #![allow(clippy::unwrap_used)]
-//! from haystack-py the way the captures did, except where PROTOCOL.md section 8
+//! from haystack-py the way the captures did, except where docs/protocol.md section 8
 //! lists a defect we fix.
 
 mod common;

@@ -95,7 +95,7 @@ impl<T: Authorizer + ?Sized> Authorizer for Box<T> {
 ///
 /// Watches only read current values, and a read-only dashboard that cannot
 /// watch is of little use, so by default a Reader may watch (and close its
-/// session). haystack-py (PROTOCOL.md 2.5) counts watch ops and `close` as
+/// session). haystack-py (docs/protocol.md 2.5) counts watch ops and `close` as
 /// writes; [`haystack_py_compatible`](Self::haystack_py_compatible) does the
 /// same. Admin may do everything Operator may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

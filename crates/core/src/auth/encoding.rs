@@ -1,4 +1,4 @@
-//! Base64 flavours and random values used on the wire (PROTOCOL.md 3.1).
+//! Base64 flavours and random values used on the wire (docs/protocol.md 3.1).
 
 use base64::Engine as _;
 use base64::alphabet;

@@ -2,7 +2,7 @@ use crate::observe::ErrorKind;
 
 /// Why an authentication or authorisation step failed.
 ///
-/// Server-side, the variants map onto the protocol's answers (PROTOCOL.md
+/// Server-side, the variants map onto the protocol's answers (docs/protocol.md
 /// 3.3): [`AuthenticationFailed`](Self::AuthenticationFailed) is the final
 /// step's `403` (WebSocket `authErr`), [`Forbidden`](Self::Forbidden) is a role
 /// refusal (an error grid), everything else before a token exists is a `401`

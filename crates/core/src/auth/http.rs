@@ -1,4 +1,4 @@
-//! The HTTP face of Haystack auth (PROTOCOL.md 3.1 to 3.3): parsing and
+//! The HTTP face of Haystack auth (docs/protocol.md 3.1 to 3.3): parsing and
 //! building `Authorization`, `WWW-Authenticate` and `Authentication-Info`
 //! values, and [`authenticate`], which runs one request's `Authorization`
 //! header through a [`ScramServer`] and says what to answer.
@@ -372,7 +372,7 @@ impl fmt::Debug for HttpAuth {
 }
 
 /// Runs one request's `Authorization` header (`None` when absent) through
-/// `server` (PROTOCOL.md 3.2 and 3.3), for a client whose address is not
+/// `server` (docs/protocol.md 3.2 and 3.3), for a client whose address is not
 /// known; a server that knows it calls [`authenticate_from`].
 ///
 /// ```

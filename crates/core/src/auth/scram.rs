@@ -1,5 +1,5 @@
 //! The SCRAM-SHA-256 primitives of RFC 5802 / RFC 7677 and the four message
-//! formats, as PROTOCOL.md section 3.2 uses them.
+//! formats, as docs/protocol.md section 3.2 uses them.
 //!
 //! [`ScramClient`](super::ScramClient) and [`ScramServer`](super::ScramServer)
 //! are built from these; they are public so that credentials can be derived

@@ -104,7 +104,7 @@ impl Format {
         }
     }
 
-    /// The format of a request body, from its `Content-Type` (PROTOCOL.md
+    /// The format of a request body, from its `Content-Type` (docs/protocol.md
     /// 2.3).
     ///
     /// Absent or blank: JSON. `application/json` (any parameters) and
@@ -132,7 +132,7 @@ impl Format {
         })
     }
 
-    /// The response format for an `Accept` header (PROTOCOL.md 2.4), or
+    /// The response format for an `Accept` header (docs/protocol.md 2.4), or
     /// `None` when nothing acceptable is spoken (HTTP 406).
     ///
     /// Absent or blank: `default`. Otherwise the entries are ordered by

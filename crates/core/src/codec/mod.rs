@@ -1,5 +1,5 @@
 //! Grid wire formats: Haystack JSON v4 and Zinc 3.0, media-type handling and
-//! error grids, written as haystack-py writes them (PROTOCOL.md sections 1
+//! error grids, written as haystack-py writes them (docs/protocol.md sections 1
 //! and 2.3–2.4).
 //!
 //! ```

@@ -1,5 +1,5 @@
 //! Request grids for the 13 standard ops, shaped exactly as haystack-py's
-//! client sends them (PROTOCOL.md 2.2, identical over HTTP and WebSocket): the
+//! client sends them (docs/protocol.md 2.2, identical over HTTP and WebSocket): the
 //! client side of the typed requests that [`ops`](super) parses. Both hs
 //! clients build their requests here; use them with a client's raw `call`.
 
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn grids_match_the_reference_client() {
         // Bodies captured from haystack-py (http-all-ops-json); the reference
-        // writes null cells, which hs leaves out (PROTOCOL.md 1.1: same meaning).
+        // writes null cells, which hs leaves out (docs/protocol.md 1.1: same meaning).
         assert_eq!(
             json(&read_filter("point and temp and equipRef->ahu", Some(2))),
             r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"},{"name":"limit"}],"rows":[{"filter":"point and temp and equipRef->ahu","limit":2.0}]}"#

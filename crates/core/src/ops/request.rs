@@ -1,4 +1,4 @@
-//! Typed requests parsed from request grids (PROTOCOL.md 2.2).
+//! Typed requests parsed from request grids (docs/protocol.md 2.2).
 //!
 //! Every parser names the op and the problem in its [`OpError`]
 //! (kind [`BadRequest`](crate::observe::ErrorKind::BadRequest)). A `null` cell

@@ -75,7 +75,7 @@ impl WsResponse {
     }
 }
 
-/// The authentication messages of PROTOCOL.md 4.3.
+/// The authentication messages of docs/protocol.md 4.3.
 ///
 /// `Debug` redacts tokens and SCRAM data, so logging a message leaks no
 /// secret.

@@ -1,4 +1,4 @@
-//! haystack-py's WebSocket JSON envelopes (PROTOCOL.md sections 4.3–4.7):
+//! haystack-py's WebSocket JSON envelopes (docs/protocol.md sections 4.3–4.7):
 //! requests, responses, batches, watch pushes, auth messages and the
 //! capabilities exchange, encoded byte for byte as the reference writes them.
 //!
