@@ -1,5 +1,6 @@
 //! One client over either transport: the URL's scheme picks HTTP or WebSocket.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,10 +73,10 @@ async fn http_login(
     let token = http.login().await?;
     match &token {
         Some(_) => {
-            log::info!(target: "hs::auth", "logged in to {http_url} as {user}; its token opens {ws_url}")
+            log::info!(target: targets::AUTH, "logged in to {http_url} as {user}; its token opens {ws_url}")
         }
         None => {
-            log::info!(target: "hs::auth", "{http_url} requires no login; connecting to {ws_url} without a token")
+            log::info!(target: targets::AUTH, "{http_url} requires no login; connecting to {ws_url} without a token")
         }
     }
     Ok(token)
@@ -218,7 +219,7 @@ impl Client {
                             Ok(client) => client,
                             Err(error) if error.requires_token() => {
                                 log::info!(
-                                    target: "hs::auth",
+                                    target: targets::AUTH,
                                     "{url} refused a SCRAM login with close {} ({}): it takes tokens; logging in over HTTP",
                                     hs_ws_client::ServerClose::AUTH_REQUIRED,
                                     error.close_reason().unwrap_or_default()
@@ -286,7 +287,7 @@ impl Client {
         tokio::select! {
             push = next_push => push,
             reason = client.closed() => {
-                log::info!(target: "hs::ws::client", "connection ended: {reason}");
+                log::info!(target: targets::WS_CLIENT, "connection ended: {reason}");
                 None
             }
         }
@@ -312,7 +313,7 @@ impl Client {
             return;
         }
         if let Err(error) = self.close().await {
-            log::debug!(target: "hs::http::client", "close: {error}");
+            log::debug!(target: targets::HTTP_CLIENT, "close: {error}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The client commands: `hs about`, `hs ops`, `hs nav`, `hs read`, `hs his`,
 //! `hs write`, `hs watch`.
 
+use hs_core::observe::targets;
 use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
@@ -397,8 +398,8 @@ async fn watch_loop(session: &Session, args: &WatchArgs) -> Result<(), CliError>
     let close = session.client.watch_unsub(&watch_id, &[], true);
     match tokio::time::timeout(CLOSE_ON_EXIT, close).await {
         Ok(Ok(_)) => {}
-        Ok(Err(error)) => log::debug!(target: "hs::observe", "watchUnsub on exit: {error}"),
-        Err(_) => log::debug!(target: "hs::observe", "watchUnsub on exit: no answer"),
+        Ok(Err(error)) => log::debug!(target: targets::OBSERVE, "watchUnsub on exit: {error}"),
+        Err(_) => log::debug!(target: targets::OBSERVE, "watchUnsub on exit: no answer"),
     }
     outcome
 }
@@ -489,7 +490,7 @@ async fn recover(
                 return Ok(());
             }
             Err(error) if unreachable(&error) => {
-                log::debug!(target: "hs::observe", "re-subscription attempt {}: {error}", attempt + 1);
+                log::debug!(target: targets::OBSERVE, "re-subscription attempt {}: {error}", attempt + 1);
                 attempt = attempt.saturating_add(1);
             }
             Err(error) => return Err(error),
@@ -527,7 +528,7 @@ async fn next_change(
                         .await
                     {
                         Ok(_) => {
-                            log::debug!(target: "hs::ws::client", "watch {watch_id} renewed");
+                            log::debug!(target: targets::WS_CLIENT, "watch {watch_id} renewed");
                         }
                         Err(error) => recover(session, watch_id, watch, error.into()).await?,
                     },
@@ -583,7 +584,7 @@ fn poll_interval(requested: Duration, lease: Option<Duration>) -> Duration {
     match lease {
         Some(lease) if requested > lease / 2 => {
             log::warn!(
-                target: "hs::observe",
+                target: targets::OBSERVE,
                 "--poll {requested:?} is longer than half the watch lease ({lease:?}): polling every {:?}",
                 lease / 2
             );

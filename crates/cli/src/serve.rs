@@ -1,6 +1,7 @@
 //! `hs serve`, and the in-process server `hs bench` and `hs demo` start:
 //! the HTTP API, the WebSocket endpoint and `/metrics` on one port.
 
+use hs_core::observe::targets;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,9 +19,6 @@ use crate::cli::{ServeArgs, UserSpec};
 use crate::error::CliError;
 use crate::observers::{ObserverChoice, Observers};
 use crate::output::{outln, plural};
-
-/// The log target of the command's own lifecycle lines.
-const LOG_TARGET: &str = "hs::http::server";
 
 /// How long shutdown waits for connections and in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
@@ -189,7 +187,7 @@ impl RunningServer {
                 .is_err()
             {
                 log::warn!(
-                    target: LOG_TARGET,
+                    target: targets::HTTP_SERVER,
                     "{} WebSocket connections still open after {SHUTDOWN_GRACE:?}",
                     ws.connection_count()
                 );
@@ -222,7 +220,7 @@ pub(crate) fn load_store<P: AsRef<Path>>(files: &[P]) -> Result<Arc<MemoryStore>
             source,
         })?;
         log::info!(
-            target: LOG_TARGET,
+            target: targets::HTTP_SERVER,
             "loaded {} from {}",
             plural(count, "entity", "entities"),
             path.display()
@@ -241,7 +239,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         Some(points) => {
             let store = hs_core::demo::sized::store(points);
             log::info!(
-                target: LOG_TARGET,
+                target: targets::HTTP_SERVER,
                 "generated a building of {}",
                 plural(store.len(), "entity", "entities")
             );
@@ -315,13 +313,13 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     flush_stdout();
 
     let signal = signal.wait().await;
-    log::info!(target: LOG_TARGET, "{signal}: shutting down");
+    log::info!(target: targets::HTTP_SERVER, "{signal}: shutting down");
     let stats = server.observers.stats.clone();
     server.shutdown().await?;
     if let Some(stats) = stats {
         outln!("\n{}", stats.snapshot())?;
     }
-    log::info!(target: LOG_TARGET, "stopped");
+    log::info!(target: targets::HTTP_SERVER, "stopped");
     Ok(())
 }
 
@@ -349,7 +347,7 @@ impl ShutdownSignal {
             ) {
                 (Ok(int), Ok(term)) => Some((int, term)),
                 (Err(error), _) | (_, Err(error)) => {
-                    log::warn!(target: LOG_TARGET, "cannot install signal handlers: {error}");
+                    log::warn!(target: targets::HTTP_SERVER, "cannot install signal handlers: {error}");
                     None
                 }
             };
@@ -373,7 +371,7 @@ impl ShutdownSignal {
         match tokio::signal::ctrl_c().await {
             Ok(()) => "Ctrl-C",
             Err(error) => {
-                log::error!(target: LOG_TARGET, "cannot wait for Ctrl-C: {error}; serving until killed");
+                log::error!(target: targets::HTTP_SERVER, "cannot wait for Ctrl-C: {error}; serving until killed");
                 std::future::pending().await
             }
         }

@@ -1,14 +1,12 @@
 //! `hs serve --users FILE|-`: SCRAM users read from a file or stdin, so
 //! their passwords never appear on the command line (where `ps` shows them).
 
+use hs_core::observe::targets;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use crate::cli::{UserSpec, parse_user};
 use crate::error::CliError;
-
-/// The log target of these lines.
-const LOG_TARGET: &str = "hs::auth";
 
 /// Reads the users of `source`: a file, or standard input for `-`.
 ///
@@ -49,7 +47,7 @@ fn check_permissions(path: &Path, name: &str) -> Result<(), CliError> {
     }
     if mode & 0o040 != 0 {
         log::warn!(
-            target: LOG_TARGET,
+            target: targets::AUTH,
             "users file {name} is readable by its group (mode {:o}); consider chmod 600 {name}",
             mode & 0o777
         );
@@ -90,7 +88,7 @@ pub(crate) fn merge(mut users: Vec<UserSpec>, more: Vec<UserSpec>) -> Vec<UserSp
     let mut merged: Vec<UserSpec> = Vec::with_capacity(users.len());
     for user in users {
         if let Some(earlier) = merged.iter_mut().find(|u| u.name == user.name) {
-            log::warn!(target: LOG_TARGET, "user {} is given more than once; the last entry wins", user.name);
+            log::warn!(target: targets::AUTH, "user {} is given more than once; the last entry wins", user.name);
             *earlier = user;
         } else {
             merged.push(user);

@@ -14,6 +14,7 @@
 
 pub mod sized;
 
+use crate::observe::targets;
 use chrono::{TimeZone, Utc};
 use libhaystack::units::get_unit_or_default;
 use libhaystack::val::{Coord, Dict, Number, Ref, Value};
@@ -64,11 +65,11 @@ pub fn building_at(end: chrono::DateTime<Utc>) -> MemoryStore {
     } = generator;
     // Generated entities always carry an id Ref, so these cannot fail.
     if let Err(err) = store.update_entities(entities) {
-        log::error!(target: "hs::store", "demo entities rejected: {err}");
+        log::error!(target: targets::STORE, "demo entities rejected: {err}");
     }
     for (id, samples) in history {
         if let Err(err) = store.set_history_millis(&id, samples) {
-            log::error!(target: "hs::store", "demo history rejected: {err}");
+            log::error!(target: targets::STORE, "demo history rejected: {err}");
         }
     }
     store

@@ -3,18 +3,16 @@
 
 use hs_core::auth::http::{AuthenticationInfo, Authorization, WwwAuthenticate};
 use hs_core::auth::{AuthError, AuthFailure, AuthToken, ScramClient};
+use hs_core::observe::targets;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, WWW_AUTHENTICATE};
 
-use crate::client::{CLIENT_TARGET, Inner};
+use crate::client::Inner;
 use crate::error::HttpClientError;
 use crate::session::{Credentials, Grant};
 
 /// `Authentication-Info` (RFC 7615), which `http` has no constant for.
 const AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
-
-/// Log target of the handshake steps (never the secrets).
-pub(crate) const AUTH_TARGET: &str = "hs::auth";
 
 /// One `GET {base}/about` with an `Authorization` header; answers the
 /// status and headers (the bodies of handshake answers are empty).
@@ -23,7 +21,7 @@ async fn step(
     url: &str,
     authorization: &Authorization,
 ) -> Result<(StatusCode, HeaderMap), HttpClientError> {
-    log::debug!(target: CLIENT_TARGET, "GET {url}");
+    log::debug!(target: targets::HTTP_CLIENT, "GET {url}");
     let mut value = reqwest::header::HeaderValue::from_str(&authorization.header_value())
         .map_err(|_| HttpClientError::Scram(AuthError::Malformed("unsendable header value")))?;
     value.set_sensitive(true);
@@ -80,12 +78,12 @@ pub(crate) async fn login(
         scram = scram.with_fixed_nonce(nonce.clone());
     }
 
-    log::debug!(target: AUTH_TARGET, "HELLO for user {username:?} at {url}");
+    log::debug!(target: targets::AUTH, "HELLO for user {username:?} at {url}");
     let (status, headers) = step(inner, &url, &Authorization::hello(username)).await?;
     if status == StatusCode::OK {
         // The server runs without authentication (as the reference does, go
         // on without a token).
-        log::info!(target: CLIENT_TARGET, "session opened at {} (server requires no authentication)", inner.base);
+        log::info!(target: targets::HTTP_CLIENT, "session opened at {} (server requires no authentication)", inner.base);
         return Ok(Grant { token: None });
     }
     if status != StatusCode::UNAUTHORIZED {
@@ -95,11 +93,11 @@ pub(crate) async fn login(
         // A bare challenge: the server does not know the user.
         // DEBUG: the error returned to the caller says it (without telling
         // an unknown user from a wrong password); a WARN would say it twice.
-        log::debug!(target: AUTH_TARGET, "login refused for user {username:?} (HELLO)");
+        log::debug!(target: targets::AUTH, "login refused for user {username:?} (HELLO)");
         return Err(rejected(username));
     };
 
-    log::debug!(target: AUTH_TARGET, "SCRAM client-first for user {username:?}");
+    log::debug!(target: targets::AUTH, "SCRAM client-first for user {username:?}");
     let first = Authorization::Scram {
         handshake_token,
         data: scram.client_first(),
@@ -127,7 +125,7 @@ pub(crate) async fn login(
     .map_err(|_| HttpClientError::Scram(AuthError::OutOfOrder))?;
     let client_final = client_final?;
 
-    log::debug!(target: AUTH_TARGET, "SCRAM client-final for user {username:?}");
+    log::debug!(target: targets::AUTH, "SCRAM client-final for user {username:?}");
     let last = Authorization::Scram {
         handshake_token,
         data: client_final,
@@ -136,7 +134,7 @@ pub(crate) async fn login(
     match status {
         StatusCode::OK => {}
         StatusCode::FORBIDDEN => {
-            log::debug!(target: AUTH_TARGET, "login refused for user {username:?} (final step)");
+            log::debug!(target: targets::AUTH, "login refused for user {username:?} (final step)");
             return Err(rejected(username));
         }
         StatusCode::UNAUTHORIZED => return Err(AuthError::UnknownHandshake.into()),
@@ -152,8 +150,8 @@ pub(crate) async fn login(
         "Authentication-Info without server-final data",
     ))?;
     scram.verify_server_final(server_final)?;
-    log::debug!(target: AUTH_TARGET, "server signature verified for user {username:?}");
-    log::info!(target: CLIENT_TARGET, "session opened for user {username:?} at {}", inner.base);
+    log::debug!(target: targets::AUTH, "server signature verified for user {username:?}");
+    log::info!(target: targets::HTTP_CLIENT, "session opened for user {username:?} at {}", inner.base);
     Ok(Grant {
         token: Some(AuthToken::new(info.auth_token)),
     })

@@ -1,3 +1,4 @@
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,6 @@ use crate::builder::HttpClientBuilder;
 use crate::error::HttpClientError;
 use crate::retry::RetryPolicy;
 use crate::session::{Credentials, Grant, Session};
-
-/// Log target of requests, responses, retries and the session lifecycle.
-pub(crate) const CLIENT_TARGET: &str = "hs::http::client";
 
 /// How much of an unexpected response body an error keeps.
 const ERROR_BODY_LIMIT: usize = 512;
@@ -240,7 +238,7 @@ impl HttpClient {
                         return Err(error);
                     }
                     log::warn!(
-                        target: CLIENT_TARGET,
+                        target: targets::HTTP_CLIENT,
                         "{} attempt {attempt}/{attempts} failed ({error}); retrying in {wait:?}",
                         call.op
                     );
@@ -268,7 +266,7 @@ impl HttpClient {
         }
         // The token expired or was revoked: a fresh login, then once more.
         log::warn!(
-            target: CLIENT_TARGET,
+            target: targets::HTTP_CLIENT,
             "{} {url} answered 401; logging in again",
             call.method
         );
@@ -314,7 +312,7 @@ impl HttpClient {
         body: Option<&str>,
         grant: &Grant,
     ) -> Result<reqwest::Response, HttpClientError> {
-        log::debug!(target: CLIENT_TARGET, "{method} {url}");
+        log::debug!(target: targets::HTTP_CLIENT, "{method} {url}");
         let media_type = HeaderValue::from_static(self.inner.format.content_type());
         let mut request = self
             .inner
@@ -444,7 +442,7 @@ impl HaystackClient for HttpClient {
         let result = match self.send(&url, Method::GET, None, &grant).await {
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                 if had_token {
-                    log::info!(target: auth::AUTH_TARGET, "close: the server had already ended the session (token expired or revoked)");
+                    log::info!(target: targets::AUTH, "close: the server had already ended the session (token expired or revoked)");
                     Ok(())
                 } else {
                     Err(refused(&grant))
@@ -454,7 +452,7 @@ impl HaystackClient for HttpClient {
             Err(error) => Err(error),
         };
         let result = self.report(op, started, result);
-        log::info!(target: CLIENT_TARGET, "session closed at {}", self.inner.base);
+        log::info!(target: targets::HTTP_CLIENT, "session closed at {}", self.inner.base);
         Ok(result?)
     }
 

@@ -5,6 +5,7 @@
 //! `axum::serve` has neither the bound nor the timeouts, and it stops for a
 //! second, silently, when `accept` fails for lack of file descriptors.
 
+use hs_core::observe::targets;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
@@ -27,8 +28,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::{Layer as _, ServiceExt as _};
-
-use crate::LOG_TARGET;
 
 /// Default bound on open TCP connections (HTTP and upgraded WebSocket
 /// connections together): 1 000.
@@ -98,7 +97,7 @@ pub(crate) async fn serve(
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) if is_connection_error(&error) => {
-                log::debug!(target: LOG_TARGET, "accept: {error}");
+                log::debug!(target: targets::HTTP_SERVER, "accept: {error}");
                 continue;
             }
             Err(error) => {
@@ -106,7 +105,7 @@ pub(crate) async fn serve(
                 // something the next accept needs. Pause, then go on.
                 if let Some(suppressed) = failed.allow(std::time::Instant::now()) {
                     log::warn!(
-                        target: LOG_TARGET,
+                        target: targets::HTTP_SERVER,
                         "accept failed: {error}; retrying in {ACCEPT_BACKOFF:?}{}",
                         suppressed_note(suppressed)
                     );
@@ -120,7 +119,7 @@ pub(crate) async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             if let Some(suppressed) = refused.allow(std::time::Instant::now()) {
                 log::warn!(
-                    target: LOG_TARGET,
+                    target: targets::HTTP_SERVER,
                     "connection from {peer} refused: {} connections open (max_connections){}",
                     limits.max_connections,
                     suppressed_note(suppressed)
@@ -192,12 +191,12 @@ async fn serve_connection(
                 if let Err(error) = result {
                     if error.is_timeout() {
                         log::debug!(
-                            target: LOG_TARGET,
+                            target: targets::HTTP_SERVER,
                             "{peer}: request headers not complete within {:?}; closed",
                             limits.header_read_timeout
                         );
                     } else {
-                        log::debug!(target: LOG_TARGET, "{peer}: connection ended: {error}");
+                        log::debug!(target: targets::HTTP_SERVER, "{peer}: connection ended: {error}");
                     }
                 }
                 return;
@@ -210,7 +209,7 @@ async fn serve_connection(
                 idle_check = activity.next_check(limits.idle_timeout);
                 if activity.is_idle(limits.idle_timeout) {
                     log::debug!(
-                        target: LOG_TARGET,
+                        target: targets::HTTP_SERVER,
                         "{peer}: idle for {:?}; closing",
                         limits.idle_timeout
                     );

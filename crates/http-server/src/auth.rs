@@ -17,6 +17,7 @@
 //! | HELLO from an address with as many handshakes in progress as it may | `429`, `Retry-After: 1` | `on_error("auth", "overloaded")` |
 //! | valid bearer | the op runs as that principal | the op's own event |
 
+use hs_core::observe::targets;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -30,7 +31,6 @@ use hs_core::auth::http::{self as auth_http, Authorization, HttpAuth};
 use hs_core::auth::{Principal, ScramServer, TokenStore};
 use hs_core::observe::ErrorKind;
 
-use crate::AUTH_LOG_TARGET;
 use crate::observe::{AUTH_OP, Outcome};
 use crate::responses;
 
@@ -60,7 +60,7 @@ impl Session {
     /// Revokes this session's bearer token (the `close` op).
     pub(crate) fn revoke(&self) {
         if self.tokens.revoke(&self.token) {
-            log::info!(target: AUTH_LOG_TARGET, "token of {:?} revoked by close", self.principal.username);
+            log::info!(target: targets::AUTH, "token of {:?} revoked by close", self.principal.username);
         }
     }
 }
@@ -80,12 +80,12 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     let Some(value) = request.headers().get(AUTHORIZATION) else {
-        log::debug!(target: AUTH_LOG_TARGET, "{}: no Authorization header", request.uri().path());
+        log::debug!(target: targets::AUTH, "{}: no Authorization header", request.uri().path());
         return Outcome::error_on_route(ErrorKind::Auth)
             .attach(responses::unauthorized(BARE_CHALLENGE));
     };
     let Ok(value) = value.to_str() else {
-        log::debug!(target: AUTH_LOG_TARGET, "Authorization header is not visible ASCII");
+        log::debug!(target: targets::AUTH, "Authorization header is not visible ASCII");
         return Outcome::error_on_route(ErrorKind::Auth)
             .attach(responses::unauthorized(BARE_CHALLENGE));
     };
@@ -131,7 +131,7 @@ pub(crate) async fn authenticate(
             www_authenticate,
             error: Some(error),
         } => {
-            log::debug!(target: AUTH_LOG_TARGET, "refused: {error}");
+            log::debug!(target: targets::AUTH, "refused: {error}");
             let outcome = if handshake {
                 Outcome::error(AUTH_OP, ErrorKind::Auth)
             } else {
@@ -143,7 +143,7 @@ pub(crate) async fn authenticate(
             authentication_info,
             principal,
         } => {
-            log::info!(target: AUTH_LOG_TARGET, "{:?} authenticated ({:?})", principal.username, principal.role);
+            log::info!(target: targets::AUTH, "{:?} authenticated ({:?})", principal.username, principal.role);
             let mut response = Response::new(Body::empty());
             match HeaderValue::from_str(&authentication_info) {
                 Ok(info) => {
@@ -151,23 +151,23 @@ pub(crate) async fn authenticate(
                     Outcome::ok(AUTH_OP).attach(response)
                 }
                 Err(_) => {
-                    log::error!(target: AUTH_LOG_TARGET, "Authentication-Info is not a valid header value");
+                    log::error!(target: targets::AUTH, "Authentication-Info is not a valid header value");
                     *response.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
                     Outcome::error(AUTH_OP, ErrorKind::ServerError).attach(response)
                 }
             }
         }
         HttpAuth::TooManyRequests { error } => {
-            log::debug!(target: AUTH_LOG_TARGET, "refused: {error}");
+            log::debug!(target: targets::AUTH, "refused: {error}");
             Outcome::error(AUTH_OP, error.kind()).attach(responses::too_many_handshakes())
         }
         HttpAuth::Forbidden { error } => {
-            log::warn!(target: AUTH_LOG_TARGET, "SCRAM final step rejected: {error}");
+            log::warn!(target: targets::AUTH, "SCRAM final step rejected: {error}");
             Outcome::error(AUTH_OP, ErrorKind::Auth).attach(responses::authentication_failed())
         }
         other => {
             // `HttpAuth` is non-exhaustive: refuse what this version does not know.
-            log::warn!(target: AUTH_LOG_TARGET, "unhandled auth answer {other:?}; refused");
+            log::warn!(target: targets::AUTH, "unhandled auth answer {other:?}; refused");
             Outcome::error_on_route(ErrorKind::Auth).attach(responses::unauthorized(BARE_CHALLENGE))
         }
     }

@@ -7,6 +7,7 @@
 //! `Content-Type` `415`, undecodable body (error grid), role refusal (error
 //! grid), the op.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request};
@@ -22,7 +23,7 @@ use crate::auth::Session;
 use crate::limits::{BodyError, read_body};
 use crate::observe::{Outcome, op_name_label};
 use crate::query::grid_from_params;
-use crate::{LOG_TARGET, responses};
+use crate::responses;
 
 /// What the op handler needs, shared by every request.
 pub(crate) struct ApiState {
@@ -42,7 +43,7 @@ impl std::fmt::Debug for ApiState {
 
 /// `{base}/{name}` where `name` is no standard op: `404`.
 pub(crate) async fn unknown_op(Path(op_name): Path<String>) -> Response {
-    log::debug!(target: LOG_TARGET, "unknown op {op_name:?}: 404");
+    log::debug!(target: targets::HTTP_SERVER, "unknown op {op_name:?}: 404");
     Outcome::error(op_name_label(&op_name), ErrorKind::UnknownOp).attach(responses::not_found())
 }
 
@@ -77,7 +78,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
         let bytes = match read_body(&parts.headers, body, state.body_limit).await {
             Ok(bytes) => bytes,
             Err(BodyError::TooLarge) => {
-                log::warn!(target: LOG_TARGET, "{name}: request body over {} bytes, answered 413", state.body_limit);
+                log::warn!(target: targets::HTTP_SERVER, "{name}: request body over {} bytes, answered 413", state.body_limit);
                 let grid = OpError::new(ErrorKind::TooLarge, "Request body too large").to_grid();
                 return responses::error_grid(
                     name,
@@ -112,7 +113,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
             match decode_request(op, &bytes, body_format) {
                 Ok(request) => request,
                 Err(error) => {
-                    log::debug!(target: LOG_TARGET, "{name}: undecodable request body: {}", error.message());
+                    log::debug!(target: targets::HTTP_SERVER, "{name}: undecodable request body: {}", error.message());
                     return op_error_response(name, &error, format);
                 }
             }
@@ -143,7 +144,7 @@ pub(crate) async fn handle_op(state: Arc<ApiState>, op: Op, request: Request) ->
             }
         }
         Err(error) => {
-            log::debug!(target: LOG_TARGET, "{name}: {}", error.message());
+            log::debug!(target: targets::HTTP_SERVER, "{name}: {}", error.message());
             op_error_response(name, &error, format)
         }
     }

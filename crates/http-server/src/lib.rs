@@ -51,12 +51,6 @@ pub use error::HttpServerError;
 pub use limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
 pub use server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 
-/// The `log` target of requests, errors and the server lifecycle.
-pub const LOG_TARGET: &str = "hs::http::server";
-
-/// The `log` target of authentication events.
-pub const AUTH_LOG_TARGET: &str = "hs::auth";
-
 use std::sync::Arc;
 
 use hs_core::ops::HaystackOps;

@@ -1,5 +1,6 @@
 //! Request limits: the request deadline and the body-size limit.
 
+use hs_core::observe::targets;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -9,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use hs_core::observe::ErrorKind;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::LOG_TARGET;
 use crate::observe::Outcome;
 
 /// Default body-size limit: 16 MiB, as the reference server.
@@ -21,7 +21,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The answer to a request that ran past its deadline: `503 Service
 /// Unavailable` (`text/plain`, `Retry-After: 1`), observed as `timeout`.
 pub(crate) fn timeout_response(timeout: Duration) -> Response {
-    log::warn!(target: LOG_TARGET, "no response within {timeout:?}: answered 503");
+    log::warn!(target: targets::HTTP_SERVER, "no response within {timeout:?}: answered 503");
     let response = (
         StatusCode::SERVICE_UNAVAILABLE,
         [("retry-after", "1")],
@@ -62,7 +62,7 @@ pub(crate) async fn read_body(
             if std::error::Error::source(&*error).is_some_and(|s| s.is::<LengthLimitError>()) {
                 Err(BodyError::TooLarge)
             } else {
-                log::debug!(target: LOG_TARGET, "request body could not be read: {error}");
+                log::debug!(target: targets::HTTP_SERVER, "request body could not be read: {error}");
                 Err(BodyError::Read)
             }
         }

@@ -10,6 +10,7 @@
 //! (which skips the extension's allocation) and a panic turned into a `500`
 //! are reported, so nothing goes unreported.
 
+use hs_core::observe::targets;
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
@@ -31,7 +32,6 @@ use pin_project_lite::pin_project;
 use tokio::time::Timeout;
 use tower::{Layer, Service};
 
-use crate::LOG_TARGET;
 use crate::limits::timeout_response;
 
 /// The op name reported for auth handshake steps (HELLO and SCRAM), which
@@ -265,7 +265,7 @@ where
             Some(kind) => observer.on_error(op, kind.as_str()),
         }
         log::debug!(
-            target: LOG_TARGET,
+            target: targets::HTTP_SERVER,
             "{} {op} -> {} in {:.3} ms, {} B in, {} B out{}",
             this.method,
             status.as_u16(),
@@ -304,7 +304,7 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response 
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
-    log::error!(target: LOG_TARGET, "request handler panicked: {message}");
+    log::error!(target: targets::HTTP_SERVER, "request handler panicked: {message}");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         [(CONTENT_TYPE, "text/plain; charset=utf-8")],

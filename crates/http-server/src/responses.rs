@@ -7,10 +7,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hs_core::codec::{CodecError, Format, encode_grid, encode_reply};
 use hs_core::observe::ErrorKind;
+use hs_core::observe::targets;
 use hs_core::ops::Reply;
 use hs_core::value::Grid;
 
-use crate::LOG_TARGET;
 use crate::observe::Outcome;
 
 const JSON: &str = "application/json";
@@ -86,7 +86,7 @@ pub(crate) fn unauthorized(www_authenticate: &str) -> Response {
             response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
         Err(_) => {
-            log::error!(target: LOG_TARGET, "WWW-Authenticate value is not a valid header; sent the bare challenge");
+            log::error!(target: targets::HTTP_SERVER, "WWW-Authenticate value is not a valid header; sent the bare challenge");
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static(crate::auth::BARE_CHALLENGE),
@@ -154,7 +154,7 @@ fn encoded(
             }
         }
         Err(encode_error) => {
-            log::error!(target: LOG_TARGET, "{op}: response grid could not be encoded as {format:?}: {encode_error}");
+            log::error!(target: targets::HTTP_SERVER, "{op}: response grid could not be encoded as {format:?}: {encode_error}");
             let response = (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(CONTENT_TYPE, TEXT)],

@@ -1,5 +1,6 @@
 //! The running server: bound listener, graceful shutdown.
 
+use hs_core::observe::targets;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -9,7 +10,6 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::LOG_TARGET;
 use crate::accept::{self, ConnLimits};
 use crate::error::HttpServerError;
 
@@ -53,7 +53,7 @@ impl HttpServer {
                 let _ = signal.await;
             },
         ));
-        log::info!(target: LOG_TARGET, "listening on http://{local_addr}{base_path}");
+        log::info!(target: targets::HTTP_SERVER, "listening on http://{local_addr}{base_path}");
         Ok(HttpServer {
             local_addr,
             base_path,
@@ -88,7 +88,7 @@ impl HttpServer {
             Ok(Err(join)) => Err(HttpServerError::Task(join.to_string())),
             Err(_elapsed) => {
                 log::warn!(
-                    target: LOG_TARGET,
+                    target: targets::HTTP_SERVER,
                     "requests still running {:?} after shutdown began; aborting",
                     self.grace
                 );
@@ -96,7 +96,7 @@ impl HttpServer {
                 Ok(())
             }
         };
-        log::info!(target: LOG_TARGET, "stopped http://{}{}", self.local_addr, self.base_path);
+        log::info!(target: targets::HTTP_SERVER, "stopped http://{}{}", self.local_addr, self.base_path);
         result
     }
 

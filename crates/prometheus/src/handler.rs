@@ -5,11 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hs_observe::targets;
 
 use crate::metrics::{ExpositionFormat, PrometheusMetrics};
-
-/// The `log` target of exposition failures.
-const LOG_TARGET: &str = "hs::observe";
 
 /// A router serving `GET /metrics` from `metrics`; merge it into your app
 /// (`app.merge(metrics_router(metrics))`) or serve it on its own port.
@@ -47,7 +45,7 @@ pub async fn metrics_handler(
         )
             .into_response(),
         Err(error) => {
-            log::error!(target: LOG_TARGET, "encoding the Prometheus metrics failed: {error}");
+            log::error!(target: targets::OBSERVE, "encoding the Prometheus metrics failed: {error}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

@@ -4,15 +4,13 @@
 use futures_util::{SinkExt, StreamExt};
 use hs_core::auth::AuthFailure;
 use hs_core::observe::MetricsObserver;
+use hs_core::observe::targets;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::config::Auth;
 use crate::conn::{Shared, WsStream, close_info};
 use crate::wire::{self, AuthReply, Incoming};
 use crate::{ServerClose, WsClientError};
-
-/// `log` target of the handshake steps (never the secrets).
-pub(crate) const AUTH_TARGET: &str = "hs::auth";
 
 /// Runs the configured authentication on a fresh connection.
 pub(crate) async fn authenticate(
@@ -27,12 +25,12 @@ pub(crate) async fn authenticate(
             // response) fails the requests the connection carried with
             // `AuthFailure::TokenRejected` (see `Shared::auth_refusal`).
             send(stream, shared, wire::encode_token(token.expose())).await?;
-            log::debug!(target: AUTH_TARGET, "token sent to {}", shared.url);
+            log::debug!(target: targets::AUTH, "token sent to {}", shared.url);
             Ok(())
         }
         Auth::Scram { username, password } => {
             scram(stream, shared, username, password).await?;
-            log::info!(target: AUTH_TARGET, "authenticated to {} as {username} (SCRAM-SHA-256)", shared.url);
+            log::info!(target: targets::AUTH, "authenticated to {} as {username} (SCRAM-SHA-256)", shared.url);
             Ok(())
         }
     }
@@ -45,7 +43,7 @@ async fn scram(
     password: &str,
 ) -> Result<(), WsClientError> {
     let mut client = hs_core::auth::ScramClient::new(username, password);
-    log::debug!(target: AUTH_TARGET, "SCRAM hello for {username} to {}", shared.url);
+    log::debug!(target: targets::AUTH, "SCRAM hello for {username} to {}", shared.url);
     send(stream, shared, wire::encode_hello(&client.hello_username())).await?;
     let handshake_token = match recv(stream, shared).await? {
         AuthReply::Challenge { handshake_token } if !handshake_token.is_empty() => handshake_token,
@@ -53,7 +51,7 @@ async fn scram(
         other => return Err(unexpected("hello", &other)),
     };
     let first = client.client_first();
-    log::debug!(target: AUTH_TARGET, "SCRAM client-first sent");
+    log::debug!(target: targets::AUTH, "SCRAM client-first sent");
     send(stream, shared, wire::encode_scram(&handshake_token, &first)).await?;
     let (handshake_token, server_first) = match recv(stream, shared).await? {
         AuthReply::Scram {
@@ -69,7 +67,7 @@ async fn scram(
     let last = client
         .client_final(&server_first)
         .map_err(|e| broken(format!("bad server-first message: {e}")))?;
-    log::debug!(target: AUTH_TARGET, "SCRAM client-final sent");
+    log::debug!(target: targets::AUTH, "SCRAM client-final sent");
     send(stream, shared, wire::encode_scram(&handshake_token, &last)).await?;
     match recv(stream, shared).await? {
         AuthReply::Ok { data } => {
@@ -89,7 +87,7 @@ async fn scram(
 /// password wrong, so neither does the error.
 fn refused(username: &str) -> WsClientError {
     // DEBUG: the error returned to the caller says it; a WARN would say it twice.
-    log::debug!(target: AUTH_TARGET, "login refused for user {username:?} (authErr)");
+    log::debug!(target: targets::AUTH, "login refused for user {username:?} (authErr)");
     WsClientError::refused(
         AuthFailure::CredentialsRejected {
             username: username.to_owned(),
@@ -99,7 +97,7 @@ fn refused(username: &str) -> WsClientError {
 }
 
 fn broken(what: impl std::fmt::Display) -> WsClientError {
-    log::debug!(target: AUTH_TARGET, "SCRAM exchange failed: {what}");
+    log::debug!(target: targets::AUTH, "SCRAM exchange failed: {what}");
     WsClientError::auth_broken(what, None)
 }
 
@@ -150,6 +148,6 @@ fn closed(close: Option<ServerClose>) -> WsClientError {
         "the server closed the connection during the SCRAM exchange",
         close,
     );
-    log::debug!(target: AUTH_TARGET, "{error}");
+    log::debug!(target: targets::AUTH, "{error}");
     error
 }

@@ -1,5 +1,6 @@
 //! Several connections behind one handle, and channels over them.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -8,7 +9,6 @@ use hs_core::ops::Op;
 use tokio::sync::broadcast;
 
 use crate::config::{WsClientBuilder, WsConfig};
-use crate::conn::CLIENT_TARGET;
 use crate::reconnect::ReconnectingWsClient;
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
 use crate::{Grid, WsClientError, requests};
@@ -63,7 +63,7 @@ impl WsPool {
                     .await?,
             );
         }
-        log::info!(target: CLIENT_TARGET, "pool of {size} connections to {}", config.url);
+        log::info!(target: targets::WS_CLIENT, "pool of {size} connections to {}", config.url);
         Ok(WsPool {
             inner: Arc::new(PoolInner {
                 members,

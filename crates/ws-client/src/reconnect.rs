@@ -1,6 +1,7 @@
 //! A client that survives its connection: reconnects with backoff,
 //! re-authenticates and re-subscribes its watches.
 
+use hs_core::observe::targets;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::{WsClientBuilder, WsConfig};
-use crate::conn::{CLIENT_TARGET, Connection, PushSink};
+use crate::conn::{Connection, PushSink};
 use crate::watch::{PUSH_QUEUE, WatchEvents, WatchPush};
 use crate::{Grid, WsClientError, requests};
 use hs_core::client::Backoff;
@@ -510,18 +511,18 @@ async fn resubscribe(state: &State, conn: &Connection) {
             Ok(response) => match requests::watch_id(&response) {
                 Some(server_id) => {
                     log::info!(
-                        target: CLIENT_TARGET,
+                        target: targets::WS_CLIENT,
                         "watch {user_id} re-subscribed on {} as {server_id}",
                         state.config.url
                     );
                     state.watches.lock().rebind(&user_id, server_id);
                 }
                 None => {
-                    log::warn!(target: CLIENT_TARGET, "watch {user_id}: watchSub answer has no watchId")
+                    log::warn!(target: targets::WS_CLIENT, "watch {user_id}: watchSub answer has no watchId")
                 }
             },
             Err(error) => log::warn!(
-                target: CLIENT_TARGET,
+                target: targets::WS_CLIENT,
                 "watch {user_id} not re-subscribed on {}: {error}",
                 state.config.url
             ),
@@ -569,7 +570,7 @@ async fn supervise(weak: std::sync::Weak<State>) {
                 state.current.send_replace(None);
                 let delay = state.backoff.delay(attempt);
                 log::warn!(
-                    target: CLIENT_TARGET,
+                    target: targets::WS_CLIENT,
                     "connection to {} lost ({reason}); reconnecting in {delay:?} (attempt {})",
                     state.config.url,
                     attempt + 1
@@ -582,13 +583,13 @@ async fn supervise(weak: std::sync::Weak<State>) {
             match Connection::open(&state.config, push_sink(&state)).await {
                 Ok(conn) => {
                     resubscribe(&state, &conn).await;
-                    log::warn!(target: CLIENT_TARGET, "reconnected to {}", state.config.url);
+                    log::warn!(target: targets::WS_CLIENT, "reconnected to {}", state.config.url);
                     state.current.send_replace(Some(Arc::new(conn)));
                     break;
                 }
                 Err(error) => {
                     log::warn!(
-                        target: CLIENT_TARGET,
+                        target: targets::WS_CLIENT,
                         "reconnection attempt {attempt} to {} failed: {error}",
                         state.config.url
                     );

@@ -1,5 +1,6 @@
 //! Watch pushes as a `Stream`.
 
+use hs_core::observe::targets;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -42,7 +43,7 @@ impl WatchEvents {
                 match rx.recv().await {
                     Ok(push) => return Some((push, rx)),
                     Err(broadcast::error::RecvError::Lagged(n)) => log::warn!(
-                        target: crate::conn::CLIENT_TARGET,
+                        target: targets::WS_CLIENT,
                         "watch event consumer too slow: {n} pushes dropped"
                     ),
                     Err(broadcast::error::RecvError::Closed) => return None,

@@ -9,6 +9,7 @@
 //! request came first, `invalid` for garbage) or `on_error("auth",
 //! "timeout")` when the deadline passes.
 
+use hs_core::observe::targets;
 use std::time::Instant;
 
 use axum::extract::ws::Message;
@@ -18,11 +19,11 @@ use hs_core::observe::{ErrorKind, MetricsObserver};
 use hs_core::ws::{self, AuthMessage, ClientFrame};
 use subtle::ConstantTimeEq;
 
+use crate::close;
 use crate::conn::{Stream, read_failed};
 use crate::outgoing::{AUTH, INVALID, Label, Outcomes, Outgoing};
 use crate::shared::ConnShared;
 use crate::state::WsServerState;
-use crate::{LOG_AUTH, close};
 use hs_core::observe::labels::label_of;
 
 /// Why the phase ended without a principal.
@@ -57,27 +58,27 @@ pub(crate) async fn authenticate(
         Ok(principal) => {
             match &principal {
                 Some(principal) => log::info!(
-                    target: LOG_AUTH,
+                    target: targets::AUTH,
                     "{}: authenticated as {} ({})",
                     shared.peer,
                     principal.username,
                     principal.role.as_str()
                 ),
                 None => {
-                    log::info!(target: LOG_AUTH, "{}: authenticated by static token", shared.peer)
+                    log::info!(target: targets::AUTH, "{}: authenticated by static token", shared.peer)
                 }
             }
             observer.on_request(AUTH, started.elapsed());
             Some(principal)
         }
         Err(Refusal::Refused(label)) => {
-            log::warn!(target: LOG_AUTH, "{}: authentication failed", shared.peer);
+            log::warn!(target: targets::AUTH, "{}: authentication failed", shared.peer);
             observer.on_error(&label, ErrorKind::Auth.as_str());
             refuse(shared, close::REASON_AUTH_FAILED);
             None
         }
         Err(Refusal::Timeout) => {
-            log::warn!(target: LOG_AUTH, "{}: authentication not completed within {timeout:?}", shared.peer);
+            log::warn!(target: targets::AUTH, "{}: authentication not completed within {timeout:?}", shared.peer);
             observer.on_error(AUTH, ErrorKind::Timeout.as_str());
             refuse(shared, close::REASON_AUTH_TIMEOUT);
             None
@@ -149,12 +150,12 @@ async fn exchange(
             }
             Ok(ClientFrame::Request(request)) => {
                 observer.on_ws_message_recv(&request.op, len);
-                log::debug!(target: LOG_AUTH, "{}: request before authentication", shared.peer);
+                log::debug!(target: targets::AUTH, "{}: request before authentication", shared.peer);
                 return Err(Refusal::Refused(label_of(&request.op)));
             }
             Ok(_) | Err(_) => {
                 observer.on_ws_message_recv(INVALID, len);
-                log::debug!(target: LOG_AUTH, "{}: unexpected message during authentication", shared.peer);
+                log::debug!(target: targets::AUTH, "{}: unexpected message during authentication", shared.peer);
                 return Err(Refusal::Refused(INVALID.into()));
             }
         };
@@ -172,18 +173,18 @@ async fn exchange(
                 {
                     Some(principal) => Ok(Some(principal)),
                     None => {
-                        log::debug!(target: LOG_AUTH, "{}: unknown or expired token", shared.peer);
+                        log::debug!(target: targets::AUTH, "{}: unknown or expired token", shared.peer);
                         Err(Refusal::Refused(AUTH.into()))
                     }
                 };
             }
             AuthMessage::Hello { username } if !said_hello => {
                 let Some(scram) = &auth.scram else {
-                    log::debug!(target: LOG_AUTH, "{}: hello, but SCRAM is not enabled", shared.peer);
+                    log::debug!(target: targets::AUTH, "{}: hello, but SCRAM is not enabled", shared.peer);
                     return Err(Refusal::Refused(AUTH.into()));
                 };
                 said_hello = true;
-                log::debug!(target: LOG_AUTH, "{}: SCRAM hello", shared.peer);
+                log::debug!(target: targets::AUTH, "{}: SCRAM hello", shared.peer);
                 // The peer is kept as its `ip:port` text; parsed back, it
                 // counts the handshake against that address.
                 let source = shared
@@ -203,7 +204,7 @@ async fn exchange(
                         );
                     }
                     Err(err) => {
-                        log::debug!(target: LOG_AUTH, "{}: SCRAM hello refused: {}", shared.peer, err.as_str());
+                        log::debug!(target: targets::AUTH, "{}: SCRAM hello refused: {}", shared.peer, err.as_str());
                         return Err(Refusal::Refused(AUTH.into()));
                     }
                 }
@@ -218,7 +219,7 @@ async fn exchange(
                 };
                 match scram.step(&handshake_token, &data) {
                     Ok(ScramStep::Continue(first)) => {
-                        log::debug!(target: LOG_AUTH, "{}: SCRAM first step", shared.peer);
+                        log::debug!(target: targets::AUTH, "{}: SCRAM first step", shared.peer);
                         send(
                             shared,
                             &AuthMessage::Scram {
@@ -229,7 +230,7 @@ async fn exchange(
                         );
                     }
                     Ok(ScramStep::Authenticated(done)) => {
-                        log::debug!(target: LOG_AUTH, "{}: SCRAM final step", shared.peer);
+                        log::debug!(target: targets::AUTH, "{}: SCRAM final step", shared.peer);
                         send(
                             shared,
                             &AuthMessage::AuthOk {
@@ -241,13 +242,13 @@ async fn exchange(
                     }
                     Ok(_) => return Err(Refusal::Refused(AUTH.into())),
                     Err(err) => {
-                        log::debug!(target: LOG_AUTH, "{}: SCRAM step refused: {}", shared.peer, err.as_str());
+                        log::debug!(target: targets::AUTH, "{}: SCRAM step refused: {}", shared.peer, err.as_str());
                         return Err(Refusal::Refused(AUTH.into()));
                     }
                 }
             }
             _ => {
-                log::debug!(target: LOG_AUTH, "{}: auth message out of sequence", shared.peer);
+                log::debug!(target: targets::AUTH, "{}: auth message out of sequence", shared.peer);
                 return Err(Refusal::Refused(AUTH.into()));
             }
         }

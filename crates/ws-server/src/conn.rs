@@ -1,6 +1,7 @@
 //! One connection's life: connect event, auth phase, message loop with
 //! heartbeat and pushes, closing handshake, disconnect event.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use crate::outgoing::{INVALID, Outgoing};
 use crate::shared::{ConnShared, SendBudget};
 use crate::state::WsServerState;
-use crate::{LOG_CONN, LOG_SERVER, auth, close, protocol, writer};
+use crate::{auth, close, protocol, writer};
 
 pub(crate) type Stream = SplitStream<WebSocket>;
 
@@ -29,7 +30,7 @@ struct ConnectionGuard {
 
 impl ConnectionGuard {
     fn new(observer: GuardedObserver, peer: Arc<str>, permit: OwnedSemaphorePermit) -> Self {
-        log::info!(target: LOG_CONN, "{peer}: connection opened");
+        log::info!(target: targets::WS_CONN, "{peer}: connection opened");
         observer.on_ws_connect(&peer);
         ConnectionGuard {
             observer,
@@ -43,7 +44,7 @@ impl ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         log::info!(
-            target: LOG_CONN,
+            target: targets::WS_CONN,
             "{}: connection closed after {:.3} s",
             self.peer,
             self.opened.elapsed().as_secs_f64()
@@ -104,7 +105,7 @@ pub(crate) async fn run(
 async fn release_watches(state: &WsServerState, shared: &ConnShared) {
     let watches = shared.take_watches();
     if !watches.is_empty() {
-        log::debug!(target: LOG_SERVER, "{}: releasing {} watches", shared.peer, watches.len());
+        log::debug!(target: targets::WS_SERVER, "{}: releasing {} watches", shared.peer, watches.len());
     }
     for watch_id in watches {
         state
@@ -162,12 +163,12 @@ async fn message_loop(
             }
             _ = tick(&mut heartbeat) => {
                 if unanswered_pings >= config.missed_pongs {
-                    log::warn!(target: LOG_CONN, "{}: {unanswered_pings} pings without a pong, closing", shared.peer);
+                    log::warn!(target: targets::WS_CONN, "{}: {unanswered_pings} pings without a pong, closing", shared.peer);
                     shared.close(close::POLICY, close::REASON_HEARTBEAT);
                     return;
                 }
                 unanswered_pings += 1;
-                log::trace!(target: LOG_CONN, "{}: ping", shared.peer);
+                log::trace!(target: targets::WS_CONN, "{}: ping", shared.peer);
                 // A full queue is handled where data frames are queued.
                 let _ = shared.enqueue_control(Outgoing::ping());
             }
@@ -196,14 +197,14 @@ async fn message_loop(
                         session.handle_binary(bytes, received, permit);
                     }
                     Some(Ok(Message::Pong(_))) => {
-                        log::trace!(target: LOG_CONN, "{}: pong", shared.peer);
+                        log::trace!(target: targets::WS_CONN, "{}: pong", shared.peer);
                         unanswered_pings = 0;
                     }
-                    Some(Ok(Message::Ping(_))) => log::trace!(target: LOG_CONN, "{}: ping received", shared.peer),
+                    Some(Ok(Message::Ping(_))) => log::trace!(target: targets::WS_CONN, "{}: ping received", shared.peer),
                     Some(Ok(Message::Close(frame))) => {
                         match frame {
-                            Some(frame) => log::debug!(target: LOG_CONN, "{}: peer closed ({} {})", shared.peer, frame.code, frame.reason.as_str()),
-                            None => log::debug!(target: LOG_CONN, "{}: peer closed", shared.peer),
+                            Some(frame) => log::debug!(target: targets::WS_CONN, "{}: peer closed ({} {})", shared.peer, frame.code, frame.reason.as_str()),
+                            None => log::debug!(target: targets::WS_CONN, "{}: peer closed", shared.peer),
                         }
                         shared.peer_closed();
                         return;
@@ -213,7 +214,7 @@ async fn message_loop(
                         return;
                     }
                     None => {
-                        log::debug!(target: LOG_CONN, "{}: connection dropped by the peer", shared.peer);
+                        log::debug!(target: targets::WS_CONN, "{}: connection dropped by the peer", shared.peer);
                         shared.peer_closed();
                         return;
                     }
@@ -269,7 +270,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 fn stalled(shared: &ConnShared, stall_timeout: std::time::Duration) {
     if !shared.cancel.is_cancelled() {
         log::warn!(
-            target: LOG_SERVER,
+            target: targets::WS_SERVER,
             "{}: send budget of {} bytes exhausted for {stall_timeout:?}, closing the connection of a slow reader",
             shared.peer,
             shared.budget.limit()
@@ -295,20 +296,20 @@ pub(crate) fn read_failed(shared: &ConnShared, err: axum::Error) {
     use tokio_tungstenite::tungstenite::Error as WsError;
     use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
     let Ok(err) = err.into_inner().downcast::<WsError>() else {
-        log::debug!(target: LOG_CONN, "{}: read failed, dropping the connection", shared.peer);
+        log::debug!(target: targets::WS_CONN, "{}: read failed, dropping the connection", shared.peer);
         shared.peer_closed();
         return;
     };
     match *err {
         WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
-            log::warn!(target: LOG_SERVER, "{}: message over the size limit, closing with 1009", shared.peer);
+            log::warn!(target: targets::WS_SERVER, "{}: message over the size limit, closing with 1009", shared.peer);
             shared
                 .observer
                 .on_error(INVALID, ErrorKind::TooLarge.as_str());
             shared.close(close::TOO_BIG, close::REASON_TOO_BIG);
         }
         WsError::Utf8(_) => {
-            log::debug!(target: LOG_CONN, "{}: text message is not UTF-8, closing with 1007", shared.peer);
+            log::debug!(target: targets::WS_CONN, "{}: text message is not UTF-8, closing with 1007", shared.peer);
             shared
                 .observer
                 .on_error(INVALID, ErrorKind::Protocol.as_str());
@@ -319,18 +320,18 @@ pub(crate) fn read_failed(shared: &ConnShared, err: axum::Error) {
         WsError::Protocol(
             ProtocolError::ResetWithoutClosingHandshake | ProtocolError::ReceivedAfterClosing,
         ) => {
-            log::debug!(target: LOG_CONN, "{}: connection dropped by the peer", shared.peer);
+            log::debug!(target: targets::WS_CONN, "{}: connection dropped by the peer", shared.peer);
             shared.peer_closed();
         }
         WsError::Protocol(violation) => {
-            log::debug!(target: LOG_CONN, "{}: protocol violation ({violation}), closing with 1002", shared.peer);
+            log::debug!(target: targets::WS_CONN, "{}: protocol violation ({violation}), closing with 1002", shared.peer);
             shared
                 .observer
                 .on_error(INVALID, ErrorKind::Protocol.as_str());
             shared.close(close::PROTOCOL, close::REASON_PROTOCOL);
         }
         other => {
-            log::debug!(target: LOG_CONN, "{}: read failed ({other}), dropping the connection", shared.peer);
+            log::debug!(target: targets::WS_CONN, "{}: read failed ({other}), dropping the connection", shared.peer);
             shared.peer_closed();
         }
     }
@@ -348,7 +349,7 @@ async fn end(
     let close_timeout = state.inner.config.close_timeout;
     // The writer's own sends are bounded by close_timeout.
     if let Err(err) = writer.await {
-        log::error!(target: LOG_CONN, "{}: writer task failed: {err}", shared.peer);
+        log::error!(target: targets::WS_CONN, "{}: writer task failed: {err}", shared.peer);
     }
     let drain = async {
         while let Some(Ok(frame)) = stream.next().await {

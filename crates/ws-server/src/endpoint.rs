@@ -1,6 +1,7 @@
 //! The axum endpoint: limits checked before the upgrade, then one task per
 //! connection.
 
+use hs_core::observe::targets;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any};
 use hs_core::observe::{ErrorKind, MetricsObserver};
 
+use crate::conn;
 use crate::state::WsServerState;
-use crate::{LOG_SERVER, conn};
 
 /// The path [`router`] mounts the endpoint at.
 pub const WS_PATH: &str = hs_core::endpoint::WS_PATH;
@@ -58,7 +59,7 @@ async fn upgrade(
     };
     let inner = &state.inner;
     if inner.shutdown.is_cancelled() {
-        log::debug!(target: LOG_SERVER, "{peer}: upgrade refused, shutting down");
+        log::debug!(target: targets::WS_SERVER, "{peer}: upgrade refused, shutting down");
         inner
             .observer
             .on_error(CONNECT_OP, ErrorKind::Connect.as_str());
@@ -66,7 +67,7 @@ async fn upgrade(
     }
     let Ok(permit) = inner.connections.clone().try_acquire_owned() else {
         log::warn!(
-            target: LOG_SERVER,
+            target: targets::WS_SERVER,
             "{peer}: upgrade refused, connection limit of {} reached",
             inner.config.max_connections
         );
@@ -85,7 +86,7 @@ async fn upgrade(
         .max_frame_size(max)
         .read_buffer_size(read_buffer)
         .on_failed_upgrade(move |err| {
-            log::debug!(target: LOG_SERVER, "{failed_peer}: upgrade failed: {err}");
+            log::debug!(target: targets::WS_SERVER, "{failed_peer}: upgrade failed: {err}");
         })
         .on_upgrade(move |socket| tracker.track_future(conn::run(state, socket, peer, permit)))
 }

@@ -59,10 +59,3 @@ pub use endpoint::{CONNECT_OP, WS_PATH, method_router, router};
 pub use error::WsServerError;
 pub use server::{ShutdownHandle, WsServer};
 pub use state::{WsServerState, WsServerStateBuilder};
-
-/// Log target: dispatch, pushes, limits, listening.
-pub const LOG_SERVER: &str = "hs::ws::server";
-/// Log target: frames (DEBUG/TRACE), heartbeat, connection lifecycle.
-pub const LOG_CONN: &str = "hs::ws::conn";
-/// Log target: authentication steps (never secrets).
-pub const LOG_AUTH: &str = "hs::auth";

@@ -1,6 +1,7 @@
 //! The message loop's protocol side: envelopes, batches, capabilities and
 //! pushes, for an authenticated connection.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +20,6 @@ use crate::outgoing::{
 };
 use crate::shared::ConnShared;
 use crate::state::WsServerState;
-use crate::{LOG_CONN, LOG_SERVER};
 
 /// An authenticated connection's request handling. Many requests are in
 /// flight at once and each is answered as it completes: a request that may
@@ -199,7 +199,7 @@ impl Session {
         }
         let text = ws::encode_watch(&event.watch_id, &event.grid);
         log::debug!(
-            target: LOG_SERVER,
+            target: targets::WS_SERVER,
             "{}: push watch {} ({} rows, {} bytes)",
             shared.peer,
             event.watch_id,
@@ -282,7 +282,7 @@ impl SessionInner {
             Payload::Binary(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(_) => {
-                    log::debug!(target: LOG_CONN, "{}: binary frame of {} bytes is not UTF-8", self.shared.peer, bytes.len());
+                    log::debug!(target: targets::WS_CONN, "{}: binary frame of {} bytes is not UTF-8", self.shared.peer, bytes.len());
                     let error = OpError::bad_request("binary frames must hold UTF-8 JSON");
                     return Decoded::Answer(Immediate::Refused {
                         label: INVALID,
@@ -316,11 +316,11 @@ impl SessionInner {
                 "unexpected message".to_owned(),
             ),
             Err(err @ FrameError::BatchTooLarge { .. }) => {
-                log::warn!(target: LOG_SERVER, "{}: {err}: refused", self.shared.peer);
+                log::warn!(target: targets::WS_SERVER, "{}: {err}: refused", self.shared.peer);
                 refused(BATCH, None, err.kind(), err.to_string())
             }
             Err(err) => {
-                log::debug!(target: LOG_CONN, "{}: invalid frame: {err}", self.shared.peer);
+                log::debug!(target: targets::WS_CONN, "{}: invalid frame: {err}", self.shared.peer);
                 refused(
                     INVALID,
                     err.request_id().cloned(),
@@ -332,8 +332,8 @@ impl SessionInner {
     }
 
     fn trace_recv(&self, text: &str) {
-        if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
-            log::trace!(target: LOG_CONN, "{}: recv {} bytes: {}", self.shared.peer, text.len(), loggable(text));
+        if log::log_enabled!(target: targets::WS_CONN, log::Level::Trace) {
+            log::trace!(target: targets::WS_CONN, "{}: recv {} bytes: {}", self.shared.peer, text.len(), loggable(text));
         }
     }
 
@@ -384,7 +384,7 @@ impl SessionInner {
                 "answer of {} bytes exceeds the connection's send budget of {limit} bytes",
                 text.len()
             );
-            log::warn!(target: LOG_SERVER, "{}: {label} {why}", shared.peer);
+            log::warn!(target: targets::WS_SERVER, "{}: {label} {why}", shared.peer);
             text = too_large(why);
             outcomes.fail(ErrorKind::TooLarge);
         }
@@ -471,7 +471,7 @@ impl SessionInner {
             Err(refusal) => Err(refusal),
         };
         if let Err(error) = &result {
-            log::debug!(target: LOG_SERVER, "{}: {op} failed: {}", self.shared.peer, error.message());
+            log::debug!(target: targets::WS_SERVER, "{}: {op} failed: {}", self.shared.peer, error.message());
         }
         respond(id, ch, op, received, result)
     }
@@ -556,7 +556,7 @@ impl SessionInner {
     /// The error of a `watchSub` past the connection's limit.
     fn watch_limit_refusal(&self, max: usize) -> OpError {
         log::warn!(
-            target: LOG_SERVER,
+            target: targets::WS_SERVER,
             "{}: watchSub refused: the connection holds {max} watches, its limit",
             self.shared.peer
         );

@@ -1,6 +1,7 @@
 //! The standalone server: a listener serving the endpoint at any path, with
 //! a graceful shutdown handle.
 
+use hs_core::observe::targets;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -8,8 +9,8 @@ use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::error::WsServerError;
+use crate::method_router;
 use crate::state::WsServerState;
-use crate::{LOG_SERVER, method_router};
 
 /// A WebSocket server on its own listener. Like haystack-py's standalone
 /// server it accepts the upgrade at any path (clients use `/api/ws`).
@@ -87,13 +88,13 @@ impl WsServer {
             local_addr,
             state,
         } = self;
-        log::info!(target: LOG_SERVER, "listening on {local_addr}");
+        log::info!(target: targets::WS_SERVER, "listening on {local_addr}");
         let app = Router::new().fallback_service(method_router(state.clone()));
         let stop = state.clone();
         // Small request/response frames: Nagle would add latency.
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
-                log::debug!(target: LOG_SERVER, "cannot set TCP_NODELAY: {err}");
+                log::debug!(target: targets::WS_SERVER, "cannot set TCP_NODELAY: {err}");
             }
         });
         axum::serve(
@@ -104,7 +105,7 @@ impl WsServer {
         .await
         .map_err(WsServerError::Serve)?;
         state.closed().await;
-        log::info!(target: LOG_SERVER, "stopped listening on {local_addr}");
+        log::info!(target: targets::WS_SERVER, "stopped listening on {local_addr}");
         Ok(())
     }
 }

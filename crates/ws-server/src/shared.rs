@@ -2,6 +2,7 @@
 //! budget, the close switch, the watches the connection subscribed and the
 //! inbox of their changes.
 
+use hs_core::observe::targets;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +14,8 @@ use parking_lot::Mutex;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::close;
 use crate::outgoing::Outgoing;
-use crate::{LOG_CONN, LOG_SERVER, close};
 
 /// Shared by the reader loop, the request tasks and the push forwarder of one
 /// connection.
@@ -101,7 +102,7 @@ impl ConnShared {
     fn slow_reader(&self, out: Outgoing, why: &str) {
         if !self.cancel.is_cancelled() {
             log::warn!(
-                target: LOG_SERVER,
+                target: targets::WS_SERVER,
                 "{}: {why}, closing the connection of a slow reader",
                 self.peer
             );
@@ -169,7 +170,7 @@ impl ConnShared {
         // A closed receiver: the writer is gone, there is nothing to send.
         if let Some(sender) = self.close.lock().take().filter(|s| !s.is_closed()) {
             log::debug!(
-                target: LOG_CONN,
+                target: targets::WS_CONN,
                 "{}: closing ({} {})",
                 self.peer,
                 closing.frame.code,

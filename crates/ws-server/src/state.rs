@@ -1,5 +1,6 @@
 //! The server state shared by every connection, and its builder.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -105,7 +106,7 @@ impl WsServerState {
     /// connections to finish.
     pub fn shutdown(&self) {
         if !self.inner.shutdown.is_cancelled() {
-            log::info!(target: crate::LOG_SERVER, "shutting down: closing {} connections", self.connection_count());
+            log::info!(target: targets::WS_SERVER, "shutting down: closing {} connections", self.connection_count());
         }
         self.inner.shutdown.cancel();
         self.inner.tracker.close();

@@ -6,6 +6,7 @@
 //! / `on_error`): a request's duration runs from its receipt to its response
 //! written to the socket.
 
+use hs_core::observe::targets;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
@@ -15,7 +16,6 @@ use futures_util::stream::SplitSink;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::LOG_CONN;
 use crate::outgoing::{Label, Outcomes, Outgoing, loggable};
 use crate::shared::{Closing, Reservation};
 
@@ -115,12 +115,12 @@ pub(crate) async fn run_writer(
                     report(&observer, &mut written, &mut taken, broken);
                 }
                 if !broken {
-                    log::debug!(target: LOG_CONN, "{peer}: sending close {} {}", frame.code, frame.reason.as_str());
+                    log::debug!(target: targets::WS_CONN, "{peer}: sending close {} {}", frame.code, frame.reason.as_str());
                     let sent =
                         tokio::time::timeout_at(deadline, sink.send(Message::Close(Some(frame))))
                             .await;
                     if !matches!(sent, Ok(Ok(()))) {
-                        log::debug!(target: LOG_CONN, "{peer}: close frame not sent");
+                        log::debug!(target: targets::WS_CONN, "{peer}: close frame not sent");
                     }
                 }
             }
@@ -187,19 +187,19 @@ async fn write_all(
 ) -> Result<(), ()> {
     for out in taken.drain(..) {
         let len = out.payload_len();
-        if log::log_enabled!(target: LOG_CONN, log::Level::Trace) {
+        if log::log_enabled!(target: targets::WS_CONN, log::Level::Trace) {
             if let Message::Text(text) = &out.message {
-                log::trace!(target: LOG_CONN, "send {len} bytes: {}", loggable(text.as_str()));
+                log::trace!(target: targets::WS_CONN, "send {len} bytes: {}", loggable(text.as_str()));
             }
         }
         let result = sink.feed(out.message).await;
         written.push((out.label, len, out.outcomes, out.reserved));
         if let Err(err) = result {
-            log::debug!(target: LOG_CONN, "write failed: {err}");
+            log::debug!(target: targets::WS_CONN, "write failed: {err}");
             return Err(());
         }
     }
     sink.flush()
         .await
-        .map_err(|err| log::debug!(target: LOG_CONN, "flush failed: {err}"))
+        .map_err(|err| log::debug!(target: targets::WS_CONN, "flush failed: {err}"))
 }

@@ -1,3 +1,4 @@
+use crate::observe::targets;
 use std::sync::Arc;
 
 use super::AuthError;
@@ -59,7 +60,7 @@ pub trait Authorizer: Send + Sync {
         if self.allows_access(principal, op, access) {
             Ok(())
         } else {
-            log::debug!(target: super::LOG_TARGET, "{:?} ({}) may not run {op}", principal.username, principal.role);
+            log::debug!(target: targets::AUTH, "{:?} ({}) may not run {op}", principal.username, principal.role);
             Err(AuthError::Forbidden { op: op.to_owned() })
         }
     }

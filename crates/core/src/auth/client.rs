@@ -1,11 +1,12 @@
+use crate::observe::targets;
 use std::fmt;
 
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
+use super::AuthError;
 use super::encoding::{b64url_decode_utf8, b64url_encode, random_token_32};
 use super::scram::{self, ClientFinal, ClientFirst, Key, ServerFinal, ServerFirst};
-use super::{AuthError, LOG_TARGET};
 
 /// The fewest PBKDF2 iterations a [`ScramClient`] accepts by default (RFC 7677's minimum).
 pub const DEFAULT_MIN_ITERATIONS: u32 = 4096;
@@ -95,7 +96,7 @@ impl ScramClient {
     /// The SCRAM first step's `data`: base64url of `n,,n=<user>,r=<nonce>`.
     pub fn client_first(&mut self) -> String {
         let first = ClientFirst::new(&self.username, &self.nonce);
-        log::debug!(target: LOG_TARGET, "SCRAM client-first for {:?}", self.username);
+        log::debug!(target: targets::AUTH, "SCRAM client-first for {:?}", self.username);
         let message = first.to_message();
         self.state = State::FirstSent {
             client_first_bare: first.bare,
@@ -154,7 +155,7 @@ impl ScramClient {
         };
         self.state = State::FinalSent { server_signature };
         log::debug!(
-            target: LOG_TARGET,
+            target: targets::AUTH,
             "SCRAM client-final for {:?} ({} iterations)",
             self.username,
             server_first.iterations
@@ -175,10 +176,10 @@ impl ScramClient {
             ServerFinal::Verifier(signature) => {
                 if bool::from(signature.as_slice().ct_eq(server_signature.as_slice())) {
                     self.state = State::Done;
-                    log::debug!(target: LOG_TARGET, "SCRAM server signature verified for {:?}", self.username);
+                    log::debug!(target: targets::AUTH, "SCRAM server signature verified for {:?}", self.username);
                     Ok(())
                 } else {
-                    log::warn!(target: LOG_TARGET, "SCRAM server signature mismatch for {:?}", self.username);
+                    log::warn!(target: targets::AUTH, "SCRAM server signature mismatch for {:?}", self.username);
                     Err(AuthError::ServerSignatureMismatch)
                 }
             }

@@ -16,13 +16,14 @@
 //! assert_eq!(header.header_value(), "BEARER authToken=abc");
 //! ```
 
+use crate::observe::targets;
 use std::fmt;
 use std::net::IpAddr;
 
 use super::encoding::b64url_encode;
 use super::server::{ScramServer, ScramStep};
 use super::users::Principal;
-use super::{AuthError, HASH_NAME, LOG_TARGET};
+use super::{AuthError, HASH_NAME};
 
 /// The body of the `403` that answers a rejected final step.
 pub const AUTH_FAILED_BODY: &str = "Authentication failed";
@@ -407,7 +408,7 @@ pub fn authenticate_from(
     let header = match Authorization::parse(value) {
         Ok(header) => header,
         Err(error) => {
-            log::debug!(target: LOG_TARGET, "Authorization header refused: {error}");
+            log::debug!(target: targets::AUTH, "Authorization header refused: {error}");
             return HttpAuth::refused(error);
         }
     };

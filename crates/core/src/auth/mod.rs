@@ -37,7 +37,7 @@
 //! # Ok::<(), hs_core::auth::AuthError>(())
 //! ```
 //!
-//! Logging goes to target [`LOG_TARGET`] (`hs::auth`): DEBUG for handshake
+//! Logging goes to target [`targets::AUTH`](crate::observe::targets::AUTH) (`hs::auth`): DEBUG for handshake
 //! steps, INFO when a user is authenticated, WARN for failures and a full
 //! handshake table. Passwords, proofs, salted keys and tokens are never
 //! logged, at any level, and the `Debug` impls of every type holding one
@@ -65,9 +65,6 @@ pub use server::{
 };
 pub use tokens::{DEFAULT_MAX_TOKENS, DEFAULT_TOKEN_TTL, TokenStore};
 pub use users::{DEFAULT_ITERATIONS, Principal, Role, ScramCredential, UnknownRole, UserStore};
-
-/// The `log` target of everything in this module.
-pub const LOG_TARGET: &str = "hs::auth";
 
 /// The hash name carried in `hash=` parameters and WebSocket `hash` fields.
 pub(crate) const HASH_NAME: &str = "SHA-256";

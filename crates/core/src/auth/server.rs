@@ -1,3 +1,4 @@
+use crate::observe::targets;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -12,7 +13,7 @@ use super::encoding::{b64url_decode_utf8, b64url_encode, random_bytes, random_to
 use super::scram::{self, CHANNEL_BINDING, ClientFinal, ClientFirst, Key};
 use super::tokens::TokenStore;
 use super::users::{Principal, SALT_LEN, ScramCredential, UserStore};
-use super::{AuthError, HASH_NAME, LOG_TARGET, http};
+use super::{AuthError, HASH_NAME, http};
 use crate::clock::{Clock, SystemClock, Throttle};
 
 /// How long a handshake lives from its HELLO: 15 s, ample for a client's
@@ -399,7 +400,7 @@ impl ScramServer {
     /// The principal of a bearer token.
     pub fn authenticate_bearer(&self, auth_token: &str) -> Result<Principal, AuthError> {
         self.inner.tokens.validate(auth_token).ok_or_else(|| {
-            log::debug!(target: LOG_TARGET, "bearer token rejected (unknown, expired or revoked)");
+            log::debug!(target: targets::AUTH, "bearer token rejected (unknown, expired or revoked)");
             AuthError::InvalidToken
         })
     }
@@ -422,7 +423,7 @@ impl ScramServer {
         username_b64url: &str,
     ) -> Result<Challenge, AuthError> {
         let username = b64url_decode_utf8(username_b64url).ok_or_else(|| {
-            log::debug!(target: LOG_TARGET, "HELLO with an undecodable username");
+            log::debug!(target: targets::AUTH, "HELLO with an undecodable username");
             AuthError::Malformed("username is not base64url UTF-8")
         })?;
         let source = source.map(source_key);
@@ -441,7 +442,7 @@ impl ScramServer {
                     drop(table);
                     if let Some(suppressed) = warn {
                         log::warn!(
-                            target: LOG_TARGET,
+                            target: targets::AUTH,
                             "HELLO from {source} refused: {pending} handshakes in progress from that address ({suppressed} more refused since the last warning)",
                         );
                     }
@@ -456,7 +457,7 @@ impl ScramServer {
                     .allow(now);
                 if let (Some(evicted), Some(suppressed)) = (evicted, warn) {
                     log::warn!(
-                        target: LOG_TARGET,
+                        target: targets::AUTH,
                         "{} handshakes in progress: evicted the oldest, for {:?} ({suppressed} more evicted since the last warning)",
                         self.inner.max_handshakes,
                         evicted.username
@@ -473,7 +474,7 @@ impl ScramServer {
                 },
             );
         }
-        log::debug!(target: LOG_TARGET, "HELLO for {username:?}: challenge sent");
+        log::debug!(target: targets::AUTH, "HELLO for {username:?}: challenge sent");
         Ok(Challenge {
             handshake_token: token,
         })
@@ -523,7 +524,7 @@ impl ScramServer {
                 .final_step(handshake, data)
                 .map(ScramStep::Authenticated),
             _ => {
-                log::debug!(target: LOG_TARGET, "handshake token used at the wrong step");
+                log::debug!(target: targets::AUTH, "handshake token used at the wrong step");
                 Err(AuthError::UnknownHandshake)
             }
         }
@@ -537,7 +538,7 @@ impl ScramServer {
             .lock()
             .remove(&scram::sha256(handshake_token));
         let Some(handshake) = handshake else {
-            log::debug!(target: LOG_TARGET, "unknown or already used handshake token");
+            log::debug!(target: targets::AUTH, "unknown or already used handshake token");
             return Err(AuthError::UnknownHandshake);
         };
         let age = self
@@ -546,7 +547,7 @@ impl ScramServer {
             .now()
             .saturating_duration_since(handshake.started);
         if age >= self.inner.handshake_ttl {
-            log::debug!(target: LOG_TARGET, "handshake for {:?} expired after {age:?}", handshake.username);
+            log::debug!(target: targets::AUTH, "handshake for {:?} expired after {age:?}", handshake.username);
             return Err(AuthError::HandshakeExpired);
         }
         Ok(handshake)
@@ -555,11 +556,11 @@ impl ScramServer {
     fn first_step(&self, handshake: Handshake, data: &str) -> Result<ServerFirst, AuthError> {
         let username = handshake.username;
         let message = b64url_decode_utf8(data).ok_or_else(|| {
-            log::debug!(target: LOG_TARGET, "SCRAM first step for {username:?}: data is not base64url UTF-8");
+            log::debug!(target: targets::AUTH, "SCRAM first step for {username:?}: data is not base64url UTF-8");
             AuthError::Malformed("data is not base64url UTF-8")
         })?;
         let client_first = ClientFirst::parse(&message).inspect_err(|err| {
-            log::debug!(target: LOG_TARGET, "SCRAM first step for {username:?}: {err}");
+            log::debug!(target: targets::AUTH, "SCRAM first step for {username:?}: {err}");
         })?;
         // The fake is derived for known users too, so both paths cost the same.
         let fake = self.fake_credential(&username);
@@ -592,7 +593,7 @@ impl ScramServer {
                 },
             },
         );
-        log::debug!(target: LOG_TARGET, "SCRAM first step for {username:?}: server-first sent");
+        log::debug!(target: targets::AUTH, "SCRAM first step for {username:?}: server-first sent");
         Ok(ServerFirst {
             handshake_token: token,
             data,
@@ -613,11 +614,11 @@ impl ScramServer {
             return Err(AuthError::UnknownHandshake);
         };
         let message = b64url_decode_utf8(data).ok_or_else(|| {
-            log::debug!(target: LOG_TARGET, "SCRAM final step for {username:?}: data is not base64url UTF-8");
+            log::debug!(target: targets::AUTH, "SCRAM final step for {username:?}: data is not base64url UTF-8");
             AuthError::Malformed("data is not base64url UTF-8")
         })?;
         let fail = |reason: &str| {
-            log::warn!(target: LOG_TARGET, "authentication failed for {username:?}: {reason}");
+            log::warn!(target: targets::AUTH, "authentication failed for {username:?}: {reason}");
             AuthError::AuthenticationFailed
         };
         let client_final =
@@ -646,7 +647,7 @@ impl ScramServer {
         let signature = credential.server_signature(&auth_message);
         let principal = Principal::new(username, role);
         let auth_token = self.inner.tokens.issue(principal.clone());
-        log::info!(target: LOG_TARGET, "{:?} authenticated as {}", principal.username, principal.role);
+        log::info!(target: targets::AUTH, "{:?} authenticated as {}", principal.username, principal.role);
         Ok(Authenticated {
             auth_token,
             data: b64url_encode(scram::ServerFinal::Verifier(signature.to_vec()).to_message()),

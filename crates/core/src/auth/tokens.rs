@@ -1,3 +1,4 @@
+use crate::observe::targets;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -129,7 +130,7 @@ impl TokenStore {
             };
             let oldest = *oldest;
             tokens.remove(&oldest);
-            log::debug!(target: super::LOG_TARGET, "token store full ({}): dropped the oldest token", self.max_tokens);
+            log::debug!(target: targets::AUTH, "token store full ({}): dropped the oldest token", self.max_tokens);
         }
         let seq = tokens.next_seq;
         tokens.next_seq += 1;

@@ -2,6 +2,7 @@
 //! non-finite JSON numbers (`{"_kind":"number","val":"NaN"}`) and units that
 //! are not in libhaystack's unit database.
 
+use crate::observe::targets;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -9,9 +10,6 @@ use std::sync::LazyLock;
 use libhaystack::units::{Unit, get_unit};
 use libhaystack::val::Number;
 use parking_lot::Mutex;
-
-/// Log target of the codec.
-pub(crate) const LOG_TARGET: &str = "hs::codec";
 
 /// Most distinct unknown unit symbols kept as ad-hoc units per process.
 pub(crate) const MAX_AD_HOC_UNITS: usize = 256;
@@ -38,7 +36,7 @@ pub(crate) fn unit_for_symbol(symbol: &str) -> Option<&'static Unit> {
         return Some(unit);
     }
     if symbol.len() > MAX_AD_HOC_UNIT_LEN || !symbol.chars().all(is_zinc_unit_char) {
-        log::debug!(target: LOG_TARGET, "unit {symbol:?} is unknown and not a valid Zinc unit: number kept without it");
+        log::debug!(target: targets::CODEC, "unit {symbol:?} is unknown and not a valid Zinc unit: number kept without it");
         return None;
     }
     let mut units = AD_HOC_UNITS.lock();
@@ -46,10 +44,10 @@ pub(crate) fn unit_for_symbol(symbol: &str) -> Option<&'static Unit> {
         return Some(unit);
     }
     if units.len() >= MAX_AD_HOC_UNITS {
-        log::debug!(target: LOG_TARGET, "unit {symbol:?} is unknown and the ad-hoc unit table is full: number kept without it");
+        log::debug!(target: targets::CODEC, "unit {symbol:?} is unknown and the ad-hoc unit table is full: number kept without it");
         return None;
     }
-    log::debug!(target: LOG_TARGET, "unit {symbol:?} is not in the unit database: kept as an ad-hoc unit");
+    log::debug!(target: targets::CODEC, "unit {symbol:?} is not in the unit database: kept as an ad-hoc unit");
     let unit: &'static Unit = Box::leak(Box::new(Unit {
         quantity: None,
         ids: Cow::Owned(vec![Cow::Owned(symbol.to_owned())]),

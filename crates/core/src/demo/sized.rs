@@ -19,6 +19,7 @@
 //! assert!(store.entity("p1000").is_some() && store.entity("e20").is_some());
 //! ```
 
+use crate::observe::targets;
 use libhaystack::val::{Dict, Value};
 
 use super::{
@@ -74,7 +75,7 @@ pub fn store(points: usize) -> MemoryStore {
     let store = MemoryStore::new().with_server_name("hs demo");
     // Generated entities always carry an id Ref, so this cannot fail.
     if let Err(err) = store.update_entities(entities(points)) {
-        log::error!(target: "hs::store", "demo entities rejected: {err}");
+        log::error!(target: targets::STORE, "demo entities rejected: {err}");
     }
     store
 }

@@ -30,6 +30,7 @@ pub(crate) mod plain_read;
 mod range;
 mod request;
 
+use crate::observe::targets;
 use std::fmt;
 use std::hash::Hash;
 use std::str::FromStr;
@@ -328,7 +329,7 @@ pub trait HaystackOps: Send + Sync {
             ids: Vec::new(),
         };
         if let Err(error) = self.watch_unsub(request).await {
-            log::debug!(target: "hs::store", "watch {watch_id} not released: {}", error.message());
+            log::debug!(target: targets::STORE, "watch {watch_id} not released: {}", error.message());
         }
     }
 

@@ -3,6 +3,7 @@
 //! observer sees are the same on every transport. Each server keeps only
 //! its framing (and its session bookkeeping: token revocation, watches).
 
+use crate::observe::targets;
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -12,8 +13,6 @@ use futures_util::FutureExt;
 use super::{HaystackOps, OpError, OpRequest, Reply, dispatch_as};
 use crate::auth::{Authorizer, Principal};
 use crate::observe::ErrorKind;
-
-const LOG_TARGET: &str = "hs::ops";
 
 /// The message of the error answered for an op that panicked.
 const PANIC_MESSAGE: &str = "Internal server error";
@@ -62,7 +61,7 @@ impl Pipeline {
             .check(principal, op, request.access(op))
             .map_err(|refusal| {
                 log::info!(
-                    target: crate::auth::LOG_TARGET,
+                    target: targets::AUTH,
                     "user {} ({:?}) may not run {op}",
                     principal.username,
                     principal.role
@@ -91,7 +90,7 @@ impl Pipeline {
             .await
             .unwrap_or_else(|panic| {
                 log::error!(
-                    target: LOG_TARGET,
+                    target: targets::OPS,
                     "{op} panicked: {}",
                     panic_message(&*panic)
                 );

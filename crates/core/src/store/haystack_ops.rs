@@ -1,5 +1,6 @@
 //! [`HaystackOps`] for [`MemoryStore`]: each op over the store's state.
 
+use crate::observe::targets;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -330,7 +331,7 @@ impl HaystackOps for MemoryStore {
                 let id = self.new_watch_id(&state);
                 let lease = clamp_lease(request.lease.unwrap_or(DEFAULT_LEASE));
                 log::debug!(
-                    target: "hs::store",
+                    target: targets::STORE,
                     "watch {id} opened ({}), lease {}s",
                     request.watch_dis.as_deref().unwrap_or(""),
                     lease.as_secs()
@@ -441,7 +442,7 @@ impl HaystackOps for MemoryStore {
             .spawn_blocking(move || handler(&target, &args))
             .await
             .unwrap_or_else(|join_error| {
-                log::error!(target: "hs::store", "action {} failed: {join_error}", request.action);
+                log::error!(target: targets::STORE, "action {} failed: {join_error}", request.action);
                 Err(OpError::server_error(format!(
                     "action {} failed",
                     request.action
@@ -473,7 +474,7 @@ impl HaystackOps for MemoryStore {
             .retain(|held| held.strong_count() > 0 && !held.ptr_eq(&weak));
         // Another connection resumed the watch: it stays for that one.
         if watch.inboxes.is_empty() {
-            log::debug!(target: "hs::store", "watch {watch_id} released: its connection ended");
+            log::debug!(target: targets::STORE, "watch {watch_id} released: its connection ended");
             state.remove_watch(watch_id);
         }
     }

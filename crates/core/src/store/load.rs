@@ -1,5 +1,6 @@
 //! Loading entities from Haystack JSON (v4) and Zinc grid files.
 
+use crate::observe::targets;
 use std::collections::HashSet;
 use std::io::Cursor;
 use std::path::Path;
@@ -11,9 +12,6 @@ use libhaystack::val::{Dict, Grid, Value};
 use super::MemoryStore;
 use crate::observe::ErrorKind;
 use crate::ops::OpError;
-
-/// The log target of the store's own lines.
-const LOG_TARGET: &str = "hs::store";
 
 /// Loading a grid file into a [`MemoryStore`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +85,7 @@ impl MemoryStore {
         }
         if !repeated.is_empty() {
             log::warn!(
-                target: LOG_TARGET,
+                target: targets::STORE,
                 "{} id(s) appear in more than one row; the last row of each is kept: {}",
                 repeated.len(),
                 repeated.join(", ")

@@ -1,5 +1,6 @@
 //! The data behind the lock: entities, indexes and their upkeep on writes.
 
+use crate::observe::targets;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -79,7 +80,7 @@ impl State {
         let query = Node::compile(filter);
         let plan = self.index.plan(&query, &self.entities);
         log::debug!(
-            target: "hs::store",
+            target: targets::STORE,
             "read {filter}: {}",
             self.index
                 .explain(&query, &self.entities)

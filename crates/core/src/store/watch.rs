@@ -1,5 +1,6 @@
 //! Watch bookkeeping: leases, limits, expiry and delivery of changes.
 
+use crate::observe::targets;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
-            log::debug!(target: "hs::store", "watch {id} expired");
+            log::debug!(target: targets::STORE, "watch {id} expired");
             self.remove_watch(&id);
         }
     }
@@ -98,7 +99,7 @@ impl State {
         max_per_user: usize,
     ) -> Result<(), OpError> {
         if self.watches.len() >= max_total {
-            log::warn!(target: "hs::store", "watchSub refused: {max_total} watches open, the server's limit");
+            log::warn!(target: targets::STORE, "watchSub refused: {max_total} watches open, the server's limit");
             return Err(OpError::new(
                 ErrorKind::Overloaded,
                 format!(
@@ -116,7 +117,7 @@ impl State {
                 || "anonymous clients".to_owned(),
                 |user| format!("user {user}"),
             );
-            log::warn!(target: "hs::store", "watchSub refused: {who} hold {held} watches, the limit per user");
+            log::warn!(target: targets::STORE, "watchSub refused: {who} hold {held} watches, the limit per user");
             return Err(OpError::new(
                 ErrorKind::Overloaded,
                 format!(

@@ -1,6 +1,7 @@
 //! One WebSocket connection: the upgrade, the connection task (reader,
 //! writer, heartbeat) and the table of pending requests.
 
+use hs_core::observe::targets;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -18,11 +19,6 @@ use crate::config::WsConfig;
 use crate::watch::WatchPush;
 use crate::wire;
 use crate::{Grid, WsClientError};
-
-/// `log` target of connection lifecycle, frames and heartbeat.
-pub(crate) const CONN_TARGET: &str = "hs::ws::conn";
-/// `log` target of requests, reconnection and pool events.
-pub(crate) const CLIENT_TARGET: &str = "hs::ws::client";
 
 /// The subprotocol haystack-py's standalone server insists on.
 pub(crate) const SUBPROTOCOL: &str = "haystack";
@@ -139,7 +135,7 @@ impl Connection {
     /// Upgrades, authenticates and starts the connection task.
     pub(crate) async fn open(config: &WsConfig, on_push: PushSink) -> Result<Self, WsClientError> {
         let mut stream = upgrade(config).await?;
-        log::info!(target: CONN_TARGET, "connected to {}", config.url);
+        log::info!(target: targets::WS_CONN, "connected to {}", config.url);
         let (closed, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             url: config.url.clone(),
@@ -211,7 +207,7 @@ impl Connection {
             shared: &self.shared,
             ids: vec![id],
         };
-        log::debug!(target: CLIENT_TARGET, "request {id} {op} ({} bytes)", text.len());
+        log::debug!(target: targets::WS_CLIENT, "request {id} {op} ({} bytes)", text.len());
         self.send(
             Command::Frame {
                 text,
@@ -265,7 +261,7 @@ impl Connection {
             frames.push((wire::encode_batch(&envelopes), frame_ids));
         }
         for (text, ids) in frames {
-            log::debug!(target: CLIENT_TARGET, "batch of {} requests ({} bytes)", ids.len(), text.len());
+            log::debug!(target: targets::WS_CLIENT, "batch of {} requests ({} bytes)", ids.len(), text.len());
             self.send(
                 Command::Frame {
                     text,
@@ -324,7 +320,7 @@ impl Connection {
                         op: op.to_owned(),
                         after: timeout,
                     };
-                    log::debug!(target: CLIENT_TARGET, "request {id} {op} timed out after {timeout:?}");
+                    log::debug!(target: targets::WS_CLIENT, "request {id} {op} timed out after {timeout:?}");
                     self.shared.fail(pending, error.duplicate());
                     Err(error)
                 }

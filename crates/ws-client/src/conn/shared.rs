@@ -1,6 +1,7 @@
 //! The state a connection's task shares with its handles: pending
 //! requests, the auth check, and how the connection ended.
 
+use hs_core::observe::targets;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -12,8 +13,7 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::{CLIENT_TARGET, CONN_TARGET, PushSink};
-use crate::auth::AUTH_TARGET;
+use super::PushSink;
 use crate::config::Auth;
 use crate::watch::WatchPush;
 use crate::wire::{self, AuthReply, Incoming};
@@ -173,7 +173,7 @@ impl Shared {
         };
         if !drained.is_empty() {
             log::debug!(
-                target: CLIENT_TARGET,
+                target: targets::WS_CLIENT,
                 "{} pending requests failed: connection to {} closed ({error})",
                 drained.len(),
                 self.url
@@ -234,14 +234,14 @@ impl Shared {
                     // A late answer to a request that timed out or was
                     // abandoned, or an id this client never sent.
                     self.observer.on_ws_message_recv("invalid", len);
-                    log::debug!(target: CLIENT_TARGET, "unmatched response id {id:?} from {}", self.url);
+                    log::debug!(target: targets::WS_CLIENT, "unmatched response id {id:?} from {}", self.url);
                 }
             },
             Ok(Incoming::Batch(items)) if items.is_empty() => {
                 // No server answers a batch with nothing (an array of
                 // non-objects decodes to this).
                 self.observer.on_ws_message_recv("invalid", len);
-                log::warn!(target: CLIENT_TARGET, "empty batch frame from {}", self.url);
+                log::warn!(target: targets::WS_CLIENT, "empty batch frame from {}", self.url);
             }
             Ok(Incoming::Batch(items)) => {
                 self.observer.on_ws_message_recv("batch", len);
@@ -250,7 +250,7 @@ impl Shared {
                     match self.take_by_json_id(id.as_ref()) {
                         Some(pending) => self.complete(pending, grid),
                         None => log::debug!(
-                            target: CLIENT_TARGET,
+                            target: targets::WS_CLIENT,
                             "unmatched batch item id {id:?} from {}",
                             self.url
                         ),
@@ -259,7 +259,7 @@ impl Shared {
             }
             Ok(Incoming::Watch { watch_id, grid }) => {
                 self.observer.on_ws_message_recv("push", len);
-                log::debug!(target: CLIENT_TARGET, "push for watch {watch_id} ({} rows)", grid.rows.len());
+                log::debug!(target: targets::WS_CLIENT, "push for watch {watch_id} ({} rows)", grid.rows.len());
                 (self.on_push)(WatchPush { watch_id, grid });
             }
             Ok(Incoming::Auth(reply)) => {
@@ -270,22 +270,22 @@ impl Shared {
                         // The connection ends next (the server closes it);
                         // the close reports this to the pending requests.
                         // DEBUG: the requests' errors say it.
-                        log::debug!(target: AUTH_TARGET, "{} refused the client: {failure}", self.url);
+                        log::debug!(target: targets::AUTH, "{} refused the client: {failure}", self.url);
                         *check = AuthCheck::Refused(failure);
                     }
                     _ => {
-                        log::warn!(target: CLIENT_TARGET, "unexpected auth message after authentication from {}", self.url)
+                        log::warn!(target: targets::WS_CLIENT, "unexpected auth message after authentication from {}", self.url)
                     }
                 }
             }
             Ok(Incoming::Other) => {
                 self.observer.on_ws_message_recv("invalid", len);
-                log::debug!(target: CLIENT_TARGET, "ignored message from {}", self.url);
+                log::debug!(target: targets::WS_CLIENT, "ignored message from {}", self.url);
             }
             Err(error) => {
                 self.observer.on_ws_message_recv("invalid", len);
                 log::warn!(
-                    target: CLIENT_TARGET,
+                    target: targets::WS_CLIENT,
                     "undecodable frame from {} ({len} bytes): {}",
                     self.url,
                     error.message
@@ -340,7 +340,7 @@ impl Drop for DisconnectGuard {
             WsClientError::ConnectionClosed { reason } => reason.clone(),
             other => other.to_string(),
         };
-        log::info!(target: CONN_TARGET, "connection to {} closed: {reason}", self.shared.url);
+        log::info!(target: targets::WS_CONN, "connection to {} closed: {reason}", self.shared.url);
         self.shared.fail_all(&error);
         self.shared.observer.on_ws_disconnect(&self.shared.url);
         self.shared.closed.send_replace(Some(reason));

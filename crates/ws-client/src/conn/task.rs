@@ -1,5 +1,6 @@
 //! The connection task: reader, writer and heartbeat.
 
+use hs_core::observe::targets;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use super::{CONN_TARGET, Command, DisconnectGuard, Shared, WsStream, close_info};
+use super::{Command, DisconnectGuard, Shared, WsStream, close_info};
 use crate::ServerClose;
 use crate::config::WsConfig;
 
@@ -90,7 +91,7 @@ pub(super) async fn heartbeat_loop(
         let missed = unanswered.fetch_add(1, Ordering::Relaxed);
         if missed >= heartbeat.max_missed {
             log::warn!(
-                target: CONN_TARGET,
+                target: targets::WS_CONN,
                 "no answer from {} to {missed} pings: closing",
                 shared.url
             );
@@ -116,16 +117,16 @@ pub(super) async fn read_loop(
             Ok(Message::Binary(bytes)) => {
                 unanswered.store(0, Ordering::Relaxed);
                 shared.observer.on_ws_message_recv("invalid", bytes.len());
-                log::warn!(target: CONN_TARGET, "ignored binary frame of {} bytes from {}", bytes.len(), shared.url);
+                log::warn!(target: targets::WS_CONN, "ignored binary frame of {} bytes from {}", bytes.len(), shared.url);
             }
             Ok(Message::Pong(_)) => {
                 unanswered.store(0, Ordering::Relaxed);
-                log::trace!(target: CONN_TARGET, "pong from {}", shared.url);
+                log::trace!(target: targets::WS_CONN, "pong from {}", shared.url);
             }
             // tungstenite answers pings itself.
             Ok(Message::Ping(_) | Message::Frame(_)) => {}
             Ok(Message::Close(frame)) => {
-                log::debug!(target: CONN_TARGET, "close frame from {}: {frame:?}", shared.url);
+                log::debug!(target: targets::WS_CONN, "close frame from {}: {frame:?}", shared.url);
                 close_frame = frame.as_ref().map(close_info);
                 *server_close.lock() = close_frame.clone();
             }
@@ -167,7 +168,7 @@ pub(super) async fn write_loop(
                     shared.observer.on_ws_message_sent(&label, len);
                 }
                 Some(Command::Close) | None => {
-                    log::debug!(target: CONN_TARGET, "closing connection to {}", shared.url);
+                    log::debug!(target: targets::WS_CONN, "closing connection to {}", shared.url);
                     client_close.store(true, Ordering::Relaxed);
                     let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
                     let sent = tokio::time::timeout(close_timeout, sink.send(Message::Close(Some(frame)))).await;
@@ -182,7 +183,7 @@ pub(super) async fn write_loop(
                 }
             },
             _ = ping_due.notified() => {
-                log::trace!(target: CONN_TARGET, "ping to {}", shared.url);
+                log::trace!(target: targets::WS_CONN, "ping to {}", shared.url);
                 if let Err(error) = sink.send(Message::Ping(Bytes::new())).await {
                     return format!("ping failed: {error}");
                 }
