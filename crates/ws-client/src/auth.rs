@@ -4,6 +4,7 @@
 use futures_util::{SinkExt, StreamExt};
 use hs_core::auth::AuthFailure;
 use hs_core::observe::MetricsObserver;
+use hs_core::observe::labels;
 use hs_core::observe::targets;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -111,7 +112,7 @@ async fn send(stream: &mut WsStream, shared: &Shared, text: String) -> Result<()
         .send(Message::text(text))
         .await
         .map_err(|e| WsClientError::auth_broken(format!("send failed: {e}"), None))?;
-    shared.observer.on_ws_message_sent("auth", len);
+    shared.observer.on_ws_message_sent(labels::AUTH, len);
     Ok(())
 }
 
@@ -124,14 +125,14 @@ async fn recv(stream: &mut WsStream, shared: &Shared) -> Result<AuthReply, WsCli
         match message {
             Ok(Message::Text(text)) => match wire::decode(text.as_str()) {
                 Ok(Incoming::Auth(reply)) => {
-                    shared.observer.on_ws_message_recv("auth", text.len());
+                    shared.observer.on_ws_message_recv(labels::AUTH, text.len());
                     return Ok(reply);
                 }
                 _ => shared.on_text(text.as_str()),
             },
-            Ok(Message::Binary(bytes)) => {
-                shared.observer.on_ws_message_recv("invalid", bytes.len())
-            }
+            Ok(Message::Binary(bytes)) => shared
+                .observer
+                .on_ws_message_recv(labels::INVALID, bytes.len()),
             Ok(Message::Close(frame)) => return Err(closed(frame.as_ref().map(close_info))),
             Err(_) => break,
             Ok(_) => {}

@@ -1,6 +1,7 @@
 //! One WebSocket connection: the upgrade, the connection task (reader,
 //! writer, heartbeat) and the table of pending requests.
 
+use hs_core::observe::labels;
 use hs_core::observe::targets;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -265,7 +266,7 @@ impl Connection {
             self.send(
                 Command::Frame {
                     text,
-                    label: "batch".to_owned(),
+                    label: labels::BATCH.to_owned(),
                 },
                 deadline,
                 &ids,

@@ -1,6 +1,7 @@
 //! The state a connection's task shares with its handles: pending
 //! requests, the auth check, and how the connection ended.
 
+use hs_core::observe::labels;
 use hs_core::observe::targets;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -233,18 +234,18 @@ impl Shared {
                 None => {
                     // A late answer to a request that timed out or was
                     // abandoned, or an id this client never sent.
-                    self.observer.on_ws_message_recv("invalid", len);
+                    self.observer.on_ws_message_recv(labels::INVALID, len);
                     log::debug!(target: targets::WS_CLIENT, "unmatched response id {id:?} from {}", self.url);
                 }
             },
             Ok(Incoming::Batch(items)) if items.is_empty() => {
                 // No server answers a batch with nothing (an array of
                 // non-objects decodes to this).
-                self.observer.on_ws_message_recv("invalid", len);
+                self.observer.on_ws_message_recv(labels::INVALID, len);
                 log::warn!(target: targets::WS_CLIENT, "empty batch frame from {}", self.url);
             }
             Ok(Incoming::Batch(items)) => {
-                self.observer.on_ws_message_recv("batch", len);
+                self.observer.on_ws_message_recv(labels::BATCH, len);
                 self.accepted();
                 for (id, grid) in items {
                     match self.take_by_json_id(id.as_ref()) {
@@ -258,12 +259,12 @@ impl Shared {
                 }
             }
             Ok(Incoming::Watch { watch_id, grid }) => {
-                self.observer.on_ws_message_recv("push", len);
+                self.observer.on_ws_message_recv(labels::PUSH, len);
                 log::debug!(target: targets::WS_CLIENT, "push for watch {watch_id} ({} rows)", grid.rows.len());
                 (self.on_push)(WatchPush { watch_id, grid });
             }
             Ok(Incoming::Auth(reply)) => {
-                self.observer.on_ws_message_recv("auth", len);
+                self.observer.on_ws_message_recv(labels::AUTH, len);
                 let mut check = self.auth_check.lock();
                 match (&reply, check.refusal()) {
                     (AuthReply::Err, Some(failure)) => {
@@ -279,11 +280,11 @@ impl Shared {
                 }
             }
             Ok(Incoming::Other) => {
-                self.observer.on_ws_message_recv("invalid", len);
+                self.observer.on_ws_message_recv(labels::INVALID, len);
                 log::debug!(target: targets::WS_CLIENT, "ignored message from {}", self.url);
             }
             Err(error) => {
-                self.observer.on_ws_message_recv("invalid", len);
+                self.observer.on_ws_message_recv(labels::INVALID, len);
                 log::warn!(
                     target: targets::WS_CLIENT,
                     "undecodable frame from {} ({len} bytes): {}",

@@ -1,5 +1,6 @@
 //! The connection task: reader, writer and heartbeat.
 
+use hs_core::observe::labels;
 use hs_core::observe::targets;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -116,7 +117,9 @@ pub(super) async fn read_loop(
             }
             Ok(Message::Binary(bytes)) => {
                 unanswered.store(0, Ordering::Relaxed);
-                shared.observer.on_ws_message_recv("invalid", bytes.len());
+                shared
+                    .observer
+                    .on_ws_message_recv(labels::INVALID, bytes.len());
                 log::warn!(target: targets::WS_CONN, "ignored binary frame of {} bytes from {}", bytes.len(), shared.url);
             }
             Ok(Message::Pong(_)) => {
