@@ -28,7 +28,7 @@ use hs_ws_server::{WsServer, WsServerState};
 
 const DEMO_ENTITIES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/demo-entities.json"
+    "/../../crates/ws-server/tests/fixtures/demo-entities.json"
 );
 
 /// Points in the generated building of the `filter` and `points` reads.

@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const DEMO_ENTITIES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/demo-entities.json"
+    "/../../crates/ws-server/tests/fixtures/demo-entities.json"
 );
 
 fn read_request(n: u64) -> String {
