@@ -1,7 +1,8 @@
 //! A fixed-count driver for profiling the request path load-independently
 //! (e.g. under `valgrind --tool=callgrind`): starts hs-http-server (over a
 //! MemoryStore) or a bare axum handler returning the same bytes, and sends
-//! `N` single-entity `read` requests over one keep-alive connection.
+//! `N` single-entity `read` requests over one keep-alive connection
+//! (`HS_DRIVER_READ=point`: the filter `point` instead, 1,000 rows).
 //!
 //! Run: `cargo run --release -p hs-load --example http_read_driver -- hs 2000`
 //! (`bare` instead of `hs` for the ceiling). Compare instructions per request:
@@ -19,6 +20,8 @@ use axum::routing::post;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+const POINTS: &str =
+    r#"{"_kind":"grid","meta":{},"cols":[{"name":"filter"}],"rows":[{"filter":"point"}]}"#;
 const BY_ID: &str = r#"{"_kind":"grid","meta":{},"cols":[{"name":"id"}],"rows":[{"id":{"_kind":"ref","val":"p-0500"}}]}"#;
 
 fn entities_json() -> String {
@@ -103,9 +106,13 @@ async fn run() -> Result<(), Error> {
     let hs = hs_http_server::HttpServer::builder(Arc::new(store))
         .bind("127.0.0.1:0")
         .await?;
+    let body = match std::env::var("HS_DRIVER_READ").as_deref() {
+        Ok("point") => POINTS,
+        _ => BY_ID,
+    };
     let request = format!(
-        "POST /api/read HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: application/json\r\ncontent-length: {}\r\n\r\n{BY_ID}",
-        BY_ID.len()
+        "POST /api/read HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
     );
     let mut buf = Vec::new();
     let mut stream = TcpStream::connect(hs.local_addr()).await?;
