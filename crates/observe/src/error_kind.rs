@@ -19,6 +19,7 @@
 /// | `Protocol` | `protocol` | the peer broke the wire protocol (bad frame, unexpected message) |
 /// | `ErrorGrid` | `error_grid` | the server answered with an error grid naming no kind (client side; an hs server names one in `errKind`, which the client reports instead) |
 /// | `ServerError` | `server_error` | the server failed while handling the request |
+/// | `Tls` | `tls` | the TLS handshake failed: unknown CA, expired certificate, name mismatch, missing client certificate (reported with op `connect`) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -50,6 +51,8 @@ pub enum ErrorKind {
     ErrorGrid,
     /// The server failed while handling the request.
     ServerError,
+    /// The TLS handshake failed (reported with op `connect`).
+    Tls,
 }
 
 impl ErrorKind {
@@ -69,6 +72,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::ErrorGrid,
         ErrorKind::ServerError,
+        ErrorKind::Tls,
     ];
 
     /// The kind named `name` (an [`as_str`](Self::as_str) name), if any.
@@ -96,6 +100,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::ErrorGrid => "error_grid",
             ErrorKind::ServerError => "server_error",
+            ErrorKind::Tls => "tls",
         }
     }
 }

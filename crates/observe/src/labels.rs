@@ -164,6 +164,7 @@ pub fn error_slot(error_type: &str) -> usize {
         "protocol" => 11,
         "error_grid" => 12,
         "server_error" => 13,
+        "tls" => 14,
         _ => ErrorKind::ALL.len(),
     }
 }

@@ -14,6 +14,7 @@
 //! | [`http`] | `Authorization`, `WWW-Authenticate` and `Authentication-Info` header values |
 //! | [`scram`] | the RFC 5802 primitives and message formats |
 //! | [`Authorizer`], [`RoleAuthorizer`] | which principal may run which op |
+//! | [`CertUserMap`], [`PeerCertificate`] | verified client certificates as logins (mutual TLS) |
 //!
 //! A whole handshake, in memory:
 //!
@@ -45,6 +46,7 @@
 
 mod authorize;
 mod bearer;
+mod cert;
 mod client;
 mod error;
 mod server;
@@ -57,6 +59,7 @@ pub mod scram;
 
 pub use authorize::{Access, AllowAll, Authorizer, RoleAuthorizer};
 pub use bearer::AuthToken;
+pub use cert::{CertField, CertUserMap, CertUserRule, PeerCertificate};
 pub use client::{DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, ScramClient};
 pub use error::{AuthError, AuthFailure};
 pub use server::{
