@@ -16,12 +16,12 @@ use hs_core::observe::labels::{INVALID, OpLabel};
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
 use hs_core::ops::{HaystackOps, Op, Pipeline};
 use std::convert::Infallible;
+use hs_listener::{ConnLimits, ServerTls};
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use tower::{ServiceBuilder, service_fn};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::accept::ConnLimits;
 use crate::auth::{AuthState, authenticate};
 use crate::error::HttpServerError;
 use crate::handler::{ApiState, handle_op, unknown_op};
@@ -56,6 +56,7 @@ pub struct HttpServerBuilder {
     default_format: Format,
     shutdown_grace: Duration,
     limits: ConnLimits,
+    tls: Option<ServerTls>,
     extra: Vec<Router>,
 }
 
@@ -71,6 +72,7 @@ impl std::fmt::Debug for HttpServerBuilder {
             .field("max_connections", &self.limits.max_connections)
             .field("header_read_timeout", &self.limits.header_read_timeout)
             .field("idle_timeout", &self.limits.idle_timeout)
+            .field("tls", &self.tls)
             .field("extra_routers", &self.extra.len())
             .finish_non_exhaustive()
     }
@@ -89,6 +91,7 @@ impl HttpServerBuilder {
             default_format: Format::Json,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             limits: ConnLimits::default(),
+            tls: None,
             extra: Vec::new(),
         }
     }
@@ -195,6 +198,26 @@ impl HttpServerBuilder {
         self
     }
 
+    /// Serves HTTPS (and WSS on merged WebSocket routes) with this
+    /// configuration: TLS 1.3 (and 1.2 if the configuration allows it),
+    /// HTTP/2 when the client's ALPN picks `h2`, else HTTP/1.1; client
+    /// certificates when it has a client CA, each verified one reaching the
+    /// connection's requests as a
+    /// [`PeerCertificate`](hs_core::auth::PeerCertificate) extension.
+    ///
+    /// The handshake runs on the connection's own task within the
+    /// [`header_read_timeout`](Self::header_read_timeout); a failed or late
+    /// one is a WARN naming the peer and the reason (at most one a second)
+    /// and `on_error("connect", "tls")`. Keep a clone of `tls` to
+    /// [`reload`](ServerTls::reload) it. [`HttpServer::base_url`] starts
+    /// with `https://`. Applies to [`bind`](Self::bind) and
+    /// [`serve`](Self::serve), not to [`into_router`](Self::into_router).
+    #[must_use]
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Serves `router` beside the API (a WebSocket endpoint, `/metrics`,
     /// health checks). Its routes get the security headers but neither the
     /// API's authentication nor its observer: they bring their own.
@@ -283,6 +306,7 @@ impl HttpServerBuilder {
             base,
             grace: self.shutdown_grace,
             limits: self.limits,
+            tls: self.tls,
             observer,
         })
     }
@@ -302,9 +326,10 @@ impl HttpServerBuilder {
             base,
             grace,
             limits,
+            tls,
             observer,
         } = self.build()?;
-        HttpServer::start(listener, router, base, grace, limits, observer)
+        HttpServer::start(listener, router, base, grace, limits, tls, observer)
     }
 }
 
@@ -314,6 +339,7 @@ struct Built {
     base: String,
     grace: Duration,
     limits: ConnLimits,
+    tls: Option<ServerTls>,
     observer: GuardedObserver,
 }
 

@@ -24,7 +24,7 @@
 //!
 //! | layer | answers |
 //! | --- | --- |
-//! | connection (`bind`, `serve`) | `503` and close past `max_connections` (WARN, `on_error("connect", "overloaded")`); close when the headers take longer than `header_read_timeout` or the connection idles past `idle_timeout` |
+//! | connection (`bind`, `serve`; the accept loop of `hs-listener`) | `503` and close past `max_connections` (WARN, `on_error("connect", "overloaded")`); with [`tls`](HttpServerBuilder::tls), the handshake (a failed one: WARN, `on_error("connect", "tls")`), HTTP/2 when ALPN picks `h2`; close when the handshake or the headers take longer than `header_read_timeout` or the connection idles past `idle_timeout` |
 //! | security headers | every response gets `x-content-type-options: nosniff` and `x-frame-options: DENY` |
 //! | observer | exactly one `on_request(op, duration)` or `on_error(op, error_type)` per API request |
 //! | deadline | `503` after the request timeout, observed as `timeout` |
@@ -34,7 +34,6 @@
 //! Log targets: `hs::http::server` (requests, errors, lifecycle) and
 //! `hs::auth` (handshake steps and refusals; never secrets).
 
-mod accept;
 mod auth;
 mod builder;
 mod error;
@@ -45,7 +44,10 @@ mod query;
 mod responses;
 mod server;
 
-pub use accept::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub use hs_listener::{
+    ClientAuth, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    ServerTls, ServerTlsBuilder, TlsError,
+};
 pub use builder::{DEFAULT_BASE_PATH, HttpServerBuilder};
 pub use error::HttpServerError;
 pub use limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};

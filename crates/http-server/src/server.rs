@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use axum::Router;
 use hs_core::observe::GuardedObserver;
+use hs_listener::{AcceptLoop, ConnLimits, ServerTls};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::accept::{self, ConnLimits};
 use crate::error::HttpServerError;
 
 /// How long [`HttpServer::shutdown`] waits for in-flight requests before it
@@ -26,6 +26,7 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct HttpServer {
     local_addr: SocketAddr,
     base_path: String,
+    scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
@@ -39,24 +40,25 @@ impl HttpServer {
         base_path: String,
         grace: Duration,
         limits: ConnLimits,
+        tls: Option<ServerTls>,
         observer: GuardedObserver,
     ) -> Result<Self, HttpServerError> {
         let local_addr = listener.local_addr().map_err(HttpServerError::Bind)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(accept::serve(
-            listener,
-            router,
-            limits,
-            observer,
-            async move {
-                // A dropped sender is a shutdown request too.
-                let _ = signal.await;
-            },
-        ));
-        log::info!(target: targets::HTTP_SERVER, "listening on http://{local_addr}{base_path}");
+        let accept = AcceptLoop::new(targets::HTTP_SERVER)
+            .limits(limits)
+            .observer(observer)
+            .tls(tls);
+        let task = tokio::spawn(accept.serve(listener, router, async move {
+            // A dropped sender is a shutdown request too.
+            let _ = signal.await;
+        }));
+        log::info!(target: targets::HTTP_SERVER, "listening on {scheme}://{local_addr}{base_path}");
         Ok(HttpServer {
             local_addr,
             base_path,
+            scheme,
             shutdown: Some(shutdown),
             task: Some(task),
             grace,
@@ -68,9 +70,11 @@ impl HttpServer {
         self.local_addr
     }
 
-    /// The API base URL, e.g. `http://127.0.0.1:41234/api`.
+    /// The API base URL, e.g. `http://127.0.0.1:41234/api`, or
+    /// `https://...` when the server was given
+    /// [`tls`](crate::HttpServerBuilder::tls).
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.local_addr, self.base_path)
+        format!("{}://{}{}", self.scheme, self.local_addr, self.base_path)
     }
 
     /// Stops accepting connections, lets in-flight requests finish (at most
@@ -96,7 +100,7 @@ impl HttpServer {
                 Ok(())
             }
         };
-        log::info!(target: targets::HTTP_SERVER, "stopped http://{}{}", self.local_addr, self.base_path);
+        log::info!(target: targets::HTTP_SERVER, "stopped {}://{}{}", self.scheme, self.local_addr, self.base_path);
         result
     }
 

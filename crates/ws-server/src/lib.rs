@@ -57,5 +57,6 @@ mod writer;
 pub use config::{DEFAULT_READ_BUFFER_SIZE, DEFAULT_SEND_BUDGET, WsConfig};
 pub use endpoint::{CONNECT_OP, WS_PATH, method_router, router};
 pub use error::WsServerError;
+pub use hs_listener::{ClientAuth, ServerTls, ServerTlsBuilder, TlsError};
 pub use server::{ShutdownHandle, WsServer};
 pub use state::{WsServerState, WsServerStateBuilder};

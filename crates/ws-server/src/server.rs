@@ -5,12 +5,19 @@ use hs_core::observe::targets;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::serve::ListenerExt;
+use hs_listener::{AcceptLoop, ConnLimits, ServerTls};
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::error::WsServerError;
 use crate::method_router;
 use crate::state::WsServerState;
+
+/// TCP connections the standalone server takes beyond
+/// [`WsConfig::max_connections`](crate::WsConfig::max_connections): room for
+/// connections still in their TLS handshake or upgrade request, so that one
+/// over the WebSocket limit is refused by the endpoint (HTTP 503 "too many
+/// connections") rather than by the accept loop.
+const UPGRADE_HEADROOM: usize = 64;
 
 /// A WebSocket server on its own listener. Like haystack-py's standalone
 /// server it accepts the upgrade at any path (clients use `/api/ws`).
@@ -29,11 +36,20 @@ use crate::state::WsServerState;
 /// running.await.ok();
 /// # Ok(()) }
 /// ```
+///
+/// It runs `hs-listener`'s accept loop: at most
+/// [`WsConfig::max_connections`](crate::WsConfig::max_connections) + 64 TCP
+/// connections (the endpoint refuses upgrades past `max_connections`), 10 s
+/// for the TLS handshake and for the upgrade request's headers, 5 s idle
+/// before an upgrade, `TCP_NODELAY`. Connection-level failures (a refused
+/// connection, a failed TLS handshake) are logged on `hs::ws::conn` and
+/// observed as `on_error("connect", ..)` on the state's observer.
 #[derive(Debug)]
 pub struct WsServer {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: WsServerState,
+    tls: Option<ServerTls>,
 }
 
 impl WsServer {
@@ -60,7 +76,22 @@ impl WsServer {
             listener,
             local_addr,
             state,
+            tls: None,
         })
+    }
+
+    /// Serves WSS with this configuration, as
+    /// `HttpServerBuilder::tls` does HTTPS: the handshake on the
+    /// connection's task within 10 s; a failed one is a WARN on
+    /// `hs::ws::conn` naming the peer and the reason (at most one a second)
+    /// and `on_error("connect", "tls")`. A verified client certificate
+    /// reaches the upgrade request as a
+    /// [`PeerCertificate`](hs_core::auth::PeerCertificate) extension. Keep a
+    /// clone of `tls` to [`reload`](ServerTls::reload) it.
+    #[must_use]
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The address actually bound.
@@ -87,23 +118,28 @@ impl WsServer {
             listener,
             local_addr,
             state,
+            tls,
         } = self;
-        log::info!(target: targets::WS_SERVER, "listening on {local_addr}");
+        let tls_note = if tls.is_some() { " (TLS)" } else { "" };
+        log::info!(target: targets::WS_SERVER, "listening on {local_addr}{tls_note}");
         let app = Router::new().fallback_service(method_router(state.clone()));
         let stop = state.clone();
+        let mut limits = ConnLimits::default();
+        limits.max_connections = state
+            .config()
+            .max_connections
+            .saturating_add(UPGRADE_HEADROOM);
         // Small request/response frames: Nagle would add latency.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                log::debug!(target: targets::WS_SERVER, "cannot set TCP_NODELAY: {err}");
-            }
-        });
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.inner.shutdown.cancelled().await })
-        .await
-        .map_err(WsServerError::Serve)?;
+        AcceptLoop::new(targets::WS_CONN)
+            .limits(limits)
+            .observer(state.inner.observer.clone())
+            .tls(tls)
+            .nodelay(true)
+            .serve(listener, app, async move {
+                stop.inner.shutdown.cancelled().await;
+            })
+            .await
+            .map_err(WsServerError::Serve)?;
         state.closed().await;
         log::info!(target: targets::WS_SERVER, "stopped listening on {local_addr}");
         Ok(())
