@@ -15,8 +15,8 @@ use hs_core::codec::Format;
 use hs_core::observe::labels::{INVALID, OpLabel};
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
 use hs_core::ops::{HaystackOps, Op, Pipeline};
-use std::convert::Infallible;
 use hs_listener::{ConnLimits, ServerTls};
+use std::convert::Infallible;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use tower::{ServiceBuilder, service_fn};

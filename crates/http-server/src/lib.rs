@@ -44,12 +44,12 @@ mod query;
 mod responses;
 mod server;
 
+pub use builder::{DEFAULT_BASE_PATH, HttpServerBuilder};
+pub use error::HttpServerError;
 pub use hs_listener::{
     ClientAuth, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerTls, ServerTlsBuilder, TlsError,
 };
-pub use builder::{DEFAULT_BASE_PATH, HttpServerBuilder};
-pub use error::HttpServerError;
 pub use limits::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
 pub use server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 

@@ -67,10 +67,7 @@ impl Shared {
 
     /// A failed handshake: a throttled WARN and `on_error("connect", "tls")`.
     fn handshake_failed(&self, peer: SocketAddr, reason: &dyn std::fmt::Display) {
-        let allowed = self
-            .handshake_warns
-            .lock()
-            .allow(std::time::Instant::now());
+        let allowed = self.handshake_warns.lock().allow(std::time::Instant::now());
         if let Some(suppressed) = allowed {
             log::warn!(
                 target: self.target,
@@ -78,8 +75,7 @@ impl Shared {
                 suppressed_note(suppressed)
             );
         }
-        self.observer
-            .on_error(CONNECT_OP, ErrorKind::Tls.as_str());
+        self.observer.on_error(CONNECT_OP, ErrorKind::Tls.as_str());
     }
 }
 
@@ -112,7 +108,9 @@ pub(crate) async fn serve_connection(
     };
     let stream = match handshake {
         Ok(Ok(stream)) => stream,
-        Ok(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof && activity.is_untouched() => {
+        Ok(Err(error))
+            if error.kind() == io::ErrorKind::UnexpectedEof && activity.is_untouched() =>
+        {
             // Connected and closed without a byte (a port probe): no
             // handshake was attempted.
             log::debug!(target: shared.target, "{peer}: closed before the TLS handshake");
@@ -155,26 +153,54 @@ pub(crate) async fn serve_connection(
     }
 }
 
-async fn serve_http1<I>(io: I, service: Service, peer: SocketAddr, activity: &Activity, shared: &Shared)
-where
+async fn serve_http1<I>(
+    io: I,
+    service: Service,
+    peer: SocketAddr,
+    activity: &Activity,
+    shared: &Shared,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(shared.limits.header_read_timeout);
-    let conn = pin!(builder.serve_connection(io, service.hyper()).with_upgrades());
-    drive(conn, |conn| conn.graceful_shutdown(), peer, activity, shared).await;
+    let conn = pin!(
+        builder
+            .serve_connection(io, service.hyper())
+            .with_upgrades()
+    );
+    drive(
+        conn,
+        |conn| conn.graceful_shutdown(),
+        peer,
+        activity,
+        shared,
+    )
+    .await;
 }
 
-async fn serve_http2<I>(io: I, service: Service, peer: SocketAddr, activity: &Activity, shared: &Shared)
-where
+async fn serve_http2<I>(
+    io: I,
+    service: Service,
+    peer: SocketAddr,
+    activity: &Activity,
+    shared: &Shared,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
     let conn = pin!(builder.serve_connection(io, service.hyper()));
-    drive(conn, |conn| conn.graceful_shutdown(), peer, activity, shared).await;
+    drive(
+        conn,
+        |conn| conn.graceful_shutdown(),
+        peer,
+        activity,
+        shared,
+    )
+    .await;
 }
 
 /// Runs a hyper connection to its end, asking it to close gracefully when
@@ -283,6 +309,8 @@ impl Service {
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("Service")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }

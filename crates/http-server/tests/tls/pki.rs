@@ -2,6 +2,8 @@
 //! server certificates for 127.0.0.1 and client certificates, and rustls
 //! client configurations trusting them.
 
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use rcgen::{

@@ -291,13 +291,15 @@ impl Pem {
 
     fn read(&self, what: &'static str) -> Result<Zeroizing<Vec<u8>>, TlsError> {
         match self {
-            Pem::File(path) => std::fs::read(path)
-                .map(Zeroizing::new)
-                .map_err(|source| TlsError::Read {
-                    what,
-                    origin: self.origin(),
-                    source,
-                }),
+            Pem::File(path) => {
+                std::fs::read(path)
+                    .map(Zeroizing::new)
+                    .map_err(|source| TlsError::Read {
+                        what,
+                        origin: self.origin(),
+                        source,
+                    })
+            }
             Pem::Memory(bytes) => Ok(Zeroizing::new(bytes.to_vec())),
         }
     }
@@ -311,7 +313,7 @@ impl Pem {
             return Err(TlsError::Pem {
                 what,
                 origin: self.origin(),
-                reason: "no CERTIFICATE section",
+                reason: "no certificate section",
             });
         }
         Ok(certs)
@@ -324,7 +326,7 @@ impl Pem {
             pem::Error::NoItemsFound => TlsError::Pem {
                 what: WHAT,
                 origin: self.origin(),
-                reason: "no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY section",
+                reason: "no private key section (PKCS#8, PKCS#1 or SEC1)",
             },
             other => self.pem_error(WHAT, &other),
         })
@@ -388,7 +390,8 @@ impl Source {
                         .add(cert)
                         .map_err(|error| ca_error(error.to_string()))?;
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 let verifier = match self.client_auth {
                     ClientAuth::Optional => verifier.allow_unauthenticated(),
                     ClientAuth::Required => verifier,
