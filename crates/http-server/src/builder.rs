@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::handler::Handler;
 use axum::http::HeaderValue;
-use axum::http::header::{X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+use axum::http::header::{STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
@@ -33,6 +33,9 @@ use crate::server::{DEFAULT_SHUTDOWN_GRACE, HttpServer};
 /// The longest connection timeout taken: deadlines are instants, and an
 /// instant a few centuries away does not exist.
 const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3_600);
+
+/// The `Strict-Transport-Security` value of every response over TLS.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// The default API base path.
 pub const DEFAULT_BASE_PATH: &str = hs_core::endpoint::HTTP_PATH;
@@ -210,7 +213,9 @@ impl HttpServerBuilder {
     /// one is a WARN naming the peer and the reason (at most one a second)
     /// and `on_error("connect", "tls")`. Keep a clone of `tls` to
     /// [`reload`](ServerTls::reload) it. [`HttpServer::base_url`] starts
-    /// with `https://`. Applies to [`bind`](Self::bind) and
+    /// with `https://`, and every response carries
+    /// `Strict-Transport-Security: max-age=63072000; includeSubDomains`, as
+    /// haystack-py's. Applies to [`bind`](Self::bind) and
     /// [`serve`](Self::serve), not to [`into_router`](Self::into_router).
     #[must_use]
     pub fn tls(mut self, tls: ServerTls) -> Self {
@@ -265,7 +270,14 @@ impl HttpServerBuilder {
             .layer(SetResponseHeaderLayer::overriding(
                 X_FRAME_OPTIONS,
                 HeaderValue::from_static("DENY"),
-            ));
+            ))
+            // Over HTTPS, as haystack-py: browsers keep to HTTPS for two years.
+            .option_layer(self.tls.is_some().then(|| {
+                SetResponseHeaderLayer::overriding(
+                    STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static(HSTS),
+                )
+            }));
         // Each API route is its own stack (security headers, observer layer
         // observing the route's op, auth, the op), added with
         // `route_service`: `Router::layer` would box and clone every route a
