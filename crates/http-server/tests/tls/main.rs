@@ -229,6 +229,8 @@ impl Conn {
         };
         let response = match &mut self.sender {
             Sender::H1(sender) => {
+                // The previous response may not have freed the connection yet.
+                sender.ready().await.map_err(|e| failed(format!("{e:?}")))?;
                 let request = hyper::Request::get(path)
                     .header("host", &self.authority)
                     .body(Empty::new())
@@ -236,6 +238,7 @@ impl Conn {
                 sender.send_request(request).await
             }
             Sender::H2(sender) => {
+                sender.ready().await.map_err(|e| failed(format!("{e:?}")))?;
                 let uri = format!("https://{}{path}", self.authority);
                 sender
                     .send_request(hyper::Request::get(uri).body(Empty::new()).unwrap())
