@@ -269,9 +269,17 @@ impl Conn {
 /// first read gets the server's alert. The client's address and that read's
 /// error.
 async fn refused(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> (SocketAddr, String) {
+    refused_as(addr, config, ServerName::IpAddress(addr.ip().into())).await
+}
+
+/// [`refused`], the client expecting the server to be `name`.
+async fn refused_as(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
+) -> (SocketAddr, String) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let local = tcp.local_addr().unwrap();
-    let name = ServerName::IpAddress(addr.ip().into());
     let connect = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
     let error = match tokio::time::timeout(WAIT, connect).await.unwrap() {
         Err(error) => error,
@@ -588,6 +596,44 @@ async fn mtls_required_refuses_each_bad_client_once_and_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refusing_the_server_certificate_is_a_tls_failure_on_the_server() {
+    capture();
+    let ca = Ca::new("hs test CA");
+    let other = Ca::new("someone else");
+    // (case, the CA the client trusts, the name it expects, its error, the
+    // server's reason)
+    let cases = [
+        (
+            "unknown CA",
+            &other,
+            "127.0.0.1",
+            "UnknownIssuer",
+            "UnknownCA",
+        ),
+        (
+            "name mismatch",
+            &ca,
+            "gw.example.com",
+            "not valid for name",
+            "BadCertificate",
+        ),
+    ];
+    for (case, trusted, name, client_error, server_reason) in cases {
+        let events = Arc::new(RecordingObserver::new());
+        let server = start(Some(server_tls(&ca.server(), None)), &events, |b| b).await;
+        let config = client_config(&[trusted], None, &[]);
+        let name = ServerName::try_from(name).unwrap().to_owned();
+        let (local, error) = refused_as(server.local_addr(), config, name).await;
+        assert!(error.contains(client_error), "{case}: {error}");
+        let warnings = warnings_about(&format!("TLS handshake with {local} failed"));
+        assert_eq!(warnings.len(), 1, "{case}: {warnings:?}");
+        assert!(warnings[0].contains(server_reason), "{case}: {warnings:?}");
+        assert!(wait_tls_errors(&events, 1), "{case}: {:?}", events.events());
+        server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_not_done_within_the_header_read_timeout_is_a_tls_failure() {
     capture();
     let ca = Ca::new("hs test CA");
@@ -762,4 +808,71 @@ async fn a_bad_configuration_is_refused_at_build_naming_the_file() {
         .unwrap_err();
     assert_eq!(error.as_str(), "pem");
     assert!(error.to_string().contains("in-memory PEM"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_fail_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = TempDir::new();
+    let (cert_path, key_path) = (dir.0.join("server.pem"), dir.0.join("server.key"));
+    let cas = [Ca::new("first CA"), Ca::new("second CA")];
+    let certs = [cas[0].server(), cas[1].server()];
+    std::fs::write(&cert_path, &certs[0].cert_pem).unwrap();
+    std::fs::write(&key_path, &certs[0].key_pem).unwrap();
+    let tls = ServerTls::builder()
+        .certificate_file(&cert_path)
+        .key_file(&key_path)
+        .build()
+        .unwrap();
+    let events = Arc::new(RecordingObserver::new());
+    let server = start(Some(tls.clone()), &events, |b| b).await;
+    let addr = server.local_addr();
+    let config = client_config(&[&cas[0], &cas[1]], None, &[b"http/1.1"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    // Each client alternates a request on a new connection with one on its
+    // kept-alive connection, until told to stop (at most 2 000 rounds).
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (config, stop, done) = (config.clone(), stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut kept = Conn::open(addr, config.clone()).await.unwrap();
+                for _ in 0..2_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut fresh = Conn::open(addr, config.clone()).await.unwrap();
+                    assert_eq!(fresh.get("/api/about").await.unwrap().0, StatusCode::OK);
+                    assert_eq!(kept.get("/api/about").await.unwrap().0, StatusCode::OK);
+                    if !seen.contains(&fresh.server_cert) {
+                        seen.push(fresh.server_cert.clone());
+                    }
+                    done.fetch_add(2, Ordering::Relaxed);
+                }
+                seen
+            })
+        })
+        .collect();
+    for round in 1..=6 {
+        let next = &certs[round % 2];
+        std::fs::write(&cert_path, &next.cert_pem).unwrap();
+        std::fs::write(&key_path, &next.key_pem).unwrap();
+        tls.reload().unwrap();
+        // Let some requests run on the new certificate.
+        let before = done.load(Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + WAIT;
+        while done.load(Ordering::Relaxed) < before + 8 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        let seen = client.await.expect("every request succeeded");
+        assert_eq!(seen.len(), 2, "each client met both certificates");
+    }
+    assert!(done.load(Ordering::Relaxed) >= 48);
+    assert_eq!(tls_errors(&events), 0);
+    server.shutdown().await.unwrap();
 }
