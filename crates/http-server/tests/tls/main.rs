@@ -26,7 +26,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::{StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use pki::{Ca, Issued, client_config};
+use pki::{Ca, Issued, client_config, tls12_client_config};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
@@ -631,6 +631,34 @@ async fn a_client_refusing_the_server_certificate_is_a_tls_failure_on_the_server
         assert!(wait_tls_errors(&events, 1), "{case}: {:?}", events.events());
         server.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls12_is_refused_unless_allowed() {
+    capture();
+    let ca = Ca::new("hs test CA");
+    let issued = ca.server();
+    let events = Arc::new(RecordingObserver::new());
+    let server = start(Some(server_tls(&issued, None)), &events, |b| b).await;
+    let (local, error) = refused(server.local_addr(), tls12_client_config(&ca)).await;
+    assert!(error.contains("ProtocolVersion"), "{error}");
+    let warnings = warnings_about(&format!("TLS handshake with {local} failed"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(wait_tls_errors(&events, 1));
+    server.shutdown().await.unwrap();
+
+    let tls12 = ServerTls::builder()
+        .certificate_pem(issued.cert_pem.clone())
+        .key_pem(issued.key_pem.clone())
+        .allow_tls12(true)
+        .build()
+        .unwrap();
+    let server = start(Some(tls12), &events, |b| b).await;
+    let (status, version, _) = fetch(server.local_addr(), tls12_client_config(&ca), "/api/about")
+        .await
+        .unwrap();
+    assert_eq!((status, version), (StatusCode::OK, Version::HTTP_11));
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,20 @@ impl Ca {
     }
 }
 
+/// A TLS 1.2-only rustls client configuration trusting `ca`.
+pub fn tls12_client_config(ca: &Ca) -> Arc<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    store.add(ca.der()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    Arc::new(config)
+}
+
 /// A rustls client configuration trusting `roots`, presenting `client`'s
 /// certificate when given one, offering `alpn`.
 pub fn client_config(

@@ -408,3 +408,62 @@ impl Source {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{ClientAuth, ServerTls};
+
+    fn self_signed() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn debug_names_origins_and_never_the_pem() {
+        let (cert, key) = self_signed();
+        let builder = ServerTls::builder()
+            .certificate_pem(cert.clone())
+            .key_pem(key)
+            .client_ca_pem(cert);
+        assert!(!format!("{builder:?}").contains("BEGIN"), "{builder:?}");
+        let tls = builder.build().unwrap();
+        let shown = format!("{tls:?}");
+        assert!(!shown.contains("BEGIN"), "{shown}");
+        assert!(shown.contains("in-memory PEM"), "{shown}");
+        assert_eq!(tls.client_auth(), Some(ClientAuth::Required));
+    }
+
+    #[test]
+    fn alpn_h2_first_and_reload_of_memory_pem() {
+        let (cert, key) = self_signed();
+        let tls = ServerTls::builder()
+            .certificate_pem(cert.clone())
+            .key_pem(key.clone())
+            .build()
+            .unwrap();
+        let config = tls.config();
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        assert_eq!(tls.client_auth(), None);
+        let before = tls.config();
+        let clone = tls.clone();
+        clone.reload().unwrap();
+        assert!(
+            !std::sync::Arc::ptr_eq(&before, &tls.config()),
+            "clones share one configuration"
+        );
+        let tls12 = ServerTls::builder()
+            .certificate_pem(cert)
+            .key_pem(key)
+            .allow_tls12(true)
+            .build()
+            .unwrap();
+        assert_eq!(tls12.config().alpn_protocols, config.alpn_protocols);
+    }
+}
