@@ -130,20 +130,27 @@ pub(crate) async fn serve_connection(
     let certificate = session
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(|der| peer_certificate(der));
+        .and_then(|der| {
+            let parsed = peer_certificate(der);
+            if parsed.is_none() {
+                log::warn!(
+                    target: shared.target,
+                    "{peer}: the client certificate verified but its names cannot be read"
+                );
+            }
+            parsed
+        });
+    let version = session
+        .protocol_version()
+        .and_then(|version| version.as_str())
+        .unwrap_or("TLS");
+    let alpn = if h2 { "h2" } else { "http/1.1" };
     match &certificate {
         Some(certificate) => log::debug!(
             target: shared.target,
-            "{peer}: TLS {:?}, {}, client certificate {certificate}",
-            session.protocol_version(),
-            if h2 { "h2" } else { "http/1.1" }
+            "{peer}: {version}, {alpn}, client certificate {certificate}"
         ),
-        None => log::debug!(
-            target: shared.target,
-            "{peer}: TLS {:?}, {}",
-            session.protocol_version(),
-            if h2 { "h2" } else { "http/1.1" }
-        ),
+        None => log::debug!(target: shared.target, "{peer}: {version}, {alpn}"),
     }
     let service = Service::new(router, peer, certificate.map(Arc::new), activity.clone());
     if h2 {

@@ -693,6 +693,7 @@ async fn handshake_not_done_within_the_header_read_timeout_is_a_tls_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_optional_serves_anonymous_clients_and_names_certified_ones() {
+    capture();
     let ca = Ca::new("hs clients");
     let events = Arc::new(RecordingObserver::new());
     let tls = server_tls(&ca.server(), Some((&ca, ClientAuth::Optional)));
@@ -720,6 +721,17 @@ async fn mtls_optional_serves_anonymous_clients_and_names_certified_ones() {
         .unwrap();
     client.about().await.unwrap();
     assert_eq!(tls_errors(&events), 0);
+    let identified = capture()
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(level, target, text)| {
+            *level == Level::Debug
+                && target == "hs::http::server"
+                && text.contains("client certificate CN=gateway-7 SAN=gw7.example.com")
+        });
+    assert!(identified, "the peer's identity is logged at DEBUG");
     server.shutdown().await.unwrap();
 }
 
