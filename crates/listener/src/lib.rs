@@ -10,7 +10,8 @@
 //! verified against a client CA, whose end-entity certificate reaches every
 //! request of the connection as a
 //! [`PeerCertificate`](hs_core::auth::PeerCertificate) extension.
-//! [`ServerTls::reload`] swaps the configuration without a restart.
+//! [`ServerTls::reload`] swaps the configuration without a restart
+//! ([`ServerTls::watch_files`] calls it when the files change).
 //!
 //! What is logged (on the target the server gives) and observed:
 //!
@@ -21,7 +22,7 @@
 //! | `accept` failing for want of resources | WARN, at most one a second | — |
 //! | handshake done, client certificate | DEBUG with the version, ALPN, certificate's names | — |
 //! | header-read timeout, idle close, connection errors | DEBUG | — |
-//! | [`ServerTls::reload`] | INFO, or WARN when refused | — |
+//! | [`ServerTls::reload`] (also from [`ServerTls::watch_files`]) | INFO, or WARN when refused | — |
 //!
 //! No key material and no certificate bytes are logged.
 

@@ -916,3 +916,42 @@ async fn reloads_under_load_fail_no_request() {
     assert_eq!(tls_errors(&events), 0);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_files_are_reloaded_when_they_change() {
+    let dir = TempDir::new();
+    let (cert_path, key_path) = (dir.0.join("server.pem"), dir.0.join("server.key"));
+    let (old_ca, new_ca) = (Ca::new("old CA"), Ca::new("new CA"));
+    let (old, new) = (old_ca.server(), new_ca.server());
+    std::fs::write(&cert_path, &old.cert_pem).unwrap();
+    std::fs::write(&key_path, &old.key_pem).unwrap();
+    let tls = ServerTls::builder()
+        .certificate_file(&cert_path)
+        .key_file(&key_path)
+        .build()
+        .unwrap();
+    let watch = tls.watch_files(Duration::from_millis(20));
+    let events = Arc::new(RecordingObserver::new());
+    let server = start(Some(tls), &events, |b| b).await;
+    let addr = server.local_addr();
+    let trust_both = || client_config(&[&old_ca, &new_ca], None, &[]);
+    assert_eq!(
+        Conn::open(addr, trust_both()).await.unwrap().server_cert,
+        old.cert_der
+    );
+    // The certificate first, the key a moment later: the watch may see the
+    // pair mismatched once (refused, kept), then loads both.
+    std::fs::write(&cert_path, &new.cert_pem).unwrap();
+    std::fs::write(&key_path, &new.key_pem).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let served = Conn::open(addr, trust_both()).await.unwrap().server_cert;
+        if served == new.cert_der {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    watch.abort();
+    server.shutdown().await.unwrap();
+}

@@ -9,6 +9,7 @@ pub use error::TlsError;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use hs_core::observe::targets;
@@ -152,6 +153,37 @@ impl ServerTls {
     pub fn client_auth(&self) -> Option<ClientAuth> {
         let source = &self.inner.source;
         source.client_ca.as_ref().map(|_| source.client_auth)
+    }
+
+    /// Watches the certificate, key and client CA files: every `interval`
+    /// it compares their modification times and sizes with the last ones
+    /// seen and, when one changed, [`reload`](Self::reload)s (a refused
+    /// reload is retried at the next change, so a certificate and key
+    /// replaced one after the other end up loaded together). In-memory PEM
+    /// is not watched.
+    ///
+    /// The task ends once every clone of this `ServerTls` is dropped; abort
+    /// the handle to stop it sooner. Needs a Tokio runtime.
+    pub fn watch_files(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let mut seen = self.inner.source.stamps();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let now = inner.source.stamps();
+                if now != seen {
+                    seen = now;
+                    // reload logs the outcome.
+                    let _ = ServerTls { inner }.reload();
+                }
+            }
+        })
     }
 }
 
@@ -359,7 +391,26 @@ struct Source {
     log_target: &'static str,
 }
 
+/// A file's modification time and size, `None` when it cannot be read.
+type Stamp = Option<(SystemTime, u64)>;
+
 impl Source {
+    /// The stamps of the files this configuration is read from.
+    fn stamps(&self) -> Vec<Stamp> {
+        [Some(&self.cert), Some(&self.key), self.client_ca.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|pem| match pem {
+                Pem::File(path) => Some(
+                    std::fs::metadata(path)
+                        .and_then(|meta| Ok((meta.modified()?, meta.len())))
+                        .ok(),
+                ),
+                Pem::Memory(_) => None,
+            })
+            .collect()
+    }
+
     fn config(&self) -> Result<ServerConfig, TlsError> {
         let chain = self.cert.certificates("certificate chain")?;
         let key = self.key.private_key()?;
