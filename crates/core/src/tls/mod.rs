@@ -50,7 +50,7 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// What a client's TLS configuration is built from (see the tables above):
 /// both client builders fill one in and call [`client_config`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct TlsOptions {
     /// CA certificates trusted instead of the operating system's store
@@ -62,6 +62,20 @@ pub struct TlsOptions {
     /// The name the server's certificate must carry instead of the URL's
     /// host.
     pub server_name: Option<ServerName<'static>>,
+    /// A complete rustls configuration, used as it is instead of the
+    /// above (it cannot be combined with `identity` or `server_name`).
+    pub config: Option<Arc<ClientConfig>>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity)
+            .field("server_name", &self.server_name)
+            .field("config", &self.config.is_some())
+            .finish()
+    }
 }
 
 impl TlsOptions {
@@ -80,10 +94,22 @@ impl TlsOptions {
     }
 }
 
-/// A client configuration with the policy above. Fails when a root does
-/// not parse, no root can be loaded from the system, or the identity's key
-/// does not fit its certificate.
+/// A client configuration with the policy above: a copy of the complete
+/// configuration when one is given, else one built from the options.
+/// Fails when a root does not parse, no root can be loaded from the
+/// system, the identity's key does not fit its certificate, or a complete
+/// configuration comes with an identity or a server name.
 pub fn client_config(options: &TlsOptions) -> Result<ClientConfig, TlsError> {
+    if let Some(config) = &options.config {
+        if options.identity.is_some() || options.server_name.is_some() {
+            return Err(TlsError::Conflict(
+                "a complete rustls configuration (tls_config) carries its own client \
+                 certificate and verifier: it cannot be combined with client_identity \
+                 or tls_server_name",
+            ));
+        }
+        return Ok(ClientConfig::clone(config));
+    }
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
