@@ -78,7 +78,9 @@ impl Servers {
         let builder = match client_ca {
             Some(ca) => {
                 let mut roots = rustls::RootCertStore::empty();
-                roots.add(CertificateDer::from(ca.cert.der().to_vec())).unwrap();
+                roots
+                    .add(CertificateDer::from(ca.cert.der().to_vec()))
+                    .unwrap();
                 builder.with_client_cert_verifier(
                     rustls::server::WebPkiClientVerifier::builder_with_provider(
                         Arc::new(roots),
@@ -190,7 +192,13 @@ async fn about(url: &str, args: &[&str], system_ca: &str) -> std::process::Outpu
     let system_ca = system_ca.to_owned();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = all.iter().map(String::as_str).collect();
-        hs_env(&args, &[("SSL_CERT_FILE", &system_ca), ("SSL_CERT_DIR", "/nonexistent")])
+        hs_env(
+            &args,
+            &[
+                ("SSL_CERT_FILE", &system_ca),
+                ("SSL_CERT_DIR", "/nonexistent"),
+            ],
+        )
     })
     .await
     .unwrap()
@@ -207,12 +215,19 @@ async fn ca_reaches_a_tls_server_and_without_it_the_handshake_fails_clearly() {
     for url in servers.urls() {
         let output = about(&url, &["--ca", &ca_file], &system_ca).await;
         assert_eq!(output.status.code(), Some(0), "{url}: {}", stderr(&output));
-        assert!(stdout(&output).contains("over TLS"), "{url}: {}", stdout(&output));
+        assert!(
+            stdout(&output).contains("over TLS"),
+            "{url}: {}",
+            stdout(&output)
+        );
 
         let output = about(&url, &[], &system_ca).await;
         assert_eq!(output.status.code(), Some(1), "{url}");
         let text = stderr(&output);
-        assert!(text.starts_with("error: TLS handshake with"), "{url}: {text}");
+        assert!(
+            text.starts_with("error: TLS handshake with"),
+            "{url}: {text}"
+        );
         assert!(text.contains("certificate"), "{url}: {text}");
         assert!(text.contains("hint: give the CA"), "{url}: {text}");
     }
@@ -245,7 +260,10 @@ async fn client_certificate_flags_reach_a_server_that_requires_one() {
         let output = about(&url, &["--ca", &ca_file], &ca_file).await;
         assert_eq!(output.status.code(), Some(1), "{url}");
         let text = stderr(&output);
-        assert!(text.starts_with("error: TLS handshake with"), "{url}: {text}");
+        assert!(
+            text.starts_with("error: TLS handshake with"),
+            "{url}: {text}"
+        );
     }
 }
 
@@ -253,16 +271,27 @@ async fn client_certificate_flags_reach_a_server_that_requires_one() {
 fn certificate_flags_come_together_and_bad_files_are_named() {
     let output = hs(&["about", "--client-cert", "client.pem"]);
     assert_eq!(output.status.code(), Some(2), "clap's usage error");
-    assert!(stderr(&output).contains("--client-key"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--client-key"),
+        "{}",
+        stderr(&output)
+    );
     let output = hs(&["about", "--client-key", "client.key"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--client-cert"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--client-cert"),
+        "{}",
+        stderr(&output)
+    );
 
     let dir = TempDir::new("hs-cli-tls-files");
-    let missing = dir.file("empty.pem", "").replace("empty.pem", "missing.pem");
+    let missing = dir
+        .file("empty.pem", "")
+        .replace("empty.pem", "missing.pem");
     let not_pem = dir.file("not.pem", "not a certificate");
     let secret_line = "c2VjcmV0IGtleSBieXRlcyBuZXZlciBzaG93bg==!!";
-    let bad_key = dir.file("bad.key",
+    let bad_key = dir.file(
+        "bad.key",
         &format!("-----BEGIN PRIVATE KEY-----\n{secret_line}\n-----END PRIVATE KEY-----\n"),
     );
     let cert = dir.file("client.pem", &Ca::new("a CA").cert.pem());
@@ -271,8 +300,14 @@ fn certificate_flags_come_together_and_bad_files_are_named() {
     let cases: [(&[&str], &str); 4] = [
         (&["--ca", &missing], "--ca"),
         (&["--ca", &not_pem], "--ca"),
-        (&["--client-cert", &not_pem, "--client-key", &bad_key], "--client-cert"),
-        (&["--client-cert", &cert, "--client-key", &bad_key], "--client-key"),
+        (
+            &["--client-cert", &not_pem, "--client-key", &bad_key],
+            "--client-cert",
+        ),
+        (
+            &["--client-cert", &cert, "--client-key", &bad_key],
+            "--client-key",
+        ),
     ];
     for (flags, named) in cases {
         let mut args = vec!["about", "--url", url];
@@ -280,7 +315,10 @@ fn certificate_flags_come_together_and_bad_files_are_named() {
         let output = hs(&args);
         assert_eq!(output.status.code(), Some(1), "{flags:?}");
         let text = stderr(&output);
-        assert!(text.starts_with(&format!("error: {named} ")), "{flags:?}: {text}");
+        assert!(
+            text.starts_with(&format!("error: {named} ")),
+            "{flags:?}: {text}"
+        );
         let file = flags[flags.iter().position(|f| *f == named).unwrap() + 1];
         assert!(text.contains(file), "{flags:?}: {text}");
         assert!(!text.contains(secret_line), "{flags:?}: {text}");

@@ -218,7 +218,9 @@ impl HttpClient {
                 log::debug!(target: targets::HTTP_CLIENT, "{op}: TLS handshake with {url} failed: {reason}");
                 // A failed handshake is the connection's failure, reported
                 // as every transport reports one: op `connect`.
-                self.inner.observer.on_error(CONNECT_OP, error.kind().as_str());
+                self.inner
+                    .observer
+                    .on_error(CONNECT_OP, error.kind().as_str());
             }
             Err(error) => self.inner.observer.on_error(op, error.kind().as_str()),
         }

@@ -329,7 +329,10 @@ mod tests {
         assert_eq!((tls.as_str(), tls.kind()), ("tls", ErrorKind::Tls));
         assert!(tls.duplicate().is_tls());
         let config = WsClientError::Config("client private key: malformed PEM".into());
-        assert_eq!((config.as_str(), config.kind()), ("config", ErrorKind::BadRequest));
+        assert_eq!(
+            (config.as_str(), config.kind()),
+            ("config", ErrorKind::BadRequest)
+        );
         let refused = WsClientError::refused(
             AuthFailure::TokenRejected,
             Some(ServerClose {

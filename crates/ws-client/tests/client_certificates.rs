@@ -114,14 +114,15 @@ impl Servers {
         let builder = match client_ca {
             Some(ca) => {
                 let mut roots = rustls::RootCertStore::empty();
-                roots.add(CertificateDer::from(ca.cert.der().to_vec())).unwrap();
-                let verifier =
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(
-                        Arc::new(roots),
-                        provider,
-                    )
-                    .build()
+                roots
+                    .add(CertificateDer::from(ca.cert.der().to_vec()))
                     .unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
                 builder.with_client_cert_verifier(verifier)
             }
             None => builder.with_no_client_auth(),
@@ -324,7 +325,9 @@ async fn a_client_without_the_required_certificate_fails_with_the_tls_error() {
         .build()
         .unwrap();
     let error = client.about().await.unwrap_err();
-    let http_error = error.downcast_ref::<hs_http_client::HttpClientError>().unwrap();
+    let http_error = error
+        .downcast_ref::<hs_http_client::HttpClientError>()
+        .unwrap();
     assert!(http_error.is_tls(), "{error}");
     assert_eq!(error.as_str(), "tls");
     assert_tls_failure(&error, error.kind().as_str(), &observer);
@@ -409,7 +412,11 @@ async fn a_name_mismatch_is_the_tls_error_and_tls_server_name_accepts_the_certif
     client.close().await.unwrap();
     // The WebSocket client sends the name as SNI too.
     assert_eq!(
-        servers.seen().last().and_then(|seen| seen.sni.clone()).as_deref(),
+        servers
+            .seen()
+            .last()
+            .and_then(|seen| seen.sni.clone())
+            .as_deref(),
         Some("gw.example.com")
     );
 
@@ -437,17 +444,39 @@ async fn tls_settings_that_do_not_parse_fail_the_build_without_showing_the_key()
     let ca = Ca::new("hs test CA");
     let leaf = ca.leaf("gateway", &["gateway.example.com"]);
     // The key's body, mangled: the error must not quote it.
-    let bad_key = leaf.key_pem.replace("PRIVATE KEY-----\n", "PRIVATE KEY-----\n!!");
+    let bad_key = leaf
+        .key_pem
+        .replace("PRIVATE KEY-----\n", "PRIVATE KEY-----\n!!");
     let body_line = bad_key.lines().nth(1).unwrap().to_owned();
     let other = ca.leaf("other", &["other.example.com"]);
     // A URL nothing listens on: the build fails before any connection.
     let unused = "127.0.0.1:9";
 
     let cases: Vec<(&str, String, String, &str)> = vec![
-        ("a malformed key", leaf.cert_pem.clone(), bad_key.clone(), "client private key"),
-        ("no key", leaf.cert_pem.clone(), leaf.cert_pem.clone(), "client private key"),
-        ("no certificate", leaf.key_pem.clone(), leaf.key_pem.clone(), "client certificate"),
-        ("another certificate's key", leaf.cert_pem.clone(), other.key_pem.clone(), "client identity"),
+        (
+            "a malformed key",
+            leaf.cert_pem.clone(),
+            bad_key.clone(),
+            "client private key",
+        ),
+        (
+            "no key",
+            leaf.cert_pem.clone(),
+            leaf.cert_pem.clone(),
+            "client private key",
+        ),
+        (
+            "no certificate",
+            leaf.key_pem.clone(),
+            leaf.key_pem.clone(),
+            "client certificate",
+        ),
+        (
+            "another certificate's key",
+            leaf.cert_pem.clone(),
+            other.key_pem.clone(),
+            "client identity",
+        ),
     ];
     for (case, cert, key, names) in cases {
         let error = http(&format!("https://{unused}"))

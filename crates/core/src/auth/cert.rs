@@ -127,7 +127,12 @@ impl FromStr for CertUserRule {
         }
         let role = role.parse::<Role>().map_err(|error| error.to_string())?;
         let wildcard = |s: &str| (s != "*").then(|| s.to_owned());
-        Ok(CertUserRule::new(field, wildcard(value), wildcard(user), role))
+        Ok(CertUserRule::new(
+            field,
+            wildcard(value),
+            wildcard(user),
+            role,
+        ))
     }
 }
 

@@ -46,7 +46,10 @@ mod tests {
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
         let wrapped = Outer(std::io::Error::new(std::io::ErrorKind::InvalidData, alert));
         let found = handshake_failure(&wrapped).map(ToString::to_string);
-        assert_eq!(found.as_deref(), Some("received fatal alert: CertificateRequired"));
+        assert_eq!(
+            found.as_deref(),
+            Some("received fatal alert: CertificateRequired")
+        );
 
         let refused = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(handshake_failure(&refused).is_none());

@@ -110,7 +110,8 @@ mod tests {
         assert_eq!(error.as_str(), "certificate");
         assert!(error.to_string().starts_with("CA certificate:"), "{error}");
 
-        let secret = b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0IGtleSBieXRlcw==!!\n-----END PRIVATE KEY-----\n";
+        let secret =
+            b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0IGtleSBieXRlcw==!!\n-----END PRIVATE KEY-----\n";
         let chain = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
         let error = ClientIdentity::from_pem(chain, secret).unwrap_err();
         assert_eq!(error.as_str(), "private_key");
@@ -118,7 +119,10 @@ mod tests {
         assert!(!shown.contains("c2VjcmV0"), "{shown}");
 
         let error = ClientIdentity::from_pem(chain, NOT_PEM).unwrap_err();
-        assert_eq!(error.to_string(), "client private key: no PEM private key section found");
+        assert_eq!(
+            error.to_string(),
+            "client private key: no PEM private key section found"
+        );
         assert!(ClientIdentity::from_der(Vec::new(), vec![1]).is_err());
     }
 }

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
 use parking_lot::Mutex;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
-use rustls::pki_types::ServerName;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::WsConfig;
@@ -196,9 +196,7 @@ impl Connection {
                 log::debug!(target: targets::WS_CONN, "{error}");
                 // A failed handshake is the connection's failure, reported
                 // as every transport reports one: op `connect`.
-                config
-                    .observer
-                    .on_error(CONNECT_OP, error.kind().as_str());
+                config.observer.on_error(CONNECT_OP, error.kind().as_str());
                 return Err(error);
             }
             Err(error) => return Err(error),
