@@ -5,7 +5,7 @@
 //! TLS message; the certificate flags come together or not at all; a file
 //! that cannot be read or parsed is named.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap
+#![allow(clippy::unwrap_used, clippy::result_large_err)] // tests may unwrap; tungstenite's callback type
 
 mod support;
 
