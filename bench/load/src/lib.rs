@@ -52,6 +52,8 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// Time measured.
     pub duration: Duration,
+    /// The TLS configuration of a `wss://` URL.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl LoadConfig {
@@ -63,6 +65,7 @@ impl LoadConfig {
             in_flight: 1,
             warmup: Duration::from_millis(500),
             duration: Duration::from_secs(3),
+            tls: None,
         }
     }
 
@@ -91,6 +94,13 @@ impl LoadConfig {
     #[must_use]
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = duration;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls), for a `wss://` URL.
+    #[must_use]
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
 }
@@ -152,9 +162,14 @@ where
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static("haystack"),
         );
-        let (socket, _) =
-            tokio_tungstenite::connect_async_with_config(upgrade, Some(transport_config()), true)
-                .await?;
+        let connector = config.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+            upgrade,
+            Some(transport_config()),
+            true,
+            connector,
+        )
+        .await?;
         sockets.push(socket);
     }
     let start = Instant::now();

@@ -108,6 +108,8 @@ enum Budget {
 
 /// `hs bench`.
 pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
+    // Before the in-process server starts: a bad file ends the run at once.
+    let tls = crate::tls::ClientTls::load(&args.tls)?;
     let mut server = None;
     let url = match &args.url {
         Some(url) => normalise_url(url)?.1,
@@ -172,6 +174,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         token: None,
         ws_auth: crate::cli::WsAuth::Scram,
         reconnect: None,
+        tls,
     };
     let report = drive(&options, &args, budget).await;
     if let Some(server) = server {

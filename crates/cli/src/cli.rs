@@ -314,6 +314,33 @@ pub(crate) struct ClientArgs {
     /// Print the client's observer statistics (requests, latency, bytes) on stderr at the end
     #[arg(long)]
     pub(crate) stats: bool,
+
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+}
+
+/// How a client checks an https:// or wss:// server and proves itself to it.
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
+    /// PEM file of the CA certificates (one or more) that sign the server's certificate,
+    /// for https:// and wss://; replaces the operating system's trust store
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+
+    /// PEM file of the client's certificate (then any intermediates), presented to a server
+    /// that asks for one (mutual TLS); needs --client-key
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+
+    /// PEM file of the private key of --client-cert (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
+
+    /// The name the server's certificate must carry instead of the URL's host, e.g. a
+    /// gateway reached by IP address whose certificate names gw.example.com (over wss://
+    /// also sent as SNI)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tls_server_name: Option<String>,
 }
 
 /// How grids are printed.
@@ -578,6 +605,9 @@ pub(crate) struct BenchArgs {
     /// No progress bar (for logs and CI)
     #[arg(long)]
     pub(crate) quiet: bool,
+
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
 }
 
 /// `hs demo`.

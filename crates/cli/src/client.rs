@@ -14,6 +14,7 @@ use hs_ws_client::{Backoff, HaystackClient, ReconnectingWsClient, WsClient, WsCl
 
 use crate::cli::WsAuth;
 use crate::error::CliError;
+use crate::tls::ClientTls;
 
 /// The transport a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +66,9 @@ async fn http_login(
     options: &ConnectOptions,
 ) -> Result<Option<AuthToken>, CliError> {
     let http_url = http_api_of(ws_url)?;
-    let http = HttpClient::builder(http_url.clone())
+    let http = options
+        .tls
+        .http(HttpClient::builder(http_url.clone()))
         .timeout(options.timeout)
         .deadline(options.timeout)
         .credentials(user, password)
@@ -122,6 +125,8 @@ pub(crate) struct ConnectOptions {
     /// ends, logging in and re-subscribing the watches again
     /// ([`ReconnectingWsClient`]); `None`: one connection.
     pub(crate) reconnect: Option<Backoff>,
+    /// `--ca`, `--client-cert`, `--client-key`, `--tls-server-name`.
+    pub(crate) tls: ClientTls,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -134,6 +139,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("token", &self.token)
             .field("ws_auth", &self.ws_auth)
             .field("reconnect", &self.reconnect)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -171,7 +177,9 @@ impl Client {
         let (transport, url) = normalise_url(&options.url)?;
         match transport {
             Transport::Http => {
-                let mut builder = HttpClient::builder(url)
+                let mut builder = options
+                    .tls
+                    .http(HttpClient::builder(url))
                     .format(options.wire)
                     .timeout(options.timeout)
                     // `--timeout` bounds the whole request, retries included.
@@ -187,7 +195,9 @@ impl Client {
             }
             Transport::Ws => {
                 let builder = || {
-                    WsClient::builder(url.clone())
+                    options
+                        .tls
+                        .ws(WsClient::builder(url.clone()))
                         .request_timeout(options.timeout)
                         .connect_timeout(options.timeout)
                         .auth_timeout(options.timeout)

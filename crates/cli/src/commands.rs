@@ -60,6 +60,7 @@ impl Session {
             token: args.token.clone().map(hs_core::auth::AuthToken::from),
             ws_auth: args.ws_auth,
             reconnect,
+            tls: crate::tls::ClientTls::load(&args.tls)?,
         })
         .await?;
         Ok(Session {

@@ -147,6 +147,7 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
         token: None,
         ws_auth: crate::cli::WsAuth::Scram,
         reconnect: None,
+        tls: crate::tls::ClientTls::default(),
     };
     let http = Client::connect(&options(server.http_url(), client_observers.http.clone())).await?;
     let sensor = Ref::from(SENSOR);

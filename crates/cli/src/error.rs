@@ -86,14 +86,23 @@ impl CliError {
     }
 
     /// What the user can do about a server that wants a login this command
-    /// did not give: the flags that give one.
+    /// did not give, or a TLS handshake that failed: the flags that help.
     pub(crate) fn hint(&self) -> Option<&'static str> {
-        let failure = match self {
-            CliError::Client(error) => error.auth_failure(),
-            _ => None,
+        let CliError::Client(error) = self else {
+            return None;
         };
-        matches!(failure, Some(hs_core::auth::AuthFailure::LoginRequired))
-            .then_some("log in with --user NAME and the password in HS_PASSWORD, or --token TOKEN")
+        if error.kind() == ErrorKind::Tls {
+            return Some(
+                "give the CA that signs the server's certificate with --ca FILE, its name with \
+                 --tls-server-name NAME if the URL's host is not on it, and --client-cert FILE \
+                 --client-key FILE if the server requires a client certificate",
+            );
+        }
+        matches!(
+            error.auth_failure(),
+            Some(hs_core::auth::AuthFailure::LoginRequired)
+        )
+        .then_some("log in with --user NAME and the password in HS_PASSWORD, or --token TOKEN")
     }
 
     /// `true` when stdout was closed under the command (`hs ... | head -1`):

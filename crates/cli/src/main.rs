@@ -11,6 +11,7 @@ mod logging;
 mod observers;
 mod output;
 mod serve;
+mod tls;
 mod users;
 
 use clap::Parser;
@@ -27,8 +28,10 @@ fn main() -> std::process::ExitCode {
         Command::Demo(_) => ("info", LogStyle::DemoTranscript),
         // The client commands and bench print each failure once themselves
         // (bench as one summary); the libraries' WARN lines about the same
-        // failure (a refused login, a retried attempt) would repeat it.
-        _ => ("error", LogStyle::Stderr),
+        // failure (a refused login, a retried attempt) would repeat it, as
+        // would rustls-platform-verifier's ERROR line about a certificate
+        // it refused.
+        _ => ("error,rustls_platform_verifier=off", LogStyle::Stderr),
     };
     logging::init(cli.log.as_deref(), default_filter, style);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -5,6 +5,7 @@ use hs_core::auth::AuthToken;
 use hs_core::codec::Format;
 use hs_core::endpoint::{HTTP_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
+use hs_core::tls::{ClientIdentity, TlsError, TlsOptions};
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
@@ -33,7 +34,9 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 /// | [`connect_timeout`](Self::connect_timeout) | the timeout |
 /// | [`retry`](Self::retry) | [`RetryPolicy::default`] (3 attempts for reads) |
 /// | [`observer`](Self::observer) | a no-op observer |
-/// | [`add_root_certificate`](Self::add_root_certificate) | none: the operating system's trust store |
+/// | [`add_root_certificate`](Self::add_root_certificate), [`add_root_certificates_pem`](Self::add_root_certificates_pem) | none: the operating system's trust store |
+/// | [`client_identity`](Self::client_identity) | none: no client certificate |
+/// | [`tls_server_name`](Self::tls_server_name) | none: the URL's host |
 /// | [`tls_config`](Self::tls_config) | none: the trust policy of [`hs_core::tls`] |
 ///
 /// ```
@@ -64,8 +67,9 @@ pub struct HttpClientBuilder {
     connect_timeout: Option<Duration>,
     retry: RetryPolicy,
     observer: Arc<dyn MetricsObserver>,
-    root_certificates: Vec<CertificateDer<'static>>,
-    tls_config: Option<Arc<rustls::ClientConfig>>,
+    tls: TlsOptions,
+    /// The first TLS setting that did not parse, reported by `build`.
+    tls_invalid: Option<TlsError>,
     #[cfg(feature = "test-util")]
     scram_nonce: Option<String>,
 }
@@ -97,8 +101,8 @@ impl HttpClientBuilder {
             connect_timeout: None,
             retry: RetryPolicy::default(),
             observer: noop(),
-            root_certificates: Vec::new(),
-            tls_config: None,
+            tls: TlsOptions::new(),
+            tls_invalid: None,
             #[cfg(feature = "test-util")]
             scram_nonce: None,
         }
@@ -187,19 +191,73 @@ impl HttpClientBuilder {
     /// [`hs_core::tls`]).
     #[must_use]
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
-        self.root_certificates
-            .push(CertificateDer::from(der.into()));
+        self.tls.roots.push(CertificateDer::from(der.into()));
         self
     }
 
-    /// The complete rustls configuration for `https` (client certificates,
-    /// pinning, ...), instead of the trust policy; it wins over
-    /// [`add_root_certificate`](Self::add_root_certificate). Its ALPN list is
-    /// replaced by `http/1.1`.
+    /// Trusts every CA certificate of `pem` (a PEM bundle: one or more
+    /// `CERTIFICATE` sections), as [`add_root_certificate`](Self::add_root_certificate)
+    /// does each. [`build`](Self::build) fails when the bundle holds no
+    /// certificate or a malformed one.
+    #[must_use]
+    pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        match hs_core::tls::certificates_from_pem(pem.as_ref(), "CA certificate") {
+            Ok(roots) => self.tls.roots.extend(roots),
+            Err(error) => self.invalid(error),
+        }
+        self
+    }
+
+    /// Presents a client certificate to an `https` server that asks for
+    /// one (mutual TLS): `cert_chain_pem` holds the client's certificate
+    /// first, then any intermediates; `key_pem` its private key (PKCS#8,
+    /// PKCS#1 or SEC1). [`build`](Self::build) fails when either does not
+    /// parse or the key does not belong to the certificate; the error names
+    /// the part, never the key.
+    #[must_use]
+    pub fn client_identity(
+        mut self,
+        cert_chain_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        match ClientIdentity::from_pem(cert_chain_pem.as_ref(), key_pem.as_ref()) {
+            Ok(identity) => self.tls.identity = Some(identity),
+            Err(error) => self.invalid(error),
+        }
+        self
+    }
+
+    /// Verifies the server's certificate against `name` (a DNS name or an
+    /// IP address) instead of the URL's host: a gateway reached by IP
+    /// address whose certificate names `gw.example.com`. The client still
+    /// sends the URL's host as SNI (none for an IP address): reqwest takes
+    /// SNI from the URL. [`build`](Self::build) fails when `name` is neither
+    /// a DNS name nor an IP address.
+    #[must_use]
+    pub fn tls_server_name(mut self, name: impl AsRef<str>) -> Self {
+        match TlsOptions::parse_server_name(name.as_ref()) {
+            Ok(name) => self.tls.server_name = Some(name),
+            Err(error) => self.invalid(error),
+        }
+        self
+    }
+
+    /// The complete rustls configuration for `https` (pinning, ...),
+    /// instead of the trust policy; it wins over
+    /// [`add_root_certificate`](Self::add_root_certificate), and
+    /// [`build`](Self::build) fails when it is combined with
+    /// [`client_identity`](Self::client_identity) or
+    /// [`tls_server_name`](Self::tls_server_name) (the configuration says
+    /// those itself). Its ALPN list is replaced by `http/1.1`.
     #[must_use]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
-        self.tls_config = Some(config);
+        self.tls.config = Some(config);
         self
+    }
+
+    /// Keeps the first TLS setting that did not parse, for `build`.
+    fn invalid(&mut self, error: TlsError) {
+        self.tls_invalid.get_or_insert(error);
     }
 
     /// Test hook: the SCRAM client nonce to use instead of a random one, so
@@ -214,8 +272,10 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Builds the client. Fails on a base URL that is not `http` or `https`,
-    /// or when no TLS trust roots can be loaded for an `https` URL.
+    /// Builds the client. Fails with [`HttpClientError::Config`] on a base
+    /// URL that is not `http` or `https`, a CA, client certificate, key or
+    /// server name that does not parse, or when no TLS trust roots can be
+    /// loaded for an `https` URL.
     pub fn build(self) -> Result<HttpClient, HttpClientError> {
         let base_url = with_default_path(&self.base_url, HTTP_PATH);
         let url = reqwest::Url::parse(&base_url).map_err(|error| {
@@ -230,7 +290,7 @@ impl HttpClientBuilder {
                 )));
             }
         };
-        let tls = tls::client_config(https, &self.root_certificates, self.tls_config)?;
+        let tls = tls::client_config(https, &self.tls, self.tls_invalid)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(self.timeout)

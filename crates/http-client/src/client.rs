@@ -19,6 +19,9 @@ use crate::error::HttpClientError;
 use crate::retry::RetryPolicy;
 use crate::session::{Credentials, Grant, Session};
 
+/// The op a failed TLS handshake is reported under.
+const CONNECT_OP: &str = "connect";
+
 /// How much of an unexpected response body an error keeps.
 const ERROR_BODY_LIMIT: usize = 512;
 
@@ -33,7 +36,8 @@ const ERROR_BODY_LIMIT: usize = 512;
 ///
 /// Every call ends in exactly one observer event: `on_request(op, duration)`
 /// when it succeeded, with the time from the call's start to the decoded
-/// response (any login and retries included), or `on_error(op, kind)`.
+/// response (any login and retries included), or `on_error(op, kind)`; a
+/// call that failed in the TLS handshake is `on_error("connect", "tls")`.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), hs_http_client::ClientError> {
@@ -210,6 +214,14 @@ impl HttpClient {
     ) -> Result<T, HttpClientError> {
         match &result {
             Ok(_) => self.inner.observer.on_request(op, started.elapsed()),
+            Err(error @ HttpClientError::Tls { url, reason, .. }) => {
+                log::debug!(target: targets::HTTP_CLIENT, "{op}: TLS handshake with {url} failed: {reason}");
+                // A failed handshake is the connection's failure, reported
+                // as every transport reports one: op `connect`.
+                self.inner
+                    .observer
+                    .on_error(CONNECT_OP, error.kind().as_str());
+            }
             Err(error) => self.inner.observer.on_error(op, error.kind().as_str()),
         }
         result

@@ -13,12 +13,29 @@ use hs_core::observe::ErrorKind;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpClientError {
-    /// The TCP (or TLS) connection could not be established.
+    /// The TCP connection could not be established.
     #[error("cannot connect to {url}: {reason}")]
     Connect {
         /// The URL that was requested.
         url: String,
         /// What went wrong (`connection refused`, a certificate error, ...).
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The TLS handshake failed: the server's certificate is not signed by
+    /// a trusted CA, has expired, or does not name the server; or the
+    /// server refused the client (no client certificate, or one it does
+    /// not trust; in TLS 1.3 this surfaces on the first read). Reported
+    /// to the observer as `on_error("connect", "tls")`, and not retried:
+    /// the same handshake fails the same way.
+    #[error("TLS handshake with {url} failed: {reason}")]
+    Tls {
+        /// The URL that was requested.
+        url: String,
+        /// What rustls said (`invalid peer certificate: UnknownIssuer`,
+        /// `received fatal alert: CertificateRequired`, ...).
         reason: String,
         /// The underlying error.
         #[source]
@@ -98,6 +115,7 @@ impl HttpClientError {
     pub const fn as_str(&self) -> &'static str {
         match self {
             HttpClientError::Connect { .. } => "connect",
+            HttpClientError::Tls { .. } => "tls",
             HttpClientError::Timeout { .. } => "timeout",
             HttpClientError::Transport { .. } => "transport",
             HttpClientError::Status { .. } => "status",
@@ -114,6 +132,7 @@ impl HttpClientError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             HttpClientError::Connect { .. } => ErrorKind::Connect,
+            HttpClientError::Tls { .. } => ErrorKind::Tls,
             HttpClientError::Timeout { .. } => ErrorKind::Timeout,
             HttpClientError::Transport { .. } => ErrorKind::ConnectionClosed,
             HttpClientError::Status { status, .. } => status_kind(*status),
@@ -128,6 +147,11 @@ impl HttpClientError {
     /// `true` when the request ran out of time.
     pub fn is_timeout(&self) -> bool {
         matches!(self, HttpClientError::Timeout { .. })
+    }
+
+    /// `true` when the TLS handshake failed (see [`HttpClientError::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, HttpClientError::Tls { .. })
     }
 
     /// `true` for the authentication failures (refused credentials, a `401`
@@ -164,7 +188,8 @@ impl HttpClientError {
     }
 
     /// Whether a retry may help: connect failures, timeouts, broken
-    /// connections, and the statuses 429, 500, 502, 503 and 504.
+    /// connections, and the statuses 429, 500, 502, 503 and 504 (not a
+    /// failed TLS handshake: the same certificates fail the same way).
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             HttpClientError::Connect { .. }
@@ -188,6 +213,12 @@ impl HttpClientError {
             }
         } else if error.is_builder() {
             HttpClientError::Config(error.to_string())
+        } else if let Some(tls) = hs_core::tls::handshake_failure(&error) {
+            HttpClientError::Tls {
+                url,
+                reason: tls.to_string(),
+                source: error,
+            }
         } else {
             // reqwest's own message repeats the URL and hides the cause.
             let reason = failure_cause(&error);

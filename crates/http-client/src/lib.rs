@@ -50,9 +50,16 @@
 //! worded as the WebSocket client words them.
 //!
 //! **TLS**: the operating system's trust store by default; CAs given to
-//! [`HttpClientBuilder::add_root_certificate`] replace it; a rustls
+//! [`HttpClientBuilder::add_root_certificate`] or
+//! [`HttpClientBuilder::add_root_certificates_pem`] replace it; a rustls
 //! configuration given to [`HttpClientBuilder::tls_config`] replaces both.
-//! The WebSocket client follows the same policy ([`hs_core::tls`]).
+//! [`HttpClientBuilder::client_identity`] presents a client certificate
+//! (mutual TLS); [`HttpClientBuilder::tls_server_name`] checks the server's
+//! certificate against a name other than the URL's host. The WebSocket
+//! client has the same setters and follows the same policy
+//! ([`hs_core::tls`]). A failed handshake is [`HttpClientError::Tls`]
+//! (not retried), observed as `on_error("connect", "tls")` in place of the
+//! call's own op.
 //!
 //! Logging: target `hs::http::client` (DEBUG `<METHOD> <url>` for every HTTP
 //! exchange, INFO session opened and closed, WARN retries and re-logins) and

@@ -16,6 +16,11 @@
 //! | bad or reused handshake token, malformed step | `401` bare challenge | `on_error("auth", "auth")` |
 //! | HELLO from an address with as many handshakes in progress as it may | `429`, `Retry-After: 1` | `on_error("auth", "overloaded")` |
 //! | valid bearer | the op runs as that principal | the op's own event |
+//! | no `Authorization`, a verified client certificate a [`CertUserMap`] rule maps | the op runs as the mapped principal | the op's own event |
+//! | no SCRAM configured (certificate logins only), no mapped certificate | `403` | `on_error(<op>, "auth")` |
+//!
+//! A request that carries an `Authorization` header is authenticated by it
+//! (SCRAM or bearer), whatever certificate its connection presented.
 
 use hs_core::observe::targets;
 use std::net::SocketAddr;
@@ -28,7 +33,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use hs_core::auth::http::{self as auth_http, Authorization, HttpAuth};
-use hs_core::auth::{Principal, ScramServer, TokenStore};
+use hs_core::auth::{CertUserMap, PeerCertificate, Principal, ScramServer, TokenStore};
 use hs_core::observe::ErrorKind;
 
 use crate::observe::{AUTH_OP, Outcome};
@@ -37,14 +42,18 @@ use crate::responses;
 /// The challenge sent with every refusal.
 pub(crate) const BARE_CHALLENGE: &str = "SCRAM hash=SHA-256";
 
-/// State of the auth middleware.
+/// State of the auth middleware: SCRAM, certificate logins, or both.
 pub(crate) struct AuthState {
-    pub(crate) scram: ScramServer,
+    pub(crate) scram: Option<ScramServer>,
+    pub(crate) cert_users: CertUserMap,
 }
 
 impl std::fmt::Debug for AuthState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthState").finish_non_exhaustive()
+        f.debug_struct("AuthState")
+            .field("scram", &self.scram.is_some())
+            .field("cert_users", &self.cert_users.rules().len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,15 +61,18 @@ impl std::fmt::Debug for AuthState {
 #[derive(Clone)]
 pub(crate) struct Session {
     pub(crate) principal: Principal,
-    token: String,
-    tokens: TokenStore,
+    /// The bearer token the request carried, revoked by `close`; none for a
+    /// certificate login.
+    bearer: Option<(String, TokenStore)>,
 }
 
 impl Session {
     /// Revokes this session's bearer token (the `close` op).
     pub(crate) fn revoke(&self) {
-        if self.tokens.revoke(&self.token) {
-            log::info!(target: targets::AUTH, "token of {:?} revoked by close", self.principal.username);
+        if let Some((token, tokens)) = &self.bearer {
+            if tokens.revoke(token) {
+                log::info!(target: targets::AUTH, "token of {:?} revoked by close", self.principal.username);
+            }
         }
     }
 }
@@ -79,7 +91,28 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(value) = request.headers().get(AUTHORIZATION) else {
+    let header = request.headers().get(AUTHORIZATION);
+    // A verified client certificate a rule maps stands for a login when the
+    // request carries no credentials of its own.
+    if header.is_none() {
+        let mapped = request
+            .extensions()
+            .get::<PeerCertificate>()
+            .and_then(|peer| auth.cert_users.principal(peer));
+        if let Some(principal) = mapped {
+            log::debug!(target: targets::AUTH, "{}: certificate login as {:?} ({})", request.uri().path(), principal.username, principal.role);
+            request.extensions_mut().insert(Session {
+                principal,
+                bearer: None,
+            });
+            return next.run(request).await;
+        }
+    }
+    let Some(scram) = &auth.scram else {
+        log::debug!(target: targets::AUTH, "{}: no client certificate mapped to a user", request.uri().path());
+        return Outcome::error_on_route(ErrorKind::Auth).attach(responses::certificate_required());
+    };
+    let Some(value) = header else {
         log::debug!(target: targets::AUTH, "{}: no Authorization header", request.uri().path());
         return Outcome::error_on_route(ErrorKind::Auth)
             .attach(responses::unauthorized(BARE_CHALLENGE));
@@ -92,12 +125,11 @@ pub(crate) async fn authenticate(
 
     // The hot path: a bearer token, checked without the handshake machinery.
     if let Ok(Authorization::Bearer { auth_token }) = Authorization::parse(value) {
-        return match auth.scram.authenticate_bearer(&auth_token) {
+        return match scram.authenticate_bearer(&auth_token) {
             Ok(principal) => {
                 request.extensions_mut().insert(Session {
                     principal,
-                    token: auth_token,
-                    tokens: auth.scram.tokens().clone(),
+                    bearer: Some((auth_token, scram.tokens().clone())),
                 });
                 next.run(request).await
             }
@@ -113,13 +145,12 @@ pub(crate) async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    match auth_http::authenticate_from(&auth.scram, source, Some(value)) {
+    match auth_http::authenticate_from(scram, source, Some(value)) {
         HttpAuth::Authorized(principal) => {
             // Not reached (bearer handled above); serve it all the same.
             request.extensions_mut().insert(Session {
                 principal,
-                token: String::new(),
-                tokens: auth.scram.tokens().clone(),
+                bearer: None,
             });
             next.run(request).await
         }

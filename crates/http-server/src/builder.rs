@@ -10,7 +10,7 @@ use axum::http::HeaderValue;
 use axum::http::header::{STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer};
+use hs_core::auth::{Authorizer, CertUserMap, RoleAuthorizer, ScramServer};
 use hs_core::codec::Format;
 use hs_core::observe::labels::{INVALID, OpLabel};
 use hs_core::observe::{GuardedObserver, MetricsObserver, noop};
@@ -52,6 +52,7 @@ pub struct HttpServerBuilder {
     ops: Arc<dyn HaystackOps>,
     observer: Arc<dyn MetricsObserver>,
     auth: Option<ScramServer>,
+    cert_users: CertUserMap,
     authorizer: Arc<dyn Authorizer>,
     base_path: String,
     body_limit: usize,
@@ -68,6 +69,7 @@ impl std::fmt::Debug for HttpServerBuilder {
         f.debug_struct("HttpServerBuilder")
             .field("observer", &self.observer.observer_name())
             .field("auth", &self.auth.is_some())
+            .field("cert_users", &self.cert_users.rules().len())
             .field("base_path", &self.base_path)
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
@@ -87,6 +89,7 @@ impl HttpServerBuilder {
             ops,
             observer: noop(),
             auth: None,
+            cert_users: CertUserMap::new(),
             authorizer: Arc::new(RoleAuthorizer::new()),
             base_path: DEFAULT_BASE_PATH.to_owned(),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -117,9 +120,21 @@ impl HttpServerBuilder {
         self
     }
 
+    /// Lets a verified client certificate stand for a login: a request
+    /// without an `Authorization` header, on a TLS connection whose client
+    /// certificate a rule of `map` maps, runs as the mapped principal (its
+    /// role authorised like any other). Needs a TLS configuration that asks
+    /// for client certificates. Other requests authenticate with SCRAM when
+    /// [`auth`](Self::auth) is set, and are refused with `403` otherwise.
+    #[must_use]
+    pub fn cert_users(mut self, map: CertUserMap) -> Self {
+        self.cert_users = map;
+        self
+    }
+
     /// Decides which authenticated principal may run which op (default
     /// [`RoleAuthorizer`]: readers may not write). Used only with
-    /// [`auth`](Self::auth).
+    /// [`auth`](Self::auth) or [`cert_users`](Self::cert_users).
     #[must_use]
     pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
         self.authorizer = authorizer;
@@ -259,9 +274,13 @@ impl HttpServerBuilder {
             base_path: Arc::from(base.as_str()),
             request_timeout: self.request_timeout,
         });
-        let auth = self
-            .auth
-            .map(|scram| from_fn_with_state(Arc::new(AuthState { scram }), authenticate));
+        let auth = (self.auth.is_some() || !self.cert_users.is_empty()).then(|| {
+            let state = AuthState {
+                scram: self.auth,
+                cert_users: self.cert_users,
+            };
+            from_fn_with_state(Arc::new(state), authenticate)
+        });
         let headers = ServiceBuilder::new()
             .layer(SetResponseHeaderLayer::overriding(
                 X_CONTENT_TYPE_OPTIONS,

@@ -103,6 +103,16 @@ pub(crate) fn authentication_failed() -> Response {
     response
 }
 
+/// `403` to a request without a mapped client certificate on a server whose
+/// only login is a certificate.
+pub(crate) fn certificate_required() -> Response {
+    let mut response = Response::new(Body::from(
+        "A client certificate mapped to a user is required",
+    ));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
 /// An error grid in `format` with `status`, observed as `op` failing with
 /// `error`; `500`, observed as `server_error`, if it cannot be encoded.
 pub(crate) fn error_grid(

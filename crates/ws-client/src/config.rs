@@ -5,7 +5,8 @@ use hs_core::auth::AuthToken;
 use hs_core::client::Backoff;
 use hs_core::endpoint::{WS_PATH, with_default_path};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
-use rustls::pki_types::CertificateDer;
+use hs_core::tls::{ClientIdentity, TlsError, TlsOptions};
+use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::pool::WsPool;
 use crate::reconnect::ReconnectingWsClient;
@@ -65,27 +66,40 @@ pub(crate) struct WsConfig {
     pub(crate) missed_pongs: u32,
     pub(crate) close_timeout: Duration,
     pub(crate) read_buffer_size: usize,
+    /// The TLS policy's options (see [`hs_core::tls`]).
+    pub(crate) tls_options: TlsOptions,
+    /// The first TLS setting that did not parse, reported on connecting.
+    pub(crate) tls_invalid: Option<Arc<TlsError>>,
+    /// The configuration of a `wss://` connection, settled by `with_tls`.
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-    /// CAs trusted instead of the operating system's store.
-    pub(crate) roots: Vec<CertificateDer<'static>>,
     pub(crate) observer: GuardedObserver,
 }
 
 impl WsConfig {
     /// Settles the TLS configuration of a `wss://` URL once, before the
-    /// first connection (reconnections reuse it): the caller's, or the
-    /// trust policy of [`hs_core::tls`].
+    /// first connection (reconnections reuse it): the policy of
+    /// [`hs_core::tls`]. A setting that did not parse fails whatever the
+    /// URL, so a mistake shows before the URL changes.
     fn with_tls(mut self) -> Result<Self, WsClientError> {
-        if self.tls.is_none() && self.url.starts_with("wss://") {
-            let config = hs_core::tls::client_config(&self.roots).map_err(|error| {
-                WsClientError::Connect {
-                    url: self.url.clone(),
-                    reason: format!("TLS: {error}"),
-                }
-            })?;
+        if let Some(error) = &self.tls_invalid {
+            return Err(WsClientError::Config(error.to_string()));
+        }
+        if self.url.starts_with("wss://") {
+            let config = hs_core::tls::client_config(&self.tls_options)
+                .map_err(|error| WsClientError::Config(error.to_string()))?;
             self.tls = Some(Arc::new(config));
         }
         Ok(self)
+    }
+
+    /// The name sent as SNI instead of the URL's host, when one is set.
+    pub(crate) fn tls_server_name(&self) -> Option<&ServerName<'static>> {
+        self.tls_options.server_name.as_ref()
+    }
+
+    /// Keeps the first TLS setting that did not parse.
+    fn invalid(&mut self, error: TlsError) {
+        self.tls_invalid.get_or_insert(Arc::new(error));
     }
 }
 
@@ -96,7 +110,8 @@ impl WsConfig {
 /// closed after 2 missed pongs, close timeout 5 s, read buffer 8 KiB
 /// ([`DEFAULT_READ_BUFFER_SIZE`]), the operating system's trust store for
 /// `wss://` (the policy of [`hs_core::tls`], shared with the HTTP client),
-/// no observer.
+/// no client certificate, the URL's host as the TLS server name, no
+/// observer.
 pub struct WsClientBuilder {
     config: WsConfig,
 }
@@ -129,8 +144,9 @@ impl WsClientBuilder {
                 missed_pongs: 2,
                 close_timeout: Duration::from_secs(5),
                 read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
+                tls_options: TlsOptions::new(),
+                tls_invalid: None,
                 tls: None,
-                roots: Vec::new(),
                 observer: GuardedObserver::default(),
             },
         }
@@ -223,16 +239,69 @@ impl WsClientBuilder {
     /// [`hs_core::tls`]).
     #[must_use]
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
-        self.config.roots.push(CertificateDer::from(der.into()));
+        self.config
+            .tls_options
+            .roots
+            .push(CertificateDer::from(der.into()));
         self
     }
 
-    /// The complete rustls configuration for `wss://` (client certificates,
-    /// pinning, ...), instead of the trust policy; it wins over
-    /// [`add_root_certificate`](Self::add_root_certificate).
+    /// Trusts every CA certificate of `pem` (a PEM bundle: one or more
+    /// `CERTIFICATE` sections), as [`add_root_certificate`](Self::add_root_certificate)
+    /// does each. Connecting fails with [`WsClientError::Config`] when the
+    /// bundle holds no certificate or a malformed one.
+    #[must_use]
+    pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        match hs_core::tls::certificates_from_pem(pem.as_ref(), "CA certificate") {
+            Ok(roots) => self.config.tls_options.roots.extend(roots),
+            Err(error) => self.config.invalid(error),
+        }
+        self
+    }
+
+    /// Presents a client certificate to a `wss://` server that asks for one
+    /// (mutual TLS): `cert_chain_pem` holds the client's certificate first,
+    /// then any intermediates; `key_pem` its private key (PKCS#8, PKCS#1 or
+    /// SEC1). Connecting fails with [`WsClientError::Config`] when either
+    /// does not parse or the key does not belong to the certificate; the
+    /// error names the part, never the key.
+    #[must_use]
+    pub fn client_identity(
+        mut self,
+        cert_chain_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        match ClientIdentity::from_pem(cert_chain_pem.as_ref(), key_pem.as_ref()) {
+            Ok(identity) => self.config.tls_options.identity = Some(identity),
+            Err(error) => self.config.invalid(error),
+        }
+        self
+    }
+
+    /// Verifies the server's certificate against `name` (a DNS name or an
+    /// IP address) instead of the URL's host, and sends it as SNI: a
+    /// gateway reached by IP address whose certificate names
+    /// `gw.example.com`. Connecting fails with [`WsClientError::Config`]
+    /// when `name` is neither a DNS name nor an IP address.
+    #[must_use]
+    pub fn tls_server_name(mut self, name: impl AsRef<str>) -> Self {
+        match TlsOptions::parse_server_name(name.as_ref()) {
+            Ok(name) => self.config.tls_options.server_name = Some(name),
+            Err(error) => self.config.invalid(error),
+        }
+        self
+    }
+
+    /// The complete rustls configuration for `wss://` (pinning, ...),
+    /// instead of the trust policy; it wins over
+    /// [`add_root_certificate`](Self::add_root_certificate), and connecting
+    /// fails with [`WsClientError::Config`] when it is combined with
+    /// [`client_identity`](Self::client_identity) or
+    /// [`tls_server_name`](Self::tls_server_name) (the configuration says
+    /// those itself).
     #[must_use]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
-        self.config.tls = Some(config);
+        self.config.tls_options.config = Some(config);
         self
     }
 

@@ -21,12 +21,30 @@ pub enum WsClientError {
         /// Why it was refused.
         reason: String,
     },
-    /// The TCP, TLS or WebSocket handshake failed or timed out.
+    /// The client was configured wrongly: a CA, client certificate, key
+    /// or server name that does not parse, no trust roots loaded from the
+    /// system. The text names the part, never key material.
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// The TCP connection or the WebSocket upgrade failed or timed out.
     #[error("cannot connect to {url}: {reason}")]
     Connect {
         /// The URL the client tried.
         url: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// The TLS handshake failed: the server's certificate is not signed by
+    /// a trusted CA, has expired, or does not name the server; or the
+    /// server refused the client (no client certificate, or one it does
+    /// not trust; in TLS 1.3 this surfaces on the first read, during the
+    /// upgrade). Reported to the observer as `on_error("connect", "tls")`.
+    #[error("TLS handshake with {url} failed: {reason}")]
+    Tls {
+        /// The URL the client tried.
+        url: String,
+        /// What rustls said (`invalid peer certificate: UnknownIssuer`,
+        /// `received fatal alert: CertificateRequired`, ...).
         reason: String,
     },
     /// Authentication was refused or broke off: the server refused the
@@ -85,8 +103,9 @@ impl WsClientError {
     /// The stable error type passed to `on_error` and used as a metric label.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            WsClientError::InvalidUrl { .. } => ErrorKind::BadRequest,
+            WsClientError::InvalidUrl { .. } | WsClientError::Config(_) => ErrorKind::BadRequest,
             WsClientError::Connect { .. } => ErrorKind::Connect,
+            WsClientError::Tls { .. } => ErrorKind::Tls,
             WsClientError::Auth { .. } => ErrorKind::Auth,
             WsClientError::Timeout { .. } => ErrorKind::Timeout,
             WsClientError::ConnectionClosed { .. } => ErrorKind::ConnectionClosed,
@@ -100,13 +119,20 @@ impl WsClientError {
     }
 
     /// A stable snake_case name of the variant (finer than [`kind`](Self::kind)
-    /// for `invalid_url`, coarser for an error grid: always `error_grid`).
+    /// for `invalid_url` and `config`, coarser for an error grid: always
+    /// `error_grid`).
     pub fn as_str(&self) -> &'static str {
         match self {
             WsClientError::InvalidUrl { .. } => "invalid_url",
+            WsClientError::Config(_) => "config",
             WsClientError::ErrorGrid { .. } => "error_grid",
             other => other.kind().as_str(),
         }
+    }
+
+    /// Whether the TLS handshake failed (see [`WsClientError::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, WsClientError::Tls { .. })
     }
 
     /// Whether the request timed out.
@@ -205,7 +231,12 @@ impl WsClientError {
                 url: url.clone(),
                 reason: reason.clone(),
             },
+            WsClientError::Config(reason) => WsClientError::Config(reason.clone()),
             WsClientError::Connect { url, reason } => WsClientError::Connect {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            WsClientError::Tls { url, reason } => WsClientError::Tls {
                 url: url.clone(),
                 reason: reason.clone(),
             },
@@ -290,6 +321,18 @@ mod tests {
         };
         assert_eq!(url.as_str(), "invalid_url");
         assert_eq!(url.kind().as_str(), "bad_request");
+        let tls = WsClientError::Tls {
+            url: "wss://h/api/ws".into(),
+            reason: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert!(tls.is_tls());
+        assert_eq!((tls.as_str(), tls.kind()), ("tls", ErrorKind::Tls));
+        assert!(tls.duplicate().is_tls());
+        let config = WsClientError::Config("client private key: malformed PEM".into());
+        assert_eq!(
+            (config.as_str(), config.kind()),
+            ("config", ErrorKind::BadRequest)
+        );
         let refused = WsClientError::refused(
             AuthFailure::TokenRejected,
             Some(ServerClose {

@@ -46,9 +46,15 @@
 //! request.
 //!
 //! `wss://` trusts the operating system's store by default; CAs given to
-//! [`WsClientBuilder::add_root_certificate`] replace it; a rustls
-//! configuration given to [`WsClientBuilder::tls_config`] replaces both. The
-//! HTTP client follows the same policy ([`hs_core::tls`]).
+//! [`WsClientBuilder::add_root_certificate`] or
+//! [`WsClientBuilder::add_root_certificates_pem`] replace it; a rustls
+//! configuration given to [`WsClientBuilder::tls_config`] replaces both.
+//! [`WsClientBuilder::client_identity`] presents a client certificate
+//! (mutual TLS); [`WsClientBuilder::tls_server_name`] checks the server's
+//! certificate against a name other than the URL's host, and sends it as
+//! SNI. The HTTP client has the same setters and follows the same policy
+//! ([`hs_core::tls`]). A failed handshake is [`WsClientError::Tls`],
+//! observed as `on_error("connect", "tls")`.
 //!
 //! # Events
 //!
@@ -61,8 +67,9 @@
 //! such as a late answer to a timed-out request); and exactly one of
 //! `on_request` (duration from just before send to the decoded response)
 //! or `on_error` (a stable [`ErrorKind`](hs_core::observe::ErrorKind) name)
-//! per request, batch items included. A request whose future is dropped
-//! before it completes is abandoned and reports nothing.
+//! per request, batch items included; `on_error("connect", "tls")` once
+//! per failed TLS handshake. A request whose future is dropped before it
+//! completes is abandoned and reports nothing.
 //!
 //! Logs: `hs::ws::client` (requests, reconnection, pool), `hs::ws::conn`
 //! (connection lifecycle, frames, heartbeat), `hs::auth` (handshake steps,

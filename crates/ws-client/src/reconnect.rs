@@ -95,7 +95,10 @@ impl Drop for Handle {
 /// keeps delivering under it). Requests pending when a connection drops
 /// fail at once with [`WsClientError::ConnectionClosed`]; requests made while
 /// reconnecting wait for the new connection up to their timeout. Each
-/// reconnection attempt is logged at WARN on `hs::ws::client`.
+/// reconnection attempt is logged at WARN on `hs::ws::client`. A failed TLS
+/// handshake ([`WsClientError::Tls`], one `on_error("connect", "tls")` each)
+/// is a failed attempt like any other: the client keeps trying with its
+/// backoff, so a server whose certificate is fixed is reached again.
 #[derive(Clone)]
 pub struct ReconnectingWsClient {
     inner: Arc<Handle>,

@@ -173,7 +173,7 @@ async fn accepted(
             true
         }
         Err(error) => {
-            assert_eq!(error.kind().as_str(), "connect", "{error}");
+            assert_eq!(error.kind().as_str(), "tls", "{error}");
             assert!(error.to_string().contains("certificate"), "{error}");
             false
         }
@@ -191,7 +191,7 @@ async fn accepted(
             true
         }
         Err(error) => {
-            assert_eq!(error.kind().as_str(), "connect", "{error}");
+            assert_eq!(error.kind().as_str(), "tls", "{error}");
             false
         }
     };

@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use hs_core::auth::PeerCertificate;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
@@ -53,11 +54,13 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Runs one upgraded connection to its end.
+/// Runs one upgraded connection to its end; `certificate` is the verified
+/// client certificate of a TLS connection, when it presented one.
 pub(crate) async fn run(
     state: WsServerState,
     socket: WebSocket,
     peer: Arc<str>,
+    certificate: Option<PeerCertificate>,
     permit: OwnedSemaphorePermit,
 ) {
     let inner = &state.inner;
@@ -83,7 +86,17 @@ pub(crate) async fn run(
         shared.cancel.clone(),
     ));
 
-    let principal = if inner.auth.required() {
+    let certified =
+        certificate.and_then(|certificate| inner.auth.cert_users.principal(&certificate));
+    let principal = if let Some(principal) = certified {
+        log::info!(
+            target: targets::AUTH,
+            "{peer}: authenticated by client certificate as {} ({})",
+            principal.username,
+            principal.role.as_str()
+        );
+        Some(principal)
+    } else if inner.auth.required() {
         match auth::authenticate(&state, &shared, &mut stream).await {
             Some(principal) => principal,
             None => {

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any};
+use hs_core::auth::PeerCertificate;
 use hs_core::observe::{ErrorKind, MetricsObserver};
 
 use crate::conn;
@@ -57,6 +58,7 @@ async fn upgrade(
         Some(ConnectInfo(addr)) => addr.to_string().into(),
         None => Arc::from("unknown"),
     };
+    let certificate = extensions.get::<PeerCertificate>().cloned();
     let inner = &state.inner;
     if inner.shutdown.is_cancelled() {
         log::debug!(target: targets::WS_SERVER, "{peer}: upgrade refused, shutting down");
@@ -88,5 +90,7 @@ async fn upgrade(
         .on_failed_upgrade(move |err| {
             log::debug!(target: targets::WS_SERVER, "{failed_peer}: upgrade failed: {err}");
         })
-        .on_upgrade(move |socket| tracker.track_future(conn::run(state, socket, peer, permit)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(conn::run(state, socket, peer, certificate, permit))
+        })
 }

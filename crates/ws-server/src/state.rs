@@ -4,7 +4,7 @@ use hs_core::observe::targets;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hs_core::auth::{Authorizer, RoleAuthorizer, ScramServer, TokenStore};
+use hs_core::auth::{Authorizer, CertUserMap, RoleAuthorizer, ScramServer, TokenStore};
 use hs_core::observe::{GuardedObserver, MetricsObserver};
 use hs_core::ops::{HaystackOps, Pipeline};
 use tokio::sync::Semaphore;
@@ -23,12 +23,17 @@ pub(crate) struct AuthSettings {
     pub(crate) tokens: Option<TokenStore>,
     /// SCRAM-SHA-256 over WebSocket messages.
     pub(crate) scram: Option<ScramServer>,
+    /// Verified client certificates that stand for a login.
+    pub(crate) cert_users: CertUserMap,
 }
 
 impl AuthSettings {
     /// Whether a client must authenticate before its first request.
     pub(crate) fn required(&self) -> bool {
-        self.static_token.is_some() || self.tokens.is_some() || self.scram.is_some()
+        self.static_token.is_some()
+            || self.tokens.is_some()
+            || self.scram.is_some()
+            || !self.cert_users.is_empty()
     }
 }
 
@@ -185,6 +190,19 @@ impl WsServerStateBuilder {
     pub fn auth(mut self, scram: ScramServer) -> Self {
         self.auth.tokens = Some(scram.tokens().clone());
         self.auth.scram = Some(scram);
+        self
+    }
+
+    /// Lets a verified client certificate stand for a login: a connection
+    /// whose client certificate a rule of `map` maps starts authenticated as
+    /// the mapped principal, with no auth messages (a client with such a
+    /// certificate sends no credentials). Other connections authenticate as
+    /// configured ([`auth`](Self::auth), [`token_store`](Self::token_store)),
+    /// and are refused when nothing else is configured. Needs a server
+    /// whose TLS configuration asks for client certificates.
+    #[must_use]
+    pub fn cert_users(mut self, map: CertUserMap) -> Self {
+        self.auth.cert_users = map;
         self
     }
 

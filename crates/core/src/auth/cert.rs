@@ -3,14 +3,6 @@
 //! subject alternative name; a [`CertUserMap`] turns that name into a
 //! [`Principal`], so a gateway with a certificate needs no SCRAM.
 //!
-//! The rules are tried in order; the first that matches decides:
-//!
-//! | rule (`FromStr`) | matches | principal |
-//! | --- | --- | --- |
-//! | `cn:gateway-7=gw7:operator` | subject CN `gateway-7` | `gw7`, operator |
-//! | `san:gw7.example.com=gw7:reader` | a DNS, email or URI SAN `gw7.example.com` | `gw7`, reader |
-//! | `cn:*=*:reader` | any certificate with a CN | the CN itself, reader |
-//!
 //! A certificate no rule maps is still a valid TLS client; the server then
 //! asks for SCRAM as usual (when it has users).
 
@@ -71,7 +63,7 @@ pub enum CertField {
     SubjectAltName,
 }
 
-/// One mapping rule: `FIELD:VALUE=USER:ROLE` (see the [module](self) docs).
+/// One mapping rule: `FIELD:VALUE=USER:ROLE` (see [`CertUserMap`]).
 /// `VALUE` `*` matches any value of the field; `USER` `*` names the user
 /// after the value matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +119,12 @@ impl FromStr for CertUserRule {
         }
         let role = role.parse::<Role>().map_err(|error| error.to_string())?;
         let wildcard = |s: &str| (s != "*").then(|| s.to_owned());
-        Ok(CertUserRule::new(field, wildcard(value), wildcard(user), role))
+        Ok(CertUserRule::new(
+            field,
+            wildcard(value),
+            wildcard(user),
+            role,
+        ))
     }
 }
 
@@ -143,8 +140,15 @@ impl fmt::Display for CertUserRule {
     }
 }
 
-/// Maps verified client certificates to principals; the first matching rule
-/// wins.
+/// Maps verified client certificates to principals.
+///
+/// The rules are tried in order; the first that matches decides:
+///
+/// | rule (`FromStr`) | matches | principal |
+/// | --- | --- | --- |
+/// | `cn:gateway-7=gw7:operator` | subject CN `gateway-7` | `gw7`, operator |
+/// | `san:gw7.example.com=gw7:reader` | a DNS, email or URI SAN `gw7.example.com` | `gw7`, reader |
+/// | `cn:*=*:reader` | any certificate with a CN | the CN itself, reader |
 ///
 /// ```
 /// use hs_core::auth::{CertUserMap, PeerCertificate, Role};

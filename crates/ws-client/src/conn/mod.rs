@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use hs_core::observe::MetricsObserver;
 use parking_lot::Mutex;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::WsConfig;
 use crate::watch::WatchPush;
@@ -23,6 +24,9 @@ use crate::{Grid, WsClientError};
 
 /// The subprotocol haystack-py's standalone server insists on.
 pub(crate) const SUBPROTOCOL: &str = "haystack";
+
+/// The op a failed TLS handshake is reported under.
+const CONNECT_OP: &str = "connect";
 
 /// haystack-py drops batch items beyond this many.
 const MAX_BATCH: usize = 1000;
@@ -84,9 +88,25 @@ fn connect_error(url: &str, reason: impl std::fmt::Display) -> WsClientError {
     }
 }
 
+/// The error of a failed connection attempt: [`WsClientError::Tls`] when
+/// rustls failed it (during the handshake, or on the first read, where a
+/// TLS 1.3 server refuses a client certificate), else `Connect` with the
+/// cause (tungstenite's message wraps it in "IO error: ...": say the cause,
+/// as the HTTP client does).
+fn failure(url: &str, error: &(dyn std::error::Error + 'static)) -> WsClientError {
+    match hs_core::tls::handshake_failure(error) {
+        Some(tls) => WsClientError::Tls {
+            url: url.to_owned(),
+            reason: tls.to_string(),
+        },
+        None => connect_error(url, hs_core::endpoint::failure_cause(error)),
+    }
+}
+
 async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
     let url = &config.url;
-    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+    let secure = url.starts_with("wss://");
+    if !(url.starts_with("ws://") || secure) {
         return Err(WsClientError::InvalidUrl {
             url: url.clone(),
             reason: "scheme must be ws:// or wss://".into(),
@@ -103,11 +123,49 @@ async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
         SEC_WEBSOCKET_PROTOCOL,
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let connector = config.tls.clone().map(Connector::Rustls);
+    let invalid = |reason: &str| WsClientError::InvalidUrl {
+        url: url.clone(),
+        reason: reason.to_owned(),
+    };
+    // rustls and the resolver take an IPv6 host without its brackets.
+    let host = request
+        .uri()
+        .host()
+        .ok_or_else(|| invalid("no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
     let transport = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(config.read_buffer_size);
-    let handshake =
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(transport), true, connector);
+    let handshake = async {
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| failure(url, &e))?;
+        tcp.set_nodelay(true).map_err(|e| failure(url, &e))?;
+        let stream = match (&config.tls, secure) {
+            (Some(tls), true) => {
+                // The server name override is also the SNI; else the URL's host.
+                let name = match config.tls_server_name() {
+                    Some(name) => name.clone(),
+                    None => ServerName::try_from(host.clone())
+                        .map_err(|_| invalid("the host is not a valid TLS server name"))?,
+                };
+                let tls = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| failure(url, &e))?;
+                MaybeTlsStream::Rustls(tls)
+            }
+            _ => MaybeTlsStream::Plain(tcp),
+        };
+        tokio_tungstenite::client_async_with_config(request, stream, Some(transport))
+            .await
+            .map_err(|e| failure(url, &e))
+    };
     let (stream, response) = tokio::time::timeout(config.connect_timeout, handshake)
         .await
         .map_err(|_| {
@@ -115,10 +173,7 @@ async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
                 url,
                 format!("no answer within {:?}", config.connect_timeout),
             )
-        })?
-        // tungstenite's message wraps the cause ("IO error: ..."): say the
-        // cause, as the HTTP client does.
-        .map_err(|e| connect_error(url, hs_core::endpoint::failure_cause(&e)))?;
+        })??;
     let offered = response
         .headers()
         .get(SEC_WEBSOCKET_PROTOCOL)
@@ -135,7 +190,17 @@ async fn upgrade(config: &WsConfig) -> Result<WsStream, WsClientError> {
 impl Connection {
     /// Upgrades, authenticates and starts the connection task.
     pub(crate) async fn open(config: &WsConfig, on_push: PushSink) -> Result<Self, WsClientError> {
-        let mut stream = upgrade(config).await?;
+        let mut stream = match upgrade(config).await {
+            Ok(stream) => stream,
+            Err(error @ WsClientError::Tls { .. }) => {
+                log::debug!(target: targets::WS_CONN, "{error}");
+                // A failed handshake is the connection's failure, reported
+                // as every transport reports one: op `connect`.
+                config.observer.on_error(CONNECT_OP, error.kind().as_str());
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         log::info!(target: targets::WS_CONN, "connected to {}", config.url);
         let (closed, _) = watch::channel(None);
         let shared = Arc::new(Shared {
