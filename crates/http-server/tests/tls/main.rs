@@ -955,3 +955,43 @@ async fn watched_files_are_reloaded_when_they_change() {
     watch.abort();
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_mapped_reader_reads_and_may_not_write() {
+    let ca = Ca::new("hs clients");
+    let events = Arc::new(RecordingObserver::new());
+    let tls = server_tls(&ca.server(), Some((&ca, ClientAuth::Optional)));
+    let map = hs_core::auth::CertUserMap::new().rule("cn:reader-gw=gw:reader".parse().unwrap());
+    let server = start(Some(tls), &events, |b| b.cert_users(map)).await;
+    let reader = ca.client("reader-gw", "reader.example.com");
+    let client = HttpClient::builder(server.base_url())
+        .tls_config(client_config(&[&ca], Some(&reader), &[]))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let points = client.read_filter("writable", Some(1)).await.unwrap();
+    let point = first_id(&points);
+    let refused = client
+        .point_write(&point, 8, Some(&Value::make_number(70.0)), "gw", None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind().as_str(), "forbidden", "{refused}");
+    // Without a certificate (and without SCRAM) nothing is served.
+    let anonymous = HttpClient::builder(server.base_url())
+        .add_root_certificate(ca.der().to_vec())
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    assert!(anonymous.about().await.is_err());
+    assert!(events.wait_for(|events| events.len() >= 3, WAIT));
+    let seen = outcomes(&events);
+    assert_eq!(
+        seen[..2],
+        [
+            ("read".to_owned(), None),
+            ("pointWrite".to_owned(), Some("forbidden".to_owned()))
+        ]
+    );
+    assert_eq!(seen[2].0, "about");
+    server.shutdown().await.unwrap();
+}
