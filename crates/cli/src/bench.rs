@@ -133,6 +133,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                 max_watches_per_connection: None,
                 ws_send_budget: None,
                 ws_stall_timeout: None,
+                tls: None,
+                cert_users: hs_core::auth::CertUserMap::new(),
             })
             .await?;
             let url = match args.transport {

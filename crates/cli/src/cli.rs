@@ -188,6 +188,10 @@ pub(crate) struct ServeArgs {
     /// unread, before it is closed (1008 `send queue full`) [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) ws_stall_timeout: Option<Duration>,
+
+    /// HTTPS and WSS.
+    #[command(flatten)]
+    pub(crate) tls: crate::serve_tls::ServeTlsArgs,
 }
 
 /// One `--user` of `hs serve`.

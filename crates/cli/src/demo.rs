@@ -69,6 +69,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         max_watches_per_connection: None,
         ws_send_budget: None,
         ws_stall_timeout: None,
+        tls: None,
+        cert_users: hs_core::auth::CertUserMap::new(),
     })
     .await?;
     outln!(

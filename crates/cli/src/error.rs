@@ -28,6 +28,9 @@ pub(crate) enum CliError {
     /// The server could not be started or stopped.
     #[error("server: {0}")]
     Server(#[from] hs_http_server::HttpServerError),
+    /// The server's TLS certificate, key or client CA could not be loaded.
+    #[error("TLS: {0}")]
+    ServerTls(#[from] hs_http_server::TlsError),
     /// The server answered something this command cannot use.
     #[error("{0}")]
     Protocol(String),
@@ -78,6 +81,7 @@ impl CliError {
             CliError::Load { .. } => "load",
             CliError::Client(_) => "client",
             CliError::Server(_) => "server",
+            CliError::ServerTls(_) => "server_tls",
             CliError::Protocol(_) => "protocol",
             CliError::NotFound { .. } => "not_found",
             CliError::RequestsFailed { .. } => "requests_failed",
@@ -114,7 +118,9 @@ impl CliError {
     /// The observer error kind this error corresponds to.
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
-            CliError::Usage(_) | CliError::Load { .. } => ErrorKind::BadRequest,
+            CliError::Usage(_) | CliError::Load { .. } | CliError::ServerTls(_) => {
+                ErrorKind::BadRequest
+            }
             CliError::Codec(error) => error.kind(),
             CliError::Client(error) => error.kind(),
             CliError::Server(error) => error.kind(),

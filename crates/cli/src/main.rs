@@ -11,6 +11,7 @@ mod logging;
 mod observers;
 mod output;
 mod serve;
+mod serve_tls;
 mod tls;
 mod users;
 

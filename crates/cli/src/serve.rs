@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hs_core::auth::{ScramServer, TokenStore, UserStore};
+use hs_core::auth::{CertUserMap, ScramServer, TokenStore, UserStore};
 use hs_core::observe::MetricsObserver;
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
-use hs_http_server::HttpServer;
+use hs_http_server::{HttpServer, ServerTls};
 use hs_prometheus::{PrometheusMetrics, Side, metrics_router};
 use hs_ws_server::{WsConfig, WsServerState};
 
@@ -54,6 +54,10 @@ pub(crate) struct ServerConfig {
     pub(crate) ws_send_budget: Option<usize>,
     /// How long a connection may stay over its send budget (default: hs-ws-server's).
     pub(crate) ws_stall_timeout: Option<Duration>,
+    /// HTTPS and WSS instead of plain text.
+    pub(crate) tls: Option<ServerTls>,
+    /// Verified client certificates that stand for a login.
+    pub(crate) cert_users: CertUserMap,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -63,6 +67,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("entities", &self.store.len())
             .field("users", &self.users.len())
             .field("observers", &self.observers)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +77,8 @@ impl std::fmt::Debug for ServerConfig {
 pub(crate) struct RunningServer {
     http: HttpServer,
     ws: WsServerState,
+    /// Whether it serves HTTPS and WSS.
+    tls: bool,
     /// The bound address.
     pub(crate) addr: SocketAddr,
     /// The observers attached (stats and metrics handles inside).
@@ -121,7 +128,8 @@ impl RunningServer {
         }
         let mut ws = WsServerState::builder(ops.clone())
             .observer(observers.ws.clone())
-            .config(ws_config);
+            .config(ws_config)
+            .cert_users(config.cert_users.clone());
         if let Some(scram) = &scram {
             ws = ws.auth(scram.clone());
         }
@@ -130,7 +138,12 @@ impl RunningServer {
         let mut http = HttpServer::builder(ops)
             .observer(observers.http.clone())
             .shutdown_grace(SHUTDOWN_GRACE)
+            .cert_users(config.cert_users)
             .merge(hs_ws_server::router(ws.clone()));
+        let tls = config.tls.is_some();
+        if let Some(server_tls) = config.tls {
+            http = http.tls(server_tls);
+        }
         if let Some(metrics) = &observers.metrics {
             http = http.merge(metrics_router(metrics.clone()));
         }
@@ -151,28 +164,31 @@ impl RunningServer {
         Ok(RunningServer {
             http,
             ws,
+            tls,
             addr,
             observers,
             store: config.store,
         })
     }
 
-    /// `http://ADDR/api`.
+    /// `http://ADDR/api`, or `https://` with TLS.
     pub(crate) fn http_url(&self) -> String {
-        format!("http://{}/api", self.addr)
+        self.http.base_url()
     }
 
-    /// `ws://ADDR/api/ws`.
+    /// `ws://ADDR/api/ws`, or `wss://` with TLS.
     pub(crate) fn ws_url(&self) -> String {
-        format!("ws://{}{}", self.addr, hs_ws_server::WS_PATH)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.addr, hs_ws_server::WS_PATH)
     }
 
-    /// `http://ADDR/metrics`, when metrics are on.
+    /// `http://ADDR/metrics` (`https://` with TLS), when metrics are on.
     pub(crate) fn metrics_url(&self) -> Option<String> {
+        let scheme = if self.tls { "https" } else { "http" };
         self.observers
             .metrics
             .as_ref()
-            .map(|_| format!("http://{}/metrics", self.addr))
+            .map(|_| format!("{scheme}://{}/metrics", self.addr))
     }
 
     /// Closes every WebSocket (close 1001, each disconnect observed), lets
@@ -259,7 +275,11 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         .iter()
         .map(|user| format!("{} ({})", user.name, user.role))
         .collect();
+    let tls = args.tls.server_tls()?;
+    let tls_summary = args.tls.summary();
+    let cert_users = args.tls.cert_users();
     let signal = ShutdownSignal::install();
+    let reload = tls.clone().map(reload_on_sighup);
     let server = RunningServer::start(ServerConfig {
         listen: args.listen,
         store,
@@ -283,6 +303,8 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
                 .saturating_mul(1024 * 1024)
         }),
         ws_stall_timeout: args.ws_stall_timeout,
+        tls,
+        cert_users,
     })
     .await?;
     // The first stdout line is for scripts and tests: the real address.
@@ -304,6 +326,9 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         "  store      {} from the {source}",
         plural(entities, "entity", "entities")
     )?;
+    if let Some(summary) = tls_summary {
+        outln!("  tls        {summary}")?;
+    }
     if users.is_empty() {
         outln!("  auth       none (add --users FILE or --user NAME:PASSWORD to require SCRAM)")?;
     } else {
@@ -314,6 +339,9 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
 
     let signal = signal.wait().await;
     log::info!(target: targets::HTTP_SERVER, "{signal}: shutting down");
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     let stats = server.observers.stats.clone();
     server.shutdown().await?;
     if let Some(stats) = stats {
@@ -321,6 +349,32 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     }
     log::info!(target: targets::HTTP_SERVER, "stopped");
     Ok(())
+}
+
+/// Reloads `tls` from its files on every SIGHUP; a refused reload keeps the
+/// configuration in force (`ServerTls::reload` logs either outcome).
+fn reload_on_sighup(tls: ServerTls) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hangup = match signal(SignalKind::hangup()) {
+                Ok(hangup) => hangup,
+                Err(error) => {
+                    log::warn!(target: targets::HTTP_SERVER, "cannot install the SIGHUP handler, TLS reload is off: {error}");
+                    return;
+                }
+            };
+            while hangup.recv().await.is_some() {
+                log::info!(target: targets::HTTP_SERVER, "SIGHUP: reloading the TLS configuration");
+                // The outcome is logged by `reload`; the old configuration
+                // stays when it fails.
+                let _ = tls.reload();
+            }
+        }
+        #[cfg(not(unix))]
+        drop(tls);
+    })
 }
 
 fn flush_stdout() {

@@ -137,6 +137,11 @@ impl ChildGuard {
         assert!(status.success());
     }
 
+    /// The child's process id (for signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: the server disappears without closing anything.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
