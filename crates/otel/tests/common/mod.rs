@@ -108,6 +108,50 @@ pub async fn http_receiver() -> Receiver {
     }
 }
 
+/// OTLP/gRPC: the metrics service of opentelemetry-proto, on tonic.
+#[cfg(feature = "grpc")]
+pub async fn grpc_receiver() -> Receiver {
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+        MetricsService, MetricsServiceServer,
+    };
+
+    struct Collector(mpsc::UnboundedSender<ExportMetricsServiceRequest>);
+
+    #[tonic::async_trait]
+    impl MetricsService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportMetricsServiceRequest>,
+        ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+            let _ = self.0.send(request.into_inner());
+            Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+        }
+    }
+
+    let (tx, requests) = mpsc::unbounded_channel();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(MetricsServiceServer::new(Collector(tx)))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+            .unwrap();
+    });
+    Receiver {
+        addr,
+        requests,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
 /// One exported data point, flattened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

@@ -1,6 +1,6 @@
-//! OTLP/HTTP export to a real receiver: every metric's name, unit,
-//! attributes and values, exactly, after a scripted session of events on
-//! three components.
+//! OTLP export to a real receiver (HTTP/protobuf; gRPC with the `grpc`
+//! feature): every metric's name, unit, attributes and values, exactly,
+//! after a scripted session of events on three components.
 
 #![allow(clippy::unwrap_used)]
 
@@ -315,4 +315,38 @@ async fn a_panicking_observer_beside_otel_is_isolated() {
         [(failed("server", "http", "read", "forbidden"), Value::Sum(3))].into()
     );
     receiver.stop().await;
+}
+
+#[cfg(feature = "grpc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_session_exports_exact_metrics_over_grpc() {
+    let mut receiver = common::grpc_receiver().await;
+    let otlp = OtlpMetrics::builder()
+        .endpoint(receiver.url())
+        .protocol(OtlpProtocol::Grpc)
+        .interval(NEVER)
+        .service_name("hs-otel-grpc")
+        .build()
+        .unwrap();
+    assert_eq!(otlp.protocol(), OtlpProtocol::Grpc);
+    let expected = scripted_session(&otlp);
+    flush(&otlp).await;
+    assert_metrics(&hs_metrics(&receiver.next().await, "hs-otel-grpc"), &expected);
+    let shutdown = {
+        let otlp = otlp.clone();
+        tokio::task::spawn_blocking(move || otlp.shutdown())
+    };
+    shutdown.await.unwrap().unwrap();
+    receiver.stop().await;
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn grpc_outside_a_runtime_is_refused() {
+    let error = OtlpMetrics::builder()
+        .endpoint("http://127.0.0.1:4317")
+        .protocol(OtlpProtocol::Grpc)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.as_str(), "no_runtime");
 }
