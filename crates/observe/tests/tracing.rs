@@ -8,7 +8,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hs_observe::{CompositeObserver, FnObserver, MetricsObserver, Side, TracingObserver, Transport};
+use hs_observe::{
+    CompositeObserver, FnObserver, MetricsObserver, Side, TracingObserver, Transport,
+};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -32,7 +34,8 @@ struct FieldVisitor(BTreeMap<String, Val>);
 
 impl Visit for FieldVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Val::Str(value.to_owned()));
+        self.0
+            .insert(field.name().to_owned(), Val::Str(value.to_owned()));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.0.insert(field.name().to_owned(), Val::U64(value));
@@ -143,7 +146,10 @@ fn every_event_is_a_structured_event_at_its_level() {
             ),
             expect(
                 Level::INFO,
-                &[("message", s("ws disconnect")), ("peer", s("127.0.0.1:5000"))]
+                &[
+                    ("message", s("ws disconnect")),
+                    ("peer", s("127.0.0.1:5000"))
+                ]
             ),
         ]
     );

@@ -48,11 +48,14 @@ impl OtlpProtocol {
     /// The protocol of `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, else of
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`, else [`HttpProtobuf`](Self::HttpProtobuf).
     fn from_env() -> Self {
-        ["OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]
-            .into_iter()
-            .find_map(|var| std::env::var(var).ok())
-            .and_then(|name| Self::from_name(&name))
-            .unwrap_or(OtlpProtocol::HttpProtobuf)
+        [
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ]
+        .into_iter()
+        .find_map(|var| std::env::var(var).ok())
+        .and_then(|name| Self::from_name(&name))
+        .unwrap_or(OtlpProtocol::HttpProtobuf)
     }
 }
 

@@ -142,9 +142,15 @@ fn scripted_session(otlp: &OtlpMetrics) -> BTreeMap<String, Exported> {
             "{call}",
             "sum (monotonic)",
             vec![
-                (failed("server", "http", "read", "bad_request"), Value::Sum(2)),
+                (
+                    failed("server", "http", "read", "bad_request"),
+                    Value::Sum(2),
+                ),
                 (failed("server", "http", "nav", "_other"), Value::Sum(1)),
-                (failed("server", "ws", "watchPoll", "overloaded"), Value::Sum(1)),
+                (
+                    failed("server", "ws", "watchPoll", "overloaded"),
+                    Value::Sum(1),
+                ),
             ],
         ),
     );
@@ -331,7 +337,10 @@ async fn scripted_session_exports_exact_metrics_over_grpc() {
     assert_eq!(otlp.protocol(), OtlpProtocol::Grpc);
     let expected = scripted_session(&otlp);
     flush(&otlp).await;
-    assert_metrics(&hs_metrics(&receiver.next().await, "hs-otel-grpc"), &expected);
+    assert_metrics(
+        &hs_metrics(&receiver.next().await, "hs-otel-grpc"),
+        &expected,
+    );
     let shutdown = {
         let otlp = otlp.clone();
         tokio::task::spawn_blocking(move || otlp.shutdown())
