@@ -1,18 +1,19 @@
 //! Cost of one event on an `OtelObserver` beside a `PrometheusObserver`, in
 //! one run: `cargo bench -p hs-otel --bench observer`.
 //!
-//! The `OtelObserver` records into an `SdkMeterProvider` with no reader, as
-//! between two exports: the cost measured is the instrument update, the
-//! same work whatever the exporter.
+//! The `OtelObserver` records into a real `OtlpMetrics` pipeline (periodic
+//! reader, OTLP/HTTP exporter) whose interval is longer than the run, so
+//! what is measured is the instrument update between two exports. (A
+//! provider with no reader would measure nothing: the SDK skips instruments
+//! no reader collects.)
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hs_observe::{MetricsObserver, Side, Transport};
-use hs_otel::OtelObserver;
+use hs_otel::OtlpMetrics;
 use hs_prometheus::PrometheusMetrics;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 fn bench_observer(c: &mut Criterion, group_name: &str, observer: &dyn MetricsObserver) {
     let duration = Duration::from_micros(750);
@@ -30,13 +31,20 @@ fn bench_observer(c: &mut Criterion, group_name: &str, observer: &dyn MetricsObs
 }
 
 fn events(c: &mut Criterion) {
-    let provider = SdkMeterProvider::builder().build();
-    let otel = OtelObserver::new(&provider, Side::Server, Transport::Ws);
+    // Nothing listens on the discard port: no export happens during the run.
+    let otlp = OtlpMetrics::builder()
+        .endpoint("http://127.0.0.1:9")
+        .interval(Duration::from_secs(24 * 3600))
+        .build()
+        .expect("an OTLP/HTTP exporter builds without a receiver");
+    let otel = otlp.observer(Side::Server, Transport::Ws);
     let metrics = PrometheusMetrics::new();
     let prometheus = metrics.observer(Side::Server, Transport::Ws);
 
     bench_observer(c, "otel_observer", &otel);
     bench_observer(c, "prometheus_observer", &prometheus);
+    // The final export fails (no receiver); that is expected here.
+    let _ = otlp.shutdown();
 }
 
 criterion_group!(benches, events);

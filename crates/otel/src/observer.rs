@@ -1,12 +1,15 @@
 //! [`OtelObserver`]: records the six hs events into OpenTelemetry instruments.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hs_observe::MetricsObserver;
 use hs_observe::labels::{ERROR_SLOTS, OP_SLOTS, Side, Transport, error_label, error_slot};
 use hs_observe::labels::{op_label, op_slot};
-use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, Meter, MeterProvider,
+    UpDownCounter,
+};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::names::{self, attr};
@@ -44,13 +47,14 @@ pub const DURATION_BOUNDARIES: [f64; 22] = [
 /// recorded as `_other`, and the address given to connect/disconnect is
 /// never an attribute, so the number of series is bounded.
 ///
-/// Every attribute set is built once, when the observer is made, per op
-/// slot and per (op slot, error slot): an event costs one string match, the
-/// SDK's attribute-set lookup (a hash and a read lock) and the atomic
-/// update, with no allocation.
-///
-/// For a WebSocket component the connection series exist from the start,
-/// at zero. Cloning is cheap and shares the instruments.
+/// Each series is bound on its first event (OpenTelemetry's bound
+/// instruments) and the bound handle cached per op slot and per (op slot,
+/// error slot), as hs-prometheus caches its series: an event after the
+/// first costs one string match, one initialised-check and the SDK's
+/// update of that series (atomics; a histogram takes a short lock), with no
+/// attribute hashing and no allocation. A series shows in an export once
+/// it has had an event; for a WebSocket component the connection series
+/// exist from the start, at zero. Cloning is cheap and shares the handles.
 ///
 /// ```
 /// use std::time::Duration;
@@ -70,22 +74,79 @@ pub struct OtelObserver {
 struct Inner {
     side: Side,
     transport: Transport,
+    instruments: Instruments,
+    /// Per op slot.
+    durations: [OnceLock<BoundHistogram<f64>>; OP_SLOTS],
+    /// Per `op slot * ERROR_SLOTS + error slot`.
+    errors: Box<[OnceLock<BoundCounter<u64>>]>,
+    connections: OnceLock<BoundCounter<u64>>,
+    active_connections: OnceLock<BoundUpDownCounter<i64>>,
+    /// Per op slot, for each direction.
+    messages_sent: [OnceLock<BoundCounter<u64>>; OP_SLOTS],
+    messages_received: [OnceLock<BoundCounter<u64>>; OP_SLOTS],
+    bytes_sent: [OnceLock<BoundCounter<u64>>; OP_SLOTS],
+    bytes_received: [OnceLock<BoundCounter<u64>>; OP_SLOTS],
+}
+
+/// The instruments, shared by every observer of one meter provider.
+struct Instruments {
     duration: Histogram<f64>,
     errors: Counter<u64>,
     connections: Counter<u64>,
     active_connections: UpDownCounter<i64>,
     messages: Counter<u64>,
     io: Counter<u64>,
-    /// Per op slot: the attributes of a call.
-    call_attrs: Box<[[KeyValue; 4]]>,
-    /// Per `op slot * ERROR_SLOTS + error slot`: the attributes of a failed call.
-    error_attrs: Box<[[KeyValue; 5]]>,
-    /// The attributes of the connection instruments.
-    connection_attrs: [KeyValue; 1],
-    /// Per op slot: the attributes of a frame sent.
-    sent_attrs: Box<[[KeyValue; 3]]>,
-    /// Per op slot: the attributes of a frame received.
-    received_attrs: Box<[[KeyValue; 3]]>,
+}
+
+impl Instruments {
+    fn new(meter: &Meter, side: Side) -> Self {
+        let (duration_name, duration_description, errors_name) = match side {
+            Side::Client => (
+                names::CLIENT_CALL_DURATION,
+                "Duration of outgoing Haystack calls that ended with a non-error response",
+                names::CLIENT_CALL_ERRORS,
+            ),
+            // `Side` is non-exhaustive; a new side reports as a server.
+            _ => (
+                names::SERVER_CALL_DURATION,
+                "Duration of incoming Haystack calls that ended with a non-error response",
+                names::SERVER_CALL_ERRORS,
+            ),
+        };
+        Instruments {
+            duration: meter
+                .f64_histogram(duration_name)
+                .with_unit("s")
+                .with_description(duration_description)
+                .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build(),
+            errors: meter
+                .u64_counter(errors_name)
+                .with_unit("{call}")
+                .with_description("Haystack calls that failed, by error type")
+                .build(),
+            connections: meter
+                .u64_counter(names::WS_CONNECTIONS)
+                .with_unit("{connection}")
+                .with_description("WebSocket connections established")
+                .build(),
+            active_connections: meter
+                .i64_up_down_counter(names::WS_ACTIVE_CONNECTIONS)
+                .with_unit("{connection}")
+                .with_description("WebSocket connections currently open")
+                .build(),
+            messages: meter
+                .u64_counter(names::WS_MESSAGES)
+                .with_unit("{message}")
+                .with_description("WebSocket data frames sent and received")
+                .build(),
+            io: meter
+                .u64_counter(names::WS_IO)
+                .with_unit("By")
+                .with_description("Payload bytes of WebSocket data frames sent and received")
+                .build(),
+        }
+    }
 }
 
 impl OtelObserver {
@@ -103,96 +164,24 @@ impl OtelObserver {
         let scope = InstrumentationScope::builder(names::SCOPE)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
-        Self::with_meter(&provider.meter_with_scope(scope), side, transport)
-    }
-
-    fn with_meter(meter: &Meter, side: Side, transport: Transport) -> Self {
-        let (duration_name, duration_description, errors_name) = match side {
-            Side::Client => (
-                names::CLIENT_CALL_DURATION,
-                "Duration of outgoing Haystack calls that ended with a non-error response",
-                names::CLIENT_CALL_ERRORS,
-            ),
-            // `Side` is non-exhaustive; a new side reports as a server.
-            _ => (
-                names::SERVER_CALL_DURATION,
-                "Duration of incoming Haystack calls that ended with a non-error response",
-                names::SERVER_CALL_ERRORS,
-            ),
-        };
-        let duration = meter
-            .f64_histogram(duration_name)
-            .with_unit("s")
-            .with_description(duration_description)
-            .with_boundaries(DURATION_BOUNDARIES.to_vec())
-            .build();
-        let errors = meter
-            .u64_counter(errors_name)
-            .with_unit("{call}")
-            .with_description("Haystack calls that failed, by error type")
-            .build();
-        let connections = meter
-            .u64_counter(names::WS_CONNECTIONS)
-            .with_unit("{connection}")
-            .with_description("WebSocket connections established")
-            .build();
-        let active_connections = meter
-            .i64_up_down_counter(names::WS_ACTIVE_CONNECTIONS)
-            .with_unit("{connection}")
-            .with_description("WebSocket connections currently open")
-            .build();
-        let messages = meter
-            .u64_counter(names::WS_MESSAGES)
-            .with_unit("{message}")
-            .with_description("WebSocket data frames sent and received")
-            .build();
-        let io = meter
-            .u64_counter(names::WS_IO)
-            .with_unit("By")
-            .with_description("Payload bytes of WebSocket data frames sent and received")
-            .build();
-
-        let side_kv = || KeyValue::new(attr::SIDE, side.as_str());
-        let call = |op: usize| {
-            [
-                KeyValue::new(attr::RPC_SYSTEM_NAME, names::RPC_SYSTEM),
-                KeyValue::new(attr::RPC_METHOD, op_label(op)),
-                side_kv(),
-                KeyValue::new(attr::TRANSPORT, transport.as_str()),
-            ]
-        };
-        let frame = |op: usize, direction: &'static str| {
-            [
-                KeyValue::new(attr::RPC_METHOD, op_label(op)),
-                KeyValue::new(attr::NETWORK_IO_DIRECTION, direction),
-                side_kv(),
-            ]
-        };
+        let meter = provider.meter_with_scope(scope);
         let inner = Inner {
             side,
             transport,
-            call_attrs: (0..OP_SLOTS).map(call).collect(),
-            error_attrs: (0..OP_SLOTS * ERROR_SLOTS)
-                .map(|slot| {
-                    let [system, method, side, transport] = call(slot / ERROR_SLOTS);
-                    let error = KeyValue::new(attr::ERROR_TYPE, error_label(slot % ERROR_SLOTS));
-                    [system, method, error, side, transport]
-                })
-                .collect(),
-            connection_attrs: [side_kv()],
-            sent_attrs: (0..OP_SLOTS).map(|op| frame(op, "transmit")).collect(),
-            received_attrs: (0..OP_SLOTS).map(|op| frame(op, "receive")).collect(),
-            duration,
-            errors,
-            connections,
-            active_connections,
-            messages,
-            io,
+            instruments: Instruments::new(&meter, side),
+            durations: std::array::from_fn(|_| OnceLock::new()),
+            errors: (0..OP_SLOTS * ERROR_SLOTS).map(|_| OnceLock::new()).collect(),
+            connections: OnceLock::new(),
+            active_connections: OnceLock::new(),
+            messages_sent: std::array::from_fn(|_| OnceLock::new()),
+            messages_received: std::array::from_fn(|_| OnceLock::new()),
+            bytes_sent: std::array::from_fn(|_| OnceLock::new()),
+            bytes_received: std::array::from_fn(|_| OnceLock::new()),
         };
         if transport == Transport::Ws {
             // A dashboard should show "0 open connections", not "no data".
-            inner.connections.add(0, &inner.connection_attrs);
-            inner.active_connections.add(0, &inner.connection_attrs);
+            inner.connections().add(0);
+            inner.active_connections().add(0);
         }
         OtelObserver {
             inner: Arc::new(inner),
@@ -210,6 +199,75 @@ impl OtelObserver {
     }
 }
 
+impl Inner {
+    fn side_kv(&self) -> KeyValue {
+        KeyValue::new(attr::SIDE, self.side.as_str())
+    }
+
+    fn call_attrs(&self, op: usize) -> [KeyValue; 4] {
+        [
+            KeyValue::new(attr::RPC_SYSTEM_NAME, names::RPC_SYSTEM),
+            KeyValue::new(attr::RPC_METHOD, op_label(op)),
+            self.side_kv(),
+            KeyValue::new(attr::TRANSPORT, self.transport.as_str()),
+        ]
+    }
+
+    fn frame_attrs(&self, op: usize, direction: &'static str) -> [KeyValue; 3] {
+        [
+            KeyValue::new(attr::RPC_METHOD, op_label(op)),
+            KeyValue::new(attr::NETWORK_IO_DIRECTION, direction),
+            self.side_kv(),
+        ]
+    }
+
+    #[inline]
+    fn duration(&self, op: usize) -> &BoundHistogram<f64> {
+        self.durations[op].get_or_init(|| self.instruments.duration.bind(&self.call_attrs(op)))
+    }
+
+    #[inline]
+    fn error(&self, op: usize, error: usize) -> &BoundCounter<u64> {
+        self.errors[op * ERROR_SLOTS + error].get_or_init(|| {
+            let [system, method, side, transport] = self.call_attrs(op);
+            let error = KeyValue::new(attr::ERROR_TYPE, error_label(error));
+            self.instruments
+                .errors
+                .bind(&[system, method, error, side, transport])
+        })
+    }
+
+    #[inline]
+    fn connections(&self) -> &BoundCounter<u64> {
+        self.connections
+            .get_or_init(|| self.instruments.connections.bind(&[self.side_kv()]))
+    }
+
+    #[inline]
+    fn active_connections(&self) -> &BoundUpDownCounter<i64> {
+        self.active_connections
+            .get_or_init(|| self.instruments.active_connections.bind(&[self.side_kv()]))
+    }
+
+    #[inline]
+    fn sent(&self, op: usize) -> (&BoundCounter<u64>, &BoundCounter<u64>) {
+        let attrs = || self.frame_attrs(op, "transmit");
+        (
+            self.messages_sent[op].get_or_init(|| self.instruments.messages.bind(&attrs())),
+            self.bytes_sent[op].get_or_init(|| self.instruments.io.bind(&attrs())),
+        )
+    }
+
+    #[inline]
+    fn received(&self, op: usize) -> (&BoundCounter<u64>, &BoundCounter<u64>) {
+        let attrs = || self.frame_attrs(op, "receive");
+        (
+            self.messages_received[op].get_or_init(|| self.instruments.messages.bind(&attrs())),
+            self.bytes_received[op].get_or_init(|| self.instruments.io.bind(&attrs())),
+        )
+    }
+}
+
 /// `usize` to `u64` without a lossy cast (saturating, should `usize` ever
 /// be wider).
 #[inline]
@@ -221,46 +279,39 @@ impl MetricsObserver for OtelObserver {
     fn on_ws_connect(&self, remote_addr: &str) {
         // The address goes to logs, never into an attribute.
         let _ = remote_addr;
-        let inner = &*self.inner;
-        inner.connections.add(1, &inner.connection_attrs);
-        inner.active_connections.add(1, &inner.connection_attrs);
+        self.inner.connections().add(1);
+        self.inner.active_connections().add(1);
     }
 
     fn on_ws_disconnect(&self, remote_addr: &str) {
         let _ = remote_addr;
-        let inner = &*self.inner;
-        inner.active_connections.add(-1, &inner.connection_attrs);
+        self.inner.active_connections().add(-1);
     }
 
     #[inline]
     fn on_ws_message_sent(&self, op: &str, byte_count: usize) {
-        let inner = &*self.inner;
-        let attrs = &inner.sent_attrs[op_slot(op)];
-        inner.messages.add(1, attrs);
-        inner.io.add(byte_count_u64(byte_count), attrs);
+        let (messages, bytes) = self.inner.sent(op_slot(op));
+        messages.add(1);
+        bytes.add(byte_count_u64(byte_count));
     }
 
     #[inline]
     fn on_ws_message_recv(&self, op: &str, byte_count: usize) {
-        let inner = &*self.inner;
-        let attrs = &inner.received_attrs[op_slot(op)];
-        inner.messages.add(1, attrs);
-        inner.io.add(byte_count_u64(byte_count), attrs);
+        let (messages, bytes) = self.inner.received(op_slot(op));
+        messages.add(1);
+        bytes.add(byte_count_u64(byte_count));
     }
 
     #[inline]
     fn on_request(&self, op: &str, duration: Duration) {
-        let inner = &*self.inner;
-        inner
-            .duration
-            .record(duration.as_secs_f64(), &inner.call_attrs[op_slot(op)]);
+        self.inner
+            .duration(op_slot(op))
+            .record(duration.as_secs_f64());
     }
 
     #[inline]
     fn on_error(&self, op: &str, error_type: &str) {
-        let inner = &*self.inner;
-        let slot = op_slot(op) * ERROR_SLOTS + error_slot(error_type);
-        inner.errors.add(1, &inner.error_attrs[slot]);
+        self.inner.error(op_slot(op), error_slot(error_type)).add(1);
     }
 }
 
