@@ -70,8 +70,7 @@ fn record(f: impl FnOnce()) -> Vec<Recorded> {
     let collect = Collect::default();
     let subscriber = tracing_subscriber::registry().with(collect.clone());
     tracing::subscriber::with_default(subscriber, f);
-    let events = collect.0.lock().unwrap().clone();
-    events
+    collect.0.lock().unwrap().clone()
 }
 
 fn fields(pairs: &[(&str, Val)]) -> BTreeMap<String, Val> {

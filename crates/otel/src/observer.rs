@@ -170,7 +170,9 @@ impl OtelObserver {
             transport,
             instruments: Instruments::new(&meter, side),
             durations: std::array::from_fn(|_| OnceLock::new()),
-            errors: (0..OP_SLOTS * ERROR_SLOTS).map(|_| OnceLock::new()).collect(),
+            errors: (0..OP_SLOTS * ERROR_SLOTS)
+                .map(|_| OnceLock::new())
+                .collect(),
             connections: OnceLock::new(),
             active_connections: OnceLock::new(),
             messages_sent: std::array::from_fn(|_| OnceLock::new()),
