@@ -8,6 +8,9 @@ pub enum OtlpError {
     /// The exporter could not be built from the settings and environment.
     #[error("OTLP exporter: {0}")]
     Build(#[source] ExporterBuildError),
+    /// The OTLP/HTTP client (reqwest on rustls) could not be built.
+    #[error("OTLP HTTP client: {0}")]
+    HttpClient(String),
     /// The gRPC exporter was built outside a Tokio runtime.
     #[cfg(feature = "grpc")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
@@ -22,11 +25,12 @@ pub enum OtlpError {
 }
 
 impl OtlpError {
-    /// A stable name for the kind of failure: `build`, `no_runtime`,
-    /// `flush` or `shutdown`.
+    /// A stable name for the kind of failure: `build`, `http_client`,
+    /// `no_runtime`, `flush` or `shutdown`.
     pub const fn as_str(&self) -> &'static str {
         match self {
             OtlpError::Build(_) => "build",
+            OtlpError::HttpClient(_) => "http_client",
             #[cfg(feature = "grpc")]
             OtlpError::NoRuntime => "no_runtime",
             OtlpError::Flush(_) => "flush",

@@ -1,10 +1,11 @@
 //! OTLP export: [`OtlpMetrics`], a meter provider whose periodic reader
 //! pushes every hs metric to an OTLP receiver.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hs_observe::labels::{Side, Transport};
-use opentelemetry_otlp::{MetricExporter, WithExportConfig};
+use opentelemetry_otlp::{MetricExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 
@@ -77,9 +78,9 @@ impl std::fmt::Display for OtlpProtocol {
 /// | `service.name` | [`service_name`](Self::service_name) | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | `unknown_service` |
 /// | headers, timeout, compression, temporality | — | `OTEL_EXPORTER_OTLP_[METRICS_]HEADERS`, `..._TIMEOUT`, `..._COMPRESSION`, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | none, 10 s, none, cumulative |
 ///
-/// The HTTP exporter speaks plain `http://` only (this build has no TLS
-/// stack); put a collector on the same host or network in front of a
-/// remote `https://` receiver.
+/// Over HTTP, an `https://` endpoint is verified against the operating
+/// system's trust store (rustls with ring, no OpenSSL). The gRPC exporter
+/// of this build speaks plain `http://` only.
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct OtlpMetricsBuilder {
@@ -121,8 +122,9 @@ impl OtlpMetricsBuilder {
     /// # Errors
     ///
     /// [`OtlpError::Build`] when the settings (or the environment) are
-    /// invalid: a malformed endpoint URL, say; with gRPC, also when called
-    /// outside a Tokio runtime. A receiver that cannot be reached is no
+    /// invalid: a malformed endpoint URL, say; [`OtlpError::HttpClient`] if
+    /// the HTTP client cannot be built (no usable trust store); with gRPC,
+    /// [`OtlpError::NoRuntime`](crate::OtlpError) outside a Tokio runtime. A receiver that cannot be reached is no
     /// build error: each failed export is reported by the SDK's own
     /// diagnostics and retried at the next interval.
     pub fn build(self) -> Result<OtlpMetrics, OtlpError> {
@@ -131,7 +133,8 @@ impl OtlpMetricsBuilder {
             OtlpProtocol::HttpProtobuf => {
                 let builder = MetricExporter::builder()
                     .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_http_client(http_client(http_timeout())?);
                 match &self.endpoint {
                     // The SDK takes a configured HTTP endpoint as the full
                     // URL; the base-URL form matches OTEL_EXPORTER_OTLP_ENDPOINT.
@@ -171,6 +174,50 @@ impl OtlpMetricsBuilder {
             .build();
         Ok(OtlpMetrics { provider, protocol })
     }
+}
+
+/// The export timeout as the SDK reads it: `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`,
+/// else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), else 10 s.
+fn http_timeout() -> Duration {
+    [
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .into_iter()
+    .find_map(|var| std::env::var(var).ok()?.trim().parse().ok())
+    .map_or(Duration::from_secs(10), Duration::from_millis)
+}
+
+/// reqwest's blocking client on rustls with ring and the OS trust store.
+///
+/// The TLS configuration is given whole, so the client works whatever
+/// reqwest features the application unifies in (`rustls-no-provider` needs
+/// a process-wide crypto provider otherwise). The blocking client runs a
+/// runtime of its own, which cannot be built on an async task: build it on
+/// a thread of its own, as the SDK does.
+fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, OtlpError> {
+    let build = move || {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|error| OtlpError::HttpClient(format!("trust store: {error}")))?;
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| OtlpError::HttpClient(error.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(timeout)
+            .build()
+            .map_err(|error| OtlpError::HttpClient(error.to_string()))
+    };
+    std::thread::Builder::new()
+        .name("hs-otel-client".to_owned())
+        .spawn(build)
+        .map_err(|error| OtlpError::HttpClient(error.to_string()))?
+        .join()
+        .map_err(|_| OtlpError::HttpClient("building the client panicked".to_owned()))?
 }
 
 /// `{base}/v1/metrics`, with exactly one `/` between.
