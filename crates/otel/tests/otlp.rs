@@ -359,3 +359,102 @@ fn grpc_outside_a_runtime_is_refused() {
         .unwrap_err();
     assert_eq!(error.as_str(), "no_runtime");
 }
+
+/// Set in the child process that `the_standard_environment_configures_the_export` runs.
+const CHILD: &str = "HS_OTEL_ENV_CHILD";
+
+/// Runs this test binary again with only `env_child` selected and `vars`
+/// set (the environment is process-wide: setting it in this process would
+/// race the other tests); returns its combined output if it failed.
+fn run_env_child(vars: &[(&str, String)]) -> Result<(), String> {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "env_child",
+            "--exact",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1");
+    for var in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+    ] {
+        command.env_remove(var);
+    }
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    // The child's only wait is its export, bounded by the exporter's timeout.
+    let output = command.output().unwrap();
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// The child half of `the_standard_environment_configures_the_export`:
+/// builds with nothing set, so everything comes from the environment.
+/// Ignored in a normal run, where it has no receiver to talk to.
+#[test]
+#[ignore = "run by the_standard_environment_configures_the_export in a child process"]
+fn env_child() {
+    assert_eq!(
+        std::env::var(CHILD).as_deref(),
+        Ok("1"),
+        "run by the parent test only"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Inside the runtime, which gRPC needs; HTTP does not mind.
+    let otlp = runtime.block_on(async { OtlpMetrics::builder().build().unwrap() });
+    let expected = std::env::var("HS_OTEL_EXPECT_PROTOCOL").unwrap();
+    assert_eq!(otlp.protocol().as_str(), expected);
+    otlp.observer(Side::Server, Transport::Http)
+        .on_error("read", "timeout");
+    // `shutdown` exports what was recorded, then stops the reader.
+    otlp.shutdown().unwrap();
+    drop(runtime);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_environment_configures_the_export() {
+    let mut receivers = vec![(http_receiver().await, "http/protobuf")];
+    #[cfg(feature = "grpc")]
+    receivers.push((common::grpc_receiver().await, "grpc"));
+    for (mut receiver, protocol) in receivers {
+        let vars = vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ("OTEL_SERVICE_NAME", format!("from-env-{protocol}")),
+            // Longer than the child lives: only `shutdown` exports.
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".to_owned()),
+            ("HS_OTEL_EXPECT_PROTOCOL", protocol.to_owned()),
+        ];
+        tokio::task::spawn_blocking(move || run_env_child(&vars))
+            .await
+            .unwrap()
+            .unwrap_or_else(|output| panic!("child over {protocol} failed:\n{output}"));
+        let metrics = hs_metrics(&receiver.next().await, &format!("from-env-{protocol}"));
+        assert_eq!(
+            metrics.keys().collect::<Vec<_>>(),
+            ["hs.rpc.server.call.errors"],
+            "{protocol}"
+        );
+        assert_eq!(
+            metrics["hs.rpc.server.call.errors"].points,
+            [(failed("server", "http", "read", "timeout"), Value::Sum(1))].into(),
+            "{protocol}"
+        );
+        receiver.stop().await;
+    }
+}
