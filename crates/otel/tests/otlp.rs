@@ -428,9 +428,11 @@ fn env_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standard_environment_configures_the_export() {
-    let mut receivers = vec![(http_receiver().await, "http/protobuf")];
-    #[cfg(feature = "grpc")]
-    receivers.push((common::grpc_receiver().await, "grpc"));
+    let receivers = vec![
+        (http_receiver().await, "http/protobuf"),
+        #[cfg(feature = "grpc")]
+        (common::grpc_receiver().await, "grpc"),
+    ];
     for (mut receiver, protocol) in receivers {
         let vars = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url()),
