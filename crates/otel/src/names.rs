@@ -4,7 +4,8 @@
 //!
 //! The call-duration metrics and the `rpc.*`, `error.type` and
 //! `network.io.direction` attributes are those of the OpenTelemetry
-//! semantic conventions (RPC metrics, v1.37 and later); the rest has no
+//! semantic conventions' current RPC metrics (the ones that replaced
+//! `rpc.server.duration` in milliseconds after v1.37); the rest has no
 //! convention and lives in the `hs.` namespace.
 
 /// The instrumentation scope of every hs instrument.
