@@ -4,8 +4,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hs_observe::MetricsObserver;
-use hs_observe::labels::{ERROR_SLOTS, OP_SLOTS, Side, Transport, error_label, error_slot};
-use hs_observe::labels::{op_label, op_slot};
+use hs_observe::labels::{
+    ERROR_SLOTS, OP_SLOTS, Side, Transport, error_label, error_slot, op_label, op_slot,
+};
 use opentelemetry::metrics::{
     BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Histogram, Meter, MeterProvider,
     UpDownCounter,
@@ -157,6 +158,9 @@ impl OtelObserver {
     ///
     /// Observers made from one provider share its instruments: one export
     /// holds every component, told apart by `hs.side` and `hs.transport`.
+    /// With the global provider, make the observer after
+    /// `opentelemetry::global::set_meter_provider`: instruments of the
+    /// global no-op provider stay no-ops.
     pub fn new<P>(provider: &P, side: Side, transport: Transport) -> Self
     where
         P: MeterProvider + ?Sized,
