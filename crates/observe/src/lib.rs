@@ -15,6 +15,7 @@
 //! | [`LoggingObserver`] | every event as a `log` line on target `hs::observe` |
 //! | [`StatsObserver`] | lock-free counters and latency histograms, with a printable snapshot |
 //! | `RecordingObserver` | records every event in order, for tests (feature `test-util`) |
+//! | `TracingObserver` | every event as a structured `tracing` event on target `hs::observe` (feature `tracing`) |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,6 +43,8 @@ mod logging;
 mod recording;
 mod stats;
 pub mod targets;
+#[cfg(feature = "tracing")]
+mod tracing_observer;
 
 pub use composite::{CompositeObserver, CompositeObserverBuilder};
 pub use error_kind::ErrorKind;
@@ -53,6 +56,9 @@ pub use logging::LoggingObserver;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use recording::{RecordedEvent, RecordingObserver};
 pub use stats::{LatencySummary, OpStats, StatsObserver, StatsSnapshot};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use tracing_observer::TracingObserver;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,3 +248,5 @@ const _: () = {
 
 #[cfg(any(test, feature = "test-util"))]
 const _: () = assert_send_sync::<RecordingObserver>();
+#[cfg(feature = "tracing")]
+const _: () = assert_send_sync::<TracingObserver>();
