@@ -280,6 +280,10 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     let cert_users = args.tls.cert_users();
     let signal = ShutdownSignal::install();
     let reload = tls.clone().map(reload_on_sighup);
+    let watch = match (&tls, args.tls.tls_watch) {
+        (Some(tls), Some(interval)) => Some(tls.watch_files(interval)),
+        _ => None,
+    };
     let server = RunningServer::start(ServerConfig {
         listen: args.listen,
         store,
@@ -339,8 +343,8 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
 
     let signal = signal.wait().await;
     log::info!(target: targets::HTTP_SERVER, "{signal}: shutting down");
-    if let Some(reload) = reload {
-        reload.abort();
+    for task in [reload, watch].into_iter().flatten() {
+        task.abort();
     }
     let stats = server.observers.stats.clone();
     server.shutdown().await?;

@@ -41,6 +41,11 @@ pub(crate) struct ServeTlsArgs {
     #[arg(long, requires = "tls_cert", help_heading = "TLS")]
     pub(crate) tls12: bool,
 
+    /// Also reload when the certificate, key or client CA file changes, looking
+    /// every DURATION (e.g. 30s; a renewal tool need not send SIGHUP)
+    #[arg(long, value_name = "DURATION", requires = "tls_cert", value_parser = parse_interval, help_heading = "TLS")]
+    pub(crate) tls_watch: Option<std::time::Duration>,
+
     /// Let a verified client certificate log in: cn:VALUE=USER:ROLE or
     /// san:VALUE=USER:ROLE (VALUE `*` matches any; USER `*` is the value
     /// matched), tried in order (may be repeated). A client whose
@@ -105,7 +110,12 @@ impl ServeTlsArgs {
             let rules: Vec<String> = self.tls_users.iter().map(ToString::to_string).collect();
             summary.push_str(&format!("; certificate logins {}", rules.join(", ")));
         }
-        summary.push_str("; SIGHUP reloads");
+        match self.tls_watch {
+            Some(interval) => summary.push_str(&format!(
+                "; SIGHUP reloads, and a file change (checked every {interval:?})"
+            )),
+            None => summary.push_str("; SIGHUP reloads"),
+        }
         Some(summary)
     }
 
@@ -116,6 +126,15 @@ impl ServeTlsArgs {
             .cloned()
             .fold(CertUserMap::new(), CertUserMap::rule)
     }
+}
+
+/// A `--tls-watch` interval: a duration above zero.
+fn parse_interval(raw: &str) -> Result<std::time::Duration, String> {
+    let interval = crate::cli::parse_duration(raw)?;
+    if interval.is_zero() {
+        return Err("the interval must be above zero".to_owned());
+    }
+    Ok(interval)
 }
 
 fn parse_rule(raw: &str) -> Result<CertUserRule, String> {

@@ -362,3 +362,37 @@ async fn sighup_reloads_the_certificate_under_load_and_refuses_a_bad_one() {
         assert!(!line.contains("PRIVATE KEY"), "key material logged: {line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_watch_reloads_a_changed_certificate_without_a_signal() {
+    let dir = TempDir::new("serve-tls-watch");
+    let ca = Ca::new("site CA");
+    let (first, first_key, first_der) = ca.server();
+    let cert_file = dir.file("server.pem", &first);
+    let key_file = dir.file("server.key", &first_key);
+    let (server, addr) = serve(&[
+        "--tls-cert",
+        &cert_file,
+        "--tls-key",
+        &key_file,
+        "--tls-watch",
+        "50ms",
+    ]);
+    let ca_der = ca.cert.der().to_vec();
+    assert_eq!(served_certificate(&addr, &ca_der).await.unwrap(), first_der);
+    let (second, second_key, second_der) = ca.server();
+    replace(&key_file, &second_key);
+    replace(&cert_file, &second);
+    assert!(
+        wait_for_certificate(&addr, &ca_der, &second_der).await,
+        "the changed certificate was never served; stderr: {:?}",
+        server.stderr_lines()
+    );
+    assert!(
+        !server
+            .stderr_lines()
+            .iter()
+            .any(|line| line.contains("SIGHUP")),
+        "reloaded by a signal, not by the watch"
+    );
+}
