@@ -152,7 +152,7 @@ pub(crate) async fn serve_connection(
         ),
         None => log::debug!(target: shared.target, "{peer}: {version}, {alpn}"),
     }
-    let service = Service::new(router, peer, certificate.map(Arc::new), activity.clone());
+    let service = Service::new(router, peer, certificate, activity.clone());
     if h2 {
         serve_http2(TokioIo::new(stream), service, peer, &activity, &shared).await;
     } else {
@@ -270,7 +270,7 @@ async fn drive<C>(
 struct Service {
     router: Router,
     peer: SocketAddr,
-    certificate: Option<Arc<PeerCertificate>>,
+    certificate: Option<PeerCertificate>,
     activity: Arc<Activity>,
 }
 
@@ -278,7 +278,7 @@ impl Service {
     fn new(
         router: Router,
         peer: SocketAddr,
-        certificate: Option<Arc<PeerCertificate>>,
+        certificate: Option<PeerCertificate>,
         activity: Arc<Activity>,
     ) -> Self {
         Service {
@@ -301,7 +301,7 @@ impl Service {
             let extensions = request.extensions_mut();
             extensions.insert(ConnectInfo(self.peer));
             if let Some(certificate) = &self.certificate {
-                extensions.insert(PeerCertificate::clone(certificate));
+                extensions.insert(certificate.clone());
             }
             let busy = self.activity.begin();
             let call = self.router.clone().oneshot(request);

@@ -8,14 +8,19 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use super::{Principal, Role};
 
 /// What a verified client certificate says about its holder: the subject's
 /// common name and the subject alternative names (DNS names, email
-/// addresses, URIs; IP addresses in their text form).
+/// addresses, URIs; IP addresses in their text form). Cheap to clone: a
+/// server hands it to every request of the connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerCertificate {
+pub struct PeerCertificate(Arc<Names>);
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Names {
     common_name: Option<String>,
     subject_alt_names: Vec<String>,
 }
@@ -23,31 +28,31 @@ pub struct PeerCertificate {
 impl PeerCertificate {
     /// A certificate's identity: its subject CN, if any, and its SANs.
     pub fn new(common_name: Option<String>, subject_alt_names: Vec<String>) -> Self {
-        PeerCertificate {
+        PeerCertificate(Arc::new(Names {
             common_name,
             subject_alt_names,
-        }
+        }))
     }
 
     /// The subject's common name.
     pub fn common_name(&self) -> Option<&str> {
-        self.common_name.as_deref()
+        self.0.common_name.as_deref()
     }
 
     /// The subject alternative names.
     pub fn subject_alt_names(&self) -> &[String] {
-        &self.subject_alt_names
+        &self.0.subject_alt_names
     }
 }
 
 impl fmt::Display for PeerCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.common_name {
+        match self.common_name() {
             Some(cn) => write!(f, "CN={cn}")?,
             None => f.write_str("no CN")?,
         }
-        if !self.subject_alt_names.is_empty() {
-            write!(f, " SAN={}", self.subject_alt_names.join(","))?;
+        if !self.subject_alt_names().is_empty() {
+            write!(f, " SAN={}", self.subject_alt_names().join(","))?;
         }
         Ok(())
     }
