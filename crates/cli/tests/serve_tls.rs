@@ -11,61 +11,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
-};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, SanType};
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::{ChildGuard, TempDir, hs, serve, stderr, stdout};
+use support::{Ca, ChildGuard, TempDir, hs, serve, stderr, stdout};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A generated certificate authority.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
+/// A server certificate for 127.0.0.1 and localhost: (cert PEM, key PEM, DER).
+fn server_certificate(ca: &Ca) -> (String, String, Vec<u8>) {
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let (cert, key) = ca.sign(params);
+    (cert.pem(), key.serialize_pem(), cert.der().to_vec())
 }
 
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    fn pem(&self) -> String {
-        self.cert.pem()
-    }
-
-    /// A server certificate for 127.0.0.1 and localhost: (cert PEM, key PEM, DER).
-    fn server(&self) -> (String, String, Vec<u8>) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
-    }
-
-    /// A client certificate with subject CN `cn`: (cert PEM, key PEM).
-    fn client(&self, cn: &str) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-/// A client's certificate and key written to `dir`: (cert path, key path).
+/// A client certificate with subject CN `cn` and its key, written to
+/// `dir`: (cert path, key path).
 fn client_files(dir: &TempDir, ca: &Ca, cn: &str) -> (String, String) {
-    let (cert, key) = ca.client(cn);
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let (cert, key) = ca.sign(params);
     (
-        dir.file(&format!("{cn}.pem"), &cert),
-        dir.file(&format!("{cn}.key"), &key),
+        dir.file(&format!("{cn}.pem"), &cert.pem()),
+        dir.file(&format!("{cn}.key"), &key.serialize_pem()),
     )
 }
 
@@ -81,7 +51,7 @@ fn wss(addr: &str) -> String {
 fn certificates_log_in_with_their_roles_over_both_transports() {
     let dir = TempDir::new("serve-tls-roles");
     let ca = Ca::new("site CA");
-    let (cert, key, _) = ca.server();
+    let (cert, key, _) = server_certificate(&ca);
     let ca_file = dir.file("ca.pem", &ca.pem());
     let cert_file = dir.file("server.pem", &cert);
     let key_file = dir.file("server.key", &key);
@@ -264,7 +234,7 @@ fn replace(path: &str, text: &str) {
 async fn sighup_reloads_the_certificate_under_load_and_refuses_a_bad_one() {
     let dir = TempDir::new("serve-tls-reload");
     let ca = Ca::new("site CA");
-    let (first, first_key, first_der) = ca.server();
+    let (first, first_key, first_der) = server_certificate(&ca);
     let cert_file = dir.file("server.pem", &first);
     let key_file = dir.file("server.key", &first_key);
     let (server, addr) = serve(&["--tls-cert", &cert_file, "--tls-key", &key_file]);
@@ -316,7 +286,7 @@ async fn sighup_reloads_the_certificate_under_load_and_refuses_a_bad_one() {
     };
 
     // A new certificate: new connections are shown it after SIGHUP.
-    let (second, second_key, second_der) = ca.server();
+    let (second, second_key, second_der) = server_certificate(&ca);
     replace(&key_file, &second_key);
     replace(&cert_file, &second);
     hangup(&server);
@@ -367,7 +337,7 @@ async fn sighup_reloads_the_certificate_under_load_and_refuses_a_bad_one() {
 async fn tls_watch_reloads_a_changed_certificate_without_a_signal() {
     let dir = TempDir::new("serve-tls-watch");
     let ca = Ca::new("site CA");
-    let (first, first_key, first_der) = ca.server();
+    let (first, first_key, first_der) = server_certificate(&ca);
     let cert_file = dir.file("server.pem", &first);
     let key_file = dir.file("server.key", &first_key);
     let (server, addr) = serve(&[
@@ -380,7 +350,7 @@ async fn tls_watch_reloads_a_changed_certificate_without_a_signal() {
     ]);
     let ca_der = ca.cert.der().to_vec();
     assert_eq!(served_certificate(&addr, &ca_der).await.unwrap(), first_der);
-    let (second, second_key, second_der) = ca.server();
+    let (second, second_key, second_der) = server_certificate(&ca);
     replace(&key_file, &second_key);
     replace(&cert_file, &second);
     assert!(

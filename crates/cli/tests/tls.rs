@@ -12,9 +12,8 @@ mod support;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use support::{TempDir, hs, hs_env, stderr, stdout};
+use support::{Ca, TempDir, hs, hs_env, stderr, stdout};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,33 +22,6 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const GRID: &str =
     r#"{"_kind":"grid","meta":{},"cols":[{"name":"served"}],"rows":[{"served":"over TLS"}]}"#;
-
-/// A generated CA and its key.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        Ca { cert, key }
-    }
-
-    /// A certificate for `names`, and its key (rcgen's objects).
-    fn leaf(&self, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
-        let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert, key)
-    }
-}
 
 /// An `https://` and a `wss://` Haystack endpoint on 127.0.0.1 answering
 /// every request with one grid; with `client_ca`, a client certificate it

@@ -416,3 +416,44 @@ pub(crate) fn login_token(addr: &str, user: &str, password: &str) -> String {
         token.expose().to_owned()
     })
 }
+
+/// A generated certificate authority (rcgen), for the TLS tests.
+pub(crate) struct Ca {
+    pub(crate) cert: rcgen::Certificate,
+    pub(crate) key: rcgen::KeyPair,
+}
+
+impl Ca {
+    pub(crate) fn new(name: &str) -> Ca {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.self_signed(&key).expect("CA");
+        Ca { cert, key }
+    }
+
+    /// The CA certificate as PEM.
+    pub(crate) fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A certificate this CA signs for `params`, and its key.
+    pub(crate) fn sign(
+        &self,
+        params: rcgen::CertificateParams,
+    ) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("signed");
+        (cert, key)
+    }
+
+    /// A certificate for the DNS `names`, and its key.
+    pub(crate) fn leaf(&self, names: &[&str]) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        self.sign(rcgen::CertificateParams::new(names).expect("params"))
+    }
+}
