@@ -123,6 +123,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                     stats: false,
                     metrics: true,
                 },
+                otlp: None,
                 extra_observers: Vec::new(),
                 max_connections: None,
                 header_timeout: None,

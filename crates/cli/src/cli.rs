@@ -192,6 +192,10 @@ pub(crate) struct ServeArgs {
     /// HTTPS and WSS.
     #[command(flatten)]
     pub(crate) tls: crate::serve_tls::ServeTlsArgs,
+
+    /// OpenTelemetry export.
+    #[command(flatten)]
+    pub(crate) otlp: crate::otlp::OtlpArgs,
 }
 
 /// One `--user` of `hs serve`.
@@ -646,6 +650,15 @@ pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
         other => return Err(format!("unknown duration unit `{other}` (ms, s, m, h)")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{raw}`: {error}"))
+}
+
+/// A period: a duration above zero.
+pub(crate) fn parse_interval(raw: &str) -> Result<Duration, String> {
+    let interval = parse_duration(raw)?;
+    if interval.is_zero() {
+        return Err("the interval must be above zero".to_owned());
+    }
+    Ok(interval)
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ impl Session {
             },
             Side::Client,
             None,
+            None,
             &[],
         );
         let client = Client::connect(&ConnectOptions {

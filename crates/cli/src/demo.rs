@@ -57,6 +57,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
             stats: true,
             metrics: true,
         },
+        otlp: None,
         extra_observers: vec![flaky],
         max_connections: None,
         header_timeout: None,
@@ -138,6 +139,7 @@ async fn tour(server: &RunningServer, steps: &Steps, size: Option<usize>) -> Res
         },
         Side::Client,
         server.observers.metrics.clone(),
+        None,
         &[],
     );
     let options = |url: String, observer: Arc<dyn MetricsObserver>| ConnectOptions {

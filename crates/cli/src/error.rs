@@ -28,6 +28,9 @@ pub(crate) enum CliError {
     /// The server could not be started or stopped.
     #[error("server: {0}")]
     Server(#[from] hs_http_server::HttpServerError),
+    /// The OTLP exporter could not be built.
+    #[error("OTLP: {0}")]
+    Otlp(#[source] hs_otel::OtlpError),
     /// The server's TLS certificate, key or client CA could not be loaded.
     #[error("TLS: {0}")]
     ServerTls(#[from] hs_http_server::TlsError),
@@ -82,6 +85,7 @@ impl CliError {
             CliError::Client(_) => "client",
             CliError::Server(_) => "server",
             CliError::ServerTls(_) => "server_tls",
+            CliError::Otlp(_) => "otlp",
             CliError::Protocol(_) => "protocol",
             CliError::NotFound { .. } => "not_found",
             CliError::RequestsFailed { .. } => "requests_failed",
@@ -118,9 +122,10 @@ impl CliError {
     /// The observer error kind this error corresponds to.
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
-            CliError::Usage(_) | CliError::Load { .. } | CliError::ServerTls(_) => {
-                ErrorKind::BadRequest
-            }
+            CliError::Usage(_)
+            | CliError::Load { .. }
+            | CliError::ServerTls(_)
+            | CliError::Otlp(_) => ErrorKind::BadRequest,
             CliError::Codec(error) => error.kind(),
             CliError::Client(error) => error.kind(),
             CliError::Server(error) => error.kind(),

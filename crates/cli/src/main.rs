@@ -9,6 +9,7 @@ mod demo;
 mod error;
 mod logging;
 mod observers;
+mod otlp;
 mod output;
 mod serve;
 mod serve_tls;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use hs_core::observe::{
     CompositeObserver, Event, LoggingObserver, MetricsObserver, Side, StatsObserver, Transport,
 };
+use hs_otel::OtlpMetrics;
 use hs_prometheus::PrometheusMetrics;
 use log::LevelFilter;
 
@@ -32,6 +33,8 @@ pub(crate) struct Observers {
     pub(crate) stats: Option<Arc<StatsObserver>>,
     /// The metrics both components feed, when chosen.
     pub(crate) metrics: Option<PrometheusMetrics>,
+    /// The OTLP export both components feed, when chosen.
+    pub(crate) otlp: Option<OtlpMetrics>,
 }
 
 impl std::fmt::Debug for Observers {
@@ -39,17 +42,21 @@ impl std::fmt::Debug for Observers {
         f.debug_struct("Observers")
             .field("stats", &self.stats.is_some())
             .field("metrics", &self.metrics.is_some())
+            .field("otlp", &self.otlp.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Observers {
-    /// Builds the observers for `side`; `extra` observers (the demo's
-    /// panicking one) are added to both components, each guarded separately.
+    /// Builds the observers for `side`; with `otlp`, an OpenTelemetry
+    /// observer per component records into it; `extra` observers (the
+    /// demo's panicking one) are added to both components, each guarded
+    /// separately.
     pub(crate) fn build(
         choice: ObserverChoice,
         side: Side,
         metrics: Option<PrometheusMetrics>,
+        otlp: Option<OtlpMetrics>,
         extra: &[Arc<dyn MetricsObserver>],
     ) -> Self {
         let stats = choice.stats.then(|| Arc::new(StatsObserver::new()));
@@ -75,6 +82,9 @@ impl Observers {
             if let Some(metrics) = &metrics {
                 builder = builder.with(metrics.observer(side, transport));
             }
+            if let Some(otlp) = &otlp {
+                builder = builder.with(otlp.observer(side, transport));
+            }
             for observer in extra {
                 builder = builder.with_arc(observer.clone());
             }
@@ -85,6 +95,7 @@ impl Observers {
             ws: component(Transport::Ws),
             stats,
             metrics,
+            otlp,
         }
     }
 }
@@ -120,7 +131,7 @@ mod tests {
             stats: true,
             metrics: true,
         };
-        let observers = Observers::build(choice, Side::Server, None, &[]);
+        let observers = Observers::build(choice, Side::Server, None, None, &[]);
         observers.ws.on_ws_connect("127.0.0.1:1");
         observers
             .http
@@ -146,6 +157,7 @@ mod tests {
                 metrics: false,
             },
             Side::Client,
+            None,
             None,
             &[],
         );

@@ -12,6 +12,7 @@ use hs_core::observe::MetricsObserver;
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
 use hs_http_server::{HttpServer, ServerTls};
+use hs_otel::OtlpMetrics;
 use hs_prometheus::{PrometheusMetrics, Side, metrics_router};
 use hs_ws_server::{WsConfig, WsServerState};
 
@@ -33,6 +34,8 @@ pub(crate) struct ServerConfig {
     pub(crate) users: Vec<UserSpec>,
     /// Which observers to attach.
     pub(crate) observers: ObserverChoice,
+    /// The OTLP export the observers record into, when on.
+    pub(crate) otlp: Option<OtlpMetrics>,
     /// Observers added beside the chosen ones (each guarded separately).
     pub(crate) extra_observers: Vec<Arc<dyn MetricsObserver>>,
     /// The most connections at once, HTTP and WebSocket together.
@@ -94,6 +97,7 @@ impl RunningServer {
             config.observers,
             Side::Server,
             None::<PrometheusMetrics>,
+            config.otlp,
             &config.extra_observers,
         );
         let ops: Arc<dyn HaystackOps> = config.store.clone();
@@ -276,6 +280,8 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         .map(|user| format!("{} ({})", user.name, user.role))
         .collect();
     let tls = args.tls.server_tls()?;
+    let otlp = args.otlp.metrics()?;
+    let otlp_summary = otlp.as_ref().map(|otlp| args.otlp.summary(otlp));
     let tls_summary = args.tls.summary();
     let cert_users = args.tls.cert_users();
     let signal = ShutdownSignal::install();
@@ -293,6 +299,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
             stats: args.stats,
             metrics: !args.no_metrics,
         },
+        otlp,
         extra_observers: Vec::new(),
         max_connections: usize::try_from(args.max_connections).ok(),
         header_timeout: Some(args.header_timeout),
@@ -330,6 +337,9 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         "  store      {} from the {source}",
         plural(entities, "entity", "entities")
     )?;
+    if let Some(summary) = otlp_summary {
+        outln!("  otlp       {summary}")?;
+    }
     if let Some(summary) = tls_summary {
         outln!("  tls        {summary}")?;
     }
@@ -347,7 +357,21 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), CliError> {
         task.abort();
     }
     let stats = server.observers.stats.clone();
+    let otlp = server.observers.otlp.clone();
     server.shutdown().await?;
+    if let Some(otlp) = otlp {
+        // The last export: what was recorded since the previous one.
+        let flushed = tokio::task::spawn_blocking(move || otlp.shutdown()).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                log::warn!(target: targets::OBSERVE, "OTLP: the last export failed: {error}")
+            }
+            Err(error) => {
+                log::warn!(target: targets::OBSERVE, "OTLP: the last export did not finish: {error}")
+            }
+        }
+    }
     if let Some(stats) = stats {
         outln!("\n{}", stats.snapshot())?;
     }

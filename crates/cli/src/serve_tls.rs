@@ -43,7 +43,7 @@ pub(crate) struct ServeTlsArgs {
 
     /// Also reload when the certificate, key or client CA file changes, looking
     /// every DURATION (e.g. 30s; a renewal tool need not send SIGHUP)
-    #[arg(long, value_name = "DURATION", requires = "tls_cert", value_parser = parse_interval, help_heading = "TLS")]
+    #[arg(long, value_name = "DURATION", requires = "tls_cert", value_parser = crate::cli::parse_interval, help_heading = "TLS")]
     pub(crate) tls_watch: Option<std::time::Duration>,
 
     /// Let a verified client certificate log in: cn:VALUE=USER:ROLE or
@@ -126,15 +126,6 @@ impl ServeTlsArgs {
             .cloned()
             .fold(CertUserMap::new(), CertUserMap::rule)
     }
-}
-
-/// A `--tls-watch` interval: a duration above zero.
-fn parse_interval(raw: &str) -> Result<std::time::Duration, String> {
-    let interval = crate::cli::parse_duration(raw)?;
-    if interval.is_zero() {
-        return Err("the interval must be above zero".to_owned());
-    }
-    Ok(interval)
 }
 
 fn parse_rule(raw: &str) -> Result<CertUserRule, String> {
