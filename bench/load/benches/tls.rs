@@ -28,7 +28,7 @@ use hs_core::client::HaystackClient;
 use hs_core::ops::HaystackOps;
 use hs_http_client::HttpClient;
 use hs_http_server::{HttpServer, ServerTls};
-use hs_load::{LoadConfig, run};
+use hs_load::{LoadConfig, closed_loop, median, run};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
@@ -106,36 +106,25 @@ fn client_config(pki: &Pki, resumption: bool) -> Arc<rustls::ClientConfig> {
 
 /// Requests per second of `CLIENTS` HTTP clients, one request at a time each.
 async fn http_keep_alive(base_url: &str, pki: &Pki, secs: u64) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let warm_until = Instant::now() + Duration::from_millis(300);
-    let stop_at = warm_until + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for task in 0..CLIENTS as u64 {
-        let client = HttpClient::builder(base_url)
-            .add_root_certificate(pki.ca_der.clone())
-            .build()
-            .expect("client");
-        let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut n = task * 97;
-            loop {
-                let filter = format!("id==@p{}", n % POINTS + 1);
-                client.read_filter(&filter, None).await.expect("read");
-                n += 1;
-                let now = Instant::now();
-                if now >= stop_at {
-                    break;
-                }
-                if now >= warm_until {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task");
-    }
-    done.load(Ordering::Relaxed) as f64 / secs as f64
+    let clients = (0..CLIENTS)
+        .map(|_| {
+            HttpClient::builder(base_url)
+                .add_root_certificate(pki.ca_der.clone())
+                .build()
+                .expect("client")
+        })
+        .collect();
+    closed_loop(
+        clients,
+        |client: Arc<HttpClient>, n| async move {
+            let filter = format!("id==@p{}", n % POINTS + 1);
+            client.read_filter(&filter, None).await.map(drop)
+        },
+        Duration::from_millis(300),
+        Duration::from_secs(secs),
+    )
+    .await
+    .expect("read")
 }
 
 /// Requests per second over WebSocket, 8 connections x 16 in flight.
@@ -216,20 +205,6 @@ async fn new_connections(
     let done = done.load(Ordering::Relaxed);
     let resumed_share = resumed.load(Ordering::Relaxed) as f64 / done.max(1) as f64;
     (done as f64 / secs as f64, resumed_share)
-}
-
-/// The median (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 0 {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
 }
 
 fn main() {

@@ -23,7 +23,7 @@ use hs_core::observe::{
 };
 use hs_core::ops::HaystackOps;
 use hs_core::store::MemoryStore;
-use hs_load::{EchoServer, LoadConfig, LoadReport, run};
+use hs_load::{EchoServer, LoadConfig, LoadReport, median, run};
 use hs_ws_server::{WsServer, WsServerState};
 
 const DEMO_ENTITIES: &str = concat!(
@@ -120,21 +120,6 @@ async fn sample_response(read: Read, url: &str) -> String {
     };
     let _ = socket.close(None).await;
     answer
-}
-
-/// The median (the mean of the middle two for an even count).
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 0 {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    }
 }
 
 fn min(values: &[f64]) -> f64 {

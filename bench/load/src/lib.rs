@@ -268,6 +268,72 @@ where
     Ok((samples, response_bytes))
 }
 
+/// Calls per second of a closed loop: each client makes one call at a time
+/// (the n-th call of a client gets `n`), for `warmup` and then `duration`;
+/// the calls completed in the measured window count. The first failed call
+/// ends the run with its error.
+pub async fn closed_loop<C, F, Fut, E>(
+    clients: Vec<C>,
+    call: F,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<f64, E>
+where
+    C: Send + Sync + 'static,
+    F: Fn(Arc<C>, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: Send + 'static,
+{
+    let call = Arc::new(call);
+    let measure_from = Instant::now() + warmup;
+    let stop_at = measure_from + duration;
+    let mut tasks = Vec::with_capacity(clients.len());
+    for (index, client) in clients.into_iter().enumerate() {
+        let client = Arc::new(client);
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            // Clients start at different points of the request sequence.
+            let mut n = index as u64 * 97;
+            let mut counted = 0u64;
+            loop {
+                call(client.clone(), n).await?;
+                n += 1;
+                let now = Instant::now();
+                if now >= stop_at {
+                    return Ok(counted);
+                }
+                if now >= measure_from {
+                    counted += 1;
+                }
+            }
+        }));
+    }
+    let mut done = 0;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(counted)) => done += counted,
+            Ok(Err(error)) => return Err(error),
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+    Ok(done as f64 / duration.as_secs_f64())
+}
+
+/// The median (the mean of the middle two for an even count; 0 for none).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    }
+}
+
 /// The tungstenite settings of the generator's sockets and of the echo
 /// server: hs-ws-server's default read buffer
 /// ([`DEFAULT_READ_BUFFER_SIZE`](hs_ws_server::DEFAULT_READ_BUFFER_SIZE)), since

@@ -59,7 +59,11 @@ fn about_calls(request: &ExportMetricsServiceRequest) -> (Option<String>, u64) {
             service = service.or_else(|| text(&r.attributes, "service.name"));
         }
         for scope in &resource.scope_metrics {
-            for m in scope.metrics.iter().filter(|m| m.name == "rpc.server.call.duration") {
+            for m in scope
+                .metrics
+                .iter()
+                .filter(|m| m.name == "rpc.server.call.duration")
+            {
                 assert_eq!(m.unit, "s");
                 let Some(metric::Data::Histogram(histogram)) = &m.data else {
                     panic!("{} is not a histogram", m.name);
@@ -128,7 +132,10 @@ async fn otlp_endpoint_exports_the_server_metrics_beside_prometheus() {
     assert_eq!(service.as_deref(), Some("hs"));
     // Prometheus keeps working beside it.
     let metrics = support::scrape(&addr);
-    assert!(metrics.contains("haystack_request_duration_seconds"), "{metrics}");
+    assert!(
+        metrics.contains("haystack_request_duration_seconds"),
+        "{metrics}"
+    );
     stop(server);
 }
 
