@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use hs_core::auth::http::Authorization;
 use hs_core::auth::{AuthFailure, AuthToken};
-use hs_core::client::{ClientError, HaystackClient};
+use hs_core::client::{self, ClientError, HaystackClient};
 use hs_core::codec::{self, Format};
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::Op;
@@ -12,6 +12,7 @@ use hs_core::ops::build as request;
 use hs_core::value::{Grid, Ref, Value};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
+use tracing::Instrument as _;
 
 use crate::auth;
 use crate::builder::HttpClientBuilder;
@@ -21,6 +22,9 @@ use crate::session::{Credentials, Grant, Session};
 
 /// The op a failed TLS handshake is reported under.
 const CONNECT_OP: &str = "connect";
+
+/// The `hs.transport` of this client's spans.
+const TRANSPORT: &str = "http";
 
 /// How much of an unexpected response body an error keeps.
 const ERROR_BODY_LIMIT: usize = 512;
@@ -166,6 +170,7 @@ impl HttpClient {
     async fn get_with(&self, op: Op, idempotent: bool) -> Result<Grid, HttpClientError> {
         let op = op.as_str();
         let started = Instant::now();
+        let span = client::request_span(TRANSPORT, op);
         let result = self
             .execute(&Call {
                 op,
@@ -173,8 +178,9 @@ impl HttpClient {
                 body: None,
                 idempotent,
             })
+            .instrument(span.clone())
             .await;
-        self.report(op, started, result)
+        self.report(op, started, &span, result)
     }
 
     /// `POST {base}/{op}` with `grid`: one observed call, retried when
@@ -186,6 +192,7 @@ impl HttpClient {
         idempotent: bool,
     ) -> Result<Grid, HttpClientError> {
         let started = Instant::now();
+        let span = client::request_span(TRANSPORT, op);
         let result = match self.encode(grid) {
             Ok(body) => {
                 self.execute(&Call {
@@ -194,24 +201,28 @@ impl HttpClient {
                     body: Some(body),
                     idempotent,
                 })
+                .instrument(span.clone())
                 .await
             }
             Err(error) => Err(error),
         };
-        self.report(op, started, result)
+        self.report(op, started, &span, result)
     }
 
     fn encode(&self, grid: &Grid) -> Result<String, HttpClientError> {
         codec::encode_grid(grid, self.inner.format).map_err(HttpClientError::Encode)
     }
 
-    /// Fires the call's one observer event.
+    /// Fires the call's one observer event, and records its outcome on its
+    /// span.
     fn report<T>(
         &self,
         op: &str,
         started: Instant,
+        span: &tracing::Span,
         result: Result<T, HttpClientError>,
     ) -> Result<T, HttpClientError> {
+        client::record_outcome(span, result.as_ref().err().map(HttpClientError::kind));
         match &result {
             Ok(_) => self.inner.observer.on_request(op, started.elapsed()),
             Err(error @ HttpClientError::Tls { url, reason, .. }) => {
@@ -451,19 +462,24 @@ impl HaystackClient for HttpClient {
         let url = self.inner.op_url(op);
         let grant = grant.unwrap_or(Grant { token: None });
         let had_token = grant.token.is_some();
-        let result = match self.send(&url, Method::GET, None, &grant).await {
-            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                if had_token {
-                    log::info!(target: targets::AUTH, "close: the server had already ended the session (token expired or revoked)");
-                    Ok(())
-                } else {
-                    Err(refused(&grant))
+        let span = client::request_span(TRANSPORT, op);
+        let result = async {
+            match self.send(&url, Method::GET, None, &grant).await {
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    if had_token {
+                        log::info!(target: targets::AUTH, "close: the server had already ended the session (token expired or revoked)");
+                        Ok(())
+                    } else {
+                        Err(refused(&grant))
+                    }
                 }
+                Ok(response) => self.read_response(&url, response).await.map(drop),
+                Err(error) => Err(error),
             }
-            Ok(response) => self.read_response(&url, response).await.map(drop),
-            Err(error) => Err(error),
-        };
-        let result = self.report(op, started, result);
+        }
+        .instrument(span.clone())
+        .await;
+        let result = self.report(op, started, &span, result);
         log::info!(target: targets::HTTP_CLIENT, "session closed at {}", self.inner.base);
         Ok(result?)
     }

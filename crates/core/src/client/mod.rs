@@ -1,6 +1,7 @@
 //! What every hs client offers, whatever its transport: the
-//! [`HaystackClient`] trait, its [`ClientError`], and the [`Backoff`] the
-//! clients wait by between attempts.
+//! [`HaystackClient`] trait, its [`ClientError`], the [`Backoff`] the
+//! clients wait by between attempts, and the `tracing` span of each request
+//! ([`request_span`]).
 //!
 //! hs-http-client's `HttpClient` and hs-ws-client's `WsClient`,
 //! `ReconnectingWsClient` and `WsPool` implement the trait (both crates
@@ -9,9 +10,11 @@
 
 mod backoff;
 mod error;
+mod span;
 
 pub use backoff::Backoff;
 pub use error::ClientError;
+pub use span::{batch_span, record_outcome, request_span};
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use hs_core::client;
 use hs_core::observe::MetricsObserver;
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
@@ -16,6 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::Instrument as _;
 
 use crate::config::WsConfig;
 use crate::watch::WatchPush;
@@ -27,6 +29,9 @@ pub(crate) const SUBPROTOCOL: &str = "haystack";
 
 /// The op a failed TLS handshake is reported under.
 const CONNECT_OP: &str = "connect";
+
+/// The `hs.transport` of this client's spans.
+const TRANSPORT: &str = "ws";
 
 /// haystack-py drops batch items beyond this many.
 const MAX_BATCH: usize = 1000;
@@ -252,7 +257,8 @@ impl Connection {
         })
     }
 
-    /// Sends one request and waits for its response (at most `timeout`).
+    /// Sends one request and waits for its response (at most `timeout`),
+    /// in its [`request_span`](client::request_span).
     /// Fires exactly one of `on_request` / `on_error` unless the future is
     /// dropped first.
     pub(crate) async fn request(
@@ -262,8 +268,26 @@ impl Connection {
         ch: Option<&str>,
         timeout: Duration,
     ) -> Result<Grid, WsClientError> {
+        let span = client::request_span(TRANSPORT, op);
+        let result = self
+            .request_in_span(op, grid, ch, timeout, &span)
+            .instrument(span.clone())
+            .await;
+        client::record_outcome(&span, result.as_ref().err().map(WsClientError::kind));
+        result
+    }
+
+    async fn request_in_span(
+        &self,
+        op: &str,
+        grid: Grid,
+        ch: Option<&str>,
+        timeout: Duration,
+        span: &tracing::Span,
+    ) -> Result<Grid, WsClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        span.record("hs.request_id", id);
         let text = wire::encode_request(id, op, grid, ch);
         let (reply, rx) = oneshot::channel();
         if let Err(error) = self.shared.register(id, op, reply) {
@@ -287,8 +311,22 @@ impl Connection {
     }
 
     /// Sends several requests in batch frames of at most 1 000 items and
-    /// waits for each result (all within `timeout`).
+    /// waits for each result (all within `timeout`), in a
+    /// [`batch_span`](client::batch_span) with a
+    /// [`request_span`](client::request_span) per item.
     pub(crate) async fn batch(
+        &self,
+        items: Vec<(String, Grid)>,
+        ch: Option<&str>,
+        timeout: Duration,
+    ) -> Vec<Result<Grid, WsClientError>> {
+        let span = client::batch_span(items.len());
+        self.batch_in_span(items, ch, timeout)
+            .instrument(span)
+            .await
+    }
+
+    async fn batch_in_span(
         &self,
         items: Vec<(String, Grid)>,
         ch: Option<&str>,
@@ -305,16 +343,21 @@ impl Connection {
         let mut frames = Vec::new();
         for (op, grid) in items {
             let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+            // A child of the batch's span (the current one).
+            let span = client::request_span(TRANSPORT, &op);
+            span.record("hs.request_id", id);
             let envelope = wire::encode_request(id, &op, grid, ch);
             let (reply, rx) = oneshot::channel();
             if let Err(error) = self.shared.register(id, &op, reply) {
-                slots.push(Slot::Done(Err(self.local_failure(&op, error))));
+                let error = self.local_failure(&op, error);
+                client::record_outcome(&span, Some(error.kind()));
+                slots.push(Slot::Done(Err(error)));
                 continue;
             }
             abandon.ids.push(id);
             envelopes.push(envelope);
             frame_ids.push(id);
-            slots.push(Slot::Waiting { id, op, rx });
+            slots.push(Slot::Waiting { id, op, rx, span });
             if envelopes.len() == MAX_BATCH {
                 frames.push((
                     wire::encode_batch(&envelopes),
@@ -342,7 +385,14 @@ impl Connection {
         for slot in slots {
             results.push(match slot {
                 Slot::Done(result) => result,
-                Slot::Waiting { id, op, rx } => self.wait(id, &op, rx, deadline, timeout).await,
+                Slot::Waiting { id, op, rx, span } => {
+                    let result = self
+                        .wait(id, &op, rx, deadline, timeout)
+                        .instrument(span.clone())
+                        .await;
+                    client::record_outcome(&span, result.as_ref().err().map(WsClientError::kind));
+                    result
+                }
             });
         }
         results
@@ -430,6 +480,7 @@ enum Slot {
         id: u32,
         op: String,
         rx: oneshot::Receiver<Result<Grid, WsClientError>>,
+        span: tracing::Span,
     },
 }
 
