@@ -1,7 +1,7 @@
 //! A `tracing` layer that records the spans on target `hs::span`: name,
 //! level, fields (as made and as recorded later), parent, `follows_from`
-//! links and the order they close in. (The same file serves the HTTP
-//! server's tests.)
+//! links and the order they close in. The HTTP server's tests have a copy
+//! of this file.
 //!
 //! The servers of a test run on its current-thread runtime, so a
 //! subscriber installed for the test's thread (`set_default`) sees every
