@@ -135,3 +135,72 @@ async fn every_request_has_a_span_with_its_outcome_and_user() {
 
     server.stop().await;
 }
+
+/// A router served by the application, inside a span of its own around
+/// every request: the request span is made under it.
+#[tokio::test]
+async fn the_request_span_is_a_child_of_the_applications_span() {
+    use std::net::SocketAddr;
+
+    use axum::extract::Request;
+    use axum::middleware::{self, Next};
+    use hs_http_server::HttpServer;
+    use tracing::Instrument;
+
+    async fn app_span(request: Request, next: Next) -> axum::response::Response {
+        let span = tracing::info_span!(target: "hs::span", "app.request");
+        next.run(request).instrument(span).await
+    }
+
+    let (log, _guard) = capture();
+    let router = HttpServer::builder(demo_store())
+        .into_router()
+        .expect("router")
+        .layer(middleware::from_fn(app_span));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve = tokio::spawn(
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .into_future(),
+    );
+    let response = http_client()
+        .get(format!("http://{addr}/api/about"))
+        .send()
+        .await
+        .expect("about");
+    assert!(response.status().is_success());
+    let _ = response.bytes().await;
+
+    assert!(
+        log.wait_until(|spans| spans.iter().all(|s| s.closed.is_some()) && spans.len() >= 3)
+            .await,
+        "{:#?}",
+        log.spans()
+    );
+    let apps = log.named("app.request");
+    let requests = log.named("haystack.request");
+    let ([app], [span]) = (apps.as_slice(), requests.as_slice()) else {
+        panic!("one of each: {:#?}", log.spans());
+    };
+    assert_eq!(span.parent, Some(app.serial));
+    assert_eq!(span.field("rpc.method"), Some("about"));
+    assert_eq!(span.field("hs.outcome"), Some("ok"));
+    let peer = span.field("network.peer.address").unwrap_or_default();
+    assert!(peer.starts_with("127.0.0.1:"), "{span:?}");
+    // The about op's work, under the request's span.
+    let dispatches = log.named("haystack.dispatch");
+    assert_eq!(dispatches.len(), 1);
+    assert_eq!(dispatches[0].parent, Some(span.serial));
+
+    let _ = stop.send(());
+    serve.await.expect("serve task").expect("served");
+}
