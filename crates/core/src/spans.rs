@@ -64,7 +64,11 @@ pub fn server_request(
 ) -> Span {
     // A string id is recorded as its text, any other as its JSON.
     let id_text = |id: &RequestId| {
-        field::display(id.as_str().unwrap_or(Cow::Borrowed(id.as_json())).into_owned())
+        field::display(
+            id.as_str()
+                .unwrap_or(Cow::Borrowed(id.as_json()))
+                .into_owned(),
+        )
     };
     macro_rules! request_span {
         ($($parent:tt)*) => {

@@ -17,9 +17,9 @@ use futures_util::StreamExt;
 use hs_core::auth::{Principal, ScramStep};
 use hs_core::observe::{ErrorKind, MetricsObserver, Transport};
 use hs_core::spans;
-use tracing::{Instrument, Span};
 use hs_core::ws::{self, AuthMessage, ClientFrame};
 use subtle::ConstantTimeEq;
+use tracing::{Instrument, Span};
 
 use crate::close;
 use crate::conn::{Stream, read_failed};

@@ -65,7 +65,10 @@ async fn requests_batches_and_the_connection_have_their_spans() {
         .read_ids(&[Ref::from("demo-site")])
         .await
         .expect("read by id");
-    client.read_filter("site", None).await.expect("read a filter");
+    client
+        .read_filter("site", None)
+        .await
+        .expect("read a filter");
     client
         .read_filter("site and", None)
         .await
@@ -135,7 +138,10 @@ async fn requests_batches_and_the_connection_have_their_spans() {
         assert_eq!(span.field("enduser.id"), Some("demo"));
     }
     let ids: Vec<_> = single.iter().map(|s| s.field("hs.request_id")).collect();
-    assert!(ids.windows(2).all(|w| w[0] != w[1]), "distinct ids: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] != w[1]),
+        "distinct ids: {ids:?}"
+    );
     let (failed, succeeded): (Vec<&SpanRecord>, Vec<&SpanRecord>) = single
         .iter()
         .copied()

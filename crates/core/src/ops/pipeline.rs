@@ -87,7 +87,8 @@ impl Pipeline {
         // `Sync`, so whatever a panic leaves half-done they guard with their
         // own locks (a poisoned std lock, a parking_lot lock released on
         // unwind); this future owns nothing else that outlives the panic.
-        let work = dispatch_as(&*self.ops, op, request, user).instrument(crate::spans::dispatch(op));
+        let work =
+            dispatch_as(&*self.ops, op, request, user).instrument(crate::spans::dispatch(op));
         AssertUnwindSafe(work)
             .catch_unwind()
             .await
