@@ -41,7 +41,8 @@ fn assert_request_contract(span: &SpanRecord, op: &str) {
 async fn every_request_has_a_span_with_its_outcome_and_user() {
     let (log, _guard) = capture();
     let server = start_with_auth().await;
-    let _provider = http_client(); // installs the rustls provider reqwest needs
+    // reqwest is built without a rustls provider of its own.
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
     let client = HttpClient::builder(server.base.clone())
         .credentials(USER, PASSWORD)
         .build()

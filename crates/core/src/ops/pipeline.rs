@@ -72,10 +72,10 @@ impl Pipeline {
     }
 
     /// Runs `op` on behalf of `user` ([`dispatch_as`]) in a
-    /// [`haystack.dispatch`](crate::spans::DISPATCH) span (DEBUG), a child of
-    /// the request's. A panic of the ops is contained: it is logged and answered as an
-    /// [internal](OpError::is_internal) [`ServerError`](ErrorKind::ServerError),
-    /// and the caller (a
+    /// [`haystack.dispatch`](crate::spans::DISPATCH) span (DEBUG), a child
+    /// of the request's. A panic of the ops is contained: it is logged and
+    /// answered as an [internal](OpError::is_internal)
+    /// [`ServerError`](ErrorKind::ServerError), and the caller (a
     /// connection's reader task, an HTTP handler) carries on.
     pub async fn dispatch(
         &self,
