@@ -253,3 +253,36 @@ fn client_peer(log: &span_log::SpanLog) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[tokio::test]
+async fn a_refused_login_ends_the_auth_span_with_its_error() {
+    let (log, _guard) = capture();
+    let server = start(|b| b.auth(scram_server())).await;
+    WsClient::builder(server.url())
+        .credentials("demo", "wrong-pass")
+        .connect()
+        .await
+        .expect_err("refused");
+    assert!(server.wait_disconnects(1).await);
+    assert!(
+        log.wait_until(|spans| spans
+            .iter()
+            .any(|s| s.name == "haystack.ws.connection" && s.closed.is_some()))
+            .await
+    );
+
+    let connection = &log.named("haystack.ws.connection")[0];
+    assert_eq!(connection.field("enduser.id"), None);
+    let auths = log.named("haystack.auth");
+    let [auth] = auths.as_slice() else {
+        panic!("one auth span: {auths:#?}");
+    };
+    assert_eq!(auth.parent, Some(connection.serial));
+    assert_eq!(auth.field("hs.outcome"), Some("error"));
+    assert_eq!(auth.field("error.type"), Some("auth"));
+    assert_eq!(auth.field("otel.status_code"), Some("ERROR"));
+    assert_eq!(auth.field("enduser.id"), None);
+    assert!(log.named("haystack.request").is_empty());
+
+    server.stop().await;
+}
