@@ -2,8 +2,8 @@
 //! ([`codec`], [`ws`]), SCRAM and bearer tokens ([`auth`]), the ops and their
 //! requests ([`ops`]), the one request pipeline both servers run
 //! ([`ops::Pipeline`]), what every client offers ([`client`]), the in-memory
-//! store ([`store`]), and the observer framework, re-exported from
-//! hs-observe as [`observe`].
+//! store ([`store`]), the `tracing` spans of the servers ([`spans`]), and the
+//! observer framework, re-exported from hs-observe as [`observe`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,6 +32,7 @@ pub mod codec;
 pub mod demo;
 pub mod endpoint;
 pub mod ops;
+pub mod spans;
 pub mod store;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]

@@ -35,6 +35,7 @@ use axum::response::Response;
 use hs_core::auth::http::{self as auth_http, Authorization, HttpAuth};
 use hs_core::auth::{CertUserMap, PeerCertificate, Principal, ScramServer, TokenStore};
 use hs_core::observe::ErrorKind;
+use hs_core::spans;
 
 use crate::observe::{AUTH_OP, Outcome};
 use crate::responses;
@@ -101,6 +102,7 @@ pub(crate) async fn authenticate(
             .and_then(|peer| auth.cert_users.principal(peer));
         if let Some(principal) = mapped {
             log::debug!(target: targets::AUTH, "{}: certificate login as {:?} ({})", request.uri().path(), principal.username, principal.role);
+            spans::record_user_on_current(&principal.username);
             request.extensions_mut().insert(Session {
                 principal,
                 bearer: None,
@@ -127,6 +129,7 @@ pub(crate) async fn authenticate(
     if let Ok(Authorization::Bearer { auth_token }) = Authorization::parse(value) {
         return match scram.authenticate_bearer(&auth_token) {
             Ok(principal) => {
+                spans::record_user_on_current(&principal.username);
                 request.extensions_mut().insert(Session {
                     principal,
                     bearer: Some((auth_token, scram.tokens().clone())),
@@ -148,6 +151,7 @@ pub(crate) async fn authenticate(
     match auth_http::authenticate_from(scram, source, Some(value)) {
         HttpAuth::Authorized(principal) => {
             // Not reached (bearer handled above); serve it all the same.
+            spans::record_user_on_current(&principal.username);
             request.extensions_mut().insert(Session {
                 principal,
                 bearer: None,
@@ -175,6 +179,7 @@ pub(crate) async fn authenticate(
             principal,
         } => {
             log::info!(target: targets::AUTH, "{:?} authenticated ({:?})", principal.username, principal.role);
+            spans::record_user_on_current(&principal.username);
             let mut response = Response::new(Body::empty());
             match HeaderValue::from_str(&authentication_info) {
                 Ok(info) => {

@@ -32,7 +32,9 @@
 //! | op handler | `404` unknown op, `405` wrong method, `406` before the op runs, `413`, `415`, error grids with HTTP 200, the op's grid |
 //!
 //! Log targets: `hs::http::server` (requests, errors, lifecycle) and
-//! `hs::auth` (handshake steps and refusals; never secrets).
+//! `hs::auth` (handshake steps and refusals; never secrets). Every API
+//! request also runs in a `tracing` span, `haystack.request` on target
+//! `hs::span` ([`hs_core::spans`], `docs/opentelemetry.md`).
 
 mod auth;
 mod builder;

@@ -9,17 +9,24 @@
 //! status code: that is how a successful op reply
 //! (which skips the extension's allocation) and a panic turned into a `500`
 //! are reported, so nothing goes unreported.
+//!
+//! The same layer opens the request's `haystack.request` span
+//! ([`hs_core::spans`]): made under the span current when the request
+//! arrives (one the application's own layers opened, if any), entered
+//! whenever the request's future is polled, and given the outcome the
+//! observer reports.
 
 use hs_core::observe::targets;
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
@@ -27,10 +34,12 @@ use axum::response::Response;
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
 use hs_core::observe::labels::{OpLabel, label_of};
-use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver, Transport};
+use hs_core::spans::{self, Parent};
 use pin_project_lite::pin_project;
 use tokio::time::Timeout;
 use tower::{Layer, Service};
+use tracing::{Level, Span};
 
 use crate::limits::timeout_response;
 
@@ -209,8 +218,29 @@ where
             None => path_label(&self.state.base_path, request.uri().path()),
         };
         let request_bytes = body_bytes(request.body());
-        let inner = AssertUnwindSafe(self.inner.call(request)).catch_unwind();
+        // The peer is looked up only when a span can be recorded at all.
+        let peer = if tracing::level_enabled!(Level::INFO) {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr)
+        } else {
+            None
+        };
+        let span = spans::server_request(
+            Transport::Http,
+            &route_label,
+            peer.as_ref().map(|addr| addr as &dyn std::fmt::Display),
+            None,
+            Parent::Current,
+        );
+        let inner = {
+            // A service may work in `call` already.
+            let _entered = span.enter();
+            AssertUnwindSafe(self.inner.call(request)).catch_unwind()
+        };
         ObservedFuture {
+            span,
             inner: tokio::time::timeout_at((started + self.state.request_timeout).into(), inner),
             started,
             method,
@@ -226,6 +256,9 @@ pin_project! {
     pub(crate) struct ObservedFuture<F> {
         #[pin]
         inner: Timeout<CatchUnwind<AssertUnwindSafe<F>>>,
+        // The request's span, entered while `inner` is polled; it closes
+        // with this future.
+        span: Span,
         started: Instant,
         method: Method,
         route_label: OpLabel,
@@ -243,7 +276,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = match ready!(this.inner.poll(cx)) {
+        let polled = {
+            let _entered = this.span.enter();
+            ready!(this.inner.poll(cx))
+        };
+        let mut response = match polled {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(never))) => match never {},
             Ok(Err(panic)) => panic_response(panic),
@@ -259,6 +296,12 @@ where
             ),
             None => (&**this.route_label, kind_from_status(status)),
         };
+        if !this.span.is_disabled() {
+            if op != &**this.route_label {
+                spans::record_op(this.span, op);
+            }
+            spans::record_outcome(this.span, error);
+        }
         let observer = &this.state.observer;
         match error {
             None => observer.on_request(op, elapsed),

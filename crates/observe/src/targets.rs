@@ -25,9 +25,12 @@ pub const OPS: &str = "hs::ops";
 pub const STORE: &str = "hs::store";
 /// Wire values decoded leniently.
 pub const CODEC: &str = "hs::codec";
+/// The `tracing` spans of the servers (requests, batches, WebSocket
+/// connections and their authentication, dispatch); no `log` record uses it.
+pub const SPAN: &str = "hs::span";
 
 /// Every target, for tests and for tools that list them.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     HTTP_CLIENT,
     HTTP_SERVER,
     WS_CLIENT,
@@ -38,6 +41,7 @@ pub const ALL: [&str; 10] = [
     OPS,
     STORE,
     CODEC,
+    SPAN,
 ];
 
 #[cfg(test)]

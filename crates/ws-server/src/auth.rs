@@ -15,9 +15,11 @@ use std::time::Instant;
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use hs_core::auth::{Principal, ScramStep};
-use hs_core::observe::{ErrorKind, MetricsObserver};
+use hs_core::observe::{ErrorKind, MetricsObserver, Transport};
+use hs_core::spans;
 use hs_core::ws::{self, AuthMessage, ClientFrame};
 use subtle::ConstantTimeEq;
+use tracing::{Instrument, Span};
 
 use crate::close;
 use crate::conn::{Stream, read_failed};
@@ -36,12 +38,25 @@ enum Refusal {
     Gone,
 }
 
-/// Runs the auth phase. `Some(principal)` on success (`None` inside for an
-/// anonymous static-token client); `None` when the connection is closing.
+/// Runs the auth phase in a `haystack.auth` span (under the connection's).
+/// `Some(principal)` on success (`None` inside for an anonymous
+/// static-token client); `None` when the connection is closing.
 pub(crate) async fn authenticate(
     state: &WsServerState,
     shared: &ConnShared,
     stream: &mut Stream,
+) -> Option<Option<Principal>> {
+    let span = spans::auth(Transport::Ws, &shared.peer);
+    authenticate_in(state, shared, stream, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn authenticate_in(
+    state: &WsServerState,
+    shared: &ConnShared,
+    stream: &mut Stream,
+    span: &Span,
 ) -> Option<Option<Principal>> {
     let started = Instant::now();
     let timeout = state.inner.config.auth_timeout;
@@ -68,17 +83,23 @@ pub(crate) async fn authenticate(
                     log::info!(target: targets::AUTH, "{}: authenticated by static token", shared.peer)
                 }
             }
+            if let Some(principal) = &principal {
+                spans::record_user(span, &principal.username);
+            }
+            spans::record_outcome(span, None);
             observer.on_request(AUTH, started.elapsed());
             Some(principal)
         }
         Err(Refusal::Refused(label)) => {
             log::warn!(target: targets::AUTH, "{}: authentication failed", shared.peer);
+            spans::record_outcome(span, Some(ErrorKind::Auth));
             observer.on_error(&label, ErrorKind::Auth.as_str());
             refuse(shared, close::REASON_AUTH_FAILED);
             None
         }
         Err(Refusal::Timeout) => {
             log::warn!(target: targets::AUTH, "{}: authentication not completed within {timeout:?}", shared.peer);
+            spans::record_outcome(span, Some(ErrorKind::Timeout));
             observer.on_error(AUTH, ErrorKind::Timeout.as_str());
             refuse(shared, close::REASON_AUTH_TIMEOUT);
             None
@@ -90,6 +111,7 @@ pub(crate) async fn authenticate(
             }
             if began {
                 // An exchange was under way: it failed with the connection.
+                spans::record_outcome(span, Some(ErrorKind::ConnectionClosed));
                 observer.on_error(AUTH, ErrorKind::ConnectionClosed.as_str());
             }
             None

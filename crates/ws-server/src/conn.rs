@@ -10,7 +10,9 @@ use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use hs_core::auth::PeerCertificate;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use hs_core::spans;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tracing::{Instrument, Span};
 
 use crate::outgoing::{INVALID, Outgoing};
 use crate::shared::{ConnShared, SendBudget};
@@ -54,14 +56,29 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Runs one upgraded connection to its end; `certificate` is the verified
-/// client certificate of a TLS connection, when it presented one.
+/// Runs one upgraded connection to its end, in its
+/// `haystack.ws.connection` span; `certificate` is the verified client
+/// certificate of a TLS connection, when it presented one.
 pub(crate) async fn run(
     state: WsServerState,
     socket: WebSocket,
     peer: Arc<str>,
     certificate: Option<PeerCertificate>,
     permit: OwnedSemaphorePermit,
+) {
+    let span = spans::ws_connection(&peer);
+    serve(state, socket, peer, certificate, permit, span.clone())
+        .instrument(span)
+        .await;
+}
+
+async fn serve(
+    state: WsServerState,
+    socket: WebSocket,
+    peer: Arc<str>,
+    certificate: Option<PeerCertificate>,
+    permit: OwnedSemaphorePermit,
+    span: Span,
 ) {
     let inner = &state.inner;
     let _guard = ConnectionGuard::new(inner.observer.clone(), peer.clone(), permit);
@@ -76,15 +93,18 @@ pub(crate) async fn run(
         close_tx,
         inner.shutdown.child_token(),
     ));
-    let writer = tokio::spawn(writer::run_writer(
-        sink,
-        queue_rx,
-        close_rx,
-        inner.observer.clone(),
-        peer.clone(),
-        inner.config.close_timeout,
-        shared.cancel.clone(),
-    ));
+    let writer = tokio::spawn(
+        writer::run_writer(
+            sink,
+            queue_rx,
+            close_rx,
+            inner.observer.clone(),
+            peer.clone(),
+            inner.config.close_timeout,
+            shared.cancel.clone(),
+        )
+        .instrument(span.clone()),
+    );
 
     let certified =
         certificate.and_then(|certificate| inner.auth.cert_users.principal(&certificate));
@@ -107,7 +127,10 @@ pub(crate) async fn run(
     } else {
         None
     };
-    let session = protocol::Session::new(state.clone(), shared.clone(), principal);
+    if let Some(principal) = &principal {
+        spans::record_user(&span, &principal.username);
+    }
+    let session = protocol::Session::new(state.clone(), shared.clone(), principal, span);
     message_loop(&state, &shared, &session, &mut stream).await;
     release_watches(&state, &shared).await;
     end(&state, &shared, writer, stream).await;

@@ -39,7 +39,10 @@
 //! - Limits in [`WsConfig`]; close codes in [`close`].
 //!
 //! Log targets: `hs::ws::server` (dispatch, push, limits, listening),
-//! `hs::ws::conn` (frames, heartbeat, lifecycle), `hs::auth`.
+//! `hs::ws::conn` (frames, heartbeat, lifecycle), `hs::auth`. Each
+//! connection runs in a `haystack.ws.connection` `tracing` span and each
+//! request in a `haystack.request` span linked to it, on target `hs::span`
+//! ([`hs_core::spans`], `docs/opentelemetry.md`).
 
 mod auth;
 pub mod close;

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use axum::extract::ws::Message;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
+use hs_core::spans;
+use tracing::Span;
 
 use crate::shared::Reservation;
 
@@ -35,6 +37,10 @@ pub(crate) struct Outcome {
     pub(crate) received: Instant,
     /// `None` for a normal response, else the error kind of the error grid.
     pub(crate) error: Option<ErrorKind>,
+    /// The request's `haystack.request` span: given the outcome when it is
+    /// reported, and closed with it, so it lasts until the answer is
+    /// written.
+    pub(crate) span: Span,
 }
 
 /// The requests a frame answers: none (push, auth, ping), one, or a batch's.
@@ -80,7 +86,9 @@ impl Outcomes {
 }
 
 fn report_one(observer: &GuardedObserver, outcome: Outcome, lost: Option<ErrorKind>) {
-    match lost.or(outcome.error) {
+    let error = lost.or(outcome.error);
+    spans::record_outcome(&outcome.span, error);
+    match error {
         Some(kind) => observer.on_error(&outcome.op, kind.as_str()),
         None => observer.on_request(&outcome.op, outcome.received.elapsed()),
     }

@@ -9,11 +9,13 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use hs_core::auth::Principal;
 use hs_core::observe::labels::{OBSERVED_OPS, op_slot};
-use hs_core::observe::{ErrorKind, MetricsObserver};
+use hs_core::observe::{ErrorKind, MetricsObserver, Transport};
 use hs_core::ops::{Op, OpError, OpRequest, Reply, WatchEvent, outcome_kind};
+use hs_core::spans::{self, Parent};
 use hs_core::value::{Grid, Value};
 use hs_core::ws::{self, ClientFrame, FrameError, WsReadRequest, WsRequest, WsResponse};
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::{Instrument, Span};
 
 use crate::outgoing::{
     AUTH, BATCH, CAPABILITIES, INVALID, Label, Outcome, Outcomes, Outgoing, PUSH, loggable,
@@ -28,6 +30,12 @@ use crate::state::WsServerState;
 /// decoded and answered on the reader task itself, which saves a task spawn
 /// and a cross-thread wake-up per request; should it not complete at once
 /// (an `HaystackOps` that awaits I/O), it moves to its own task then.
+///
+/// Each request runs in a `haystack.request` span, a root linked to the
+/// connection's span (`follows_from`), so that a request is a trace of its
+/// own rather than one more child of a connection that lives for hours; a
+/// batch's items are children of its `haystack.batch` span, itself a linked
+/// root.
 #[derive(Clone)]
 pub(crate) struct Session {
     inner: Arc<SessionInner>,
@@ -39,6 +47,8 @@ struct SessionInner {
     /// Who authenticated; `None` for anonymous clients (no auth, static
     /// token), which the authorizer does not restrict.
     principal: Option<Principal>,
+    /// The connection's span, which request and batch spans link to.
+    connection: Span,
 }
 
 /// A request envelope ready to run: its grid, or a `read` already typed
@@ -115,12 +125,14 @@ impl Session {
         state: WsServerState,
         shared: Arc<ConnShared>,
         principal: Option<Principal>,
+        connection: Span,
     ) -> Self {
         Session {
             inner: Arc::new(SessionInner {
                 state,
                 shared,
                 principal,
+                connection,
             }),
         }
     }
@@ -241,7 +253,11 @@ impl SessionInner {
             Decoded::Request(request) => self.answer(request, len, received).await,
             Decoded::Batch(items) => {
                 self.shared.observer.on_ws_message_recv(BATCH, len);
-                self.run_batch(items, received).await;
+                let span = spans::ws_batch(&self.shared.peer, items.len());
+                self.identify(&span, true);
+                self.run_batch(items, received, &span)
+                    .instrument(span.clone())
+                    .await;
             }
             Decoded::Answer(answer) => self.answer_now(answer, len, received),
         }
@@ -258,7 +274,9 @@ impl SessionInner {
             }
             Immediate::Refused { label, id, error } => {
                 self.shared.observer.on_ws_message_recv(label, len);
-                let (response, outcome) = respond(id, None, label.into(), received, Err(error));
+                let span = self.request_span(label, id.as_ref(), Parent::Root);
+                let (response, outcome) =
+                    respond(id, None, label.into(), received, Err(error), span);
                 self.shared.enqueue(Outgoing::text(
                     ws::encode_response(&response),
                     label.into(),
@@ -337,11 +355,41 @@ impl SessionInner {
         }
     }
 
-    /// Runs one request and queues its answer.
+    /// The span of a request of this connection (with its user), linked to
+    /// the connection's span when it is a root.
+    fn request_span(&self, op: &str, id: Option<&ws::RequestId>, parent: Parent<'_>) -> Span {
+        let peer: &dyn std::fmt::Display = &self.shared.peer;
+        let span = spans::server_request(Transport::Ws, op, Some(peer), id, parent);
+        self.identify(&span, matches!(parent, Parent::Root));
+        span
+    }
+
+    /// Records the connection's user on `span`, and links it to the
+    /// connection's span when `link`.
+    fn identify(&self, span: &Span, link: bool) {
+        if span.is_disabled() {
+            return;
+        }
+        if link {
+            spans::link(span, &self.connection);
+        }
+        if let Some(principal) = &self.principal {
+            spans::record_user(span, &principal.username);
+        }
+    }
+
+    /// Runs one request and queues its answer, in the request's span.
     async fn answer(&self, request: Request, len: usize, received: Instant) {
         self.shared.observer.on_ws_message_recv(&request.op, len);
+        let span = self.request_span(&request.op, request.id.as_ref(), Parent::Root);
+        self.answer_in(request, received, span.clone())
+            .instrument(span)
+            .await;
+    }
+
+    async fn answer_in(&self, request: Request, received: Instant, span: Span) {
         let op = request.op.clone();
-        let (response, outcome) = self.run(request, received).await;
+        let (response, outcome) = self.run(request, received, span).await;
         self.send_answer(
             response.size_hint(),
             || ws::encode_response(&response),
@@ -410,8 +458,14 @@ impl SessionInner {
         shared.enqueue(out);
     }
 
-    /// Runs a batch's items concurrently; one array answer in request order.
-    async fn run_batch(&self, items: Vec<Result<WsRequest, FrameError>>, received: Instant) {
+    /// Runs a batch's items concurrently, each in a request span under
+    /// `batch`; one array answer in request order.
+    async fn run_batch(
+        &self,
+        items: Vec<Result<WsRequest, FrameError>>,
+        received: Instant,
+        batch: &Span,
+    ) {
         if items.is_empty() {
             // Nothing to answer (as haystack-py does).
             return;
@@ -421,12 +475,18 @@ impl SessionInner {
                 Ok(mut request) => {
                     // Batch answers never carry `ch` (docs/protocol.md 4.5).
                     request.ch = None;
-                    self.run(request.into(), received).await
+                    let request = Request::from(request);
+                    let span =
+                        self.request_span(&request.op, request.id.as_ref(), Parent::Span(batch));
+                    self.run(request, received, span.clone())
+                        .instrument(span)
+                        .await
                 }
                 Err(err) => {
                     let error = OpError::new(err.kind(), err.to_string());
                     let id = err.request_id().cloned();
-                    respond(id, None, INVALID.into(), received, Err(error))
+                    let span = self.request_span(INVALID, id.as_ref(), Parent::Span(batch));
+                    respond(id, None, INVALID.into(), received, Err(error), span)
                 }
             }
         });
@@ -452,8 +512,8 @@ impl SessionInner {
     }
 
     /// Runs one request through the server's pipeline, with this
-    /// connection's watch bookkeeping around it.
-    async fn run(&self, request: Request, received: Instant) -> (WsResponse, Outcome) {
+    /// connection's watch bookkeeping around it; `span` is the request's.
+    async fn run(&self, request: Request, received: Instant, span: Span) -> (WsResponse, Outcome) {
         let Request {
             id,
             op,
@@ -473,7 +533,7 @@ impl SessionInner {
         if let Err(error) = &result {
             log::debug!(target: targets::WS_SERVER, "{}: {op} failed: {}", self.shared.peer, error.message());
         }
-        respond(id, ch, op, received, result)
+        respond(id, ch, op, received, result, span)
     }
 
     /// Dispatches an authorised request; tracks the watches it opens and
@@ -525,6 +585,7 @@ fn respond(
     op: Label,
     received: Instant,
     result: Result<Reply, OpError>,
+    span: Span,
 ) -> (WsResponse, Outcome) {
     let error = outcome_kind(&result);
     let grid = result.unwrap_or_else(|error| error.to_grid().into());
@@ -534,6 +595,7 @@ fn respond(
             op,
             received,
             error,
+            span,
         },
     )
 }

@@ -9,6 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use tracing::Instrument;
 
 use super::{HaystackOps, OpError, OpRequest, Reply, dispatch_as};
 use crate::auth::{Authorizer, Principal};
@@ -70,10 +71,11 @@ impl Pipeline {
             })
     }
 
-    /// Runs `op` on behalf of `user` ([`dispatch_as`]). A panic of the ops
-    /// is contained: it is logged and answered as an
-    /// [internal](OpError::is_internal) [`ServerError`](ErrorKind::ServerError),
-    /// and the caller (a
+    /// Runs `op` on behalf of `user` ([`dispatch_as`]) in a
+    /// [`haystack.dispatch`](crate::spans::DISPATCH) span (DEBUG), a child
+    /// of the request's. A panic of the ops is contained: it is logged and
+    /// answered as an [internal](OpError::is_internal)
+    /// [`ServerError`](ErrorKind::ServerError), and the caller (a
     /// connection's reader task, an HTTP handler) carries on.
     pub async fn dispatch(
         &self,
@@ -85,7 +87,9 @@ impl Pipeline {
         // `Sync`, so whatever a panic leaves half-done they guard with their
         // own locks (a poisoned std lock, a parking_lot lock released on
         // unwind); this future owns nothing else that outlives the panic.
-        AssertUnwindSafe(dispatch_as(&*self.ops, op, request, user))
+        let work =
+            dispatch_as(&*self.ops, op, request, user).instrument(crate::spans::dispatch(op));
+        AssertUnwindSafe(work)
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
