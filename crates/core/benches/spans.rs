@@ -1,6 +1,6 @@
-//! What a request's `tracing` span costs (`hs_core::client::request_span`
+//! What a request's `tracing` span costs (`hs_core::spans::client_request`
 //! and `record_outcome`, as every client request makes them; the servers'
-//! spans have the same shape): with no subscriber, with a subscriber whose
+//! `server_request` spans have the same shape): with no subscriber, with a subscriber whose
 //! filter leaves INFO spans out, and with a subscriber recording them
 //! (tracing-subscriber's registry, which every span layer sits on).
 //!
@@ -10,8 +10,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
-use hs_core::client::{record_outcome, request_span};
 use hs_core::observe::ErrorKind;
+use hs_core::observe::labels::Transport;
+use hs_core::spans::{client_request, record_outcome};
 use tracing::Instrument as _;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -19,7 +20,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 /// One request's span: created, entered while a trivial future is polled
 /// to its end, its outcome recorded, closed.
 fn one_request(error: bool) {
-    let span = request_span("ws", black_box("read"));
+    let span = client_request(Transport::Ws, black_box("read"));
     black_box(
         async { black_box(1) }
             .instrument(span.clone())

@@ -16,6 +16,10 @@
 //! out), so the servers call them unconditionally and a disabled span
 //! costs no formatting and no allocation.
 
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
+
 use std::borrow::Cow;
 use std::fmt::Display;
 
@@ -148,6 +152,51 @@ pub fn auth(transport: Transport, peer: &str) -> Span {
         error.type = field::Empty,
         otel.status_code = field::Empty,
     )
+}
+
+/// A client's span of one request, under the span current where it is made
+/// (the application's, or a batch's for its items): the server's fields
+/// with `otel.kind = "client"` and `hs.side = "client"`, and no peer
+/// address; `hs.request_id` is recorded once the WebSocket envelope's id is
+/// chosen, the outcome at the end with [`record_outcome`].
+pub fn client_request(transport: Transport, op: &str) -> Span {
+    tracing::info_span!(
+        target: targets::SPAN,
+        REQUEST,
+        otel.name = bounded(op),
+        otel.kind = "client",
+        rpc.system = "haystack",
+        rpc.method = bounded(op),
+        hs.side = "client",
+        hs.transport = transport.as_str(),
+        hs.request_id = field::Empty,
+        hs.outcome = field::Empty,
+        error.type = field::Empty,
+        otel.status_code = field::Empty,
+    )
+}
+
+/// A WebSocket client's span of a batch, under the current span; its items'
+/// [`client_request`] spans are made inside it.
+pub fn client_batch(size: usize) -> Span {
+    tracing::info_span!(
+        target: targets::SPAN,
+        BATCH,
+        otel.name = crate::observe::labels::BATCH,
+        otel.kind = "client",
+        rpc.system = "haystack",
+        rpc.method = crate::observe::labels::BATCH,
+        hs.side = "client",
+        hs.transport = Transport::Ws.as_str(),
+        hs.batch.size = size,
+    )
+}
+
+/// Records a WebSocket request's envelope id.
+pub fn record_request_id(span: &Span, id: u32) {
+    if !span.is_disabled() {
+        span.record("hs.request_id", id);
+    }
 }
 
 /// An op label from a fixed list (`_other` for a name outside it), so that

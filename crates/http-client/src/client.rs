@@ -4,11 +4,13 @@ use std::time::{Duration, Instant};
 
 use hs_core::auth::http::Authorization;
 use hs_core::auth::{AuthFailure, AuthToken};
-use hs_core::client::{self, ClientError, HaystackClient};
+use hs_core::client::{ClientError, HaystackClient};
 use hs_core::codec::{self, Format};
+use hs_core::observe::labels::Transport;
 use hs_core::observe::{ErrorKind, GuardedObserver, MetricsObserver};
 use hs_core::ops::Op;
 use hs_core::ops::build as request;
+use hs_core::spans;
 use hs_core::value::{Grid, Ref, Value};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -22,9 +24,6 @@ use crate::session::{Credentials, Grant, Session};
 
 /// The op a failed TLS handshake is reported under.
 const CONNECT_OP: &str = "connect";
-
-/// The `hs.transport` of this client's spans.
-const TRANSPORT: &str = "http";
 
 /// How much of an unexpected response body an error keeps.
 const ERROR_BODY_LIMIT: usize = 512;
@@ -170,7 +169,7 @@ impl HttpClient {
     async fn get_with(&self, op: Op, idempotent: bool) -> Result<Grid, HttpClientError> {
         let op = op.as_str();
         let started = Instant::now();
-        let span = client::request_span(TRANSPORT, op);
+        let span = spans::client_request(Transport::Http, op);
         let result = self
             .execute(&Call {
                 op,
@@ -192,7 +191,7 @@ impl HttpClient {
         idempotent: bool,
     ) -> Result<Grid, HttpClientError> {
         let started = Instant::now();
-        let span = client::request_span(TRANSPORT, op);
+        let span = spans::client_request(Transport::Http, op);
         let result = match self.encode(grid) {
             Ok(body) => {
                 self.execute(&Call {
@@ -222,7 +221,7 @@ impl HttpClient {
         span: &tracing::Span,
         result: Result<T, HttpClientError>,
     ) -> Result<T, HttpClientError> {
-        client::record_outcome(span, result.as_ref().err().map(HttpClientError::kind));
+        spans::record_outcome(span, result.as_ref().err().map(HttpClientError::kind));
         match &result {
             Ok(_) => self.inner.observer.on_request(op, started.elapsed()),
             Err(error @ HttpClientError::Tls { url, reason, .. }) => {
@@ -462,7 +461,7 @@ impl HaystackClient for HttpClient {
         let url = self.inner.op_url(op);
         let grant = grant.unwrap_or(Grant { token: None });
         let had_token = grant.token.is_some();
-        let span = client::request_span(TRANSPORT, op);
+        let span = spans::client_request(Transport::Http, op);
         let result = async {
             match self.send(&url, Method::GET, None, &grant).await {
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {

@@ -9,16 +9,14 @@
 //! subscriber installed there with `set_default` sees all of their spans.
 
 mod common;
-#[path = "common/spans.rs"]
-mod span_log;
 
 use common::*;
 use hs_core::client::HaystackClient;
 use hs_core::observe::RecordedEvent;
 use hs_core::ops::build as request;
+use hs_core::spans::testing::{SpanRecord, capture_side};
 use hs_core::value::Ref;
 use hs_http_client::HttpClient;
-use span_log::{SpanRecord, capture};
 use tracing::Level;
 
 /// The fields every HTTP request span has, whatever its outcome.
@@ -39,7 +37,7 @@ fn assert_request_contract(span: &SpanRecord, op: &str) {
 
 #[tokio::test]
 async fn every_request_has_a_span_with_its_outcome_and_user() {
-    let (log, _guard) = capture();
+    let (log, _guard) = capture_side("server");
     let server = start_with_auth().await;
     // reqwest is built without a rustls provider of its own.
     let _already_installed = rustls::crypto::ring::default_provider().install_default();
@@ -153,7 +151,7 @@ async fn the_request_span_is_a_child_of_the_applications_span() {
         next.run(request).instrument(span).await
     }
 
-    let (log, _guard) = capture();
+    let (log, _guard) = capture_side("server");
     let router = HttpServer::builder(demo_store())
         .into_router()
         .expect("router")

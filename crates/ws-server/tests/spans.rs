@@ -11,17 +11,15 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[path = "common/spans.rs"]
-mod span_log;
 
 use common::*;
 use hs_core::auth::{Role, ScramServer, TokenStore, UserStore};
 use hs_core::client::HaystackClient;
 use hs_core::observe::RecordedEvent;
 use hs_core::ops::build as request;
+use hs_core::spans::testing::{SpanLog, SpanRecord, capture_side};
 use hs_core::value::Ref;
 use hs_ws_client::WsClient;
-use span_log::{SpanRecord, capture};
 use tracing::Level;
 
 fn scram_server() -> ScramServer {
@@ -51,7 +49,7 @@ fn assert_ok(span: &SpanRecord) {
 
 #[tokio::test]
 async fn requests_batches_and_the_connection_have_their_spans() {
-    let (log, _guard) = capture();
+    let (log, _guard) = capture_side("server");
     let server = start(|b| b.auth(scram_server())).await;
     let client = WsClient::builder(server.url())
         .credentials("demo", "demo-pass")
@@ -208,7 +206,7 @@ async fn requests_batches_and_the_connection_have_their_spans() {
 
 #[tokio::test]
 async fn garbage_is_a_request_span_named_invalid() {
-    let (log, _guard) = capture();
+    let (log, _guard) = capture_side("server");
     let server = start(|b| b).await;
     let mut client = server.client().await;
     client.send_text(r#"{"id": "g1", "op": 7}"#).await;
@@ -247,7 +245,7 @@ async fn garbage_is_a_request_span_named_invalid() {
 }
 
 /// The peer address of the (one) connection span.
-fn client_peer(log: &span_log::SpanLog) -> String {
+fn client_peer(log: &SpanLog) -> String {
     log.named("haystack.ws.connection")[0]
         .field("network.peer.address")
         .unwrap()
@@ -256,7 +254,7 @@ fn client_peer(log: &span_log::SpanLog) -> String {
 
 #[tokio::test]
 async fn a_refused_login_ends_the_auth_span_with_its_error() {
-    let (log, _guard) = capture();
+    let (log, _guard) = capture_side("server");
     let server = start(|b| b.auth(scram_server())).await;
     WsClient::builder(server.url())
         .credentials("demo", "wrong-pass")

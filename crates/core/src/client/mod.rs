@@ -1,7 +1,7 @@
 //! What every hs client offers, whatever its transport: the
-//! [`HaystackClient`] trait, its [`ClientError`], the [`Backoff`] the
-//! clients wait by between attempts, and the `tracing` span of each request
-//! ([`request_span`]).
+//! [`HaystackClient`] trait, its [`ClientError`], and the [`Backoff`] the
+//! clients wait by between attempts. Each request runs in a
+//! [`spans::client_request`](crate::spans::client_request) span.
 //!
 //! hs-http-client's `HttpClient` and hs-ws-client's `WsClient`,
 //! `ReconnectingWsClient` and `WsPool` implement the trait (both crates
@@ -10,11 +10,9 @@
 
 mod backoff;
 mod error;
-mod span;
 
 pub use backoff::Backoff;
 pub use error::ClientError;
-pub use span::{batch_span, record_outcome, request_span};
 
 use std::time::Duration;
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use hs_core::client;
 use hs_core::observe::MetricsObserver;
+use hs_core::observe::labels::Transport;
+use hs_core::spans;
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -29,9 +30,6 @@ pub(crate) const SUBPROTOCOL: &str = "haystack";
 
 /// The op a failed TLS handshake is reported under.
 const CONNECT_OP: &str = "connect";
-
-/// The `hs.transport` of this client's spans.
-const TRANSPORT: &str = "ws";
 
 /// haystack-py drops batch items beyond this many.
 const MAX_BATCH: usize = 1000;
@@ -258,7 +256,7 @@ impl Connection {
     }
 
     /// Sends one request and waits for its response (at most `timeout`),
-    /// in its [`request_span`](client::request_span).
+    /// in its [`client_request`](spans::client_request).
     /// Fires exactly one of `on_request` / `on_error` unless the future is
     /// dropped first.
     pub(crate) async fn request(
@@ -268,12 +266,12 @@ impl Connection {
         ch: Option<&str>,
         timeout: Duration,
     ) -> Result<Grid, WsClientError> {
-        let span = client::request_span(TRANSPORT, op);
+        let span = spans::client_request(Transport::Ws, op);
         let result = self
             .request_in_span(op, grid, ch, timeout, &span)
             .instrument(span.clone())
             .await;
-        client::record_outcome(&span, result.as_ref().err().map(WsClientError::kind));
+        spans::record_outcome(&span, result.as_ref().err().map(WsClientError::kind));
         result
     }
 
@@ -287,7 +285,7 @@ impl Connection {
     ) -> Result<Grid, WsClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        span.record("hs.request_id", id);
+        spans::record_request_id(span, id);
         let text = wire::encode_request(id, op, grid, ch);
         let (reply, rx) = oneshot::channel();
         if let Err(error) = self.shared.register(id, op, reply) {
@@ -312,15 +310,15 @@ impl Connection {
 
     /// Sends several requests in batch frames of at most 1 000 items and
     /// waits for each result (all within `timeout`), in a
-    /// [`batch_span`](client::batch_span) with a
-    /// [`request_span`](client::request_span) per item.
+    /// [`client_batch`](spans::client_batch) with a
+    /// [`client_request`](spans::client_request) per item.
     pub(crate) async fn batch(
         &self,
         items: Vec<(String, Grid)>,
         ch: Option<&str>,
         timeout: Duration,
     ) -> Vec<Result<Grid, WsClientError>> {
-        let span = client::batch_span(items.len());
+        let span = spans::client_batch(items.len());
         self.batch_in_span(items, ch, timeout)
             .instrument(span)
             .await
@@ -344,13 +342,13 @@ impl Connection {
         for (op, grid) in items {
             let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
             // A child of the batch's span (the current one).
-            let span = client::request_span(TRANSPORT, &op);
-            span.record("hs.request_id", id);
+            let span = spans::client_request(Transport::Ws, &op);
+            spans::record_request_id(&span, id);
             let envelope = wire::encode_request(id, &op, grid, ch);
             let (reply, rx) = oneshot::channel();
             if let Err(error) = self.shared.register(id, &op, reply) {
                 let error = self.local_failure(&op, error);
-                client::record_outcome(&span, Some(error.kind()));
+                spans::record_outcome(&span, Some(error.kind()));
                 slots.push(Slot::Done(Err(error)));
                 continue;
             }
@@ -390,7 +388,7 @@ impl Connection {
                         .wait(id, &op, rx, deadline, timeout)
                         .instrument(span.clone())
                         .await;
-                    client::record_outcome(&span, result.as_ref().err().map(WsClientError::kind));
+                    spans::record_outcome(&span, result.as_ref().err().map(WsClientError::kind));
                     result
                 }
             });

@@ -1,19 +1,18 @@
-//! A `tracing` layer that records the spans on target `hs::span`: name,
-//! level, fields (as made and as recorded later), parent, `follows_from`
-//! links and the order they close in. The WebSocket server's tests have a copy
-//! of this file.
+//! A `tracing` layer recording the spans on target `hs::span` (feature
+//! `test-util`), for tests of the spans' contract: name, level, fields (as
+//! made and as recorded later), parent, `follows_from` links and the order
+//! they close in.
 //!
-//! The servers of a test run on its current-thread runtime, so a
-//! subscriber installed for the test's thread (`set_default`) sees every
-//! span they make, and tests running in parallel threads do not mix.
-
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+//! A test that runs its servers and clients on a current-thread runtime
+//! installs it for its thread ([`capture`]): it sees every span they make,
+//! and tests running on other threads do not mix.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::DefaultGuard;
@@ -21,18 +20,23 @@ use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The target of every hs span.
-const TARGET: &str = "hs::span";
+use crate::observe::targets::SPAN as TARGET;
 
 /// One span as recorded; `serial` is its index in [`SpanLog::spans`]
 /// (tracing reuses ids, serials are never reused).
 #[derive(Debug, Clone)]
 pub struct SpanRecord {
+    /// Its index in [`SpanLog::spans`].
     pub serial: usize,
+    /// The span's name.
     pub name: &'static str,
+    /// The span's level.
     pub level: Level,
+    /// Every field recorded, as text.
     pub fields: BTreeMap<String, String>,
+    /// The parent's serial, when the parent was recorded.
     pub parent: Option<usize>,
+    /// The serials of the spans it follows from (links).
     pub follows_from: Vec<usize>,
     /// Its place in the order spans closed, once closed.
     pub closed: Option<usize>,
@@ -47,6 +51,8 @@ impl SpanRecord {
 
 #[derive(Default)]
 struct Inner {
+    /// Record only the spans of this side (and those with no `hs.side`).
+    side: Option<&'static str>,
     spans: Vec<SpanRecord>,
     /// Live span ids to serials.
     live: HashMap<Id, usize>,
@@ -55,11 +61,24 @@ struct Inner {
 
 /// The recorder; clones share one log.
 #[derive(Clone, Default)]
+#[allow(missing_debug_implementations)]
 pub struct SpanLog(Arc<Mutex<Inner>>);
 
 /// Installs a recorder for the current thread until the guard is dropped.
 pub fn capture() -> (SpanLog, DefaultGuard) {
+    capture_log(SpanLog::default())
+}
+
+/// [`capture`], keeping only the spans of one side (`"server"` or
+/// `"client"`) and the spans that name no side (`haystack.dispatch`): the
+/// clients of a server's test make spans of their own.
+pub fn capture_side(side: &'static str) -> (SpanLog, DefaultGuard) {
     let log = SpanLog::default();
+    log.0.lock().side = Some(side);
+    capture_log(log)
+}
+
+fn capture_log(log: SpanLog) -> (SpanLog, DefaultGuard) {
     let subscriber = tracing_subscriber::registry().with(log.clone());
     let guard = tracing::subscriber::set_default(subscriber);
     (log, guard)
@@ -68,7 +87,7 @@ pub fn capture() -> (SpanLog, DefaultGuard) {
 impl SpanLog {
     /// Every span recorded so far, in the order they were made.
     pub fn spans(&self) -> Vec<SpanRecord> {
-        self.0.lock().unwrap().spans.clone()
+        self.0.lock().spans.clone()
     }
 
     /// The spans named `name`.
@@ -128,10 +147,16 @@ where
             .span(id)
             .and_then(|span| span.parent())
             .map(|parent| parent.id());
-        let mut inner = self.0.lock().unwrap();
+        let mut inner = self.0.lock();
         let parent = parent_id.and_then(|parent| inner.live.get(&parent).copied());
         let mut fields = BTreeMap::new();
         attrs.record(&mut Fields(&mut fields));
+        let other_side = fields
+            .get("hs.side")
+            .is_some_and(|side| inner.side.is_some_and(|kept| side != kept));
+        if other_side {
+            return;
+        }
         let serial = inner.spans.len();
         inner.spans.push(SpanRecord {
             serial,
@@ -146,14 +171,14 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap();
+        let mut inner = self.0.lock();
         if let Some(&serial) = inner.live.get(id) {
             values.record(&mut Fields(&mut inner.spans[serial].fields));
         }
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, _ctx: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap();
+        let mut inner = self.0.lock();
         let (Some(&serial), Some(&from)) = (inner.live.get(id), inner.live.get(follows)) else {
             return;
         };
@@ -161,7 +186,7 @@ where
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        let mut inner = self.0.lock().unwrap();
+        let mut inner = self.0.lock();
         if let Some(serial) = inner.live.remove(&id) {
             let order = inner.closes;
             inner.closes += 1;
