@@ -6,34 +6,11 @@
 
 mod common;
 
-use std::sync::{Mutex, OnceLock};
+use hs_core::observe::LogCapture;
+use log::Level;
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
-
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        self.0.lock().unwrap().push((
-            record.level(),
-            record.target().to_owned(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(LevelFilter::Debug);
-        capture
-    })
+fn capture() -> &'static LogCapture {
+    LogCapture::install()
 }
 
 #[tokio::test]
@@ -56,7 +33,7 @@ async fn each_request_is_logged_with_its_body_sizes() {
     server.events_after(1);
     server.stop().await;
 
-    let lines = capture.0.lock().unwrap();
+    let lines = capture.lines();
     let request_line = lines
         .iter()
         .find(|(_, target, text)| {

@@ -15,6 +15,7 @@
 //! | [`LoggingObserver`] | every event as a `log` line on target `hs::observe` |
 //! | [`StatsObserver`] | lock-free counters and latency histograms, with a printable snapshot |
 //! | `RecordingObserver` | records every event in order, for tests (feature `test-util`) |
+//! | `LogCapture` | a `log` logger keeping every line, for tests of the log targets (feature `test-util`) |
 //! | `TracingObserver` | every event as a structured `tracing` event on target `hs::observe` (feature `tracing`) |
 //!
 //! ```
@@ -38,6 +39,8 @@ mod error_kind;
 mod fn_observer;
 mod guard;
 pub mod labels;
+#[cfg(any(test, feature = "test-util"))]
+mod log_capture;
 mod logging;
 #[cfg(any(test, feature = "test-util"))]
 mod recording;
@@ -51,6 +54,9 @@ pub use error_kind::ErrorKind;
 pub use fn_observer::FnObserver;
 pub use guard::GuardedObserver;
 pub use labels::{OBSERVED_OPS, Side, Transport};
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use log_capture::LogCapture;
 pub use logging::LoggingObserver;
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

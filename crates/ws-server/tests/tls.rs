@@ -6,41 +6,20 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use hs_core::observe::LogCapture;
 use hs_core::observe::{Event, RecordedEvent, RecordingObserver};
 use hs_ws_client::{HaystackClient, WsClient};
 use hs_ws_server::{ServerTls, WsServer, WsServerState};
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::Level;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        self.0.lock().unwrap().push((
-            record.level(),
-            record.target().to_owned(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(LevelFilter::Debug);
-        capture
-    })
+fn capture() -> &'static LogCapture {
+    LogCapture::install()
 }
 
 /// A CA's DER certificate and a server certificate for 127.0.0.1 it
@@ -87,16 +66,11 @@ async fn wss_round_trip_and_a_failed_handshake_on_the_standalone_server() {
     assert!(plain.is_err(), "a plain WebSocket client was served");
     let is_tls_error = |e: &RecordedEvent| matches!(e, RecordedEvent::Error { op, error_type } if op == "connect" && error_type == "tls");
     assert!(server_events.wait_for(|events| events.iter().any(is_tls_error), WAIT));
-    let warned = capture()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(level, target, text)| {
-            *level == Level::Warn
-                && target == "hs::ws::conn"
-                && text.starts_with("TLS handshake with 127.0.0.1:")
-        });
+    let warned = capture().lines().iter().any(|(level, target, text)| {
+        *level == Level::Warn
+            && target == "hs::ws::conn"
+            && text.starts_with("TLS handshake with 127.0.0.1:")
+    });
     assert!(warned, "no WARN on hs::ws::conn");
 
     // A WSS client of hs is served.

@@ -9,7 +9,7 @@
 mod pki;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,6 +17,7 @@ use axum::extract::Extension;
 use axum::routing::get;
 use bytes::Bytes;
 use hs_core::auth::{PeerCertificate, Role, ScramServer, TokenStore, UserStore};
+use hs_core::observe::LogCapture;
 use hs_core::observe::{MetricsObserver, RecordedEvent, RecordingObserver};
 use hs_core::ops::{HisItem, STANDARD_OPS};
 use hs_core::value::{DateTime, Dict, Grid, Ref, Value};
@@ -25,7 +26,7 @@ use hs_http_server::{ClientAuth, HttpServer, HttpServerBuilder, ServerTls};
 use http_body_util::{BodyExt, Empty};
 use hyper::{StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::Level;
 use pki::{Ca, Issued, client_config, tls12_client_config};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
@@ -38,30 +39,8 @@ const PASSWORD: &str = "tls-pass";
 
 // ---------------------------------------------------------------- logging
 
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        self.0.lock().unwrap().push((
-            record.level(),
-            record.target().to_owned(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(LevelFilter::Debug);
-        capture
-    })
+fn capture() -> &'static LogCapture {
+    LogCapture::install()
 }
 
 /// The WARNs on `hs::http::server` that mention `needle`, waiting for the
@@ -69,9 +48,7 @@ fn capture() -> &'static Capture {
 fn warnings_about(needle: &str) -> Vec<String> {
     let found = || -> Vec<String> {
         capture()
-            .0
-            .lock()
-            .unwrap()
+            .lines()
             .iter()
             .filter(|(level, target, text)| {
                 *level == Level::Warn && target == "hs::http::server" && text.contains(needle)
@@ -588,7 +565,7 @@ async fn mtls_required_refuses_each_bad_client_once_and_keeps_serving() {
     assert_eq!(tls_errors(&events), 1);
     server.shutdown().await.unwrap();
 
-    let logs = capture().0.lock().unwrap().clone();
+    let logs = capture().lines();
     assert!(
         !logs.iter().any(|(_, _, text)| text.contains("BEGIN")),
         "key or certificate material logged"
@@ -721,16 +698,11 @@ async fn mtls_optional_serves_anonymous_clients_and_names_certified_ones() {
         .unwrap();
     client.about().await.unwrap();
     assert_eq!(tls_errors(&events), 0);
-    let identified = capture()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(level, target, text)| {
-            *level == Level::Debug
-                && target == "hs::http::server"
-                && text.contains("client certificate CN=gateway-7 SAN=gw7.example.com")
-        });
+    let identified = capture().lines().iter().any(|(level, target, text)| {
+        *level == Level::Debug
+            && target == "hs::http::server"
+            && text.contains("client certificate CN=gateway-7 SAN=gw7.example.com")
+    });
     assert!(identified, "the peer's identity is logged at DEBUG");
     server.shutdown().await.unwrap();
 }
