@@ -31,7 +31,7 @@ use hs_core::observe::{MetricsObserver, NoopObserver, Side, Transport};
 use hs_core::ops::HaystackOps;
 use hs_http_client::HttpClient;
 use hs_http_server::HttpServer;
-use hs_load::{LoadConfig, closed_loop, median, run};
+use hs_load::{LoadConfig, closed_loop, median, point_read_request, run};
 use hs_otel::OtlpMetrics;
 
 /// Points in the generated building.
@@ -114,15 +114,10 @@ async fn ws_8x16(url: &str, secs: u64) -> f64 {
         .in_flight(16)
         .warmup(Duration::from_millis(300))
         .duration(Duration::from_secs(secs));
-    run(&config, |n| {
-        format!(
-            r#"{{"id":"{n}","op":"read","grid":{{"_kind":"grid","meta":{{}},"cols":[{{"name":"filter"}}],"rows":[{{"filter":"id==@p{}"}}]}}}}"#,
-            n % POINTS + 1
-        )
-    })
-    .await
-    .expect("ws load")
-    .rps
+    run(&config, |n| point_read_request(n, POINTS))
+        .await
+        .expect("ws load")
+        .rps
 }
 
 fn main() {

@@ -28,7 +28,7 @@ use hs_core::client::HaystackClient;
 use hs_core::ops::HaystackOps;
 use hs_http_client::HttpClient;
 use hs_http_server::{HttpServer, ServerTls};
-use hs_load::{LoadConfig, closed_loop, median, run};
+use hs_load::{LoadConfig, closed_loop, median, point_read_request, run};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
@@ -137,15 +137,10 @@ async fn ws_8x16(url: &str, tls: Option<Arc<rustls::ClientConfig>>, secs: u64) -
     if let Some(tls) = tls {
         config = config.tls(tls);
     }
-    let report = run(&config, |n| {
-        format!(
-            r#"{{"id":"{n}","op":"read","grid":{{"_kind":"grid","meta":{{}},"cols":[{{"name":"filter"}}],"rows":[{{"filter":"id==@p{}"}}]}}}}"#,
-            n % POINTS + 1
-        )
-    })
-    .await
-    .expect("ws load");
-    report.rps
+    run(&config, |n| point_read_request(n, POINTS))
+        .await
+        .expect("ws load")
+        .rps
 }
 
 /// New connections per second (each one `about` request), and the share

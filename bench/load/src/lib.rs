@@ -319,6 +319,16 @@ where
     Ok(done as f64 / duration.as_secs_f64())
 }
 
+/// The WebSocket request text of a `read` with the filter `id==@p{N}`,
+/// where N walks through `points` points as `n` counts up (a different
+/// point each request, on a building of `hs_core::demo::sized`).
+pub fn point_read_request(n: u64, points: u64) -> String {
+    format!(
+        r#"{{"id":"{n}","op":"read","grid":{{"_kind":"grid","meta":{{}},"cols":[{{"name":"filter"}}],"rows":[{{"filter":"id==@p{}"}}]}}}}"#,
+        n % points + 1
+    )
+}
+
 /// The median (the mean of the middle two for an even count; 0 for none).
 pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.into_iter().collect();
